@@ -1,0 +1,176 @@
+package ot
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Wire form (the same shape as ShareDB's text type):
+//
+//	[5, "abc", {"d": 3}]
+//
+// a JSON array whose elements are, in order: a positive integer = retain
+// that many code points, a non-empty string = insert it, an object {"d": n}
+// with a positive integer n = delete n code points. The identity op is [].
+// Anything else (zero or negative counts, fractions, empty strings, other
+// keys, null) is rejected with ErrInvalidOp. Adjacent parts of one kind and
+// a trailing retain are accepted and normalised away.
+
+// MarshalJSON encodes o in the wire form. It fails on an op that does not
+// pass Validate, so that an invalid op never reaches the wire.
+func (o Op) MarshalJSON() ([]byte, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, c := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		switch c.Kind {
+		case Retain:
+			b.WriteString(strconv.Itoa(c.N))
+		case Insert:
+			s, err := json.Marshal(c.Text)
+			if err != nil {
+				return nil, err
+			}
+			b.Write(s)
+		case Delete:
+			b.WriteString(`{"d":`)
+			b.WriteString(strconv.Itoa(c.N))
+			b.WriteByte('}')
+		}
+	}
+	b.WriteByte(']')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON decodes the wire form into a normalised op. Every failure
+// wraps ErrInvalidOp.
+func (o *Op) UnmarshalJSON(data []byte) error {
+	op, err := Parse(data)
+	if err != nil {
+		return err
+	}
+	*o = op
+	return nil
+}
+
+// Parse decodes an op from its wire form and normalises it.
+func Parse(data []byte) (Op, error) {
+	data = bytes.TrimSpace(data)
+	if bytes.Equal(data, []byte("null")) {
+		return nil, fmt.Errorf("%w: null is not an op (use [] for no change)", ErrInvalidOp)
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(data, &parts); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON array: %v", ErrInvalidOp, err)
+	}
+	var out Op
+	for i, p := range parts {
+		c, err := parseComponent(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: component %d: %v", ErrInvalidOp, i, err)
+		}
+		out = out.push(c)
+	}
+	return out.trim(), nil
+}
+
+func parseComponent(p json.RawMessage) (Component, error) {
+	if len(p) == 0 {
+		return Component{}, fmt.Errorf("empty component")
+	}
+	switch p[0] {
+	case '"':
+		// encoding/json silently turns invalid UTF-8 and lone surrogate
+		// escapes into U+FFFD; refuse those bytes before it can.
+		if !utf8.Valid(p) {
+			return Component{}, fmt.Errorf("insert is not valid UTF-8")
+		}
+		var s string
+		if err := json.Unmarshal(p, &s); err != nil {
+			return Component{}, err
+		}
+		if s == "" {
+			return Component{}, fmt.Errorf("empty insert")
+		}
+		if bytes.Contains(p, []byte(`\ud`)) || bytes.Contains(p, []byte(`\uD`)) {
+			if err := checkSurrogates(p); err != nil {
+				return Component{}, err
+			}
+		}
+		return Component{Kind: Insert, N: utf8.RuneCountInString(s), Text: s}, nil
+	case '{':
+		var d map[string]json.RawMessage
+		if err := json.Unmarshal(p, &d); err != nil {
+			return Component{}, err
+		}
+		raw, ok := d["d"]
+		if !ok || len(d) != 1 {
+			return Component{}, fmt.Errorf(`object must be exactly {"d": n}, got %s`, p)
+		}
+		n, err := parseCount(raw)
+		if err != nil {
+			return Component{}, fmt.Errorf("delete: %v", err)
+		}
+		return Component{Kind: Delete, N: n}, nil
+	default:
+		n, err := parseCount(p)
+		if err != nil {
+			return Component{}, fmt.Errorf("retain: %v", err)
+		}
+		return Component{Kind: Retain, N: n}, nil
+	}
+}
+
+// parseCount accepts only a positive JSON integer that fits an int.
+func parseCount(p json.RawMessage) (int, error) {
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(p)), 10, 0)
+	if err != nil {
+		return 0, fmt.Errorf("%s is not an integer count", p)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("count %d must be positive", n)
+	}
+	return int(n), nil
+}
+
+// checkSurrogates rejects a JSON string with a \uD800-\uDFFF escape that is
+// not part of a valid surrogate pair (it would decode to U+FFFD).
+func checkSurrogates(p []byte) error {
+	for i := 0; i+5 < len(p); i++ {
+		if p[i] != '\\' {
+			continue
+		}
+		if p[i+1] != 'u' {
+			i++ // skip the escaped character, e.g. \\ or \"
+			continue
+		}
+		v, err := strconv.ParseUint(string(p[i+2:i+6]), 16, 16)
+		if err != nil {
+			return fmt.Errorf("bad escape")
+		}
+		switch {
+		case v >= 0xD800 && v < 0xDC00:
+			if i+11 >= len(p) || p[i+6] != '\\' || p[i+7] != 'u' {
+				return fmt.Errorf("insert has a lone surrogate escape")
+			}
+			w, err := strconv.ParseUint(string(p[i+8:i+12]), 16, 16)
+			if err != nil || w < 0xDC00 || w > 0xDFFF {
+				return fmt.Errorf("insert has a lone surrogate escape")
+			}
+			i += 11
+		case v >= 0xDC00 && v <= 0xDFFF:
+			return fmt.Errorf("insert has a lone surrogate escape")
+		default:
+			i += 5
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package ot implements operational transformation for plain text.
+//
+// An Op is a list of components that walk over a document from its start:
+// retain n code points, insert a string, or delete n code points. Every
+// position and count is in Unicode code points (never bytes or UTF-16
+// units), which is what the Huddle protocol uses on the wire.
+//
+// Ops are kept in a canonical (normalised) form so that equal effects give
+// equal values: adjacent components of one kind are merged, zero-length parts
+// are dropped, an insert is always placed before an adjacent delete, and a
+// trailing retain is dropped (the rest of the document is retained
+// implicitly, as in ShareDB's text type).
+package ot
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ErrInvalidOp is wrapped by every error that rejects an op: malformed
+// components, invalid UTF-8, or an op that does not fit the document it is
+// applied to. Callers map it to a protocol error code with errors.Is.
+var ErrInvalidOp = errors.New("invalid op")
+
+// Kind says what a Component does.
+type Kind uint8
+
+// The three component kinds.
+const (
+	Retain Kind = iota + 1
+	Insert
+	Delete
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Retain:
+		return "retain"
+	case Insert:
+		return "insert"
+	case Delete:
+		return "delete"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Component is one step of an Op. N is the length in code points for every
+// kind (for Insert it is the code point count of Text, cached so transform
+// and compose never recount).
+type Component struct {
+	Kind Kind
+	N    int
+	Text string // only for Insert
+}
+
+// Op is a text operation. The zero value (nil) is the identity (no-op).
+// Build ops with the chainable methods, which keep them canonical:
+//
+//	op := ot.Op{}.Retain(5).Insert("héllo").Delete(3)
+type Op []Component
+
+// Retain returns o followed by "keep the next n code points"; n <= 0 adds
+// nothing. Like the other builder methods it never changes o itself (the
+// result does not share o's backing array), so a common prefix can be reused.
+func (o Op) Retain(n int) Op { return o.own().retain(n) }
+
+// Delete returns o followed by "remove the next n code points"; n <= 0 adds
+// nothing.
+func (o Op) Delete(n int) Op { return o.own().del(n) }
+
+// Insert returns o followed by an insertion of s; "" adds nothing. s must
+// be valid UTF-8 (Validate reports it otherwise). An insert right after a
+// delete is placed before it: both orders have the same effect, and one
+// canonical order makes equal ops compare equal.
+func (o Op) Insert(s string) Op { return o.own().insert(s) }
+
+// own copies o so that the in-place builders below may merge into its last
+// component without touching a slice the caller still holds.
+func (o Op) own() Op {
+	out := make(Op, len(o), len(o)+2)
+	copy(out, o)
+	return out
+}
+
+// The lower-case builders append in place (merging into the last component);
+// they are used on ops that this package is constructing.
+func (o Op) retain(n int) Op {
+	if n <= 0 {
+		return o
+	}
+	if l := len(o); l > 0 && o[l-1].Kind == Retain {
+		o[l-1].N += n
+		return o
+	}
+	return append(o, Component{Kind: Retain, N: n})
+}
+
+func (o Op) del(n int) Op {
+	if n <= 0 {
+		return o
+	}
+	if l := len(o); l > 0 && o[l-1].Kind == Delete {
+		o[l-1].N += n
+		return o
+	}
+	return append(o, Component{Kind: Delete, N: n})
+}
+
+func (o Op) insert(s string) Op {
+	if s == "" {
+		return o
+	}
+	return o.insertN(s, utf8.RuneCountInString(s))
+}
+
+func (o Op) insertN(s string, n int) Op {
+	l := len(o)
+	if l > 0 && o[l-1].Kind == Delete {
+		del := o[l-1]
+		o = o[:l-1].insertN(s, n)
+		return append(o, del)
+	}
+	if l > 0 && o[l-1].Kind == Insert {
+		o[l-1].Text += s
+		o[l-1].N += n
+		return o
+	}
+	return append(o, Component{Kind: Insert, N: n, Text: s})
+}
+
+// push appends a component through the canonicalising builders.
+func (o Op) push(c Component) Op {
+	switch c.Kind {
+	case Retain:
+		return o.retain(c.N)
+	case Delete:
+		return o.del(c.N)
+	case Insert:
+		if c.N <= 0 {
+			return o
+		}
+		return o.insertN(c.Text, c.N)
+	}
+	return o
+}
+
+// trim drops a trailing retain: the end of the document is kept implicitly.
+func (o Op) trim() Op {
+	if l := len(o); l > 0 && o[l-1].Kind == Retain {
+		return o[:l-1]
+	}
+	return o
+}
+
+// Normalize returns the canonical form of o (see the package comment). It
+// does not check validity; call Validate for that.
+func (o Op) Normalize() Op {
+	var out Op
+	for _, c := range o {
+		if c.Kind == Insert {
+			c.N = utf8.RuneCountInString(c.Text)
+		}
+		out = out.push(c)
+	}
+	return out.trim()
+}
+
+// IsNoop reports whether o changes nothing.
+func (o Op) IsNoop() bool {
+	for _, c := range o {
+		if c.Kind != Retain && c.N > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// BaseLen is the number of code points o walks over in the document it is
+// applied to (retains plus deletes). Because trailing retains are implicit,
+// an op fits any document at least this long.
+func (o Op) BaseLen() int {
+	n := 0
+	for _, c := range o {
+		if c.Kind != Insert {
+			n += c.N
+		}
+	}
+	return n
+}
+
+// Delta is how much o changes the document's length in code points.
+func (o Op) Delta() int {
+	d := 0
+	for _, c := range o {
+		switch c.Kind {
+		case Insert:
+			d += c.N
+		case Delete:
+			d -= c.N
+		}
+	}
+	return d
+}
+
+// Validate checks that every component is well formed: a known kind, a
+// positive length, and an insert of valid, non-empty UTF-8 whose cached
+// length is right. It does not check that o fits a given document; Apply
+// does that.
+func (o Op) Validate() error {
+	for i, c := range o {
+		switch c.Kind {
+		case Retain, Delete:
+			if c.N <= 0 {
+				return fmt.Errorf("%w: component %d: %s of %d code points (must be positive)", ErrInvalidOp, i, c.Kind, c.N)
+			}
+		case Insert:
+			if c.Text == "" {
+				return fmt.Errorf("%w: component %d: empty insert", ErrInvalidOp, i)
+			}
+			if !utf8.ValidString(c.Text) {
+				return fmt.Errorf("%w: component %d: insert is not valid UTF-8", ErrInvalidOp, i)
+			}
+			if n := utf8.RuneCountInString(c.Text); n != c.N {
+				return fmt.Errorf("%w: component %d: insert length %d does not match its text (%d code points)", ErrInvalidOp, i, c.N, n)
+			}
+		default:
+			return fmt.Errorf("%w: component %d: unknown kind %d", ErrInvalidOp, i, c.Kind)
+		}
+	}
+	return nil
+}
+
+// checkFits reports an op that walks past the end of a document of docLen
+// code points.
+func (o Op) checkFits(docLen int) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if b := o.BaseLen(); b > docLen {
+		return fmt.Errorf("%w: op spans %d code points but the document has %d", ErrInvalidOp, b, docLen)
+	}
+	return nil
+}
+
+// String renders o in its JSON wire form, for logs and test failures.
+func (o Op) String() string {
+	b, err := o.MarshalJSON()
+	if err != nil {
+		return "<invalid op: " + err.Error() + ">"
+	}
+	return string(b)
+}
+
+// Equal reports whether two ops are the same after normalisation.
+func (o Op) Equal(p Op) bool {
+	a, b := o.Normalize(), p.Normalize()
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a copy of o that shares no backing array with it, so that
+// appending to one never changes the other.
+func (o Op) Clone() Op {
+	if o == nil {
+		return nil
+	}
+	return append(Op(nil), o...)
+}
