@@ -1,0 +1,222 @@
+// Huddle meeting page: the join form, the call view, and the hooks tests use.
+//
+// Query options:
+//   ?room=R&name=N  prefill the form
+//   ?token=JWT      join with this access token instead of asking the dev
+//                   endpoint (/api/dev/token, dev mode on loopback only)
+//   ?relay=1        iceTransportPolicy 'relay' on both PeerConnections (TURN tests)
+//   ?nomedia=1      join without camera and microphone (data channels still open)
+//
+// Test hooks, on window.huddle (read-only for tests; the page never reads them):
+//   state             'idle' | 'joining' | 'joined' | 'error' | 'left'
+//   participantId     our participant id once joined, else null
+//   room              the room joined, else null
+//   lastError         the text of the last error shown or logged, else null
+//   remoteVideoStats() Promise<[{participantId, name, trackId, framesDecoded,
+//                     width, height}]>, one entry per remote video track, from
+//                     the subscriber PC's inbound-rtp stats
+//   channels()        {collab, cursors}: readyState of the publisher data channels
+
+import { Meeting, ServerError } from './meeting.js';
+import { Grid } from './ui.js';
+import { getLocalMedia } from './media.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(window.location.search);
+const options = {
+  token: params.get('token') || '',
+  relay: params.get('relay') === '1',
+  nomedia: params.get('nomedia') === '1',
+};
+
+const form = $('join-form');
+const nameInput = $('name');
+const roomInput = $('room');
+const joinButton = $('join');
+const errorBox = $('error');
+const noticeBox = $('notice');
+const leaveButton = $('leave');
+const roomLabel = $('room-label');
+const grid = new Grid($('grid'), $('tile-template'));
+
+let meeting = null;
+
+const huddle = {
+  state: 'idle',
+  participantId: null,
+  room: null,
+  lastError: null,
+  remoteVideoStats: () => (meeting ? meeting.remoteVideoStats() : Promise.resolve([])),
+  channels: () => {
+    const p = meeting && meeting.publisher;
+    return p ? { collab: p.collab.readyState, cursors: p.cursors.readyState } : null;
+  },
+};
+window.huddle = huddle;
+
+function setState(state) {
+  huddle.state = state;
+  document.body.dataset.state = state;
+  const inCall = state === 'joined';
+  form.hidden = inCall;
+  $('call').hidden = !inCall;
+  leaveButton.hidden = !inCall;
+  roomLabel.hidden = !inCall;
+  joinButton.disabled = state === 'joining';
+  joinButton.textContent = state === 'joining' ? 'Joining…' : 'Join';
+  if (!inCall) {
+    huddle.participantId = null;
+    huddle.room = null;
+  }
+}
+
+function showError(text) {
+  errorBox.textContent = text || '';
+  errorBox.hidden = !text;
+  if (text) huddle.lastError = text;
+}
+
+let noticeTimer = 0;
+function showNotice(text, ms = 0) {
+  clearTimeout(noticeTimer);
+  noticeBox.textContent = text || '';
+  noticeBox.hidden = !text;
+  if (text && ms) noticeTimer = setTimeout(() => showNotice(''), ms);
+}
+
+/** Words a person can act on, for errors the server names by code. */
+function explain(err) {
+  if (err instanceof ServerError) {
+    switch (err.code) {
+      case 'bad_token': return `The server refused the access token: ${err.message}`;
+      case 'bad_version': return `This page is out of date for the server (${err.message}). Reload the page.`;
+      case 'forbidden': return `Not allowed: ${err.message}`;
+      default: return `Server error (${err.code}): ${err.message}`;
+    }
+  }
+  return err.message || String(err);
+}
+
+/** Asks the dev endpoint for a token. Only dev-mode servers answer, and only to loopback. */
+async function devToken(name, room) {
+  let res;
+  try {
+    res = await fetch(`/api/dev/token?${new URLSearchParams({ name, room })}`, { cache: 'no-store' });
+  } catch (err) {
+    throw new Error(`Could not reach the server for a token: ${err.message}`);
+  }
+  const text = await res.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* not JSON; use the text */ }
+  if (!res.ok) {
+    const why = (body && (body.message || body.error)) || text.trim() || res.statusText;
+    const hint = res.status === 403 || res.status === 404
+      ? ' This server only hands out tokens in dev mode to this machine; ask for an invitation link.'
+      : '';
+    throw new Error(`Could not get an access token (HTTP ${res.status}): ${why}.${hint}`);
+  }
+  if (!body || typeof body.token !== 'string' || !body.token) {
+    throw new Error('The token endpoint answered without a token.');
+  }
+  return body.token;
+}
+
+/** Reads name and room from a JWT's payload, to prefill the form. Not a verification. */
+function tokenClaims(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0)));
+    return JSON.parse(json);
+  } catch {
+    return {};
+  }
+}
+
+async function join(name, room) {
+  setState('joining');
+  showError('');
+  showNotice('');
+  let stream = null;
+  try {
+    const token = options.token || await devToken(name, room);
+    let warning = null;
+    if (!options.nomedia) ({ stream, warning } = await getLocalMedia());
+    meeting = new Meeting({
+      token,
+      stream,
+      relay: options.relay,
+      grid,
+      onError: onMeetingError,
+      onNotice: (text) => showNotice(text),
+    });
+    const joined = await meeting.join();
+    roomLabel.textContent = joined.room;
+    document.title = `${joined.room} · Huddle`;
+    setState('joined');
+    huddle.participantId = joined.participant.id;
+    huddle.room = joined.room;
+    if (warning) showNotice(warning);
+  } catch (err) {
+    if (stream) for (const t of stream.getTracks()) t.stop();
+    meeting = null;
+    setState('error');
+    showError(explain(err));
+  }
+}
+
+function onMeetingError(err, fatal) {
+  const text = explain(err);
+  huddle.lastError = text;
+  if (!fatal) {
+    // The call goes on; say what happened for a while.
+    showNotice(text, 8000);
+    return;
+  }
+  meeting = null;
+  setState('error');
+  showError(text);
+}
+
+function leave() {
+  if (meeting) meeting.leave();
+  meeting = null;
+  document.title = 'Huddle';
+  setState('left');
+  showNotice('');
+  showError('');
+}
+
+// Prefill: from the token's claims when there is one (and lock the fields:
+// the token decides), else from ?name= and ?room=.
+if (options.token) {
+  const claims = tokenClaims(options.token);
+  nameInput.value = claims.name || claims.sub || '';
+  roomInput.value = claims.room || '';
+  nameInput.readOnly = roomInput.readOnly = true;
+  $('token-note').hidden = false;
+} else {
+  nameInput.value = params.get('name') || '';
+  roomInput.value = params.get('room') || '';
+}
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  if (huddle.state === 'joining' || huddle.state === 'joined') return;
+  const name = nameInput.value.trim();
+  const room = roomInput.value.trim();
+  if (!options.token && (!name || !room)) {
+    showError(!name ? 'Type your name.' : 'Type a room name.');
+    (!name ? nameInput : roomInput).focus();
+    return;
+  }
+  join(name, room);
+});
+
+leaveButton.addEventListener('click', leave);
+
+// Tell the room at once when the tab closes, rather than after the server's
+// 30-second silence timeout.
+window.addEventListener('pagehide', () => { if (meeting) meeting.leave(); });
+
+setState('idle');
+(nameInput.value ? roomInput : nameInput).focus();

@@ -1,0 +1,219 @@
+// One meeting session: the signaling socket, the two PeerConnections and the
+// tiles they feed. app.js owns the page around it.
+
+import { Signaling, signalingURL } from './signaling.js';
+import { Publisher, Subscriber } from './peers.js';
+import { sourceOf, stopStream } from './media.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** An error the server sent, with its code (bad_token, forbidden, ...). */
+export class ServerError extends Error {
+  constructor(msg) {
+    super(msg.message || msg.code || 'server error');
+    this.code = msg.code || '';
+    this.ref = msg.ref || '';
+  }
+}
+
+export class Meeting {
+  /**
+   * @param {object} opts
+   * @param {string} opts.token access token (JWT)
+   * @param {MediaStream|null} opts.stream local camera/mic, or null
+   * @param {boolean} opts.relay force TURN (iceTransportPolicy 'relay')
+   * @param {import('./ui.js').Grid} opts.grid
+   * @param {(err: Error, fatal: boolean) => void} opts.onError
+   * @param {(notice: string) => void} opts.onNotice
+   */
+  constructor({ token, stream, relay, grid, onError, onNotice }) {
+    this.token = token;
+    this.stream = stream;
+    this.relay = relay;
+    this.grid = grid;
+    this.onError = onError;
+    this.onNotice = onNotice;
+    this.sig = null;
+    this.publisher = null;
+    this.subscriber = null;
+    this.self = null; // our participant, from joined
+    this.room = '';
+    this.ended = false;
+  }
+
+  /**
+   * Connects and joins. Resolves with the joined message once the server
+   * accepted us; rejects with a ServerError (e.g. bad_token) or a network error.
+   */
+  join() {
+    return new Promise((resolve, reject) => {
+      this.settleJoin = { resolve, reject };
+      this.sig = new Signaling(signalingURL(), (msg) => this.handle(msg), (ev) => this.lost(ev));
+      this.sig.open().then(
+        () => this.sig.send('join', { version: PROTOCOL_VERSION, token: this.token }),
+        (err) => this.failJoin(err),
+      );
+    });
+  }
+
+  failJoin(err) {
+    if (!this.settleJoin) return;
+    const { reject } = this.settleJoin;
+    this.settleJoin = null;
+    this.teardown();
+    reject(err);
+  }
+
+  /** The socket closed without us asking. */
+  lost(ev) {
+    if (this.settleJoin) {
+      this.failJoin(new Error(`the server closed the connection before the join completed${ev.reason ? `: ${ev.reason}` : ''} (code ${ev.code})`));
+      return;
+    }
+    if (this.ended) return;
+    this.teardown();
+    this.onError(new Error(`lost the connection to the server (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ''})`), true);
+  }
+
+  /** Dispatches one server message. Called in arrival order. */
+  handle(msg) {
+    if (this.ended) return;
+    switch (msg.type) {
+      case 'joined': return this.onJoined(msg);
+      case 'error': return this.onServerError(msg);
+    }
+    if (!this.self) {
+      console.warn('huddle: message before joined, ignored', msg);
+      return;
+    }
+    switch (msg.type) {
+      case 'answer':
+        if (msg.target !== 'publisher') return this.protocolWarning(msg);
+        return this.publisher.handleAnswer(msg.sdp).catch((err) => this.onError(err, false));
+      case 'offer':
+        if (msg.target !== 'subscriber') return this.protocolWarning(msg);
+        return this.subscriber.handleOffer(msg.sdp).catch((err) => this.onError(new Error(`could not apply the server's offer: ${err.message}`), false));
+      case 'candidate': {
+        const peer = msg.target === 'publisher' ? this.publisher : msg.target === 'subscriber' ? this.subscriber : null;
+        if (!peer) return this.protocolWarning(msg);
+        return peer.addRemoteCandidate(msg.candidate);
+      }
+      case 'participantJoined':
+        return this.addParticipant(msg.participant);
+      case 'participantLeft':
+        return this.grid.remove(msg.participantId);
+      case 'trackPublished':
+        // The track itself arrives with the server's next subscriber offer.
+        return;
+      case 'trackUnpublished': {
+        const tile = this.grid.get(msg.participantId);
+        if (tile) tile.removeTrack(msg.trackId);
+        return;
+      }
+      default:
+        console.warn('huddle: unknown message type', msg.type, msg);
+    }
+  }
+
+  protocolWarning(msg) {
+    console.warn('huddle: message for an unexpected target, ignored', msg);
+  }
+
+  onServerError(msg) {
+    const err = new ServerError(msg);
+    if (this.settleJoin) {
+      // Before joined every error is about the join (bad_token, bad_version):
+      // the server closes the socket after it.
+      this.failJoin(err);
+      return;
+    }
+    if (err.ref === 'offer' && this.publisher) {
+      // Our publisher offer was refused; no answer will come for it.
+      this.publisher.offerRefused();
+    }
+    console.warn('huddle: server error', msg);
+    this.onError(err, false);
+  }
+
+  onJoined(msg) {
+    if (!this.settleJoin) return; // a second joined makes no sense; ignore it
+    this.self = msg.participant;
+    this.room = msg.room;
+    const grants = msg.grants || {};
+    const config = {
+      iceServers: (msg.iceServers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
+    };
+    if (this.relay) config.iceTransportPolicy = 'relay';
+
+    const send = (type, fields) => this.sig.send(type, fields);
+    this.subscriber = new Subscriber(config, send, (ev) => this.onRemoteTrack(ev));
+    this.publisher = new Publisher(config, send, (err) => this.onError(err, false));
+
+    this.grid.upsert(this.self.id, this.self.name || this.self.identity, { local: true });
+    for (const p of msg.participants || []) this.addParticipant(p);
+
+    if (this.stream) {
+      if (grants.publish === false) {
+        this.onNotice('This invitation lets you watch and listen only; your camera and microphone stay off.');
+        stopStream(this.stream);
+        this.stream = null;
+      } else {
+        // The local preview shows video only: hearing yourself is confusing.
+        const video = this.stream.getVideoTracks()[0];
+        if (video) this.grid.get(this.self.id).addVideo(video.id, video);
+        for (const track of this.stream.getTracks()) {
+          this.publisher.addTrack(track, this.stream, sourceOf(track));
+        }
+      }
+    }
+    // With or without media the data channels were added, so the browser
+    // fires negotiationneeded and the publisher offers by itself.
+
+    const { resolve } = this.settleJoin;
+    this.settleJoin = null;
+    resolve(msg);
+  }
+
+  addParticipant(p) {
+    if (!p || !p.id || (this.self && p.id === this.self.id)) return;
+    this.grid.upsert(p.id, p.name || p.identity || 'Guest');
+  }
+
+  onRemoteTrack({ participantId, trackId, track, stream }) {
+    // The participant list usually names them first; if the track wins the
+    // race, the tile starts unnamed and participantJoined fills it in.
+    const tile = this.grid.upsert(participantId, '');
+    if (track.kind === 'video') tile.addVideo(trackId, track);
+    else tile.addAudio(trackId, track);
+    if (stream) {
+      // The server ending a track (renegotiation) removes it from the stream.
+      stream.addEventListener('removetrack', (ev) => {
+        if (ev.track === track) tile.removeTrack(trackId);
+      });
+    }
+  }
+
+  /** Statistics for window.huddle.remoteVideoStats. */
+  async remoteVideoStats() {
+    if (!this.subscriber) return [];
+    const stats = await this.subscriber.videoStats();
+    return stats.map((s) => ({ ...s, name: this.grid.nameOf(s.participantId) }));
+  }
+
+  /** Leaves on purpose: tell the server, then drop everything. */
+  leave() {
+    if (this.ended) return;
+    if (this.sig) this.sig.send('leave');
+    this.teardown();
+  }
+
+  teardown() {
+    this.ended = true;
+    if (this.publisher) this.publisher.close();
+    if (this.subscriber) this.subscriber.close();
+    if (this.sig) this.sig.close();
+    stopStream(this.stream);
+    this.stream = null;
+    this.grid.clear();
+  }
+}

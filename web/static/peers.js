@@ -1,0 +1,239 @@
+// The two PeerConnections of docs/PROTOCOL.md. Pion cannot roll back an
+// offer, so each PC has one fixed offerer and offers never cross:
+//   Publisher  - this page offers: its own media (sendonly) and the data
+//                channels `collab` and `cursors`.
+//   Subscriber - the server offers: everyone else's media.
+
+/**
+ * Runs async steps on one PeerConnection one after another. Messages for a PC
+ * arrive in order on the WebSocket, but applying them is async: without this
+ * a candidate arriving just after an offer could be added before
+ * setRemoteDescription finished.
+ */
+class SerialQueue {
+  constructor() { this.tail = Promise.resolve(); }
+  run(step) {
+    const p = this.tail.then(step);
+    this.tail = p.catch(() => {}); // one failed step must not block the rest
+    return p;
+  }
+}
+
+/** Fields shared by both PCs: trickle ICE both ways, early candidates buffered. */
+class Peer {
+  /**
+   * @param {string} target 'publisher' or 'subscriber'
+   * @param {RTCConfiguration} config
+   * @param {(type: string, fields: object) => void} send
+   */
+  constructor(target, config, send) {
+    this.target = target;
+    this.send = send;
+    this.pc = new RTCPeerConnection(config);
+    this.queue = new SerialQueue();
+    this.earlyCandidates = [];
+    this.pc.onicecandidate = (ev) => {
+      // null marks the end of this PC's candidates.
+      this.send('candidate', { target, candidate: ev.candidate ? ev.candidate.toJSON() : null });
+    };
+  }
+
+  /** Adds a candidate from the server, holding it until a remote description exists. */
+  addRemoteCandidate(candidate) {
+    return this.queue.run(async () => {
+      if (!this.pc.remoteDescription) {
+        this.earlyCandidates.push(candidate);
+        return;
+      }
+      await this.addCandidateNow(candidate);
+    });
+  }
+
+  async flushEarlyCandidates() {
+    const held = this.earlyCandidates;
+    this.earlyCandidates = [];
+    for (const c of held) await this.addCandidateNow(c);
+  }
+
+  async addCandidateNow(candidate) {
+    try {
+      // No argument means end of candidates.
+      await (candidate ? this.pc.addIceCandidate(candidate) : this.pc.addIceCandidate());
+    } catch (err) {
+      // One unusable candidate (say, an address family this host lacks) is
+      // not fatal: ICE carries on with the others.
+      console.warn(`huddle: ${this.target}: ignoring candidate`, candidate, err);
+    }
+  }
+
+  close() {
+    this.pc.onicecandidate = null;
+    this.pc.close();
+  }
+}
+
+export class Publisher extends Peer {
+  /**
+   * @param {(err: Error) => void} onError negotiation failed on our side
+   */
+  constructor(config, send, onError) {
+    super('publisher', config, send);
+    this.onError = onError;
+    this.sources = {}; // local track id -> 'camera' | 'microphone' | 'screen'
+    this.awaitingAnswer = false;
+    this.renegotiate = false;
+
+    // Always created, even with no media: documents and cursors use them.
+    this.collab = this.pc.createDataChannel('collab'); // reliable and ordered by default
+    this.cursors = this.pc.createDataChannel('cursors', { ordered: false, maxRetransmits: 0 });
+
+    // The browser tells us when the offer must change (tracks or channels
+    // added); negotiate() folds changes made while an offer is outstanding
+    // into the next one.
+    this.pc.onnegotiationneeded = () => this.negotiate();
+  }
+
+  /** Publishes a local track, sendonly, labelled with its source. */
+  addTrack(track, stream, source) {
+    this.sources[track.id] = source;
+    this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  }
+
+  negotiate() {
+    if (this.awaitingAnswer) {
+      this.renegotiate = true;
+      return;
+    }
+    this.awaitingAnswer = true;
+    this.queue.run(async () => {
+      const offer = await this.pc.createOffer();
+      await this.pc.setLocalDescription(offer);
+      this.send('offer', { target: 'publisher', sdp: this.pc.localDescription.sdp, sources: { ...this.sources } });
+    }).catch((err) => {
+      this.awaitingAnswer = false;
+      this.onError(new Error(`could not make an offer: ${err.message}`));
+    });
+  }
+
+  /** Applies the server's answer, then sends any offer that waited for it. */
+  handleAnswer(sdp) {
+    return this.queue.run(async () => {
+      if (this.pc.signalingState !== 'have-local-offer') {
+        throw new Error(`got a publisher answer in state ${this.pc.signalingState}`);
+      }
+      await this.pc.setRemoteDescription({ type: 'answer', sdp });
+      await this.flushEarlyCandidates();
+      this.awaitingAnswer = false;
+      if (this.renegotiate) {
+        this.renegotiate = false;
+        this.negotiate();
+      }
+    });
+  }
+
+  /**
+   * The server refused our offer (an error message with ref "offer"). Roll
+   * back so that the PC is stable again and a later change can offer anew.
+   */
+  offerRefused() {
+    return this.queue.run(async () => {
+      if (this.pc.signalingState === 'have-local-offer') {
+        await this.pc.setLocalDescription({ type: 'rollback' });
+      }
+      this.awaitingAnswer = false;
+      this.renegotiate = false;
+    });
+  }
+}
+
+export class Subscriber extends Peer {
+  /**
+   * @param {(ev: {participantId: string, trackId: string, track: MediaStreamTrack, stream: MediaStream}) => void} onTrack
+   */
+  constructor(config, send, onTrack) {
+    super('subscriber', config, send);
+    this.trackOwners = new Map(); // published track id -> participant id
+    this.msids = new Map(); // mid -> {streamId, trackId} from the last offer
+    this.pc.ontrack = (ev) => {
+      const stream = ev.streams[0];
+      const fromSDP = this.msids.get(ev.transceiver.mid);
+      // The stream id is the publisher's participant id; the msid track id
+      // is the published track id. Browsers may give remote tracks their own
+      // ids (Firefox does), so the SDP is the source of truth.
+      const participantId = stream ? stream.id : fromSDP && fromSDP.streamId;
+      const trackId = (fromSDP && fromSDP.trackId) || ev.track.id;
+      if (!participantId) {
+        console.warn('huddle: remote track without a stream id; cannot tell whose it is', ev.track);
+        return;
+      }
+      this.trackOwners.set(trackId, participantId);
+      this.trackOwners.set(ev.track.id, participantId);
+      onTrack({ participantId, trackId, track: ev.track, stream });
+    };
+  }
+
+  /** Answers the server's offer. */
+  handleOffer(sdp) {
+    return this.queue.run(async () => {
+      this.msids = parseMsids(sdp);
+      await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      await this.flushEarlyCandidates();
+      const answer = await this.pc.createAnswer();
+      await this.pc.setLocalDescription(answer);
+      this.send('answer', { target: 'subscriber', sdp: this.pc.localDescription.sdp });
+    });
+  }
+
+  /**
+   * Decoded-video statistics per remote video track, for tests and for a
+   * future "poor connection" indicator.
+   */
+  async videoStats() {
+    const report = await this.pc.getStats();
+    const trackByMid = new Map();
+    for (const t of this.pc.getTransceivers()) {
+      if (t.mid !== null) trackByMid.set(t.mid, t.receiver.track);
+    }
+    const out = [];
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+      const fromSDP = this.msids.get(s.mid);
+      const trackId = (fromSDP && fromSDP.trackId) || s.trackIdentifier || (trackByMid.get(s.mid) || {}).id;
+      const participantId = this.trackOwners.get(trackId) || this.trackOwners.get(s.trackIdentifier);
+      if (!participantId) return;
+      out.push({
+        participantId,
+        trackId,
+        framesDecoded: s.framesDecoded || 0,
+        width: s.frameWidth || 0,
+        height: s.frameHeight || 0,
+      });
+    });
+    return out;
+  }
+}
+
+/**
+ * Reads "a=mid:" and "a=msid:<stream> <track>" from each m-section of an SDP.
+ * @returns {Map<string, {streamId: string, trackId: string}>}
+ */
+export function parseMsids(sdp) {
+  const out = new Map();
+  let mid = null;
+  let msid = null;
+  const flush = () => {
+    if (mid !== null && msid) out.set(mid, msid);
+    mid = null;
+    msid = null;
+  };
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith('m=')) flush();
+    else if (line.startsWith('a=mid:')) mid = line.slice(6).trim();
+    else if (line.startsWith('a=msid:')) {
+      const [streamId, trackId] = line.slice(7).trim().split(/\s+/);
+      if (streamId && streamId !== '-') msid = { streamId, trackId: trackId || '' };
+    }
+  }
+  flush();
+  return out;
+}
