@@ -1,0 +1,194 @@
+//go:build huddle_pending
+
+package web_test
+
+// End-to-end tests: real chromium processes open the real page served by a
+// real Huddle server on 127.0.0.1, and join by typing into the form.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/huddle-rtc/huddle/signaling"
+)
+
+// logBuffer collects the server's log, shown only when a test fails, and
+// stops accepting lines once the test is over (a late log line from a
+// goroutine must not touch a finished testing.T).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// startServer runs a Huddle server in dev mode (no API keys) on loopback.
+func startServer(t *testing.T) *signaling.Server {
+	t.Helper()
+	logs := &logBuffer{}
+	srv, err := signaling.New(signaling.Config{
+		HTTPAddr:     "127.0.0.1:0",
+		MediaUDPAddr: "127.0.0.1:0",
+		MediaTCPAddr: "127.0.0.1:0",
+		DataDir:      t.TempDir(),
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatalf("signaling.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := srv.Start(ctx); err != nil {
+		cancel()
+		t.Fatalf("server start: %v", err)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if t.Failed() {
+			t.Logf("--- server log ---\n%s", logs.String())
+		}
+	})
+	return srv
+}
+
+// TestTwoBrowsersSeeEachOther: two people, each in their own browser
+// profile, type their names and the same room into the page and click Join.
+// Each must decode the other's video, with the frame count growing, and show
+// the other's name on the tile that plays it. When one leaves, the other's
+// page drops the tile.
+func TestTwoBrowsersSeeEachOther(t *testing.T) {
+	srv := startServer(t)
+	start := time.Now()
+
+	alice := newBrowser(t, "alice")
+	alice.dumpLogsOnFailure()
+	bob := newBrowser(t, "bob")
+	bob.dumpLogsOnFailure()
+
+	room := "standup"
+	aliceID := joinByTyping(t, alice, srv.URL()+"/", "Alice", room)
+	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
+	if aliceID == bobID {
+		t.Fatalf("both participants got id %q", aliceID)
+	}
+
+	// Both streams flow at once; waiting for one and then the other costs
+	// nothing, and keeps t.Fatal on the test goroutine.
+	aliceSaw := waitVideoFlowing(t, alice, bobID, "Bob")
+	bobSaw := waitVideoFlowing(t, bob, aliceID, "Alice")
+	t.Logf("alice decodes bob: %+v; bob decodes alice: %+v (%.1fs after start)", aliceSaw, bobSaw, time.Since(start).Seconds())
+
+	waitTile(t, alice, bobID, "Bob")
+	waitTile(t, bob, aliceID, "Alice")
+
+	// Each sees themselves too, marked as the local tile.
+	for _, c := range []struct {
+		b    *browser
+		id   string
+		name string
+	}{{alice, aliceID, "Alice (you)"}, {bob, bobID, "Bob (you)"}} {
+		ts, err := tiles(c.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) != 2 || ts[0].ID != c.id || !ts[0].Local || ts[0].Name != c.name || ts[0].VideoWidth == 0 {
+			t.Errorf("%s: tiles %+v, want own tile %q first with local video, then the other", c.b.name, ts, c.name)
+		}
+	}
+	alice.screenshot("two-person-call-alice.png")
+	bob.screenshot("two-person-call-bob.png")
+
+	for _, b := range []*browser{alice, bob} {
+		if p := b.problems(); len(p) > 0 {
+			t.Errorf("%s: page logged problems during the call:\n%s", b.name, strings.Join(p, "\n"))
+		}
+	}
+
+	// Bob leaves with the button; Alice's page drops his tile.
+	bob.mustDo(10*time.Second, "click leave", chromedp.Click(chromedp.ID("leave")))
+	waitState(t, bob, "left")
+	waitFor(t, 15*time.Second, "alice to drop bob's tile", func() (bool, string) {
+		ts, err := tiles(alice)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, tl := range ts {
+			if tl.ID == bobID {
+				return false, fmt.Sprintf("%+v", ts)
+			}
+		}
+		return true, ""
+	})
+}
+
+// TestBadTokenShowsError: a token the server refuses must end in a clear
+// error on the page, not a spinner.
+func TestBadTokenShowsError(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, "mallory")
+	b.dumpLogsOnFailure()
+	b.mustDo(20*time.Second, "open the page with a bad token",
+		chromedp.Navigate(srv.URL()+"/?token=not.a.jwt"),
+		chromedp.WaitVisible(chromedp.ID("join")),
+		chromedp.Click(chromedp.ID("join")),
+	)
+	waitState(t, b, "error")
+	msg, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("error"), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatalf("error box not visible: %v", err)
+	}
+	if !strings.Contains(msg, "refused the access token") {
+		t.Errorf("error box says %q, want it to say the token was refused", msg)
+	}
+	t.Logf("page shows: %s", msg)
+}
+
+// TestJoinWithoutMedia: ?nomedia=1 joins with no camera or microphone; the
+// data channels still open, the page still receives others' video, and the
+// others see a tile with the name.
+func TestJoinWithoutMedia(t *testing.T) {
+	srv := startServer(t)
+	viewer := newBrowser(t, "viewer")
+	viewer.dumpLogsOnFailure()
+	cam := newBrowser(t, "cam")
+	cam.dumpLogsOnFailure()
+
+	viewerID := joinByTyping(t, viewer, srv.URL()+"/?nomedia=1", "Viewer", "lecture")
+	camID := joinByTyping(t, cam, srv.URL()+"/", "Cam", "lecture")
+
+	waitFor(t, 20*time.Second, "viewer's data channels to open", func() (bool, string) {
+		ch, err := eval[map[string]string](viewer, `window.huddle.channels()`)
+		return err == nil && ch["collab"] == "open" && ch["cursors"] == "open", fmt.Sprint(ch, err)
+	})
+	waitVideoFlowing(t, viewer, camID, "Cam")
+	waitFor(t, 15*time.Second, "cam to show the viewer's tile", func() (bool, string) {
+		ts, err := tiles(cam)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, tl := range ts {
+			if tl.ID == viewerID {
+				return tl.Name == "Viewer", fmt.Sprintf("%+v", ts)
+			}
+		}
+		return false, fmt.Sprintf("%+v", ts)
+	})
+}
