@@ -98,6 +98,12 @@ func TestTwoBrowsersSeeEachOther(t *testing.T) {
 
 	waitTile(t, alice, bobID, "Bob")
 	waitTile(t, bob, aliceID, "Alice")
+	for _, b := range []*browser{alice, bob} {
+		info, err := eval[map[string]struct{ State string }](b, `window.huddle.iceInfo()`)
+		if err != nil || info["publisher"].State != "connected" || info["subscriber"].State != "connected" {
+			t.Errorf("%s: iceInfo %+v %v, want both PeerConnections connected", b.name, info, err)
+		}
+	}
 
 	// Each sees themselves too, marked as the local tile.
 	for _, c := range []struct {

@@ -16,6 +16,9 @@
 //                     width, height}]>, one entry per remote video track, from
 //                     the subscriber PC's inbound-rtp stats
 //   channels()        {collab, cursors}: readyState of the publisher data channels
+//   iceInfo()         Promise<{publisher, subscriber}>, each {state, local,
+//                     remote}: connectionState and the selected pair's
+//                     candidate types ('host', 'srflx', 'relay', ...)
 
 import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
@@ -47,6 +50,7 @@ const huddle = {
   room: null,
   lastError: null,
   remoteVideoStats: () => (meeting ? meeting.remoteVideoStats() : Promise.resolve([])),
+  iceInfo: () => (meeting ? meeting.iceInfo() : Promise.resolve(null)),
   channels: () => {
     const p = meeting && meeting.publisher;
     return p ? { collab: p.collab.readyState, cursors: p.cursors.readyState } : null;

@@ -6,6 +6,7 @@ import { Publisher, Subscriber } from './peers.js';
 import { sourceOf, stopStream } from './media.js';
 
 export const PROTOCOL_VERSION = 1;
+const JOIN_TIMEOUT_MS = 15000;
 
 /** An error the server sent, with its code (bad_token, forbidden, ...). */
 export class ServerError extends Error {
@@ -39,6 +40,9 @@ export class Meeting {
     this.self = null; // our participant, from joined
     this.room = '';
     this.ended = false;
+    // Participants who left: a track of theirs still in flight in a
+    // subscriber offer must not bring back a nameless tile.
+    this.departed = new Set();
   }
 
   /**
@@ -47,7 +51,11 @@ export class Meeting {
    */
   join() {
     return new Promise((resolve, reject) => {
-      this.settleJoin = { resolve, reject };
+      // The server answers within a second; a silent one must not leave the
+      // page saying "Joining…" for ever.
+      const timer = setTimeout(() => this.failJoin(new Error(`the server did not answer the join within ${JOIN_TIMEOUT_MS / 1000} seconds`)), JOIN_TIMEOUT_MS);
+      const done = () => clearTimeout(timer);
+      this.settleJoin = { resolve: (v) => { done(); resolve(v); }, reject: (e) => { done(); reject(e); } };
       this.sig = new Signaling(signalingURL(), (msg) => this.handle(msg), (ev) => this.lost(ev));
       this.sig.open().then(
         () => this.sig.send('join', { version: PROTOCOL_VERSION, token: this.token }),
@@ -101,6 +109,7 @@ export class Meeting {
       case 'participantJoined':
         return this.addParticipant(msg.participant);
       case 'participantLeft':
+        this.departed.add(msg.participantId);
         return this.grid.remove(msg.participantId);
       case 'trackPublished':
         // The track itself arrives with the server's next subscriber offer.
@@ -148,6 +157,15 @@ export class Meeting {
     const send = (type, fields) => this.sig.send(type, fields);
     this.subscriber = new Subscriber(config, send, (ev) => this.onRemoteTrack(ev));
     this.publisher = new Publisher(config, send, (err) => this.onError(err, false));
+    for (const peer of [this.publisher, this.subscriber]) {
+      peer.onConnectionState = (state) => {
+        // ICE gives up only after its timers ran out: say so, the call
+        // cannot recover on its own.
+        if (state === 'failed' && !this.ended) {
+          this.onError(new Error(`the ${peer.target} media connection failed (no ICE path to the server)`), false);
+        }
+      };
+    }
 
     this.grid.upsert(this.self.id, this.self.name || this.self.identity, { local: true });
     for (const p of msg.participants || []) this.addParticipant(p);
@@ -176,10 +194,12 @@ export class Meeting {
 
   addParticipant(p) {
     if (!p || !p.id || (this.self && p.id === this.self.id)) return;
+    this.departed.delete(p.id);
     this.grid.upsert(p.id, p.name || p.identity || 'Guest');
   }
 
   onRemoteTrack({ participantId, trackId, track, stream }) {
+    if (this.departed.has(participantId)) return;
     // The participant list usually names them first; if the track wins the
     // race, the tile starts unnamed and participantJoined fills it in.
     const tile = this.grid.upsert(participantId, '');
@@ -198,6 +218,13 @@ export class Meeting {
     if (!this.subscriber) return [];
     const stats = await this.subscriber.videoStats();
     return stats.map((s) => ({ ...s, name: this.grid.nameOf(s.participantId) }));
+  }
+
+  /** ICE state and selected candidate types of both PCs. */
+  async iceInfo() {
+    if (!this.publisher) return null;
+    const [publisher, subscriber] = await Promise.all([this.publisher.iceInfo(), this.subscriber.iceInfo()]);
+    return { publisher, subscriber };
   }
 
   /** Leaves on purpose: tell the server, then drop everything. */

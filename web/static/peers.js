@@ -36,6 +36,28 @@ class Peer {
       // null marks the end of this PC's candidates.
       this.send('candidate', { target, candidate: ev.candidate ? ev.candidate.toJSON() : null });
     };
+    this.onConnectionState = () => {};
+    this.pc.onconnectionstatechange = () => this.onConnectionState(this.pc.connectionState);
+  }
+
+  /**
+   * The ICE/DTLS state and the selected candidate pair's types ('host',
+   * 'srflx', 'prflx', 'relay'): lets a TURN test check that media really
+   * went through the relay.
+   */
+  async iceInfo() {
+    const info = { state: this.pc.connectionState, local: null, remote: null };
+    const report = await this.pc.getStats();
+    let pairId = null;
+    report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+    const pair = pairId && report.get(pairId);
+    if (pair) {
+      const l = report.get(pair.localCandidateId);
+      const r = report.get(pair.remoteCandidateId);
+      info.local = l ? l.candidateType : null;
+      info.remote = r ? r.candidateType : null;
+    }
+    return info;
   }
 
   /** Adds a candidate from the server, holding it until a remote description exists. */
