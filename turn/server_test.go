@@ -1,0 +1,528 @@
+package turn
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+	pturn "github.com/pion/turn/v4"
+)
+
+// A client with valid credentials allocates a relay, and datagrams cross it
+// both ways between the client and the SFU.
+func TestRelayBetweenClientAndSFU(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, nil)
+
+	c := newUDPClient(t, srv, srv.Credentials("alice"))
+	relay := c.allocate(t)
+	relayAddr := relay.LocalAddr().(*net.UDPAddr)
+	if got := relayAddr.AddrPort().Addr(); got != relayHost {
+		t.Fatalf("relay address %v, want on %v", relayAddr, relayHost)
+	}
+
+	// Client -> relay -> SFU. The SFU sees the relay address as the source.
+	for i := range 3 {
+		if _, err := relay.WriteTo(fmt.Appendf(nil, "up %d", i), sfu.udpAddr()); err != nil {
+			t.Fatalf("WriteTo SFU: %v", err)
+		}
+	}
+	waitFor(t, "SFU to receive 3 datagrams", 5*time.Second, func() bool { return sfu.count.Load() == 3 })
+	sfu.mu.Lock()
+	from := sfu.froms[0]
+	sfu.mu.Unlock()
+	if from.Port() != uint16(relayAddr.Port) {
+		t.Fatalf("SFU got datagram from %v, want relay %v", from, relayAddr)
+	}
+	if got := string(sfu.packets()[0]); got != "up 0" {
+		t.Fatalf("SFU got %q", got)
+	}
+
+	// SFU -> relay -> client.
+	if _, err := sfu.conn.WriteToUDP([]byte("down"), relayAddr); err != nil {
+		t.Fatalf("SFU write: %v", err)
+	}
+	buf := make([]byte, 1500)
+	_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, src, err := relay.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("client read from relay: %v", err)
+	}
+	if string(buf[:n]) != "down" || src.String() != sfu.udpAddr().String() {
+		t.Fatalf("client got %q from %v, want %q from %v", buf[:n], src, "down", sfu.udpAddr())
+	}
+
+	st := srv.Stats()
+	if st.ActiveAllocations != 1 || st.AllocationsCreated != 1 {
+		t.Fatalf("allocations active=%d created=%d, want 1 and 1", st.ActiveAllocations, st.AllocationsCreated)
+	}
+	if st.PacketsToPeer != 3 || st.PacketsFromPeer != 1 || st.BytesToPeer != 12 || st.BytesFromPeer != 4 {
+		t.Fatalf("relayed counters %+v", st)
+	}
+}
+
+// Expired, wrong and missing credentials are refused, each for its reason.
+func TestAuthRefusals(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, nil)
+
+	good := srv.Credentials("alice")
+	expired := MintCredentials([]byte("test-secret"), "alice", time.Hour, time.Now().Add(-2*time.Hour))
+	wrongPassword := good
+	wrongPassword.Password = MintCredentials([]byte("other-secret"), "alice", time.Hour, time.Now()).Password
+	otherSecret := MintCredentials([]byte("other-secret"), "alice", time.Hour, time.Now())
+	missing := Credentials{}
+	noExpiry := Credentials{Username: "alice", Password: "x"}
+
+	for _, tc := range []struct {
+		name   string
+		cred   Credentials
+		reason string
+	}{
+		{"expired", expired, authExpired},
+		{"wrong password", wrongPassword, authBadPassword},
+		{"other secret", otherSecret, authBadPassword},
+		{"missing", missing, authMissing},
+		{"no expiry", noExpiry, authMalformed},
+	} {
+		before := srv.Stats().AuthFailures[tc.reason]
+		_, err := newUDPClient(t, srv, tc.cred).Allocate()
+		if err == nil {
+			t.Fatalf("%s: Allocate succeeded", tc.name)
+		}
+		// pion/turn answers a refused long-term credential with 400.
+		if code := turnCode(err); code != stun.CodeBadRequest {
+			t.Fatalf("%s: error %v, want a 400 TURN error", tc.name, err)
+		}
+		if got := srv.Stats().AuthFailures[tc.reason]; got != before+1 {
+			t.Fatalf("%s: auth failures[%s] = %d, want %d", tc.name, tc.reason, got, before+1)
+		}
+	}
+	if st := srv.Stats(); st.AllocationsCreated != 0 {
+		t.Fatalf("%d allocations created with bad credentials", st.AllocationsCreated)
+	}
+
+	// No MESSAGE-INTEGRITY at all: a 401 challenge, never an allocation.
+	raw := newRawClient(t, srv)
+	res := raw.roundTrip(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+		requestedUDP, stun.Fingerprint)
+	if code := errorCode(res); code != stun.CodeUnauthorized {
+		t.Fatalf("unauthenticated Allocate: %v, want 401", res)
+	}
+
+	// And the good credentials still work on the same server.
+	newUDPClient(t, srv, good).allocate(t)
+}
+
+// The quota refuses a user's allocation past the limit with 486, counts
+// across freshly minted credentials, leaves other users alone, and frees
+// the slot when an allocation is released.
+func TestAllocationQuota(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, func(c *Config) { c.MaxAllocationsPerUser = 2 })
+
+	first := newUDPClient(t, srv, srv.Credentials("alice")).allocate(t)
+	// Second credentials for the same user (another join): same quota.
+	newUDPClient(t, srv, MintCredentials([]byte("test-secret"), "alice", time.Minute, time.Now())).allocate(t)
+
+	_, err := newUDPClient(t, srv, srv.Credentials("alice")).Allocate()
+	if code := turnCode(err); code != stun.CodeAllocQuotaReached {
+		t.Fatalf("third allocation for alice: %v, want 486", err)
+	}
+	if got := srv.Stats().AllocationsRefusedQuota; got != 1 {
+		t.Fatalf("quota refusals = %d, want 1", got)
+	}
+
+	newUDPClient(t, srv, srv.Credentials("bob")).allocate(t)
+
+	// Releasing one (a Refresh with lifetime 0) frees a slot.
+	if err := first.Close(); err != nil {
+		t.Fatalf("close allocation: %v", err)
+	}
+	waitFor(t, "alice's allocation to be released", 5*time.Second, func() bool {
+		return srv.quota.active("alice") == 1
+	})
+	newUDPClient(t, srv, srv.Credentials("alice")).allocate(t)
+	if st := srv.Stats(); st.ActiveAllocations != 3 || st.AllocationsCreated != 4 {
+		t.Fatalf("active=%d created=%d, want 3 and 4", st.ActiveAllocations, st.AllocationsCreated)
+	}
+}
+
+// Permissions to loopback (other than the SFU), private, link-local, CGNAT
+// and multicast peers and to the relay's own host are refused, and the
+// relay forwards nothing to a refused address or to a port of the SFU's
+// host the SFU does not use, while the SFU gets everything.
+func TestPeerPolicy(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	sfuOtherPort := listenPeer(t, sfuHost) // same IP as the SFU, not its port
+	refused := listenPeer(t, otherHost)    // loopback, not the SFU
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, nil)
+
+	c := newUDPClient(t, srv, srv.Credentials("mallory"))
+	relay := c.allocate(t)
+
+	// Addresses that never get a permission. Only the CreatePermission
+	// request travels (to the relay on 127.0.0.1); nothing is sent to them.
+	for _, target := range []string{
+		"127.0.0.1:9", // the relay's own address
+		refused.addr().String(),
+		"10.1.2.3:5000",
+		"172.16.0.1:5000",
+		"192.168.1.1:5000",
+		"169.254.169.254:80",
+		"100.64.0.1:5000",
+		"224.0.0.251:5353",
+		"0.0.0.0:5000",
+	} {
+		err := c.CreatePermission(net.UDPAddrFromAddrPort(netip.MustParseAddrPort(target)))
+		if err == nil {
+			t.Fatalf("CreatePermission(%s) accepted", target)
+		}
+	}
+	// Another allocation on this relay counts as the relay's own host too:
+	// no relay-to-relay loops.
+	other := newUDPClient(t, srv, srv.Credentials("other")).allocate(t)
+	if err := c.CreatePermission(other.LocalAddr()); err == nil {
+		t.Fatalf("CreatePermission to another relay address accepted")
+	}
+	// (Which of self and non_global a private target counts under depends
+	// on this host's own addresses; the total does not.)
+	refusals := srv.Stats().PermissionRefusals
+	if refusals[peerSelf]+refusals[peerNonGlobal] != 9 || refusals[peerSelf] < 2 || refusals[peerInvalid] != 1 {
+		t.Fatalf("permission refusals %v, want self>=2, self+non_global=9, invalid=1", refusals)
+	}
+
+	// The pion client asks for the permission first, so a refused WriteTo
+	// sends no data.
+	if _, err := relay.WriteTo([]byte("probe"), refused.udpAddr()); err == nil {
+		t.Fatalf("WriteTo refused loopback peer succeeded")
+	}
+	// A client that skips the permission and sends a Send indication anyway
+	// is ignored by the relay.
+	ind, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication),
+		peerAttr(refused.addr()), rawAttr{stun.AttrData, []byte("sneak")}, stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.conn.WriteTo(ind.Raw, net.UDPAddrFromAddrPort(srv.Addrs().UDP)); err != nil {
+		t.Fatal(err)
+	}
+	// The SFU's IP has a permission (per IP), but its other ports are
+	// dropped by the relay socket.
+	for range 3 {
+		if _, err := relay.WriteTo([]byte("other port"), sfuOtherPort.udpAddr()); err != nil {
+			t.Fatalf("WriteTo SFU host, other port: %v", err)
+		}
+	}
+
+	// Now traffic the relay must carry. Everything above was handled by the
+	// relay before these (one client socket, one server read loop), so
+	// once the SFU has them all, any leak would already have landed.
+	const n = 20
+	for i := range n {
+		if _, err := relay.WriteTo(fmt.Appendf(nil, "media %d", i), sfu.udpAddr()); err != nil {
+			t.Fatalf("WriteTo SFU: %v", err)
+		}
+	}
+	waitFor(t, "SFU to receive all datagrams", 5*time.Second, func() bool { return sfu.count.Load() == n })
+	if got := refused.count.Load(); got != 0 {
+		t.Fatalf("refused loopback peer received %d datagrams: %q", got, refused.packets())
+	}
+	if got := sfuOtherPort.count.Load(); got != 0 {
+		t.Fatalf("SFU host's other port received %d datagrams: %q", got, sfuOtherPort.packets())
+	}
+	if got := srv.Stats().DroppedPackets[peerSFUPort]; got != 3 {
+		t.Fatalf("dropped to other SFU port = %d, want 3", got)
+	}
+
+	// Inbound: datagrams from the SFU host's other port do not reach the
+	// client; the SFU's own do.
+	relayAddr := relay.LocalAddr().(*net.UDPAddr)
+	for range 3 {
+		if _, err := sfuOtherPort.conn.WriteToUDP([]byte("spoof"), relayAddr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if _, err := sfu.conn.WriteToUDP(fmt.Appendf(nil, "down %d", i), relayAddr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1500)
+	for i := range 3 {
+		_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+		m, from, err := relay.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if from.String() != sfu.udpAddr().String() || string(buf[:m]) != fmt.Sprintf("down %d", i) {
+			t.Fatalf("client got %q from %v, want %q from the SFU %v", buf[:m], from, fmt.Sprintf("down %d", i), sfu.udpAddr())
+		}
+	}
+	if got := srv.Stats().DroppedPackets[peerSFUPort]; got != 6 {
+		t.Fatalf("dropped on SFU host's other port = %d, want 6", got)
+	}
+}
+
+// ChannelBind is judged like CreatePermission: refused peers get 401 and
+// ChannelData on the unbound channel goes nowhere.
+func TestChannelBindRefused(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	refused := listenPeer(t, otherHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, nil)
+
+	raw := newRawClient(t, srv)
+	raw.allocate(srv.Credentials("mallory"))
+
+	for _, target := range []netip.AddrPort{refused.addr(), netip.MustParseAddrPort("192.168.0.10:5000"),
+		netip.MustParseAddrPort("169.254.0.1:5000")} {
+		res := raw.request(stun.MethodChannelBind, channelAttr(0x4000), peerAttr(target))
+		if code := errorCode(res); code != stun.CodeUnauthorized {
+			t.Fatalf("ChannelBind to %v: %v, want 401", target, res)
+		}
+	}
+	raw.send(channelData(0x4000, []byte("sneak")))
+
+	res := raw.request(stun.MethodChannelBind, channelAttr(0x4001), peerAttr(sfu.addr()))
+	if res.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("ChannelBind to SFU: %v (code %d)", res, errorCode(res))
+	}
+	raw.send(channelData(0x4001, []byte("media")))
+	waitFor(t, "SFU to receive channel data", 5*time.Second, func() bool { return sfu.count.Load() == 1 })
+	if got := refused.count.Load(); got != 0 {
+		t.Fatalf("refused peer received %d datagrams", got)
+	}
+	if got := srv.Stats().PermissionRefusals[peerNonGlobal]; got != 3 {
+		t.Fatalf("permission refusals %v, want non_global=3", srv.Stats().PermissionRefusals)
+	}
+}
+
+// An address outside the default policy becomes reachable when listed in
+// AllowPeers.
+func TestAllowPeers(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	extra := listenPeer(t, otherHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, func(c *Config) {
+		c.AllowPeers = []netip.Prefix{netip.PrefixFrom(otherHost, 32)}
+	})
+	relay := newUDPClient(t, srv, srv.Credentials("alice")).allocate(t)
+	if _, err := relay.WriteTo([]byte("hi"), extra.udpAddr()); err != nil {
+		t.Fatalf("WriteTo allow-listed peer: %v", err)
+	}
+	waitFor(t, "allow-listed peer to receive", 5*time.Second, func() bool { return extra.count.Load() == 1 })
+}
+
+// The SFU address can change at run time; the new one is reachable and the
+// old one no longer is, even through its existing permission.
+func TestSetSFUAddrs(t *testing.T) {
+	t.Parallel()
+	oldSFU := listenPeer(t, sfuHost)
+	newSFU := listenPeer(t, otherHost)
+	srv := startServer(t, []netip.AddrPort{oldSFU.addr()}, nil)
+	relay := newUDPClient(t, srv, srv.Credentials("alice")).allocate(t)
+
+	if _, err := relay.WriteTo([]byte("1"), oldSFU.udpAddr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "old SFU to receive", 5*time.Second, func() bool { return oldSFU.count.Load() == 1 })
+
+	srv.SetSFUAddrs([]netip.AddrPort{newSFU.addr()})
+	if _, err := relay.WriteTo([]byte("2"), oldSFU.udpAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := relay.WriteTo([]byte("3"), newSFU.udpAddr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "new SFU to receive", 5*time.Second, func() bool { return newSFU.count.Load() == 1 })
+	if got := oldSFU.count.Load(); got != 1 {
+		t.Fatalf("old SFU received %d datagrams after removal, want 1", got)
+	}
+}
+
+// TURN over TCP allocates and relays like UDP.
+func TestTCP(t *testing.T) {
+	t.Parallel()
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, nil)
+	conn, err := net.Dial("tcp", srv.Addrs().TCP.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClientOn(t, pturn.NewSTUNConn(conn), srv.Addrs().TCP.String(), srv.Credentials("alice"))
+	relayAndCheck(t, c.allocate(t), sfu)
+}
+
+// With a certificate configured, a turns: client allocates over TLS.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := selfSigned(t)
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, func(c *Config) {
+		c.TLSAddr = "127.0.0.1:0"
+		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+	})
+	tlsAddr := srv.Addrs().TLS
+	if !tlsAddr.IsValid() {
+		t.Fatal("TLS listener not started")
+	}
+	conn, err := tls.Dial("tcp", tlsAddr.String(), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("TLS dial: %v", err)
+	}
+	c := newClientOn(t, pturn.NewSTUNConn(conn), tlsAddr.String(), srv.Credentials("alice"))
+	relayAndCheck(t, c.allocate(t), sfu)
+
+	ice := srv.ICEServers("huddle.test", srv.Credentials("alice"))
+	want := fmt.Sprintf("turns:huddle.test:%d?transport=tcp", tlsAddr.Port())
+	if len(ice) != 1 || !contains(ice[0].URLs, want) {
+		t.Fatalf("ICE servers %+v lack %s", ice, want)
+	}
+}
+
+// A TLS client that never finishes its handshake does not keep its
+// connection once the server closes.
+func TestCloseEndsStreamConnections(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil, nil)
+	conn, err := net.Dial("tcp", srv.Addrs().TCP.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Make sure the server has accepted it before closing.
+	waitFor(t, "connection to be tracked", 5*time.Second, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		l := srv.listeners[0]
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.conns) == 1
+	})
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("connection still open after Close: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// relayAndCheck sends one datagram through relay to sfu and back. The
+// payloads are longer than 4 bytes: pion's STUNConn cannot frame a
+// ChannelData message shorter than 9 bytes on a stream (pion/turn v4.1.4),
+// which real media never is.
+func relayAndCheck(t *testing.T, relay net.PacketConn, sfu *peer) {
+	t.Helper()
+	before := sfu.count.Load()
+	if _, err := relay.WriteTo([]byte("ping from client"), sfu.udpAddr()); err != nil {
+		t.Fatalf("WriteTo SFU: %v", err)
+	}
+	waitFor(t, "SFU to receive", 5*time.Second, func() bool { return sfu.count.Load() == before+1 })
+	if _, err := sfu.conn.WriteToUDP([]byte("pong from sfu"), relay.LocalAddr().(*net.UDPAddr)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := relay.ReadFrom(buf)
+	if err != nil || !bytes.Equal(buf[:n], []byte("pong from sfu")) {
+		t.Fatalf("read from relay: %q, %v", buf[:n], err)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key to files.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "huddle test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, pool
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The metrics render in the Prometheus text format.
+func TestWritePrometheus(t *testing.T) {
+	t.Parallel()
+	st := Stats{ActiveAllocations: 2, AllocationsCreated: 5, AuthFailures: map[string]uint64{"expired": 3},
+		BytesToPeer: 1234567890}
+	var b strings.Builder
+	if err := st.WritePrometheus(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"huddle_turn_allocations_active 2\n",
+		"huddle_turn_allocations_created_total 5\n",
+		`huddle_turn_auth_failures_total{reason="expired"} 3` + "\n",
+		`huddle_turn_relayed_bytes_total{direction="to_peer"} 1.23456789e+09` + "\n",
+		"# TYPE huddle_turn_permission_refusals_total counter\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("exposition lacks %q:\n%s", want, b.String())
+		}
+	}
+}
