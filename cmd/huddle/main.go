@@ -1,0 +1,37 @@
+// Command huddle is the whole Huddle server in one binary.
+//
+//	huddle [serve] [flags]   run the server (the default)
+//	huddle token [flags]     mint an access token
+//
+// Every flag of serve can also be set with an environment variable named
+// HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is
+// HUDDLE_HTTP_ADDR. Flags win over the environment.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "token":
+		err = token(args)
+	case "help":
+		fmt.Println("usage: huddle [serve|token] [flags]; huddle <command> -h for flags")
+	default:
+		err = fmt.Errorf("unknown command %q (want serve or token)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "huddle:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/signaling/auth"
+)
+
+func serve(args []string) error {
+	f := newEnvFlags("serve")
+	httpAddr := f.String("http-addr", signaling.DefaultHTTPAddr, "HTTP and WebSocket address")
+	udpAddr := f.String("media-udp-addr", signaling.DefaultMediaAddr, "the single UDP address for all media")
+	tcpAddr := f.String("media-tcp-addr", signaling.DefaultMediaAddr, `ICE-TCP fallback address, or "off"`)
+	publicIPs := f.String("public-ips", "", "comma-separated addresses to advertise for media (server behind 1:1 NAT)")
+	dataDir := f.String("data-dir", signaling.DefaultDataDir, "where documents and keys are kept")
+	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
+	logLevel := f.String("log-level", "info", "debug, info, warn or error")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("log level %q: %w", *logLevel, err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	apiKeys := auth.Keys{}
+	for _, kv := range list(*keys) {
+		k, s, ok := strings.Cut(kv, ":")
+		if !ok || k == "" || s == "" {
+			return fmt.Errorf("api key %q: want key:secret", kv)
+		}
+		apiKeys[k] = s
+	}
+	srv, err := signaling.New(signaling.Config{
+		HTTPAddr:     *httpAddr,
+		MediaUDPAddr: *udpAddr,
+		MediaTCPAddr: *tcpAddr,
+		PublicIPs:    list(*publicIPs),
+		DataDir:      *dataDir,
+		APIKeys:      apiKeys,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\n  Huddle is running: open %s\n\n", srv.URL())
+	<-ctx.Done()
+	log.Info("shutting down")
+	return srv.Close()
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+func token(args []string) error {
+	f := newEnvFlags("token")
+	key := f.String("api-key", "", "API key (the token's kid)")
+	secret := f.String("api-secret", "", "API secret")
+	identity := f.String("identity", "", "stable id of the person or bot")
+	name := f.String("name", "", "display name (default: the identity)")
+	room := f.String("room", "", "room to join")
+	ttl := f.Duration("ttl", 6*time.Hour, "how long the token is valid")
+	grants := f.String("grants", "publish,subscribe,publishData,editDocs", "comma-separated: publish, subscribe, publishData, editDocs, roomAdmin")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if *key == "" || *secret == "" {
+		return errors.New("token: --api-key and --api-secret are required (dev mode prints them in the server log)")
+	}
+	var g protocol.Grants
+	for _, v := range list(*grants) {
+		switch v {
+		case "publish":
+			g.Publish = true
+		case "subscribe":
+			g.Subscribe = true
+		case "publishData":
+			g.PublishData = true
+		case "editDocs":
+			g.EditDocs = true
+		case "roomAdmin":
+			g.RoomAdmin = true
+		default:
+			return fmt.Errorf("token: unknown grant %q", v)
+		}
+	}
+	if *name == "" {
+		*name = *identity
+	}
+	tok, err := auth.Mint(*key, *secret, auth.Claims{Identity: *identity, Name: *name, Room: *room, Grants: g}, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}

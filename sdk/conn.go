@@ -1,0 +1,93 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// signalConn is the bot's WebSocket: one reader (the room's loop) and
+// writes serialised by a mutex.
+type signalConn struct {
+	ws *websocket.Conn
+	mu sync.Mutex
+}
+
+// wsURL accepts a server's page URL (http://host:7880) or its WebSocket URL
+// (ws://host:7880/ws) and returns the WebSocket URL.
+func wsURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("server url %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("server url %q: scheme must be http, https, ws or wss", raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/ws"
+	}
+	return u, nil
+}
+
+func dial(ctx context.Context, u *url.URL) (*signalConn, error) {
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	ws, resp, err := d.DialContext(ctx, u.String(), nil)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial %s: %w (http %s)", u, err, resp.Status)
+		}
+		return nil, fmt.Errorf("dial %s: %w", u, err)
+	}
+	// The server pings; answering resets our own deadline too.
+	ws.SetPingHandler(func(data string) error {
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
+	return &signalConn{ws: ws}, nil
+}
+
+func (c *signalConn) send(m any) error {
+	data, err := protocol.Encode(m)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		return fmt.Errorf("send %s: %w", protocol.TypeOf(m), err)
+	}
+	return nil
+}
+
+func (c *signalConn) read() (any, error) {
+	_, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Decode(data)
+}
+
+func (c *signalConn) close() error {
+	c.mu.Lock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	c.mu.Unlock()
+	return c.ws.Close()
+}
+
+func isLoopbackHost(u *url.URL) bool {
+	h := strings.Trim(u.Hostname(), "[]")
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}

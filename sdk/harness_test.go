@@ -1,0 +1,217 @@
+package sdk_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// startServer runs a whole Huddle server on loopback with kernel-chosen
+// ports, stopped when the test ends.
+func startServer(t *testing.T) *signaling.Server {
+	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("HUDDLE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	srv, err := signaling.New(signaling.Config{
+		HTTPAddr:     "127.0.0.1:0",
+		MediaUDPAddr: "127.0.0.1:0",
+		MediaTCPAddr: "127.0.0.1:0",
+		DataDir:      t.TempDir(),
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func mintToken(t *testing.T, srv *signaling.Server, identity, room string, g protocol.Grants) string {
+	t.Helper()
+	key, secret, ok := srv.DevKey()
+	if !ok {
+		t.Fatal("server is not in dev mode")
+	}
+	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: g}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func join(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+	t.Helper()
+	r, err := sdk.Join(ctx, srv.URL(), mintToken(t, srv, identity, room, protocol.AllGrants()), opts)
+	if err != nil {
+		t.Fatalf("%s joins: %v", identity, err)
+	}
+	t.Cleanup(func() { r.Leave() })
+	return r
+}
+
+// Synthetic media: frames carry a 32-bit counter at counterAt, so a
+// receiver can tell order, gaps and duplicates. The SFU only reads the VP8
+// payload descriptor and the frame tag's keyframe bit.
+const (
+	counterAt = 10
+	frameSize = 900 // one RTP packet per frame
+)
+
+func vp8Frame(n uint32, key bool) []byte {
+	f := make([]byte, frameSize)
+	if key {
+		f[0] = 0x10                                                   // frame tag: keyframe, show_frame
+		copy(f[3:], []byte{0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}) // start code, 320x240
+	} else {
+		f[0] = 0x11 // interframe
+	}
+	binary.BigEndian.PutUint32(f[counterAt:], n)
+	return f
+}
+
+func opusFrame(n uint32) []byte {
+	f := make([]byte, 40)
+	f[0] = 0x78 // TOC byte of a 20 ms frame
+	binary.BigEndian.PutUint32(f[counterAt:], n)
+	return f
+}
+
+// publishMedia sends VP8 at 50 fps and Opus every 20 ms until ctx ends,
+// answering keyframe requests with a keyframe.
+func publishMedia(ctx context.Context, t *testing.T, r *sdk.Room) {
+	t.Helper()
+	video, err := r.PublishTrack(sdk.VP8, "camera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := r.PublishTrack(sdk.Opus, "microphone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		key := true
+		for n := uint32(0); ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-video.KeyframeRequests():
+				key = true
+			case <-tick.C:
+			}
+			if err := video.WriteSample(media.Sample{Data: vp8Frame(n, key), Duration: 20 * time.Millisecond}); err != nil {
+				return
+			}
+			key = false
+			if err := audio.WriteSample(media.Sample{Data: opusFrame(n), Duration: 20 * time.Millisecond}); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// frameLog records the counters a receiver got, per track kind.
+type frameLog struct {
+	mu       sync.Mutex
+	counters map[string][]uint32
+	firstKey map[string]bool // kind -> was the first frame a keyframe
+	from     map[string]string
+}
+
+func newFrameLog() *frameLog {
+	return &frameLog{counters: map[string][]uint32{}, firstKey: map[string]bool{}, from: map[string]string{}}
+}
+
+// onTrack reads a remote track through a sample builder (which puts
+// NACK-repaired packets back in order) and logs each frame's counter.
+func (l *frameLog) onTrack(rt *sdk.RemoteTrack) {
+	kind := rt.Info.Kind
+	l.mu.Lock()
+	l.from[kind] = rt.Participant.ID
+	l.mu.Unlock()
+	var sb *samplebuilder.SampleBuilder
+	if kind == "video" {
+		sb = samplebuilder.New(128, &codecs.VP8Packet{}, 90000)
+	} else {
+		sb = samplebuilder.New(128, &codecs.OpusPacket{}, 48000)
+	}
+	for {
+		pkt, _, err := rt.Track.ReadRTP()
+		if err != nil {
+			return
+		}
+		if kind == "video" && os.Getenv("HUDDLE_TEST_LOG") != "" {
+			fmt.Printf("%s seq=%d ts=%d payload=% x\n", rt.Participant.ID, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload[:5])
+		}
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			if len(s.Data) < counterAt+4 {
+				continue
+			}
+			n := binary.BigEndian.Uint32(s.Data[counterAt:])
+			l.mu.Lock()
+			if len(l.counters[kind]) == 0 && kind == "video" {
+				l.firstKey[kind] = s.Data[0]&0x01 == 0
+			}
+			l.counters[kind] = append(l.counters[kind], n)
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *frameLog) count(kind string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.counters[kind])
+}
+
+// checkInOrder fails unless the counters of a kind rise by exactly one.
+func (l *frameLog) checkInOrder(t *testing.T, kind string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.counters[kind]
+	for i := 1; i < len(c); i++ {
+		if c[i] != c[i-1]+1 {
+			t.Fatalf("%s frames out of order or lost: ...%v", kind, c[max(0, i-3):min(len(c), i+3)])
+		}
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func describe(l *frameLog) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("video=%d audio=%d", len(l.counters["video"]), len(l.counters["audio"]))
+}

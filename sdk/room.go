@@ -1,0 +1,474 @@
+// Package sdk lets Go programs (bots: recorders, players, note-takers, load
+// generators) join Huddle calls. It speaks only the public protocol of
+// signaling/protocol over WebSocket and WebRTC, like the browser page does.
+//
+//	room, err := sdk.Join(ctx, "http://localhost:7880", token, sdk.Options{
+//		OnTrack: func(t *sdk.RemoteTrack) { /* read t.Track */ },
+//	})
+//	video, err := room.PublishTrack(sdk.VP8, "camera")
+//	video.WriteSample(media.Sample{Data: frame, Duration: time.Second / 30})
+//	room.Leave()
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// Options tune a bot's session. Every field is optional.
+type Options struct {
+	Logger *slog.Logger
+	// OnTrack is called, on its own goroutine, for every remote track. The
+	// callee must read the track until it ends (Read returns an error), or
+	// its packets pile up.
+	OnTrack             func(*RemoteTrack)
+	OnParticipantJoined func(protocol.Participant)
+	OnParticipantLeft   func(protocol.Participant)
+	// OnError receives error messages the server sends after the join.
+	OnError func(*protocol.Error)
+	// RelayOnly forces all media through TURN relays.
+	RelayOnly bool
+	// ExtraICEServers are used besides the ones the server hands out.
+	ExtraICEServers []webrtc.ICEServer
+}
+
+// RemoteTrack is another participant's track arriving at this bot.
+type RemoteTrack struct {
+	Participant protocol.Participant
+	Info        protocol.Track
+	Track       *webrtc.TrackRemote
+	Receiver    *webrtc.RTPReceiver
+}
+
+// Room is a bot's session in one room.
+type Room struct {
+	opts Options
+	log  *slog.Logger
+	conn *signalConn
+	api  *webrtc.API
+
+	self   protocol.Participant
+	grants protocol.Grants
+
+	pub, sub *webrtc.PeerConnection
+
+	mu           sync.Mutex
+	participants map[string]protocol.Participant
+	pubAwaiting  bool // a publisher offer is out
+	pubAgain     bool // renegotiate when its answer arrives
+	sources      map[string]string
+	subPending   []webrtc.ICECandidateInit
+	pubPending   []webrtc.ICECandidateInit
+
+	collab, cursors *webrtc.DataChannel
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// Join connects to a server, joins the room the token names and starts
+// negotiating media. It returns once the server has accepted the join.
+func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, error) {
+	u, err := wsURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	conn, err := dial(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	if err := conn.send(&protocol.Join{Version: protocol.Version, Token: token}); err != nil {
+		conn.close()
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	// The server answers joined or error; bound the wait by ctx.
+	type result struct {
+		m   any
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		m, err := conn.read()
+		first <- result{m, err}
+	}()
+	var joined *protocol.Joined
+	select {
+	case <-ctx.Done():
+		conn.close()
+		return nil, fmt.Errorf("join: %w", ctx.Err())
+	case r := <-first:
+		if r.err != nil {
+			conn.close()
+			return nil, fmt.Errorf("join: %w", r.err)
+		}
+		switch m := r.m.(type) {
+		case *protocol.Joined:
+			joined = m
+		case *protocol.Error:
+			conn.close()
+			return nil, fmt.Errorf("join refused: %w", m)
+		default:
+			conn.close()
+			return nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))
+		}
+	}
+
+	api, err := newAPI(isLoopbackHost(u))
+	if err != nil {
+		conn.close()
+		return nil, err
+	}
+	rctx, cancel := context.WithCancelCause(context.Background())
+	r := &Room{
+		opts: opts, log: log.With("participant", joined.Participant.ID), conn: conn, api: api,
+		self: joined.Participant, grants: joined.Grants,
+		participants: map[string]protocol.Participant{},
+		sources:      map[string]string{},
+		ctx:          rctx, cancel: cancel, done: make(chan struct{}),
+	}
+	for _, p := range joined.Participants {
+		r.participants[p.ID] = p
+	}
+	if err := r.setupPeerConnections(joined.ICEServers); err != nil {
+		r.shutdown(err)
+		return nil, err
+	}
+	go r.readLoop()
+	r.negotiate()
+	return r, nil
+}
+
+func newAPI(loopback bool) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("codecs: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetRelayAcceptanceMinWait(0)
+	if loopback {
+		// A server on loopback is reachable only from loopback: gather
+		// nothing else, so that no packet leaves the machine.
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func (r *Room) setupPeerConnections(servers []protocol.ICEServer) error {
+	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle}
+	for _, s := range servers {
+		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	cfg.ICEServers = append(cfg.ICEServers, r.opts.ExtraICEServers...)
+	if r.opts.RelayOnly {
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	var err error
+	if r.pub, err = r.api.NewPeerConnection(cfg); err != nil {
+		return fmt.Errorf("publisher pc: %w", err)
+	}
+	if r.sub, err = r.api.NewPeerConnection(cfg); err != nil {
+		return fmt.Errorf("subscriber pc: %w", err)
+	}
+	r.pub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetPublisher, c) })
+	r.sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetSubscriber, c) })
+	r.sub.OnTrack(r.onTrack)
+	// The data channels always exist, so the publisher PC always has
+	// something to negotiate, even for a bot that publishes no media.
+	ordered := true
+	if r.collab, err = r.pub.CreateDataChannel("collab", &webrtc.DataChannelInit{Ordered: &ordered}); err != nil {
+		return fmt.Errorf("collab channel: %w", err)
+	}
+	unordered, zero := false, uint16(0)
+	if r.cursors, err = r.pub.CreateDataChannel("cursors", &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}); err != nil {
+		return fmt.Errorf("cursors channel: %w", err)
+	}
+	return nil
+}
+
+func (r *Room) sendCandidate(target string, c *webrtc.ICECandidate) {
+	if c == nil {
+		return
+	}
+	init := c.ToJSON()
+	if err := r.conn.send(&protocol.Candidate{Target: target, Candidate: &protocol.ICECandidate{
+		Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
+	}}); err != nil {
+		r.log.Debug("send candidate", "err", err)
+	}
+}
+
+// negotiate sends a publisher offer now, or once the outstanding one is
+// answered: never two at a time.
+func (r *Room) negotiate() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pubAwaiting {
+		r.pubAgain = true
+		return
+	}
+	r.offerLocked()
+}
+
+func (r *Room) offerLocked() {
+	offer, err := r.pub.CreateOffer(nil)
+	if err != nil {
+		r.log.Warn("publisher offer", "err", err)
+		return
+	}
+	if err := r.pub.SetLocalDescription(offer); err != nil {
+		r.log.Warn("publisher offer", "err", err)
+		return
+	}
+	sources := make(map[string]string, len(r.sources))
+	for k, v := range r.sources {
+		sources[k] = v
+	}
+	r.pubAwaiting = true
+	if err := r.conn.send(&protocol.Offer{Target: protocol.TargetPublisher, SDP: offer.SDP, Sources: sources}); err != nil {
+		r.log.Warn("publisher offer", "err", err)
+	}
+}
+
+func (r *Room) readLoop() {
+	defer close(r.done)
+	for {
+		m, err := r.conn.read()
+		if err != nil {
+			if r.ctx.Err() == nil {
+				var perr error = err
+				r.shutdown(fmt.Errorf("signaling connection: %w", perr))
+			}
+			return
+		}
+		r.handle(m)
+	}
+}
+
+func (r *Room) handle(m any) {
+	switch m := m.(type) {
+	case *protocol.Answer:
+		r.handlePublisherAnswer(m)
+	case *protocol.Offer:
+		r.handleSubscriberOffer(m)
+	case *protocol.Candidate:
+		r.handleCandidate(m)
+	case *protocol.ParticipantJoined:
+		r.mu.Lock()
+		r.participants[m.Participant.ID] = m.Participant
+		r.mu.Unlock()
+		if r.opts.OnParticipantJoined != nil {
+			r.opts.OnParticipantJoined(m.Participant)
+		}
+	case *protocol.ParticipantLeft:
+		r.mu.Lock()
+		p, ok := r.participants[m.ParticipantID]
+		delete(r.participants, m.ParticipantID)
+		r.mu.Unlock()
+		if ok && r.opts.OnParticipantLeft != nil {
+			r.opts.OnParticipantLeft(p)
+		}
+	case *protocol.TrackPublished:
+		r.mu.Lock()
+		if p, ok := r.participants[m.ParticipantID]; ok {
+			p.Tracks = append(p.Tracks, m.Track)
+			r.participants[m.ParticipantID] = p
+		}
+		r.mu.Unlock()
+	case *protocol.TrackUnpublished:
+		r.mu.Lock()
+		if p, ok := r.participants[m.ParticipantID]; ok {
+			kept := p.Tracks[:0:0]
+			for _, t := range p.Tracks {
+				if t.ID != m.TrackID {
+					kept = append(kept, t)
+				}
+			}
+			p.Tracks = kept
+			r.participants[m.ParticipantID] = p
+		}
+		r.mu.Unlock()
+	case *protocol.Error:
+		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+		if r.opts.OnError != nil {
+			r.opts.OnError(m)
+		}
+	default:
+		r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
+	}
+}
+
+func (r *Room) handlePublisherAnswer(m *protocol.Answer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+		r.log.Warn("publisher answer", "err", err)
+		return
+	}
+	r.pubAwaiting = false
+	for _, c := range r.pubPending {
+		_ = r.pub.AddICECandidate(c)
+	}
+	r.pubPending = nil
+	if r.pubAgain {
+		r.pubAgain = false
+		r.offerLocked()
+	}
+}
+
+func (r *Room) handleSubscriberOffer(m *protocol.Offer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+		r.log.Warn("subscriber offer", "err", err)
+		return
+	}
+	for _, c := range r.subPending {
+		_ = r.sub.AddICECandidate(c)
+	}
+	r.subPending = nil
+	answer, err := r.sub.CreateAnswer(nil)
+	if err != nil {
+		r.log.Warn("subscriber answer", "err", err)
+		return
+	}
+	if err := r.sub.SetLocalDescription(answer); err != nil {
+		r.log.Warn("subscriber answer", "err", err)
+		return
+	}
+	if err := r.conn.send(&protocol.Answer{Target: protocol.TargetSubscriber, SDP: answer.SDP}); err != nil {
+		r.log.Warn("subscriber answer", "err", err)
+	}
+}
+
+func (r *Room) handleCandidate(m *protocol.Candidate) {
+	if m.Candidate == nil {
+		return
+	}
+	c := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pc, pending := r.pub, &r.pubPending
+	if m.Target == protocol.TargetSubscriber {
+		pc, pending = r.sub, &r.subPending
+	}
+	if pc.RemoteDescription() == nil {
+		*pending = append(*pending, c)
+		return
+	}
+	if err := pc.AddICECandidate(c); err != nil {
+		r.log.Debug("add candidate", "target", m.Target, "err", err)
+	}
+}
+
+func (r *Room) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	go func() { // keep RTCP flowing through the interceptors
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := recv.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	r.mu.Lock()
+	p := r.participants[t.StreamID()]
+	r.mu.Unlock()
+	info := protocol.Track{ID: t.ID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType}
+	for _, pt := range p.Tracks {
+		if pt.ID == t.ID() {
+			info = pt
+		}
+	}
+	if p.ID == "" {
+		p.ID = t.StreamID()
+	}
+	rt := &RemoteTrack{Participant: p, Info: info, Track: t, Receiver: recv}
+	if r.opts.OnTrack != nil {
+		r.opts.OnTrack(rt)
+		return
+	}
+	buf := make([]byte, 1600)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// Self is this bot as the room sees it.
+func (r *Room) Self() protocol.Participant { return r.self }
+
+// Grants are what this bot may do.
+func (r *Room) Grants() protocol.Grants { return r.grants }
+
+// Participants lists everyone else in the room, with their tracks.
+func (r *Room) Participants() []protocol.Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]protocol.Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		out = append(out, p)
+	}
+	return out
+}
+
+// PublisherPC and SubscriberPC expose the PeerConnections, for stats and tests.
+func (r *Room) PublisherPC() *webrtc.PeerConnection  { return r.pub }
+func (r *Room) SubscriberPC() *webrtc.PeerConnection { return r.sub }
+
+// DataChannels returns the collab (reliable) and cursors (lossy) channels.
+func (r *Room) DataChannels() (collab, cursors *webrtc.DataChannel) { return r.collab, r.cursors }
+
+// Done is closed when the session has ended; Err tells why.
+func (r *Room) Done() <-chan struct{} { return r.ctx.Done() }
+
+// Err is why the session ended, or nil while it runs.
+func (r *Room) Err() error {
+	if err := context.Cause(r.ctx); !errors.Is(err, errLeft) {
+		return err
+	}
+	return nil
+}
+
+var errLeft = errors.New("left the room")
+
+// Leave ends the session on purpose.
+func (r *Room) Leave() error {
+	if r.ctx.Err() == nil {
+		_ = r.conn.send(&protocol.Leave{})
+	}
+	r.shutdown(errLeft)
+	<-r.done
+	return nil
+}
+
+func (r *Room) shutdown(cause error) {
+	r.cancel(cause)
+	_ = r.conn.close()
+	if r.pub != nil {
+		_ = r.pub.Close()
+	}
+	if r.sub != nil {
+		_ = r.sub.Close()
+	}
+}

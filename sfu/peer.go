@@ -1,0 +1,362 @@
+package sfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// PeerConnection targets, as named in the signaling protocol.
+const (
+	TargetPublisher  = "publisher"
+	TargetSubscriber = "subscriber"
+)
+
+// Signaler carries what a Peer must tell its client: the answers to its
+// publisher offers, the server's subscriber offers, and ICE candidates.
+// Implementations must not block for long; they are called from Pion's
+// callbacks and from the room.
+type Signaler interface {
+	SendDescription(target string, sd webrtc.SessionDescription)
+	SendCandidate(target string, c *webrtc.ICECandidateInit)
+}
+
+// ErrBadSDP wraps descriptions that do not parse or cannot be applied.
+var ErrBadSDP = errors.New("bad sdp")
+
+// ErrBadCandidate wraps ICE candidates that cannot be added.
+var ErrBadCandidate = errors.New("bad ice candidate")
+
+// PeerOptions says what a participant may do with media.
+type PeerOptions struct {
+	ICEServers   []webrtc.ICEServer
+	CanPublish   bool
+	CanSubscribe bool
+}
+
+// Peer is one participant's media: the publisher PeerConnection, where the
+// client offers, and the subscriber PeerConnection, where the server offers.
+// With one offerer per PeerConnection, offers can never cross.
+type Peer struct {
+	id   string
+	room *Room
+	sig  Signaler
+	opts PeerOptions
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+
+	pub *webrtc.PeerConnection
+	sub *webrtc.PeerConnection
+
+	// pubMu serialises the client's publisher offers.
+	pubMu      sync.Mutex
+	pubPending []webrtc.ICECandidateInit // candidates that came before the offer
+	sources    map[string]string         // client track id -> source, from the last offer
+
+	// negMu guards the subscriber negotiation state.
+	negMu       sync.Mutex
+	awaiting    bool // an offer is out; the next waits for its answer
+	renegotiate bool // something changed while awaiting
+	subPending  []webrtc.ICECandidateInit
+	downs       map[string]*DownTrack // by track id
+	closed      bool
+
+	subReady atomic.Bool // the subscriber PC is connected
+}
+
+func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) {
+	ctx, stop := context.WithCancel(context.Background())
+	p := &Peer{
+		id: id, room: r, sig: sig, opts: opts,
+		log:   r.log.With("participant", id),
+		ctx:   ctx,
+		stop:  stop,
+		downs: map[string]*DownTrack{},
+	}
+	var err error
+	if p.pub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
+		stop()
+		return nil, fmt.Errorf("publisher pc for %s: %w", id, err)
+	}
+	if p.sub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
+		p.pub.Close()
+		stop()
+		return nil, fmt.Errorf("subscriber pc for %s: %w", id, err)
+	}
+	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
+	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
+	p.pub.OnTrack(p.onTrack)
+	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("publisher pc", "state", s.String())
+	})
+	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("subscriber pc", "state", s.String())
+		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
+		if s == webrtc.PeerConnectionStateConnected {
+			p.negMu.Lock()
+			for _, d := range p.downs {
+				d.fwd.RequestKeyframe()
+			}
+			p.negMu.Unlock()
+		}
+	})
+	return p, nil
+}
+
+// ID is the participant id.
+func (p *Peer) ID() string { return p.id }
+
+// Publisher is the publisher PeerConnection, where the client's data
+// channels arrive.
+func (p *Peer) Publisher() *webrtc.PeerConnection { return p.pub }
+
+func (p *Peer) sendCandidate(target string, c *webrtc.ICECandidate) {
+	if c == nil {
+		return // end of gathering; clients do not need it with trickle
+	}
+	init := c.ToJSON()
+	p.sig.SendCandidate(target, &init)
+}
+
+// HandleOffer applies the client's publisher offer and sends the answer.
+func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	if p.sources == nil {
+		p.sources = map[string]string{}
+	}
+	for k, v := range sources {
+		p.sources[k] = v
+	}
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
+	if _, err := offer.Unmarshal(); err != nil {
+		return fmt.Errorf("%w: publisher offer does not parse: %w", ErrBadSDP, err)
+	}
+	if err := p.pub.SetRemoteDescription(offer); err != nil {
+		return fmt.Errorf("%w: publisher offer: %w", ErrBadSDP, err)
+	}
+	for _, c := range p.pubPending {
+		if err := p.pub.AddICECandidate(c); err != nil {
+			p.log.Debug("buffered publisher candidate refused", "err", err)
+		}
+	}
+	p.pubPending = nil
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("%w: answer publisher offer: %w", ErrBadSDP, err)
+	}
+	if err := p.pub.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("publisher answer: %w", err)
+	}
+	p.sig.SendDescription(TargetPublisher, *p.pub.LocalDescription())
+	return nil
+}
+
+// HandleAnswer applies the client's answer to the server's subscriber offer
+// and sends the next offer if something changed meanwhile.
+func (p *Peer) HandleAnswer(sdp string) error {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if !p.awaiting {
+		return fmt.Errorf("%w: subscriber answer with no offer outstanding", ErrBadSDP)
+	}
+	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	if _, err := answer.Unmarshal(); err != nil {
+		return fmt.Errorf("%w: subscriber answer does not parse: %w", ErrBadSDP, err)
+	}
+	if err := p.sub.SetRemoteDescription(answer); err != nil {
+		return fmt.Errorf("%w: subscriber answer: %w", ErrBadSDP, err)
+	}
+	p.awaiting = false
+	for _, c := range p.subPending {
+		if err := p.sub.AddICECandidate(c); err != nil {
+			p.log.Debug("buffered subscriber candidate refused", "err", err)
+		}
+	}
+	p.subPending = nil
+	if p.renegotiate {
+		p.renegotiate = false
+		p.offerLocked()
+	}
+	return nil
+}
+
+// HandleCandidate adds a client's trickled candidate to one of the
+// PeerConnections, holding it until that PeerConnection has a remote
+// description. A nil candidate (end of candidates) is ignored.
+func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error {
+	if c == nil {
+		return nil
+	}
+	switch target {
+	case TargetPublisher:
+		p.pubMu.Lock()
+		defer p.pubMu.Unlock()
+		if p.pub.RemoteDescription() == nil {
+			p.pubPending = append(p.pubPending, *c)
+			return nil
+		}
+		if err := p.pub.AddICECandidate(*c); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadCandidate, err)
+		}
+	case TargetSubscriber:
+		p.negMu.Lock()
+		defer p.negMu.Unlock()
+		if p.sub.RemoteDescription() == nil || p.awaiting {
+			p.subPending = append(p.subPending, *c)
+			return nil
+		}
+		if err := p.sub.AddICECandidate(*c); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadCandidate, err)
+		}
+	default:
+		return fmt.Errorf("%w: unknown target %q", ErrBadCandidate, target)
+	}
+	return nil
+}
+
+// negotiate sends a subscriber offer now, or right after the answer to the
+// outstanding one.
+func (p *Peer) negotiate() {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.awaiting {
+		p.renegotiate = true
+		return
+	}
+	p.offerLocked()
+}
+
+func (p *Peer) offerLocked() {
+	if p.closed {
+		return
+	}
+	offer, err := p.sub.CreateOffer(nil)
+	if err != nil {
+		p.log.Warn("subscriber offer", "err", err)
+		return
+	}
+	if err := p.sub.SetLocalDescription(offer); err != nil {
+		p.log.Warn("subscriber offer", "err", err)
+		return
+	}
+	p.awaiting = true
+	p.sig.SendDescription(TargetSubscriber, *p.sub.LocalDescription())
+}
+
+// onTrack starts forwarding a track the client published.
+func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if !p.opts.CanPublish {
+		p.log.Warn("refusing track: no publish grant", "kind", remote.Kind().String())
+		go drainTrack(remote)
+		return
+	}
+	p.pubMu.Lock()
+	source := p.sources[remote.ID()]
+	p.pubMu.Unlock()
+	if source == "" {
+		source = map[webrtc.RTPCodecType]string{webrtc.RTPCodecTypeAudio: "microphone", webrtc.RTPCodecTypeVideo: "camera"}[remote.Kind()]
+	}
+	info := TrackInfo{
+		ID:          "TR_" + randomID(),
+		PublisherID: p.id,
+		Kind:        remote.Kind().String(),
+		Source:      source,
+		Codec:       remote.Codec().MimeType,
+	}
+	if remote.RID() != "" && !p.room.firstLayer(p.id, remote.ID()) {
+		// Simulcast: the first layer to arrive is forwarded; the others are
+		// read so that Pion's buffers never fill.
+		go drainTrack(remote)
+		return
+	}
+	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
+		return p.pub.WriteRTCP(pliPacket(ssrc))
+	}, p.log)
+	p.room.publish(p, f)
+}
+
+func drainTrack(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1600)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// subscribe adds downtracks for the given tracks and negotiates once.
+func (p *Peer) subscribe(fs []*Forwarder) {
+	if !p.opts.CanSubscribe || len(fs) == 0 {
+		return
+	}
+	added := 0
+	p.negMu.Lock()
+	for _, f := range fs {
+		if p.closed || p.downs[f.info.ID] != nil {
+			continue
+		}
+		d := newDownTrack(p.ctx, f, &p.subReady)
+		sender, err := p.sub.AddTrack(d)
+		if err != nil {
+			d.cancel()
+			p.log.Warn("subscribe", "track", f.info.ID, "err", err)
+			continue
+		}
+		d.sender = sender
+		go d.readRTCP()
+		f.addDownTrack(d)
+		p.downs[f.info.ID] = d
+		added++
+	}
+	p.negMu.Unlock()
+	if added > 0 {
+		p.negotiate()
+	}
+}
+
+// unsubscribe removes the downtrack of an ended track.
+func (p *Peer) unsubscribe(trackID string) {
+	p.negMu.Lock()
+	d := p.downs[trackID]
+	delete(p.downs, trackID)
+	closed := p.closed
+	p.negMu.Unlock()
+	if d == nil {
+		return
+	}
+	d.close()
+	if closed {
+		return
+	}
+	if err := p.sub.RemoveTrack(d.sender); err != nil {
+		p.log.Debug("remove track", "track", trackID, "err", err)
+		return
+	}
+	p.negotiate()
+}
+
+// close ends both PeerConnections; the room has already forgotten the peer.
+func (p *Peer) close() {
+	p.negMu.Lock()
+	p.closed = true
+	downs := p.downs
+	p.downs = map[string]*DownTrack{}
+	p.negMu.Unlock()
+	for _, d := range downs {
+		d.close()
+	}
+	p.stop()
+	if err := p.pub.Close(); err != nil {
+		p.log.Debug("close publisher pc", "err", err)
+	}
+	if err := p.sub.Close(); err != nil {
+		p.log.Debug("close subscriber pc", "err", err)
+	}
+}

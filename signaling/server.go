@@ -1,0 +1,210 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/huddle-rtc/huddle/sfu"
+	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/web"
+)
+
+// Server is a whole Huddle node: HTTP, signaling and media. Tests start and
+// stop it in-process; `huddle serve` runs one until interrupted.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	keys    auth.Keys
+	devMode bool
+	dev     devKey
+	metrics *metrics
+	reg     *prometheus.Registry
+
+	media    *sfu.Engine
+	listener net.Listener
+	http     *http.Server
+	upgrader websocket.Upgrader
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // sessions and the HTTP server
+	closeOnce sync.Once
+
+	mu    sync.Mutex
+	rooms map[string]*Room
+}
+
+// New checks the configuration and prepares the data directory. Nothing
+// listens until Start.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		keys:  cfg.APIKeys,
+		rooms: map[string]*Room{},
+		reg:   prometheus.NewRegistry(),
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	if len(s.keys) == 0 {
+		k, err := loadOrCreateDevKey(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.devMode, s.dev = true, k
+		s.keys = auth.Keys{k.Key: k.Secret}
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(s.reg)
+	return s, nil
+}
+
+// Start opens every port and serves in the background until Close or ctx
+// ends.
+func (s *Server) Start(ctx context.Context) error {
+	media, err := sfu.NewEngine(sfu.Config{
+		UDPAddr:   s.cfg.MediaUDPAddr,
+		TCPAddr:   s.cfg.MediaTCPAddr,
+		PublicIPs: s.cfg.PublicIPs,
+		Logger:    s.log.With("part", "sfu"),
+	})
+	if err != nil {
+		return fmt.Errorf("start media: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		media.Close()
+		return fmt.Errorf("start http on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	s.media, s.listener = media, ln
+	s.ctx, s.cancel = context.WithCancel(ctx)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /", web.Handler())
+	mux.HandleFunc("GET /ws", s.handleWebSocket)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /api/dev/token", s.handleDevToken)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	go func() { // ctx ending is the same as Close
+		<-s.ctx.Done()
+		s.shutdown()
+	}()
+
+	if s.devMode {
+		s.log.Warn("DEV MODE: no API keys configured. A key was generated; anyone on this machine can get tokens from /api/dev/token. Configure keys before exposing this server.",
+			"api_key", s.dev.Key, "api_secret", s.dev.Secret, "key_file", s.cfg.DataDir+"/"+devKeyFile)
+	}
+	s.log.Info("huddle is serving", "url", s.URL(), "media_udp", media.UDPAddr().String(), "media_tcp", fmt.Sprint(media.TCPAddr()), "data", s.cfg.DataDir)
+	return nil
+}
+
+// URL is the address to open in a browser, e.g. http://127.0.0.1:7880.
+func (s *Server) URL() string {
+	addr := s.listener.Addr().(*net.TCPAddr)
+	host := "localhost"
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+}
+
+// DevKey returns dev mode's API key and secret, and whether dev mode is on.
+func (s *Server) DevKey() (key, secret string, ok bool) {
+	return s.dev.Key, s.dev.Secret, s.devMode
+}
+
+// MediaUDPAddr is the bound media UDP port.
+func (s *Server) MediaUDPAddr() net.Addr { return s.media.UDPAddr() }
+
+// Close stops serving, ends every session and releases every port.
+func (s *Server) Close() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	s.shutdown()
+	return nil
+}
+
+func (s *Server) shutdown() {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.http.Shutdown(ctx) // hijacked WebSockets end through s.ctx
+		s.mu.Lock()
+		rooms := s.rooms
+		s.rooms = map[string]*Room{}
+		s.mu.Unlock()
+		for _, r := range rooms {
+			r.close()
+		}
+		s.wg.Wait()
+		if err := s.media.Close(); err != nil {
+			s.log.Warn("close media", "err", err)
+		}
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	rooms, people := len(s.rooms), 0
+	for _, r := range s.rooms {
+		people += r.size()
+	}
+	s.mu.Unlock()
+	body := map[string]any{"status": "ok", "devMode": s.devMode, "rooms": rooms, "participants": people}
+	if s.devMode {
+		body["warning"] = "dev mode: no API keys configured, tokens are minted for loopback clients"
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// room returns the room of that name, creating it.
+func (s *Server) room(name string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil {
+		r = newRoom(s, name)
+		s.rooms[name] = r
+		s.metrics.rooms.Set(float64(len(s.rooms)))
+	}
+	return r
+}
+
+// dropRoomIfEmpty forgets a room once its last participant has left.
+func (s *Server) dropRoomIfEmpty(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[r.name] == r && r.size() == 0 {
+		delete(s.rooms, r.name)
+		s.metrics.rooms.Set(float64(len(s.rooms)))
+		r.close()
+	}
+}
