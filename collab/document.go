@@ -1,0 +1,469 @@
+package collab
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/huddle-rtc/huddle/collab/ot"
+)
+
+// Why a goroutine per open document (and not a mutex): the writer owns the
+// document's state outright, so no lock is held while it waits on fsync;
+// callers queue behind it on a channel, and the writer can take every op
+// already queued and commit them in one transaction (group commit) — with a
+// mutex each op would pay its own fsync. The goroutine also owns the idle
+// timer that unloads the document. Reads (Text, OpsSince, Subscribe) go
+// through the same queue, so they always see every op queued before them,
+// committed.
+
+type request struct {
+	sub  *submission             // an op to apply, or
+	fn   func(d *document) error // any other action, run after queued ops are committed
+	done chan error              // fn's result
+}
+
+type submission struct {
+	req SubmitRequest
+	// build, if set, makes the op on the writer from the current state (undo,
+	// redo, restore); its op is against the current head.
+	build func(d *document) (op ot.Op, cause Cause, target int64, err error)
+	reply chan Result
+}
+
+type dedupKey struct{ author, clientOpID string }
+
+type undoStacks struct{ undo, redo []int64 } // revisions, newest last
+
+type pendingReply struct {
+	ch  chan Result
+	res Result
+}
+
+// document is one open document. Everything but pending is owned by its
+// writer goroutine.
+type document struct {
+	svc     *Service
+	id      string
+	inbox   chan request
+	pending int // requests enqueued but not finished; guarded by svc.mu
+
+	failErr  error // set when the document cannot be used (missing, deleted, broken store)
+	meta     DocMeta
+	text     *ot.Doc
+	head     int64
+	first    int64      // oldest revision retained in the store's log (head+1 when empty)
+	tail     []OpRecord // the newest ops, ascending and ending at head
+	lastSnap int64      // revision of the newest automatic snapshot
+	dedup    map[dedupKey]int64
+	undo     map[string]*undoStacks
+	subs     map[*Subscription]struct{}
+
+	staged  []OpRecord // applied in memory, not yet committed
+	replies []pendingReply
+}
+
+func newDocument(s *Service, id string) *document {
+	return &document{svc: s, id: id, inbox: make(chan request, 256)}
+}
+
+// load (re)builds the in-memory state from the store: the newest snapshot,
+// then the ops after it; the retained log rebuilds de-duplication and undo.
+func (d *document) load() error {
+	st := d.svc.store
+	meta, err := st.Doc(d.id)
+	if err != nil {
+		return err
+	}
+	snap, ok, err := st.Snapshot(d.id, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("load %s: no snapshot in store", d.id)
+	}
+	first, last, err := st.LogBounds(d.id)
+	if err != nil {
+		return err
+	}
+	from := snap.Rev
+	if last > 0 {
+		from = min(from, max(first-1, last-int64(d.svc.cfg.KeepOps)))
+	}
+	ops, err := st.Ops(d.id, from, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	// Reset only what the writer owns: pending belongs to svc.mu, and the
+	// subscribers and held replies of a batch outlive a reload.
+	d.failErr = nil
+	d.meta, d.text, d.head, d.lastSnap = meta, ot.NewDoc(snap.Text), snap.Rev, snap.Rev
+	d.dedup, d.undo, d.staged = map[dedupKey]int64{}, map[string]*undoStacks{}, nil
+	if d.subs == nil {
+		d.subs = map[*Subscription]struct{}{}
+	}
+	for _, r := range ops {
+		if r.Rev > snap.Rev {
+			if r.Rev != d.head+1 {
+				return fmt.Errorf("load %s: log has revision %d after %d", d.id, r.Rev, d.head)
+			}
+			if _, err := d.text.Apply(r.Op); err != nil {
+				return fmt.Errorf("load %s: replay revision %d: %w", d.id, r.Rev, err)
+			}
+			d.head = r.Rev
+		}
+		d.remember(r)
+	}
+	d.tail = ops
+	if n := len(ops); n == 0 || ops[n-1].Rev != d.head {
+		d.tail = nil
+	}
+	d.trimTail()
+	d.first = d.head + 1
+	if last > 0 {
+		d.first = first
+	}
+	return nil
+}
+
+// remember indexes a logged op for de-duplication and undo.
+func (d *document) remember(r OpRecord) {
+	if r.ClientOpID != "" {
+		d.dedup[dedupKey{r.Author, r.ClientOpID}] = r.Rev
+	}
+	st := d.undo[r.Author]
+	if st == nil {
+		st = &undoStacks{}
+		d.undo[r.Author] = st
+	}
+	depth := d.svc.cfg.UndoDepth
+	push := func(s []int64, rev int64) []int64 {
+		s = append(s, rev)
+		if len(s) > depth {
+			s = s[len(s)-depth:]
+		}
+		return s
+	}
+	pop := func(s []int64, rev int64) []int64 {
+		if n := len(s); n > 0 && s[n-1] == rev {
+			return s[:n-1]
+		}
+		return s
+	}
+	switch r.Cause {
+	case CauseUndo:
+		st.undo = pop(st.undo, r.Target)
+		st.redo = push(st.redo, r.Rev)
+	case CauseRedo:
+		st.redo = pop(st.redo, r.Target)
+		st.undo = push(st.undo, r.Rev)
+	default:
+		st.undo = push(st.undo, r.Rev)
+		st.redo = nil
+	}
+}
+
+func (d *document) trimTail() {
+	if k := d.svc.cfg.KeepOps; len(d.tail) > 2*k {
+		d.tail = append([]OpRecord(nil), d.tail[len(d.tail)-k:]...)
+	}
+}
+
+// run is the writer goroutine.
+func (d *document) run() {
+	defer d.svc.wg.Done()
+	if err := d.load(); err != nil {
+		d.fail(fmt.Errorf("document %q: %w", d.id, err), err)
+	}
+	idle := time.NewTimer(d.svc.cfg.IdleTimeout)
+	defer idle.Stop()
+	for {
+		select {
+		case r := <-d.inbox:
+			n := d.handle(r)
+			if d.finish(n) {
+				return
+			}
+			idle.Reset(d.svc.cfg.IdleTimeout)
+		case <-idle.C:
+			if d.tryUnload() {
+				return
+			}
+			idle.Reset(d.svc.cfg.IdleTimeout)
+		case <-d.svc.ctx.Done():
+			d.drainClosed()
+			return
+		}
+	}
+}
+
+// handle processes r and whatever else is already queued (up to MaxBatch),
+// committing all their ops together. It returns how many requests it took.
+func (d *document) handle(r request) int {
+	reqs := []request{r}
+more:
+	for len(reqs) < d.svc.cfg.MaxBatch {
+		select {
+		case r2 := <-d.inbox:
+			reqs = append(reqs, r2)
+		default:
+			break more
+		}
+	}
+	for _, r := range reqs {
+		if r.sub != nil {
+			d.stage(r.sub)
+			continue
+		}
+		d.flush()
+		err := d.failErr
+		if err == nil {
+			err = r.fn(d)
+		}
+		r.done <- err
+	}
+	d.flush()
+	return len(reqs)
+}
+
+// finish marks n requests done; a failed document unloads as soon as
+// nothing is queued for it. It reports whether the writer has exited.
+func (d *document) finish(n int) bool {
+	d.svc.mu.Lock()
+	d.pending -= n
+	d.svc.mu.Unlock()
+	if d.failErr != nil {
+		return d.tryUnload()
+	}
+	return false
+}
+
+// tryUnload removes an idle document (nothing queued, no live subscriber)
+// from memory; the next request loads it again from the store.
+func (d *document) tryUnload() bool {
+	for sub := range d.subs {
+		if sub.isClosed() {
+			delete(d.subs, sub)
+		}
+	}
+	d.svc.mu.Lock()
+	defer d.svc.mu.Unlock()
+	if d.pending > 0 || len(d.subs) > 0 {
+		return false
+	}
+	delete(d.svc.docs, d.id)
+	return true
+}
+
+// drainClosed answers requests still queued at shutdown with ErrClosed.
+func (d *document) drainClosed() {
+	for sub := range d.subs {
+		sub.end(ErrClosed)
+	}
+	for {
+		d.svc.mu.Lock()
+		if d.pending == 0 {
+			delete(d.svc.docs, d.id)
+			d.svc.mu.Unlock()
+			return
+		}
+		d.svc.mu.Unlock()
+		r := <-d.inbox
+		if r.sub != nil {
+			r.sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)}
+		} else {
+			r.done <- ErrClosed
+		}
+		d.svc.mu.Lock()
+		d.pending--
+		d.svc.mu.Unlock()
+	}
+}
+
+// fail makes the document unusable: requests get err, subscribers subErr.
+func (d *document) fail(err, subErr error) {
+	d.failErr = err
+	for sub := range d.subs {
+		sub.end(subErr)
+		delete(d.subs, sub)
+	}
+}
+
+// stage validates, transforms and applies one op in memory. Its reply is
+// held until the op is committed (flush).
+func (d *document) stage(s *submission) {
+	res := d.apply(s)
+	if res.Err != nil {
+		res.Err = fmt.Errorf("submit %s: %w", d.id, res.Err)
+	}
+	d.replies = append(d.replies, pendingReply{s.reply, res})
+}
+
+func (d *document) apply(s *submission) Result {
+	if d.failErr != nil {
+		return Result{Err: d.failErr}
+	}
+	if d.meta.ReadOnly {
+		return Result{Err: ErrReadOnly}
+	}
+	req := s.req
+	op, cause, target := req.Op, CauseEdit, int64(0)
+	if s.build != nil {
+		var err error
+		if op, cause, target, err = s.build(d); err != nil {
+			return Result{Err: err}
+		}
+	} else {
+		if err := op.Validate(); err != nil {
+			return Result{Err: err}
+		}
+		if req.ClientOpID != "" {
+			if rev, ok := d.dedup[dedupKey{req.Author, req.ClientOpID}]; ok {
+				rec, err := d.record(rev)
+				if err != nil {
+					return Result{Err: err}
+				}
+				return Result{Ack: Ack{Rev: rev, Op: rec.Op, Duplicate: true}}
+			}
+		}
+		missed, err := d.opsSince(req.BaseRev)
+		if err != nil {
+			return Result{Err: err}
+		}
+		for _, m := range missed {
+			op = ot.Transform(op, m.Op, ot.Right) // the logged op wins insert ties
+		}
+	}
+	inv, err := d.text.Apply(op)
+	if err != nil {
+		return Result{Err: fmt.Errorf("at revision %d (base %d): %w", d.head, req.BaseRev, err)}
+	}
+	op = op.Normalize()
+	d.head++
+	rec := OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,
+		Cause: cause, Target: target, Time: d.svc.cfg.Now()}
+	d.tail = append(d.tail, rec)
+	d.staged = append(d.staged, rec)
+	d.remember(rec)
+	return Result{Ack: Ack{Rev: rec.Rev, Op: op}}
+}
+
+// flush commits the staged ops (with a snapshot and compaction when due),
+// then answers their submitters and broadcasts them, in that order.
+func (d *document) flush() {
+	if len(d.staged) > 0 {
+		cfg := d.svc.cfg
+		c := Commit{Ops: d.staged}
+		if d.head-d.lastSnap >= int64(cfg.SnapshotEvery) {
+			c.Snapshot = &Snapshot{Rev: d.head, Text: d.text.String(), Time: cfg.Now()}
+			c.KeepSnapshots = cfg.KeepSnapshots
+			if drop := d.head - int64(cfg.KeepOps) + 1; drop > d.first {
+				c.DropOpsBefore = drop
+			}
+		}
+		if err := d.svc.store.Commit(d.id, c); err != nil {
+			d.commitFailed(err)
+		} else {
+			if c.Snapshot != nil {
+				d.lastSnap = c.Snapshot.Rev
+			}
+			if c.DropOpsBefore > 0 {
+				d.compacted(c.DropOpsBefore)
+			}
+			d.trimTail()
+			for _, r := range d.replies {
+				r.ch <- r.res
+			}
+			d.replies = nil
+			d.broadcast(d.staged)
+		}
+		d.staged = nil
+	}
+	for _, r := range d.replies {
+		r.ch <- r.res
+	}
+	d.replies = nil
+}
+
+// commitFailed fails every op of the batch (none is acknowledged) and
+// rebuilds the in-memory state from what the store holds.
+func (d *document) commitFailed(err error) {
+	d.svc.cfg.Logger.Error("collab: commit failed", "doc", d.id, "err", err)
+	for i := range d.replies {
+		if d.replies[i].res.Err == nil {
+			d.replies[i].res = Result{Err: fmt.Errorf("submit %s: commit: %w", d.id, err)}
+		}
+	}
+	d.staged = nil
+	if lerr := d.load(); lerr != nil {
+		d.fail(fmt.Errorf("document %s: reload after failed commit: %w", d.id, lerr), lerr)
+	}
+}
+
+// compacted forgets what the store no longer holds (ops before rev).
+func (d *document) compacted(rev int64) {
+	d.first = rev
+	for k, r := range d.dedup {
+		if r < rev {
+			delete(d.dedup, k)
+		}
+	}
+	for _, st := range d.undo {
+		for len(st.undo) > 0 && st.undo[0] < rev {
+			st.undo = st.undo[1:]
+		}
+		for len(st.redo) > 0 && st.redo[0] < rev {
+			st.redo = st.redo[1:]
+		}
+	}
+}
+
+func (d *document) broadcast(recs []OpRecord) {
+	for sub := range d.subs {
+		for _, r := range recs {
+			if !sub.send(r) {
+				delete(d.subs, sub)
+				break
+			}
+		}
+	}
+}
+
+// opsSince returns the ops after rev, from the in-memory tail when it
+// reaches back far enough, else from the store plus the uncommitted tail.
+// The result must not be modified.
+func (d *document) opsSince(rev int64) ([]OpRecord, error) {
+	switch {
+	case rev > d.head:
+		return nil, fmt.Errorf("revision %d, document at %d: %w", rev, d.head, ErrFutureRevision)
+	case rev == d.head:
+		return nil, nil
+	case rev < 0 || rev+1 < d.first:
+		return nil, fmt.Errorf("revision %d, oldest retained op is %d: %w", rev, d.first, ErrRevisionTooOld)
+	}
+	if n := len(d.tail); n > 0 && d.tail[0].Rev <= rev+1 {
+		return d.tail[rev+1-d.tail[0].Rev:], nil
+	}
+	committed := d.head - int64(len(d.staged))
+	ops, err := d.svc.store.Ops(d.id, rev, committed)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(ops)) != committed-rev {
+		return nil, fmt.Errorf("revision %d: store returned %d ops, want %d: %w", rev, len(ops), committed-rev, ErrRevisionTooOld)
+	}
+	return append(ops, d.staged...), nil
+}
+
+// record returns the logged op at rev.
+func (d *document) record(rev int64) (OpRecord, error) {
+	ops, err := d.opsSince(rev - 1)
+	if err != nil {
+		return OpRecord{}, err
+	}
+	if len(ops) == 0 || ops[0].Rev != rev {
+		return OpRecord{}, errors.New("record not found")
+	}
+	return ops[0], nil
+}

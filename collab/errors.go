@@ -1,0 +1,27 @@
+package collab
+
+import (
+	"errors"
+
+	"github.com/huddle-rtc/huddle/collab/ot"
+)
+
+// Sentinel errors. Every error the service returns wraps one of these (or a
+// context error) with the operation and document for the log, so that the
+// transport can map it to a protocol error code with errors.Is.
+var (
+	ErrUnknownDoc     = errors.New("unknown document")
+	ErrDocExists      = errors.New("document already exists")
+	ErrInvalidOp      = ot.ErrInvalidOp // malformed op, or one that does not fit the text
+	ErrRevisionTooOld = errors.New("base revision is older than the retained log")
+	ErrFutureRevision = errors.New("base revision is ahead of the document")
+	ErrReadOnly       = errors.New("document is read-only")
+	ErrUnknownVersion = errors.New("unknown version")
+	ErrVersionExists  = errors.New("version name already used")
+	ErrNothingToUndo  = errors.New("nothing to undo")
+	ErrNothingToRedo  = errors.New("nothing to redo")
+	ErrLagging        = errors.New("subscriber fell too far behind")
+	ErrDocDeleted     = errors.New("document was deleted")
+	ErrClosed         = errors.New("document service is closed")
+	ErrBadRequest     = errors.New("bad request") // missing ids, empty names
+)
