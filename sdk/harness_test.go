@@ -3,8 +3,10 @@ package sdk_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -214,4 +216,17 @@ func describe(l *frameLog) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return fmt.Sprintf("video=%d audio=%d", len(l.counters["video"]), len(l.counters["audio"]))
+}
+
+func getJSON(t *testing.T, url string, v any) error {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }

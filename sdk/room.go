@@ -40,6 +40,10 @@ type Options struct {
 	RelayOnly bool
 	// ExtraICEServers are used besides the ones the server hands out.
 	ExtraICEServers []webrtc.ICEServer
+	// NetworkInterceptors sit closest to the network, beneath NACK and RTCP
+	// reports: a load generator can use one to simulate loss, and NACK
+	// still repairs what it drops.
+	NetworkInterceptors []interceptor.Factory
 }
 
 // RemoteTrack is another participant's track arriving at this bot.
@@ -128,7 +132,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		}
 	}
 
-	api, err := newAPI(isLoopbackHost(u))
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors)
 	if err != nil {
 		conn.close()
 		return nil, err
@@ -153,12 +157,16 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	return r, nil
 }
 
-func newAPI(loopback bool) (*webrtc.API, error) {
+func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	// Registered first, so they wrap the writer innermost (nearest the wire).
+	for _, f := range network {
+		ir.Add(f)
+	}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
@@ -256,8 +264,7 @@ func (r *Room) readLoop() {
 		m, err := r.conn.read()
 		if err != nil {
 			if r.ctx.Err() == nil {
-				var perr error = err
-				r.shutdown(fmt.Errorf("signaling connection: %w", perr))
+				r.shutdown(fmt.Errorf("signaling connection: %w", err))
 			}
 			return
 		}
