@@ -97,10 +97,20 @@ func (p *peerPolicy) setSFU(addrs []netip.AddrPort) {
 	set := make(sfuSet, len(addrs))
 	for _, ap := range addrs {
 		ip := ap.Addr().Unmap()
-		if !ip.IsValid() {
-			continue
+		switch {
+		case !ip.IsValid():
+		case ip.IsUnspecified():
+			// An SFU listening on every interface ("0.0.0.0:7882", or
+			// "[::]:7882", which Go makes dual-stack) is reachable on each
+			// of this host's addresses at that port.
+			for _, local := range localAddrs() {
+				if ip.Is6() || local.Is4() {
+					set[local] = append(set[local], ap.Port())
+				}
+			}
+		default:
+			set[ip] = append(set[ip], ap.Port())
 		}
-		set[ip] = append(set[ip], ap.Port())
 	}
 	p.sfu.Store(&set)
 }

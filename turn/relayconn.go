@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,6 +147,11 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 func (c *relayConn) drop(reason string, peer netip.AddrPort, direction string) {
 	c.metrics.inc(c.metrics.dropped, reason)
+	// A flood of refused datagrams must not cost formatting when debug
+	// logging is off.
+	if !c.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	c.log.Debug("turn: relayed datagram dropped by peer policy",
 		"relay", c.LocalAddr().String(), "peer", peer.String(), "direction", direction, "reason", reason)
 }

@@ -171,6 +171,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}()
 
+	if len(*s.policy.sfu.Load()) == 0 {
+		s.log.Warn("turn: no SFU media addresses set; relayed clients cannot reach the SFU until SetSFUAddrs")
+	}
 	s.log.Info("turn: relay listening",
 		"udp", addrString(addrs.UDP), "tcp", addrString(addrs.TCP), "tls", addrString(addrs.TLS),
 		"relay_ip", s.cfg.RelayIP.String(), "relay_ports", portRange(s.cfg.PortMin, s.cfg.PortMax),

@@ -291,3 +291,18 @@ func TestQuotaReservationsExpire(t *testing.T) {
 		}
 	}
 }
+
+// An SFU bound to every interface is reachable at its port on each of this
+// host's addresses, and nowhere else on them.
+func TestSFUOnAllInterfaces(t *testing.T) {
+	t.Parallel()
+	p := newPeerPolicy(nil, []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:7882")})
+	p.setSelf(localAddrs())
+	lo := netip.MustParseAddr("127.0.0.1")
+	if ok, reason := p.allowPacket(netip.AddrPortFrom(lo, 7882)); !ok {
+		t.Fatalf("SFU port on loopback refused: %s", reason)
+	}
+	if ok, _ := p.allowPacket(netip.AddrPortFrom(lo, 22)); ok {
+		t.Fatal("other port on loopback allowed")
+	}
+}
