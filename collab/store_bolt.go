@@ -232,14 +232,18 @@ func (s *BoltStore) Commit(docID string, c Commit) error {
 			}
 		}
 		if k := c.KeepSnapshots; k > 0 {
-			if n := sb.Stats().KeyN; n > k {
-				cur := sb.Cursor()
-				for key, _ := cur.First(); key != nil && n > k; key, _ = cur.First() {
-					if err := sb.Delete(key); err != nil {
-						return err
-					}
-					n--
+			// Count with a cursor: Bucket.Stats does not see this
+			// transaction's own, not yet spilled, writes.
+			n := 0
+			cur := sb.Cursor()
+			for key, _ := cur.First(); key != nil; key, _ = cur.Next() {
+				n++
+			}
+			for key, _ := cur.First(); key != nil && n > k; key, _ = cur.First() {
+				if err := sb.Delete(key); err != nil {
+					return err
 				}
+				n--
 			}
 		}
 		return nil
