@@ -40,6 +40,7 @@ type Server struct {
 	pion      *pturn.Server
 	addrs     Addrs
 	listeners []*trackingListener
+	certs     *certReloader // nil unless TLS comes from files
 	stop      chan struct{}
 }
 
@@ -189,11 +190,12 @@ func (s *Server) loadTLS() (*tls.Config, error) {
 	if s.cfg.TLSConfig != nil {
 		return s.cfg.TLSConfig.Clone(), nil
 	}
-	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	certs, err := newCertReloader(s.cfg.TLSCertFile, s.cfg.TLSKeyFile, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("turn: load TLS certificate %s: %w", s.cfg.TLSCertFile, err)
+		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	s.certs = certs
+	return &tls.Config{GetCertificate: certs.getCertificate, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Close stops the relay: listeners, TCP/TLS connections and, through

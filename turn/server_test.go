@@ -400,8 +400,51 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// A TLS client that never finishes its handshake does not keep its
-// connection once the server closes.
+// A renewed certificate file is served without a restart.
+func TestTLSCertificateReload(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := selfSigned(t)
+	srv := startServer(t, nil, func(c *Config) {
+		c.TLSAddr = "127.0.0.1:0"
+		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+	})
+	serial := func(pool *x509.CertPool) *big.Int {
+		t.Helper()
+		conn, err := tls.Dial("tcp", srv.Addrs().TLS.String(),
+			&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber
+	}
+	first := serial(pool)
+
+	// Renew: new files in place, with a later modification time.
+	newCert, newKey, newPool := selfSigned(t)
+	for _, f := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
+		data, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Minute)
+		if err := os.Chtimes(f[1], later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.certs.mu.Lock()
+	srv.certs.checked = time.Time{} // as if the check interval had passed
+	srv.certs.mu.Unlock()
+	if second := serial(newPool); second.Cmp(first) == 0 {
+		t.Fatal("old certificate still served after renewal")
+	}
+}
+
+// A stream client that has sent nothing (as one stuck in a handshake) loses its
+// connection when the server closes.
 func TestCloseEndsStreamConnections(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil, nil)
@@ -463,7 +506,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
+		SerialNumber: serialNumber(t),
 		Subject:      pkix.Name{CommonName: "huddle test"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:    time.Now().Add(-time.Hour),
@@ -525,4 +568,12 @@ func TestWritePrometheus(t *testing.T) {
 			t.Fatalf("exposition lacks %q:\n%s", want, b.String())
 		}
 	}
+}
+
+func serialNumber(t *testing.T) *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
