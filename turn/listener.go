@@ -32,6 +32,8 @@ type trackingListener struct {
 	net.Listener
 	// tlsConfig, when set, makes Accept return TLS server connections.
 	tlsConfig *tls.Config
+	// Timeouts, from the constants above (shortened in tests).
+	firstByte, idle, write time.Duration
 
 	mu     sync.Mutex
 	conns  map[*deadlineConn]struct{}
@@ -39,7 +41,10 @@ type trackingListener struct {
 }
 
 func newTrackingListener(l net.Listener, tlsConfig *tls.Config) *trackingListener {
-	return &trackingListener{Listener: l, tlsConfig: tlsConfig, conns: map[*deadlineConn]struct{}{}}
+	return &trackingListener{
+		Listener: l, tlsConfig: tlsConfig, conns: map[*deadlineConn]struct{}{},
+		firstByte: firstByteTimeout, idle: idleTimeout, write: writeTimeout,
+	}
 }
 
 // Accept returns the next connection without blocking on its TLS
@@ -97,9 +102,9 @@ type deadlineConn struct {
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
-	deadline := c.acceptedAt.Add(firstByteTimeout)
+	deadline := c.acceptedAt.Add(c.owner.firstByte)
 	if c.started.Load() {
-		deadline = time.Now().Add(idleTimeout)
+		deadline = time.Now().Add(c.owner.idle)
 	}
 	if err := c.Conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
@@ -112,7 +117,7 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.owner.write)); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(p)
