@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults used when the corresponding Config field is zero. They are chosen
@@ -106,6 +108,11 @@ type Config struct {
 
 	// Logger receives the relay's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// Registerer, when set, gets the relay's Prometheus metrics (see
+	// Stats for the names). Nil registers nothing; pass
+	// prometheus.DefaultRegisterer to use the global registry.
+	Registerer prometheus.Registerer
 }
 
 // DefaultAddr is the listen address used when UDPAddr or TCPAddr is empty.

@@ -1,16 +1,15 @@
 package turn
 
 import (
-	"fmt"
-	"io"
-	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Stats is a snapshot of the relay's counters. Server.WritePrometheus
-// exposes the same numbers in the Prometheus text format under the names
-// given in the field comments.
+// Stats is a snapshot of the relay's counters. With Config.Registerer set,
+// the same numbers are exported to Prometheus under the names given in the
+// field comments.
 type Stats struct {
 	// huddle_turn_allocations_active
 	ActiveAllocations int64
@@ -91,61 +90,58 @@ func copyCounts(in map[string]uint64) map[string]uint64 {
 	return out
 }
 
-// WritePrometheus writes the relay's metrics in the Prometheus text
-// exposition format (version 0.0.4), so that /metrics can include them
-// without this package depending on a metrics library.
-func (s Stats) WritePrometheus(w io.Writer) error {
-	pw := &promWriter{w: w}
-	pw.family("huddle_turn_allocations_active", "gauge", "TURN allocations currently open.")
-	pw.sample("huddle_turn_allocations_active", "", "", float64(s.ActiveAllocations))
-	pw.family("huddle_turn_allocations_created_total", "counter", "TURN allocations created.")
-	pw.sample("huddle_turn_allocations_created_total", "", "", float64(s.AllocationsCreated))
-	pw.family("huddle_turn_allocations_refused_total", "counter", "TURN allocations refused, by reason.")
-	pw.sample("huddle_turn_allocations_refused_total", "reason", "quota", float64(s.AllocationsRefusedQuota))
-	pw.labelled("huddle_turn_auth_failures_total", "TURN requests refused for their credentials, by reason.", "reason", s.AuthFailures)
-	pw.labelled("huddle_turn_permission_refusals_total", "TURN permissions and channel bindings refused by the peer policy, by reason.", "reason", s.PermissionRefusals)
-	pw.labelled("huddle_turn_relay_dropped_packets_total", "Relayed datagrams dropped by the peer policy, by reason.", "reason", s.DroppedPackets)
-	pw.labelled("huddle_turn_relayed_packets_total", "Datagrams relayed, by direction.", "direction",
-		map[string]uint64{"to_peer": s.PacketsToPeer, "from_peer": s.PacketsFromPeer})
-	pw.labelled("huddle_turn_relayed_bytes_total", "Payload bytes relayed, by direction.", "direction",
-		map[string]uint64{"to_peer": s.BytesToPeer, "from_peer": s.BytesFromPeer})
-	return pw.err
+// collector exports the counters to Prometheus. It reads the same atomics
+// the relay updates, so the packet path pays nothing for being scraped.
+type collector struct {
+	m *metrics
+
+	active, created, refused, auth, perm, dropped, packets, bytes *prometheus.Desc
 }
 
-// promWriter writes exposition lines and keeps the first error.
-type promWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (p *promWriter) printf(format string, args ...any) {
-	if p.err == nil {
-		_, p.err = fmt.Fprintf(p.w, format, args...)
+func newCollector(m *metrics) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("huddle_turn_"+name, help, labels, nil)
+	}
+	return &collector{
+		m:       m,
+		active:  d("allocations_active", "TURN allocations currently open."),
+		created: d("allocations_created_total", "TURN allocations created."),
+		refused: d("allocations_refused_total", "TURN allocations refused, by reason.", "reason"),
+		auth: d("auth_failures_total",
+			"TURN requests refused for their credentials, by reason (missing, malformed, expired, wrong_realm, bad_password).", "reason"),
+		perm: d("permission_refusals_total",
+			"TURN permissions and channel bindings refused by the peer policy, by reason (self, non_global, invalid).", "reason"),
+		dropped: d("relay_dropped_packets_total",
+			"Datagrams dropped at the relay socket by the peer policy, by reason (sfu_port, ...).", "reason"),
+		packets: d("relayed_packets_total", "Datagrams relayed, by direction (to_peer, from_peer).", "direction"),
+		bytes:   d("relayed_bytes_total", "Payload bytes relayed, by direction (to_peer, from_peer).", "direction"),
 	}
 }
 
-func (p *promWriter) family(name, typ, help string) {
-	p.printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.active, c.created, c.refused, c.auth, c.perm, c.dropped, c.packets, c.bytes} {
+		ch <- d
+	}
 }
 
-func (p *promWriter) sample(name, label, value string, v float64) {
-	if label == "" {
-		p.printf("%s %g\n", name, v)
-		return
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.snapshot()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	// Label values here are fixed identifiers, never user input, so they
-	// need no escaping.
-	p.printf("%s{%s=%q} %g\n", name, label, value, v)
-}
-
-func (p *promWriter) labelled(name, help, label string, counts map[string]uint64) {
-	p.family(name, "counter", help)
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
+	ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(s.ActiveAllocations))
+	counter(c.created, s.AllocationsCreated)
+	counter(c.refused, s.AllocationsRefusedQuota, "quota")
+	for _, l := range []struct {
+		d      *prometheus.Desc
+		counts map[string]uint64
+	}{{c.auth, s.AuthFailures}, {c.perm, s.PermissionRefusals}, {c.dropped, s.DroppedPackets}} {
+		for reason, v := range l.counts {
+			counter(l.d, v, reason)
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p.sample(name, label, k, float64(counts[k]))
-	}
+	counter(c.packets, s.PacketsToPeer, "to_peer")
+	counter(c.packets, s.PacketsFromPeer, "from_peer")
+	counter(c.bytes, s.BytesToPeer, "to_peer")
+	counter(c.bytes, s.BytesFromPeer, "from_peer")
 }

@@ -32,6 +32,8 @@ type Server struct {
 	quota   *quota
 	now     func() time.Time // replaced in tests
 
+	collector *collector // registered on cfg.Registerer, if any
+
 	users sync.Map // client address string -> user, for log context
 
 	mu        sync.Mutex
@@ -60,6 +62,12 @@ func New(cfg Config) (*Server, error) {
 		quota:   newQuota(cfg.MaxAllocationsPerUser),
 		now:     time.Now,
 		stop:    make(chan struct{}),
+	}
+	if cfg.Registerer != nil {
+		s.collector = newCollector(s.metrics)
+		if err := cfg.Registerer.Register(s.collector); err != nil {
+			return nil, fmt.Errorf("turn: register metrics: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -208,6 +216,10 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	if s.collector != nil {
+		// Lets a new Server register on the same registry.
+		s.cfg.Registerer.Unregister(s.collector)
+	}
 	var err error
 	if s.pion != nil {
 		if cerr := s.pion.Close(); cerr != nil {
@@ -278,9 +290,6 @@ func (s *Server) SetSFUAddrs(addrs []netip.AddrPort) {
 
 // Stats returns a snapshot of the relay's counters.
 func (s *Server) Stats() Stats { return s.metrics.snapshot() }
-
-// WritePrometheus writes the relay's metrics in the Prometheus text format.
-func (s *Server) WritePrometheus(w io.Writer) error { return s.Stats().WritePrometheus(w) }
 
 // authenticate is pion's AuthHandler: it returns the long-term key for a
 // valid TURN REST username, and pion checks MESSAGE-INTEGRITY with it.

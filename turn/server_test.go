@@ -15,12 +15,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v3"
 	pturn "github.com/pion/turn/v4"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A client with valid credentials allocates a relay, and datagrams cross it
@@ -548,26 +548,71 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// The metrics render in the Prometheus text format.
-func TestWritePrometheus(t *testing.T) {
+// The counters reach a Prometheus registry under their documented names.
+func TestPrometheusMetrics(t *testing.T) {
 	t.Parallel()
-	st := Stats{ActiveAllocations: 2, AllocationsCreated: 5, AuthFailures: map[string]uint64{"expired": 3},
-		BytesToPeer: 1234567890}
-	var b strings.Builder
-	if err := st.WritePrometheus(&b); err != nil {
+	reg := prometheus.NewRegistry()
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, func(c *Config) { c.Registerer = reg })
+
+	relay := newUDPClient(t, srv, srv.Credentials("alice")).allocate(t)
+	if _, err := relay.WriteTo([]byte("hello sfu"), sfu.udpAddr()); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"huddle_turn_allocations_active 2\n",
-		"huddle_turn_allocations_created_total 5\n",
-		`huddle_turn_auth_failures_total{reason="expired"} 3` + "\n",
-		`huddle_turn_relayed_bytes_total{direction="to_peer"} 1.23456789e+09` + "\n",
-		"# TYPE huddle_turn_permission_refusals_total counter\n",
+	waitFor(t, "SFU to receive", 5*time.Second, func() bool { return sfu.count.Load() == 1 })
+	_, _ = newUDPClient(t, srv, Credentials{Username: "1:alice", Password: "x"}).Allocate()
+	c := newUDPClient(t, srv, srv.Credentials("bob"))
+	c.allocate(t)
+	_ = c.CreatePermission(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 5000})
+
+	got := gather(t, reg)
+	for name, want := range map[string]float64{
+		"huddle_turn_allocations_active":                             2,
+		"huddle_turn_allocations_created_total":                      2,
+		`huddle_turn_allocations_refused_total{reason="quota"}`:      0,
+		`huddle_turn_auth_failures_total{reason="expired"}`:          1,
+		`huddle_turn_permission_refusals_total{reason="non_global"}`: 1,
+		`huddle_turn_relayed_packets_total{direction="to_peer"}`:     1,
+		`huddle_turn_relayed_bytes_total{direction="to_peer"}`:       9,
+		`huddle_turn_relayed_bytes_total{direction="from_peer"}`:     0,
 	} {
-		if !strings.Contains(b.String(), want) {
-			t.Fatalf("exposition lacks %q:\n%s", want, b.String())
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
+
+	// Closing unregisters, so a new relay can use the same registry.
+	_ = srv.Close()
+	srv2, err := New(Config{Registerer: reg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("second relay on the same registry: %v", err)
+	}
+	_ = srv2.Close()
+}
+
+// gather flattens a registry into "name{label=\"value\"}" -> value.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += fmt.Sprintf("{%s=%q}", l.GetName(), l.GetValue())
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[key] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func serialNumber(t *testing.T) *big.Int {
