@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -48,6 +49,7 @@ type DownTrack struct {
 	lastOut   uint16    // highest output seq sent
 	lastIn    uint16    // highest input seq seen
 	lastAsk   time.Time // last keyframe request while waiting for one
+	hdr       rtp.Header
 	sent      atomic.Uint64
 }
 
@@ -56,11 +58,11 @@ func newDownTrack(parent context.Context, f *Forwarder, ready *atomic.Bool) *Dow
 	d := &DownTrack{
 		fwd:     f,
 		ready:   ready,
-		codec:   f.remote.Codec().RTPCodecCapability,
+		codec:   f.codec,
 		queue:   make(chan *packet, downQueueLen),
 		ctx:     ctx,
 		cancel:  cancel,
-		waitKey: f.info.Kind == webrtc.RTPCodecTypeVideo.String(),
+		waitKey: f.kind == webrtc.RTPCodecTypeVideo,
 	}
 	go d.run()
 	return d
@@ -77,7 +79,7 @@ func (d *DownTrack) StreamID() string { return d.fwd.info.PublisherID }
 func (d *DownTrack) RID() string { return "" }
 
 // Kind is audio or video.
-func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.fwd.remote.Kind() }
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.fwd.kind }
 
 // Bind is called by Pion once the subscriber's PeerConnection has negotiated
 // this track: from then on packets can flow.
@@ -233,7 +235,10 @@ func (d *DownTrack) send(p *packet) {
 	if int16(out-d.lastOut) > 0 {
 		d.lastOut = out
 	}
-	h := p.header // copy: the shared packet stays untouched
+	// Copy into this downtrack's own header (only its send goroutine uses
+	// it): the shared packet stays untouched and nothing is allocated.
+	d.hdr = p.header
+	h := &d.hdr
 	h.SSRC = ssrc
 	h.PayloadType = pt
 	h.SequenceNumber = out
@@ -244,7 +249,7 @@ func (d *DownTrack) send(p *packet) {
 	// interceptors add the ones it negotiated.
 	h.Extension = false
 	h.Extensions = nil
-	if _, err := w.WriteRTP(&h, p.payload); err != nil {
+	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return // the PeerConnection is closing; the room removes us shortly
 	}
 	d.sent.Add(1)

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -38,6 +39,9 @@ type packet struct {
 // downtracks. It never waits for a downtrack: each has its own queue.
 type Forwarder struct {
 	info     TrackInfo
+	codec    webrtc.RTPCodecCapability
+	kind     webrtc.RTPCodecType
+	ssrc     uint32
 	remote   *webrtc.TrackRemote
 	receiver *webrtc.RTPReceiver
 	writePLI func(ssrc uint32) error
@@ -56,6 +60,9 @@ type Forwarder struct {
 func newForwarder(info TrackInfo, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, writePLI func(uint32) error, log *slog.Logger) *Forwarder {
 	f := &Forwarder{
 		info:     info,
+		codec:    remote.Codec().RTPCodecCapability,
+		kind:     remote.Kind(),
+		ssrc:     uint32(remote.SSRC()),
 		remote:   remote,
 		receiver: receiver,
 		writePLI: writePLI,
@@ -77,7 +84,7 @@ func (f *Forwarder) Done() <-chan struct{} { return f.done }
 func (f *Forwarder) run() {
 	defer close(f.done)
 	go f.drainRTCP()
-	video := f.info.Kind == webrtc.RTPCodecTypeVideo.String()
+	video := f.kind == webrtc.RTPCodecTypeVideo
 	buf := make([]byte, 1600)
 	for {
 		n, _, err := f.remote.Read(buf)
@@ -87,36 +94,44 @@ func (f *Forwarder) run() {
 			}
 			return
 		}
-		// One allocation per packet, shared by every downtrack.
-		data := make([]byte, n)
-		copy(data, buf[:n])
-		p := &packet{}
-		hl, err := p.header.Unmarshal(data)
+		p, err := parsePacket(buf[:n], f.info.Codec, video)
 		if err != nil {
 			f.badPacket(err)
 			continue
-		}
-		end := n
-		if p.header.Padding {
-			if n == 0 || int(data[n-1]) > n-hl {
-				f.badPacket(errors.New("padding longer than packet"))
-				continue
-			}
-			end = n - int(data[n-1])
-		}
-		if hl > end {
-			f.badPacket(errors.New("header longer than packet"))
-			continue
-		}
-		p.payload = data[hl:end]
-		if video {
-			p.keyframe = isKeyframe(f.info.Codec, p.payload)
 		}
 		f.packets.Add(1)
 		for _, d := range *f.downs.Load() {
 			d.enqueue(p)
 		}
 	}
+}
+
+// parsePacket copies one RTP packet out of the read buffer and parses it:
+// one allocation per packet, shared by every downtrack.
+func parsePacket(raw []byte, codec string, video bool) (*packet, error) {
+	data := make([]byte, len(raw))
+	copy(data, raw)
+	p := &packet{}
+	hl, err := p.header.Unmarshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("rtp header: %w", err)
+	}
+	if p.header.Version != 2 {
+		return nil, fmt.Errorf("rtp version %d", p.header.Version)
+	}
+	end := len(data)
+	if p.header.Padding {
+		pad := int(data[end-1])
+		if pad == 0 || pad > end-hl {
+			return nil, fmt.Errorf("rtp padding of %d bytes in a %d-byte packet", pad, end)
+		}
+		end -= pad
+	}
+	p.payload = data[hl:end]
+	if video {
+		p.keyframe = isKeyframe(codec, p.payload)
+	}
+	return p, nil
 }
 
 func (f *Forwarder) badPacket(err error) {
@@ -142,7 +157,7 @@ func (f *Forwarder) drainRTCP() {
 // when the interval ends, since the subscriber asking may have missed the
 // keyframe the previous request brought.
 func (f *Forwarder) RequestKeyframe() {
-	if f.info.Kind != webrtc.RTPCodecTypeVideo.String() {
+	if f.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -164,7 +179,7 @@ func (f *Forwarder) RequestKeyframe() {
 		return
 	default:
 	}
-	if err := f.writePLI(uint32(f.remote.SSRC())); err != nil {
+	if err := f.writePLI(f.ssrc); err != nil {
 		f.log.Debug("pli upstream failed", "err", err)
 	}
 }

@@ -1,0 +1,202 @@
+package sfu
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// recorder is a TrackLocalWriter that keeps what it was given.
+type recorder struct {
+	mu   sync.Mutex
+	pkts []rtp.Header
+	n    atomic.Int64
+}
+
+func (r *recorder) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+	r.mu.Lock()
+	r.pkts = append(r.pkts, *h)
+	r.mu.Unlock()
+	r.n.Add(1)
+	return 0, nil
+}
+
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+
+func testForwarder(kind webrtc.RTPCodecType, plis *atomic.Int64) *Forwarder {
+	f := &Forwarder{
+		info:  TrackInfo{ID: "TR_t", Kind: kind.String(), Codec: webrtc.MimeTypeVP8},
+		codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		kind:  kind,
+		ssrc:  1234,
+		writePLI: func(uint32) error {
+			plis.Add(1)
+			return nil
+		},
+		log:  slog.Default(),
+		done: make(chan struct{}),
+	}
+	f.downs.Store(&[]*DownTrack{})
+	return f
+}
+
+// testDownTrack returns a bound, connected downtrack whose send is driven
+// by the test directly (its goroutine never sees a packet).
+func testDownTrack(t *testing.T, f *Forwarder) (*DownTrack, *recorder) {
+	ready := &atomic.Bool{}
+	ready.Store(true)
+	d := newDownTrack(context.Background(), f, ready)
+	t.Cleanup(d.cancel)
+	rec := &recorder{}
+	d.writer, d.ssrc, d.pt = rec, 99, 100
+	return d, rec
+}
+
+func vp8(seq uint16, ts uint32, key bool) *packet {
+	payload := []byte{0x10, 0x11, 0, 0}
+	if key {
+		payload[1] = 0x10
+	}
+	return &packet{header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, SSRC: 5}, payload: payload, keyframe: key}
+}
+
+func TestDownTrackStartsAtKeyframeAndRewrites(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	d.send(vp8(100, 9000, false)) // delta before any keyframe: dropped
+	d.send(vp8(101, 9000, false))
+	if rec.n.Load() != 0 {
+		t.Fatal("delta frames were forwarded before a keyframe")
+	}
+	d.send(vp8(102, 12000, true))
+	d.send(vp8(104, 15000, false)) // 103 lost upstream: the gap must stay visible
+	d.send(vp8(103, 12000, false)) // ... and the late packet fills it
+	d.send(vp8(105, 18000, false))
+	if len(rec.pkts) != 4 {
+		t.Fatalf("wrote %d packets, want 4", len(rec.pkts))
+	}
+	base, tsBase := rec.pkts[0].SequenceNumber, rec.pkts[0].Timestamp
+	wantSeq := []uint16{base, base + 2, base + 1, base + 3}
+	wantTS := []uint32{tsBase, tsBase + 3000, tsBase, tsBase + 6000}
+	for i, h := range rec.pkts {
+		if h.SequenceNumber != wantSeq[i] || h.Timestamp != wantTS[i] {
+			t.Errorf("packet %d: seq %d ts %d, want seq %d ts %d", i, h.SequenceNumber, h.Timestamp, wantSeq[i], wantTS[i])
+		}
+		if h.SSRC != 99 || h.PayloadType != 100 || h.Extension || h.Padding {
+			t.Errorf("packet %d header not rewritten: %+v", i, h)
+		}
+	}
+}
+
+func TestDownTrackSkipsPaddingWithoutHoles(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	d.send(vp8(10, 0, true))
+	pad := &packet{header: rtp.Header{SequenceNumber: 11, Timestamp: 0}}
+	d.send(pad)
+	d.send(&packet{header: rtp.Header{SequenceNumber: 12, Timestamp: 0}})
+	d.send(vp8(13, 3000, false))
+	if len(rec.pkts) != 2 {
+		t.Fatalf("wrote %d packets, want 2 (padding skipped)", len(rec.pkts))
+	}
+	if got := rec.pkts[1].SequenceNumber - rec.pkts[0].SequenceNumber; got != 1 {
+		t.Errorf("padding left a hole of %d in the sequence numbers", got-1)
+	}
+}
+
+func TestDownTrackOverflowRestartsAtKeyframe(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	d.send(vp8(1, 0, true))
+	d.send(vp8(2, 3000, false))
+	// The queue overflowed: packets 3..9 never reached this subscriber.
+	d.dropped.Store(true)
+	d.send(vp8(10, 27000, false)) // delta after a local loss: dropped
+	if plis.Load() == 0 {
+		t.Error("no keyframe requested after local loss")
+	}
+	d.send(vp8(11, 30000, true))
+	d.send(vp8(12, 33000, false))
+	if len(rec.pkts) != 4 {
+		t.Fatalf("wrote %d packets, want 4", len(rec.pkts))
+	}
+	for i := 1; i < 4; i++ {
+		if rec.pkts[i].SequenceNumber != rec.pkts[i-1].SequenceNumber+1 {
+			t.Errorf("sequence hole after local loss: %d then %d", rec.pkts[i-1].SequenceNumber, rec.pkts[i].SequenceNumber)
+		}
+	}
+	if rec.pkts[2].Timestamp-rec.pkts[0].Timestamp != 30000 {
+		t.Errorf("timestamps lost their spacing across the restart")
+	}
+}
+
+func TestDownTrackWaitsForTransport(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	d.ready.Store(false)
+	d.send(vp8(1, 0, true))
+	if rec.n.Load() != 0 {
+		t.Fatal("wrote before the transport was connected")
+	}
+	d.ready.Store(true)
+	d.send(vp8(2, 3000, false))
+	if rec.n.Load() != 0 {
+		t.Fatal("started on a delta frame")
+	}
+	d.send(vp8(3, 6000, true))
+	if rec.n.Load() != 1 {
+		t.Fatal("keyframe after connect not written")
+	}
+}
+
+func TestAudioNeedsNoKeyframe(t *testing.T) {
+	var plis atomic.Int64
+	f := testForwarder(webrtc.RTPCodecTypeAudio, &plis)
+	d, rec := testDownTrack(t, f)
+	d.send(&packet{header: rtp.Header{SequenceNumber: 7, Timestamp: 960}, payload: []byte{1}})
+	if rec.n.Load() != 1 {
+		t.Fatal("audio was held back")
+	}
+	f.RequestKeyframe()
+	if plis.Load() != 0 {
+		t.Error("keyframe requested for audio")
+	}
+}
+
+func TestKeyframeRequestsAreThrottledNotLost(t *testing.T) {
+	var plis atomic.Int64
+	f := testForwarder(webrtc.RTPCodecTypeVideo, &plis)
+	for range 10 {
+		f.RequestKeyframe()
+	}
+	if plis.Load() != 1 {
+		t.Fatalf("%d PLIs sent at once, want 1", plis.Load())
+	}
+	// The suppressed ones are folded into one PLI at the end of the window.
+	deadlinePoll(t, func() bool { return plis.Load() == 2 })
+}
+
+func TestParsePacketRefusesMalformed(t *testing.T) {
+	good := []byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 0x10, 0x00, 0x9d}
+	p, err := parsePacket(good, webrtc.MimeTypeVP8, true)
+	if err != nil || !p.keyframe || len(p.payload) != 3 {
+		t.Fatalf("good packet: %+v, %v", p, err)
+	}
+	for name, raw := range map[string][]byte{
+		"empty":             {},
+		"short header":      {0x80, 96, 0},
+		"bad version":       {0x00, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5},
+		"padding too long":  {0xa0, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 1, 200},
+		"zero padding":      {0xa0, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 1, 0},
+		"csrc past the end": {0x8f, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5},
+	} {
+		if _, err := parsePacket(raw, webrtc.MimeTypeVP8, true); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
