@@ -6,6 +6,7 @@ package web_test
 // them, as between two people's computers.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -243,4 +244,24 @@ func (b *browser) screenshot(file string) {
 		return
 	}
 	b.t.Logf("%s: screenshot written to %s", b.name, path)
+}
+
+// logBuffer collects the server's log, shown only when a test fails, and
+// stops accepting lines once the test is over (a late log line from a
+// goroutine must not touch a finished testing.T).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

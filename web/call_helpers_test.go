@@ -144,4 +144,3 @@ func waitTile(t *testing.T, b *browser, id, name string) {
 		return false, fmt.Sprintf("no tile for %s in %+v", id, ts)
 	})
 }
-

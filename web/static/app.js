@@ -15,7 +15,8 @@
 //   remoteVideoStats() Promise<[{participantId, name, trackId, framesDecoded,
 //                     width, height}]>, one entry per remote video track, from
 //                     the subscriber PC's inbound-rtp stats
-//   channels()        {collab, cursors}: readyState of the publisher data channels
+//   channels()        {collab, cursors}, each {state, opened}: the publisher
+//                     data channel's readyState, and whether it ever was open
 //   iceInfo()         Promise<{publisher, subscriber}>, each {state, local,
 //                     remote}: connectionState and the selected pair's
 //                     candidate types ('host', 'srflx', 'relay', ...)
@@ -53,7 +54,9 @@ const huddle = {
   iceInfo: () => (meeting ? meeting.iceInfo() : Promise.resolve(null)),
   channels: () => {
     const p = meeting && meeting.publisher;
-    return p ? { collab: p.collab.readyState, cursors: p.cursors.readyState } : null;
+    if (!p) return null;
+    const info = (ch) => ({ state: ch.readyState, opened: p.channelsOpened.has(ch.label) });
+    return { collab: info(p.collab), cursors: info(p.cursors) };
   },
 };
 window.huddle = huddle;

@@ -108,6 +108,16 @@ export class Publisher extends Peer {
     // Always created, even with no media: documents and cursors use them.
     this.collab = this.pc.createDataChannel('collab'); // reliable and ordered by default
     this.cursors = this.pc.createDataChannel('cursors', { ordered: false, maxRetransmits: 0 });
+    this.channelsOpened = new Set(); // labels that reached 'open' at least once
+    for (const ch of [this.collab, this.cursors]) {
+      // Nothing uses the channels yet; say when they come and go, so a
+      // server that closes them is visible in the console.
+      ch.addEventListener('open', () => {
+        this.channelsOpened.add(ch.label);
+        console.info(`huddle: data channel ${ch.label} open`);
+      });
+      ch.addEventListener('close', () => console.info(`huddle: data channel ${ch.label} closed`));
+    }
 
     // The browser tells us when the offer must change (tracks or channels
     // added); negotiate() folds changes made while an offer is outstanding
