@@ -87,6 +87,9 @@ func (s *session) serve() {
 	s.conn.SetReadLimit(maxMessageSize)
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func(string) error {
+		if s.peer == nil {
+			return nil // before the join only the join deadline counts
+		}
 		return s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 	})
 	for {

@@ -12,7 +12,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&Join{Version: Version, Token: "tok"},
 		&Joined{Room: "r", Participant: Participant{ID: "PA_1", Identity: "a", Name: "A"},
 			Participants: []Participant{{ID: "PA_2", Identity: "b", Name: "B", Tracks: []Track{{ID: "TR_1", Kind: "video", Source: "camera", Codec: "video/VP8"}}}},
-			Grants: AllGrants(), ICEServers: []ICEServer{{URLs: []string{"turn:h:3478"}, Username: "u", Credential: "c"}}},
+			Grants:       AllGrants(), ICEServers: []ICEServer{{URLs: []string{"turn:h:3478"}, Username: "u", Credential: "c"}}},
 		&Leave{},
 		&Offer{Target: TargetPublisher, SDP: "v=0", Sources: map[string]string{"t": "screen"}},
 		&Answer{Target: TargetSubscriber, SDP: "v=0"},
