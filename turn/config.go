@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -133,6 +134,16 @@ func (c *Config) tlsEnabled() bool {
 func (c Config) withDefaults() (Config, error) {
 	if c.Realm == "" {
 		c.Realm = DefaultRealm
+	}
+	if c.External() {
+		if len(c.Secret) == 0 {
+			return c, errors.New("turn: external TURN needs the Secret the external server shares")
+		}
+		for _, u := range c.ExternalURLs {
+			if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
+				return c, fmt.Errorf("turn: external URL %q is not a turn:, turns: or stun: URL", u)
+			}
+		}
 	}
 	if len(c.Secret) == 0 {
 		c.Secret = make([]byte, 32)

@@ -245,6 +245,8 @@ func TestConfigValidation(t *testing.T) {
 		{"cert without key", Config{TLSCertFile: "c.pem"}, "TLSKeyFile"},
 		{"bad addr", Config{UDPAddr: "3478"}, "listen address"},
 		{"negative ttl", Config{CredentialTTL: -time.Second}, "CredentialTTL"},
+		{"external without secret", Config{ExternalURLs: []string{"turn:t.example.com"}}, "Secret"},
+		{"external bad url", Config{Secret: []byte("x"), ExternalURLs: []string{"https://t.example.com"}}, "not a turn:"},
 	} {
 		tc.cfg.Logger = testLogger(t)
 		_, err := New(tc.cfg)
