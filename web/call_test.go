@@ -107,6 +107,9 @@ func TestTwoBrowsersSeeEachOther(t *testing.T) {
 		if p := b.problems(); len(p) > 0 {
 			t.Errorf("%s: page logged problems during the call:\n%s", b.name, strings.Join(p, "\n"))
 		}
+		if e, err := eval[*string](b, `window.huddle.lastError`); err != nil || e != nil {
+			t.Errorf("%s: window.huddle.lastError = %q (%v), want null after a clean call", b.name, deref(e), err)
+		}
 	}
 
 	// Bob leaves with the button; Alice's page drops his tile.
@@ -124,6 +127,18 @@ func TestTwoBrowsersSeeEachOther(t *testing.T) {
 		}
 		return true, ""
 	})
+
+	// Bob changes his mind and joins again from the same page (the form
+	// kept his name and room): a new session, and video flows again.
+	bob.mustDo(10*time.Second, "click join again", chromedp.Click(chromedp.ID("join"), chromedp.NodeVisible))
+	waitState(t, bob, "joined")
+	bobAgain, err := eval[string](bob, `window.huddle.participantId`)
+	if err != nil || bobAgain == "" || bobAgain == bobID {
+		t.Fatalf("bob rejoined as %q (%v), want a new participant id (was %q)", bobAgain, err, bobID)
+	}
+	waitVideoFlowing(t, alice, bobAgain, "Bob")
+	waitVideoFlowing(t, bob, aliceID, "Alice")
+	waitTile(t, alice, bobAgain, "Bob")
 }
 
 // TestBadTokenShowsError: a token the server refuses must end in a clear
