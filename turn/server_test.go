@@ -622,3 +622,34 @@ func serialNumber(t *testing.T) *big.Int {
 	}
 	return n
 }
+
+// Relay sockets are bound inside PortMin..PortMax.
+func TestRelayPortRange(t *testing.T) {
+	t.Parallel()
+	// A stretch of ports that was free a moment ago; the allocator scans the
+	// whole range, so a port taken meanwhile only moves it along.
+	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := probe.LocalAddr().(*net.UDPAddr).Port
+	_ = probe.Close()
+	if lo > 65535-64 {
+		lo = 65535 - 64
+	}
+	hi := lo + 63
+	sfu := listenPeer(t, sfuHost)
+	srv := startServer(t, []netip.AddrPort{sfu.addr()}, func(c *Config) {
+		c.PortMin, c.PortMax = uint16(lo), uint16(hi)
+	})
+	seen := map[int]bool{}
+	for i := range 3 {
+		relay := newUDPClient(t, srv, srv.Credentials(fmt.Sprintf("user%d", i))).allocate(t)
+		port := relay.LocalAddr().(*net.UDPAddr).Port
+		if port < lo || port > hi || seen[port] {
+			t.Fatalf("relay port %d: outside %d-%d or reused", port, lo, hi)
+		}
+		seen[port] = true
+		relayAndCheck(t, relay, sfu)
+	}
+}
