@@ -26,17 +26,27 @@ import (
 // ports, stopped when the test ends.
 func startServer(t *testing.T) *signaling.Server {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith lets a test change the configuration before the start.
+func startServerWith(t *testing.T, adjust func(*signaling.Config)) *signaling.Server {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("HUDDLE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	srv, err := signaling.New(signaling.Config{
+	cfg := signaling.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
 		DataDir:      t.TempDir(),
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := signaling.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

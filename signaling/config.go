@@ -10,6 +10,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
+	"github.com/huddle-rtc/huddle/turn"
 )
 
 // Config is everything `huddle serve` can be told. Zero values mean the
@@ -23,7 +24,11 @@ type Config struct {
 	APIKeys      auth.Keys // no keys: dev mode
 	// ICEServers are extra STUN/TURN servers handed to every client.
 	ICEServers []protocol.ICEServer
-	Logger     *slog.Logger
+	// TURN configures the embedded relay (or an external one with the same
+	// shared-secret scheme). Nil runs no relay; `huddle serve` turns it on
+	// by default. Every participant gets credentials of its own at join.
+	TURN   *turn.Config
+	Logger *slog.Logger
 
 	PingInterval time.Duration // default 10s
 	PongTimeout  time.Duration // default 30s: silent connections are dropped

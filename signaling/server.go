@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/turn"
 	"github.com/huddle-rtc/huddle/web"
 )
 
@@ -33,6 +35,7 @@ type Server struct {
 	reg     *prometheus.Registry
 
 	media    *sfu.Engine
+	turn     *turn.Server // nil without a relay
 	listener net.Listener
 	http     *http.Server
 	upgrader websocket.Upgrader
@@ -85,13 +88,26 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)
 	}
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	if s.cfg.TURN != nil {
+		relay, err := s.startTURN(media)
+		if err != nil {
+			s.cancel()
+			media.Close()
+			return err
+		}
+		s.turn = relay
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
+		s.cancel()
 		media.Close()
+		if s.turn != nil {
+			s.turn.Close()
+		}
 		return fmt.Errorf("start http on %s: %w", s.cfg.HTTPAddr, err)
 	}
 	s.media, s.listener = media, ln
-	s.ctx, s.cancel = context.WithCancel(ctx)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /", web.Handler())
@@ -120,9 +136,47 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Warn("DEV MODE: no API keys configured. A key was generated; anyone on this machine can get tokens from /api/dev/token. Configure keys before exposing this server.",
 			"api_key", s.dev.Key, "api_secret", s.dev.Secret, "key_file", s.cfg.DataDir+"/"+devKeyFile)
 	}
-	s.log.Info("huddle is serving", "url", s.URL(), "media_udp", media.UDPAddr().String(), "media_tcp", fmt.Sprint(media.TCPAddr()), "data", s.cfg.DataDir)
+	turnInfo := "off"
+	if s.turn != nil {
+		turnInfo = fmt.Sprintf("%+v", s.turn.Addrs())
+		if s.turn.External() {
+			turnInfo = "external"
+		}
+	}
+	s.log.Info("huddle is serving", "url", s.URL(), "media_udp", media.UDPAddr().String(), "media_tcp", fmt.Sprint(media.TCPAddr()), "turn", turnInfo, "data", s.cfg.DataDir)
 	return nil
 }
+
+// startTURN starts the relay with the SFU's media addresses as the peers
+// it may always reach.
+func (s *Server) startTURN(media *sfu.Engine) (*turn.Server, error) {
+	cfg := *s.cfg.TURN
+	if cfg.Logger == nil {
+		cfg.Logger = s.log.With("part", "turn")
+	}
+	cfg.Registerer = s.reg
+	for _, a := range []net.Addr{media.UDPAddr(), media.TCPAddr()} {
+		if a == nil {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return nil, fmt.Errorf("turn: sfu address %s: %w", a, err)
+		}
+		cfg.SFUAddrs = append(cfg.SFUAddrs, ap)
+	}
+	relay, err := turn.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start turn: %w", err)
+	}
+	if err := relay.Start(s.ctx); err != nil {
+		return nil, fmt.Errorf("start turn: %w", err)
+	}
+	return relay, nil
+}
+
+// TURN is the relay, or nil when none runs.
+func (s *Server) TURN() *turn.Server { return s.turn }
 
 // URL is the address to open in a browser, e.g. http://127.0.0.1:7880.
 func (s *Server) URL() string {
@@ -167,6 +221,11 @@ func (s *Server) shutdown() {
 		s.wg.Wait()
 		if err := s.media.Close(); err != nil {
 			s.log.Warn("close media", "err", err)
+		}
+		if s.turn != nil {
+			if err := s.turn.Close(); err != nil {
+				s.log.Warn("close turn", "err", err)
+			}
 		}
 	})
 }

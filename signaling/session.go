@@ -37,6 +37,7 @@ type session struct {
 	conn *websocket.Conn
 	log  *slog.Logger
 
+	host    string      // the Host the client reached us at, for TURN URLs
 	out     chan []byte // nil entry: close after the messages before it
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -63,6 +64,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		srv:    s,
 		conn:   conn,
 		log:    s.log.With("remote", r.RemoteAddr),
+		host:   r.Host,
 		out:    make(chan []byte, sendQueueLen),
 		ctx:    ctx,
 		cancel: cancel,
@@ -279,7 +281,7 @@ func (s *session) handleJoin(j *protocol.Join) {
 		Participant:  s.participant(),
 		Participants: others,
 		Grants:       claims.Grants,
-		ICEServers:   s.srv.cfg.ICEServers,
+		ICEServers:   s.iceServers(),
 	})
 	peer, err := room.media.AddPeer(s.id, s, sfu.PeerOptions{
 		CanPublish:   claims.Grants.Publish,
@@ -291,6 +293,20 @@ func (s *session) handleJoin(j *protocol.Join) {
 	}
 	s.peer = peer
 	s.log.Info("joined", "name", claims.Name)
+}
+
+// iceServers are the configured servers plus TURN credentials of this
+// participant's own, so that the relay can count and refuse per identity.
+func (s *session) iceServers() []protocol.ICEServer {
+	out := append([]protocol.ICEServer(nil), s.srv.cfg.ICEServers...)
+	if s.srv.turn == nil {
+		return out
+	}
+	creds := s.srv.turn.Credentials(s.claims.Identity)
+	for _, is := range s.srv.turn.ICEServers(s.host, creds) {
+		out = append(out, protocol.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
+	return out
 }
 
 // leaveRoom runs once the connection has ended.

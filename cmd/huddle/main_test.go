@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,9 @@ func TestServeStartsAndStops(t *testing.T) {
 		"HUDDLE_MEDIA_UDP_ADDR=127.0.0.1:0",
 		"HUDDLE_MEDIA_TCP_ADDR=127.0.0.1:0",
 		"HUDDLE_DATA_DIR="+data,
+		"HUDDLE_TURN_UDP_ADDR=127.0.0.1:0",
+		"HUDDLE_TURN_TCP_ADDR=127.0.0.1:0",
+		"HUDDLE_TURN_RELAY_BIND_IP=127.0.0.1",
 	)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -54,11 +58,21 @@ func TestServeStartsAndStops(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	found := make(chan string, 1)
-	var logText strings.Builder
+	var (
+		logMu   sync.Mutex
+		logText strings.Builder
+	)
+	logged := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logText.String()
+	}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logMu.Lock()
 			logText.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
 			if m := urlLine.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 			}
@@ -82,6 +96,9 @@ func TestServeStartsAndStops(t *testing.T) {
 	getJSON(t, base+"/healthz", &health)
 	if health.Status != "ok" || !health.DevMode {
 		t.Errorf("healthz = %+v, want ok in dev mode", health)
+	}
+	if l := logged(); !strings.Contains(l, "turn=") || strings.Contains(l, "turn=off") {
+		t.Errorf("the embedded TURN relay did not start by default:\n%s", l)
 	}
 	page := get(t, base+"/")
 	if !strings.Contains(page, "<html") {

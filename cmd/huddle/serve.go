@@ -22,6 +22,7 @@ func serve(args []string) error {
 	dataDir := f.String("data-dir", signaling.DefaultDataDir, "where documents and keys are kept")
 	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
 	logLevel := f.String("log-level", "info", "debug, info, warn or error")
+	turnFlags := addTURNFlags(f)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -38,7 +39,12 @@ func serve(args []string) error {
 		}
 		apiKeys[k] = s
 	}
+	turnCfg, err := turnFlags.config()
+	if err != nil {
+		return err
+	}
 	srv, err := signaling.New(signaling.Config{
+		TURN:         turnCfg,
 		HTTPAddr:     *httpAddr,
 		MediaUDPAddr: *udpAddr,
 		MediaTCPAddr: *tcpAddr,
