@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -161,6 +162,7 @@ func TestBadTokenShowsError(t *testing.T) {
 		t.Errorf("error box says %q, want it to say the token was refused", msg)
 	}
 	t.Logf("page shows: %s", msg)
+	b.screenshot("bad-token.png")
 }
 
 // TestJoinWithoutMedia: ?nomedia=1 joins with no camera or microphone; the
@@ -205,4 +207,27 @@ func TestJoinWithoutMedia(t *testing.T) {
 func TestBotAndBrowserSeeEachOther(t *testing.T) {
 	srv := startServer(t)
 	botAndBrowserSeeEachOther(t, srv.URL())
+}
+
+// TestInvitationToken: with ?token= the page joins with that token, and
+// shows the token's name and room, locked, instead of asking for them.
+func TestInvitationToken(t *testing.T) {
+	srv := startServer(t)
+	token := devToken(t, srv.URL(), "Dora", "invite")
+	b := newBrowser(t, "dora")
+	b.dumpLogsOnFailure()
+	b.mustDo(20*time.Second, "open the invitation",
+		chromedp.Navigate(srv.URL()+"/?token="+url.QueryEscape(token)),
+		chromedp.WaitVisible(chromedp.ID("join")),
+	)
+	form, err := eval[map[string]any](b, `({name: document.getElementById('name').value, room: document.getElementById('room').value,
+		locked: document.getElementById('name').readOnly && document.getElementById('room').readOnly})`)
+	if err != nil || form["name"] != "Dora" || form["room"] != "invite" || form["locked"] != true {
+		t.Errorf("form %v (%v), want name Dora and room invite from the token, read-only", form, err)
+	}
+	b.mustDo(10*time.Second, "click join", chromedp.Click(chromedp.ID("join")))
+	waitState(t, b, "joined")
+	if room, err := eval[string](b, `window.huddle.room`); err != nil || room != "invite" {
+		t.Errorf("joined room %q (%v), want invite", room, err)
+	}
 }

@@ -158,6 +158,12 @@ async function join(name, room) {
     });
     const joined = await meeting.join();
     roomLabel.textContent = joined.room;
+    // The invitation carries the room, not our token or name: each person
+    // gets their own token.
+    const invite = new URL(window.location.pathname, window.location.origin);
+    invite.searchParams.set('room', joined.room);
+    $('invite-link').href = invite.href;
+    $('invite-link').textContent = invite.href;
     document.title = `${joined.room} · Huddle`;
     setState('joined');
     huddle.participantId = joined.participant.id;
@@ -199,7 +205,13 @@ if (options.token) {
   const claims = tokenClaims(options.token);
   nameInput.value = claims.name || claims.sub || '';
   roomInput.value = claims.room || '';
-  nameInput.readOnly = roomInput.readOnly = true;
+  for (const input of [nameInput, roomInput]) {
+    input.readOnly = true;
+    // An empty locked field looks like a form to fill in; the server will
+    // say what is wrong with the token if it is unreadable.
+    const label = form.querySelector(`label[for="${input.id}"]`);
+    input.hidden = label.hidden = !input.value;
+  }
   $('token-note').hidden = false;
 } else {
   nameInput.value = params.get('name') || '';
