@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -16,23 +17,34 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/turn"
 )
 
 // startServer runs a Huddle server in dev mode (no API keys) on loopback.
 func startServer(t *testing.T) *signaling.Server {
+	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with a chance to change the config.
+func startServerWith(t *testing.T, configure func(*signaling.Config)) *signaling.Server {
 	t.Helper()
 	logs := &logBuffer{}
 	level := slog.LevelInfo
 	if os.Getenv("HUDDLE_TEST_DEBUG") != "" {
 		level = slog.LevelDebug // Pion's own chatter too
 	}
-	srv, err := signaling.New(signaling.Config{
+	cfg := signaling.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
 		DataDir:      t.TempDir(),
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := signaling.New(cfg)
 	if err != nil {
 		t.Fatalf("signaling.New: %v", err)
 	}
@@ -229,5 +241,47 @@ func TestInvitationToken(t *testing.T) {
 	waitState(t, b, "joined")
 	if room, err := eval[string](b, `window.huddle.room`); err != nil || room != "invite" {
 		t.Errorf("joined room %q (%v), want invite", room, err)
+	}
+}
+
+// TestRelayOnlyBrowser: a person whose page may only use TURN relays
+// (?relay=1, as behind a UDP-blocking firewall) still sees and is seen,
+// through the embedded relay with the credentials handed out at join; the
+// selected ICE pairs prove the media went through the relay.
+func TestRelayOnlyBrowser(t *testing.T) {
+	srv := startServerWith(t, func(c *signaling.Config) {
+		c.TURN = &turn.Config{
+			UDPAddr:     "127.0.0.1:0",
+			TCPAddr:     "127.0.0.1:0",
+			RelayBindIP: netip.MustParseAddr("127.0.0.1"),
+		}
+	})
+	relayed := newBrowser(t, "relayed")
+	relayed.dumpLogsOnFailure()
+	direct := newBrowser(t, "direct")
+	direct.dumpLogsOnFailure()
+	relayedID := joinByTyping(t, relayed, srv.URL()+"/?relay=1", "Rita", "firewall")
+	directID := joinByTyping(t, direct, srv.URL()+"/", "Dan", "firewall")
+
+	waitVideoFlowing(t, relayed, directID, "Dan")
+	waitVideoFlowing(t, direct, relayedID, "Rita")
+
+	type ice struct {
+		State string `json:"state"`
+		Local string `json:"local"`
+	}
+	for _, c := range []struct {
+		b    *browser
+		want string
+	}{{relayed, "relay"}, {direct, "host"}} {
+		info, err := eval[map[string]ice](c.b, `window.huddle.iceInfo()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pc := range []string{"publisher", "subscriber"} {
+			if info[pc].State != "connected" || info[pc].Local != c.want {
+				t.Errorf("%s: %s PC %+v, want connected over a %s candidate", c.b.name, pc, info[pc], c.want)
+			}
+		}
 	}
 }
