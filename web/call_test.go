@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
 )
 
@@ -283,5 +284,31 @@ func TestRelayOnlyBrowser(t *testing.T) {
 				t.Errorf("%s: %s PC %+v, want connected over a %s candidate", c.b.name, pc, info[pc], c.want)
 			}
 		}
+	}
+}
+
+// TestNoDevTokensInProduction: a server with API keys hands out no dev
+// tokens; a person who types a name and room must be told why joining
+// failed, in words from the server.
+func TestNoDevTokensInProduction(t *testing.T) {
+	srv := startServerWith(t, func(c *signaling.Config) {
+		c.APIKeys = auth.Keys{"APIprod": "a-long-enough-production-secret-for-hs256"}
+	})
+	b := newBrowser(t, "visitor")
+	b.dumpLogsOnFailure()
+	b.mustDo(20*time.Second, "join by typing",
+		chromedp.Navigate(srv.URL()+"/"),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), "Vic"),
+		chromedp.SendKeys(chromedp.ID("room"), "prod"),
+		chromedp.Click(chromedp.ID("join")),
+	)
+	waitState(t, b, "error")
+	msg, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("error"), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatalf("error box not visible: %v", err)
+	}
+	if !strings.Contains(msg, "HTTP 404") || !strings.Contains(msg, "dev mode") || !strings.Contains(msg, "invitation link") {
+		t.Errorf("error box says %q, want the HTTP status, the server's reason and a hint to use an invitation link", msg)
 	}
 }
