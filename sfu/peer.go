@@ -37,6 +37,9 @@ type PeerOptions struct {
 	ICEServers   []webrtc.ICEServer
 	CanPublish   bool
 	CanSubscribe bool
+	// OnDataChannel receives the data channels the client opens on its
+	// publisher PeerConnection (collab and cursors).
+	OnDataChannel func(*webrtc.DataChannel)
 }
 
 // Peer is one participant's media: the publisher PeerConnection, where the
@@ -92,6 +95,9 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
 	p.pub.OnTrack(p.onTrack)
+	if opts.OnDataChannel != nil {
+		p.pub.OnDataChannel(opts.OnDataChannel)
+	}
 	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("publisher pc", "state", s.String())
 	})
