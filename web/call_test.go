@@ -312,3 +312,23 @@ func TestNoDevTokensInProduction(t *testing.T) {
 		t.Errorf("error box says %q, want the HTTP status, the server's reason and a hint to use an invitation link", msg)
 	}
 }
+
+// TestServerGoneShowsError: when the server goes away mid-call the page
+// says so, instead of showing frozen video.
+func TestServerGoneShowsError(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, "eve")
+	b.dumpLogsOnFailure()
+	joinByTyping(t, b, srv.URL()+"/", "Eve", "doomed")
+	if err := srv.Close(); err != nil {
+		t.Logf("server close: %v", err)
+	}
+	waitState(t, b, "error")
+	msg, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("error"), chromedp.NodeVisible))
+	if err != nil || !strings.Contains(msg, "Lost the connection to the server") {
+		t.Errorf("error box says %q (%v), want it to say the connection to the server was lost", msg, err)
+	}
+	if ts, err := tiles(b); err != nil || len(ts) != 0 {
+		t.Errorf("tiles after the server left: %+v (%v), want none", ts, err)
+	}
+}

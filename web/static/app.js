@@ -101,7 +101,8 @@ function explain(err) {
       default: return `Server error (${err.code}): ${err.message}`;
     }
   }
-  return err.message || String(err);
+  const text = err.message || String(err);
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Asks the dev endpoint for a token. Only dev-mode servers answer, and only to loopback. */
