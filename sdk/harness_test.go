@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,34 +163,48 @@ func (l *frameLog) onTrack(rt *sdk.RemoteTrack) {
 	l.from[kind] = rt.Participant.ID
 	l.mu.Unlock()
 	var sb *samplebuilder.SampleBuilder
-	if kind == "video" {
+	parse := vp8Counter
+	switch mime := strings.ToLower(rt.Track.Codec().MimeType); mime {
+	case "video/vp8":
 		sb = samplebuilder.New(128, &codecs.VP8Packet{}, 90000)
-	} else {
+	case "video/h264":
+		sb = samplebuilder.New(128, &codecs.H264Packet{}, 90000)
+		parse = h264Counter
+	case "audio/opus":
 		sb = samplebuilder.New(128, &codecs.OpusPacket{}, 48000)
+		parse = opusCounter
+	default:
+		panic("test got unexpected codec " + mime)
 	}
 	for {
 		pkt, _, err := rt.Track.ReadRTP()
 		if err != nil {
 			return
 		}
-		if kind == "video" && os.Getenv("HUDDLE_TEST_LOG") != "" {
-			fmt.Printf("%s seq=%d ts=%d payload=% x\n", rt.Participant.ID, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload[:5])
-		}
 		sb.Push(pkt)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			if len(s.Data) < counterAt+4 {
+			n, key, ok := parse(s.Data)
+			if !ok {
 				continue
 			}
-			n := binary.BigEndian.Uint32(s.Data[counterAt:])
 			l.mu.Lock()
 			if len(l.counters[kind]) == 0 && kind == "video" {
-				l.firstKey[kind] = s.Data[0]&0x01 == 0
+				l.firstKey[kind] = key
 			}
 			l.counters[kind] = append(l.counters[kind], n)
 			l.mu.Unlock()
 		}
 	}
 }
+
+func vp8Counter(f []byte) (uint32, bool, bool) {
+	if len(f) < counterAt+4 {
+		return 0, false, false
+	}
+	return binary.BigEndian.Uint32(f[counterAt:]), f[0]&0x01 == 0, true
+}
+
+func opusCounter(f []byte) (uint32, bool, bool) { return vp8Counter(f) }
 
 func (l *frameLog) count(kind string) int {
 	l.mu.Lock()
