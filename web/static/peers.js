@@ -184,7 +184,10 @@ export class Subscriber extends Peer {
    */
   constructor(config, send, onTrack) {
     super('subscriber', config, send);
-    this.trackOwners = new Map(); // published track id -> participant id
+    // Receiver track (the browser's MediaStreamTrack id) -> whose it is and
+    // its published id. Keyed by the receiver track, not the m-line: a
+    // server may reuse an m-line for someone else's track later.
+    this.receivers = new Map();
     this.msids = new Map(); // mid -> {streamId, trackId} from the last offer
     this.pc.ontrack = (ev) => {
       const stream = ev.streams[0];
@@ -198,8 +201,7 @@ export class Subscriber extends Peer {
         console.warn('huddle: remote track without a stream id; cannot tell whose it is', ev.track);
         return;
       }
-      this.trackOwners.set(trackId, participantId);
-      this.trackOwners.set(ev.track.id, participantId);
+      this.receivers.set(ev.track.id, { participantId, trackId });
       onTrack({ participantId, trackId, track: ev.track, stream });
     };
   }
@@ -222,20 +224,24 @@ export class Subscriber extends Peer {
    */
   async videoStats() {
     const report = await this.pc.getStats();
-    const trackByMid = new Map();
+    // Only receivers still receiving: a track the server took away leaves
+    // its transceiver inactive, and its old counters must not count.
+    const live = new Map(); // mid -> receiver track id
     for (const t of this.pc.getTransceivers()) {
-      if (t.mid !== null) trackByMid.set(t.mid, t.receiver.track);
+      if (t.mid !== null && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv')) {
+        live.set(t.mid, t.receiver.track.id);
+      }
     }
     const out = [];
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
-      const fromSDP = this.msids.get(s.mid);
-      const trackId = (fromSDP && fromSDP.trackId) || s.trackIdentifier || (trackByMid.get(s.mid) || {}).id;
-      const participantId = this.trackOwners.get(trackId) || this.trackOwners.get(s.trackIdentifier);
-      if (!participantId) return;
+      const receiverId = live.get(s.mid);
+      if (!receiverId || (s.trackIdentifier && s.trackIdentifier !== receiverId)) return;
+      const owner = this.receivers.get(receiverId);
+      if (!owner) return;
       out.push({
-        participantId,
-        trackId,
+        participantId: owner.participantId,
+        trackId: owner.trackId,
         framesDecoded: s.framesDecoded || 0,
         width: s.frameWidth || 0,
         height: s.frameHeight || 0,
@@ -243,6 +249,7 @@ export class Subscriber extends Peer {
     });
     return out;
   }
+
 }
 
 /**
