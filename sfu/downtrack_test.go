@@ -200,3 +200,47 @@ func TestParsePacketRefusesMalformed(t *testing.T) {
 		}
 	}
 }
+
+// blockingWriter never returns from a write until released, like a
+// subscriber whose TCP connection has stopped draining.
+type blockingWriter struct{ release chan struct{} }
+
+func (b blockingWriter) WriteRTP(*rtp.Header, []byte) (int, error) { <-b.release; return 0, nil }
+func (b blockingWriter) Write(p []byte) (int, error)               { <-b.release; return len(p), nil }
+
+// A subscriber whose writes hang never delays the others: the forwarder's
+// fan-out only enqueues, and each downtrack writes from its own goroutine.
+func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
+	var plis atomic.Int64
+	f := testForwarder(webrtc.RTPCodecTypeAudio, &plis)
+	ready := &atomic.Bool{}
+	ready.Store(true)
+
+	stuck := newDownTrack(t.Context(), f, ready)
+	release := make(chan struct{})
+	defer close(release)
+	stuck.writer, stuck.ssrc, stuck.pt = blockingWriter{release}, 1, 111
+	f.addDownTrack(stuck)
+
+	fine := newDownTrack(t.Context(), f, ready)
+	rec := &recorder{}
+	fine.writer, fine.ssrc, fine.pt = rec, 2, 111
+	f.addDownTrack(fine)
+
+	const n = 2*downQueueLen + 64 // far more than the stuck queue holds
+	for i := range n {
+		p := &packet{header: rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, payload: []byte{1}}
+		for _, d := range *f.downs.Load() {
+			d.enqueue(p) // must never block, or this loop would hang
+		}
+		// Pace the producer on the healthy subscriber only, so its queue
+		// never overflows while the stuck one's does.
+		deadlinePoll(t, func() bool { return rec.n.Load() == int64(i+1) })
+	}
+	if !stuck.dropped.Load() {
+		t.Error("the stuck subscriber's queue never overflowed")
+	}
+	if got := rec.n.Load(); got != n {
+		t.Fatalf("healthy subscriber got %d of %d packets", got, n)
+	}
+}

@@ -10,10 +10,12 @@ import (
 func deadlinePoll(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	wait := 50 * time.Microsecond
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met before the deadline")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Millisecond)
 	}
 }
