@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // envFlags is a FlagSet whose defaults come from HUDDLE_* variables, so
@@ -37,4 +39,22 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+func (f envFlags) Int(name string, def int, usage string) *int {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		}
+	}
+	return f.FlagSet.Int(name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+func (f envFlags) Duration(name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	return f.FlagSet.Duration(name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
 }

@@ -2,6 +2,7 @@
 //
 //	huddle [serve] [flags]   run the server (the default)
 //	huddle token [flags]     mint an access token
+//	huddle bench [flags]     load a server with SDK bots and report numbers
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is
@@ -25,10 +26,12 @@ func main() {
 		err = serve(args)
 	case "token":
 		err = token(args)
+	case "bench":
+		err = bench(args)
 	case "help":
-		fmt.Println("usage: huddle [serve|token] [flags]; huddle <command> -h for flags")
+		fmt.Println("usage: huddle [serve|token|bench] [flags]; huddle <command> -h for flags")
 	default:
-		err = fmt.Errorf("unknown command %q (want serve or token)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, token or bench)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "huddle:", err)
