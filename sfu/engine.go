@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -197,3 +198,23 @@ func (l pionLogger) Warn(msg string)           { l.log.Warn(msg) }
 func (l pionLogger) Warnf(f string, a ...any)  { l.log.Warn(fmt.Sprintf(f, a...)) }
 func (l pionLogger) Error(msg string)          { l.log.Error(msg) }
 func (l pionLogger) Errorf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...)) }
+
+// routineWarnings are what Pion logs as warnings on every ordinary connect
+// and hang-up; an operator can do nothing about them.
+var routineWarnings = []string{
+	"closed pipe",
+	"already closed",
+	"conn is closed",
+	"Failed to ping without candidate pairs",
+	"Incoming unhandled RTCP",
+}
+
+func (l pionLogger) warn(msg string) {
+	for _, r := range routineWarnings {
+		if strings.Contains(msg, r) {
+			l.log.Debug(msg)
+			return
+		}
+	}
+	l.log.Warn(msg)
+}

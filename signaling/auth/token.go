@@ -71,12 +71,32 @@ func (k Keys) Verify(token string) (*Claims, error) {
 		return []byte(secret), nil
 	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, reason(err))
 	}
 	if c.Identity == "" || c.Room == "" {
 		return nil, fmt.Errorf("%w: token names no identity or no room", ErrInvalid)
 	}
 	return &c, nil
+}
+
+// reason says why a token was refused in words a user can act on, without
+// the JSON parser's internals.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token is not valid yet (check the clocks)"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "token signature is invalid (wrong API secret?)"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "token names an unknown API key"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "token has no expiry"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "token is malformed"
+	}
+	return "token is not valid"
 }
 
 // NewKeyPair makes a random API key and secret, for dev mode and `huddle token`.

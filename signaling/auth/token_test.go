@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,9 +41,17 @@ func TestVerifyRefuses(t *testing.T) {
 		"unknown key":  foreign,
 		"wrong secret": wrongSecret,
 	}
+	want := map[string]string{
+		"empty":        "no token",
+		"garbage":      "token is malformed",
+		"expired":      "token has expired",
+		"unknown key":  "unknown API key",
+		"wrong secret": "signature is invalid",
+	}
 	for name, tok := range cases {
-		if _, err := keys.Verify(tok); !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		_, err := keys.Verify(tok)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want[name]) {
+			t.Errorf("%s: err = %v, want ErrInvalid saying %q", name, err, want[name])
 		}
 	}
 	if _, err := Mint(key, secret, Claims{Room: "r"}, time.Hour); err == nil {
