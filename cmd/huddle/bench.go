@@ -35,7 +35,7 @@ func bench(args []string) error {
 	dur := f.Duration("duration", 10*time.Second, "how long to measure, after everyone receives")
 	fps := f.Int("fps", 30, "video frames per second per publisher")
 	kbps := f.Int("video-kbps", 1000, "video bitrate per publisher")
-	if err := f.Parse(args); err != nil {
+	if err := f.parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *dur+2*time.Minute)

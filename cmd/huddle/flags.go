@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +29,71 @@ func (f envFlags) String(name, def, usage string) *string {
 		def = v
 	}
 	return f.FlagSet.String(name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+// parse reads the command line, after a config file named by --config (or
+// HUDDLE_CONFIG) when there is one. Precedence: flags, then environment,
+// then the file, then defaults. The file is a JSON object whose keys are
+// flag names: {"http-addr": ":8080", "api-keys": "k:s", "turn": "off"}.
+func (f envFlags) parse(args []string) error {
+	path := os.Getenv("HUDDLE_CONFIG")
+	for i, a := range args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		switch {
+		case hasVal:
+			path = val
+		case i+1 < len(args):
+			path = args[i+1]
+		}
+	}
+	f.FlagSet.String("config", path, "JSON file of flag values (env HUDDLE_CONFIG)")
+	if path != "" {
+		if err := f.loadConfig(path); err != nil {
+			return err
+		}
+	}
+	return f.FlagSet.Parse(args)
+}
+
+func (f envFlags) loadConfig(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(data, &values); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	for name, v := range values {
+		if f.FlagSet.Lookup(name) == nil || name == "config" {
+			return fmt.Errorf("config %s: unknown setting %q", path, name)
+		}
+		if _, set := os.LookupEnv(envName(name)); set {
+			continue // the environment wins over the file
+		}
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case float64, bool:
+			s = fmt.Sprint(v)
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			s = strings.Join(parts, ",")
+		default:
+			return fmt.Errorf("config %s: %q must be a string, number, boolean or list", path, name)
+		}
+		if err := f.FlagSet.Set(name, s); err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
 }
 
 // list splits a comma-separated value.

@@ -23,7 +23,7 @@ func serve(args []string) error {
 	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
 	logLevel := f.String("log-level", "info", "debug, info, warn or error")
 	turnFlags := addTURNFlags(f)
-	if err := f.Parse(args); err != nil {
+	if err := f.parse(args); err != nil {
 		return err
 	}
 	var level slog.Level

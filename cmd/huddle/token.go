@@ -18,7 +18,7 @@ func token(args []string) error {
 	room := f.String("room", "", "room to join")
 	ttl := f.Duration("ttl", 6*time.Hour, "how long the token is valid")
 	grants := f.String("grants", "publish,subscribe,publishData,editDocs", "comma-separated: publish, subscribe, publishData, editDocs, roomAdmin")
-	if err := f.Parse(args); err != nil {
+	if err := f.parse(args); err != nil {
 		return err
 	}
 	if *key == "" || *secret == "" {
