@@ -91,3 +91,7 @@ func isLoopbackHost(u *url.URL) bool {
 	h := strings.Trim(u.Hostname(), "[]")
 	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
 }
+
+// abort closes the connection without a close frame, as a network failure
+// would.
+func (c *signalConn) abort() error { return c.ws.Close() }

@@ -19,7 +19,7 @@ var (
 // LocalTrack is a track this bot publishes from encoded samples.
 type LocalTrack struct {
 	*webrtc.TrackLocalStaticSample
-	sender    *webrtc.RTPSender
+	source    string
 	keyframes chan struct{}
 }
 
@@ -31,37 +31,44 @@ func (t *LocalTrack) KeyframeRequests() <-chan struct{} { return t.keyframes }
 // PublishTrack adds a track of the given codec. source is "camera",
 // "microphone", "screen" or anything the bot likes.
 func (r *Room) PublishTrack(codec webrtc.RTPCodecCapability, source string) (*LocalTrack, error) {
-	if !r.grants.Publish {
+	r.mu.Lock()
+	pub, self, grants := r.pub, r.self, r.grants
+	n := len(r.tracks)
+	r.mu.Unlock()
+	if !grants.Publish {
 		return nil, errors.New("publish: the token has no publish grant")
 	}
 	kind := "video"
 	if codec.MimeType == webrtc.MimeTypeOpus {
 		kind = "audio"
 	}
-	id := fmt.Sprintf("%s-%s-%d", kind, source, len(r.pub.GetSenders()))
-	tr, err := webrtc.NewTrackLocalStaticSample(codec, id, r.self.ID)
+	id := fmt.Sprintf("%s-%s-%d", kind, source, n)
+	tr, err := webrtc.NewTrackLocalStaticSample(codec, id, self.ID)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", id, err)
 	}
 	r.mu.Lock()
 	r.sources[id] = source
 	r.mu.Unlock()
-	sender, err := r.pub.AddTrack(tr)
+	sender, err := pub.AddTrack(tr)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", id, err)
 	}
-	lt := &LocalTrack{TrackLocalStaticSample: tr, sender: sender, keyframes: make(chan struct{}, 1)}
-	go lt.readRTCP()
+	lt := &LocalTrack{TrackLocalStaticSample: tr, source: source, keyframes: make(chan struct{}, 1)}
+	r.mu.Lock()
+	r.tracks = append(r.tracks, lt)
+	r.mu.Unlock()
+	go lt.readRTCP(sender)
 	r.negotiate()
 	return lt, nil
 }
 
 // readRTCP drains the sender's feedback (the NACK responder needs it read)
 // and passes keyframe requests on.
-func (t *LocalTrack) readRTCP() {
+func (t *LocalTrack) readRTCP(sender *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := t.sender.Read(buf)
+		n, _, err := sender.Read(buf)
 		if err != nil {
 			return
 		}

@@ -16,7 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -44,6 +48,15 @@ type Options struct {
 	// reports: a load generator can use one to simulate loss, and NACK
 	// still repairs what it drops.
 	NetworkInterceptors []interceptor.Factory
+	// NoAutoReconnect ends the session when the signaling connection
+	// drops, instead of calling Reconnect.
+	NoAutoReconnect bool
+	// ReconnectTimeout bounds the automatic reconnect attempts after a
+	// drop [30s]; when they all fail the session ends.
+	ReconnectTimeout time.Duration
+	// OnReconnect is called after every successful (automatic or explicit)
+	// reconnect, with the new participant as the room sees it.
+	OnReconnect func(self protocol.Participant)
 }
 
 // RemoteTrack is another participant's track arriving at this bot.
@@ -56,17 +69,24 @@ type RemoteTrack struct {
 
 // Room is a bot's session in one room.
 type Room struct {
-	opts Options
-	log  *slog.Logger
-	conn *signalConn
-	api  *webrtc.API
+	opts  Options
+	log   *slog.Logger
+	url   *url.URL
+	token string
+	api   *webrtc.API
+	docs  *Docs
 
-	self   protocol.Participant
-	grants protocol.Grants
+	reconnMu sync.Mutex // one Reconnect at a time
 
-	pub, sub *webrtc.PeerConnection
-
-	mu           sync.Mutex
+	mu           sync.Mutex // guards everything below
+	conn         *signalConn
+	gen          uint64        // connection generation, bumped by Reconnect
+	loopDone     chan struct{} // closed when the current read loop has ended
+	replaced     bool          // the server ended this session on purpose
+	self         protocol.Participant
+	grants       protocol.Grants
+	pub, sub     *webrtc.PeerConnection
+	tracks       []*LocalTrack
 	participants map[string]protocol.Participant
 	pubAwaiting  bool // a publisher offer is out
 	pubAgain     bool // renegotiate when its answer arrives
@@ -78,7 +98,6 @@ type Room struct {
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	done   chan struct{}
 }
 
 // Join connects to a server, joins the room the token names and starts
@@ -92,13 +111,47 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	if log == nil {
 		log = slog.Default()
 	}
+	conn, joined, err := dialJoin(ctx, u, token)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors)
+	if err != nil {
+		conn.close()
+		return nil, err
+	}
+	rctx, cancel := context.WithCancelCause(context.Background())
+	r := &Room{
+		opts: opts, log: log.With("participant", joined.Participant.ID), url: u, token: token, conn: conn, api: api,
+		self: joined.Participant, grants: joined.Grants,
+		participants: map[string]protocol.Participant{},
+		sources:      map[string]string{},
+		loopDone:     make(chan struct{}),
+		ctx:          rctx, cancel: cancel,
+	}
+	r.docs = newDocs(r, r.log)
+	for _, p := range joined.Participants {
+		r.participants[p.ID] = p
+	}
+	if err := r.setupPeerConnections(conn, joined.ICEServers); err != nil {
+		r.shutdown(err)
+		return nil, err
+	}
+	go r.readLoop(conn, 0, r.loopDone)
+	r.negotiate()
+	return r, nil
+}
+
+// dialJoin opens the WebSocket and joins; it returns once the server has
+// accepted the join.
+func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *protocol.Joined, error) {
 	conn, err := dial(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, fmt.Errorf("join: %w", err)
 	}
 	if err := conn.send(&protocol.Join{Version: protocol.Version, Token: token}); err != nil {
 		conn.close()
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, fmt.Errorf("join: %w", err)
 	}
 	// The server answers joined or error; bound the wait by ctx.
 	type result struct {
@@ -110,51 +163,26 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		m, err := conn.read()
 		first <- result{m, err}
 	}()
-	var joined *protocol.Joined
 	select {
 	case <-ctx.Done():
 		conn.close()
-		return nil, fmt.Errorf("join: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("join: %w", ctx.Err())
 	case r := <-first:
 		if r.err != nil {
 			conn.close()
-			return nil, fmt.Errorf("join: %w", r.err)
+			return nil, nil, fmt.Errorf("join: %w", r.err)
 		}
 		switch m := r.m.(type) {
 		case *protocol.Joined:
-			joined = m
+			return conn, m, nil
 		case *protocol.Error:
 			conn.close()
-			return nil, fmt.Errorf("join refused: %w", m)
+			return nil, nil, fmt.Errorf("join refused: %w", m)
 		default:
 			conn.close()
-			return nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))
+			return nil, nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))
 		}
 	}
-
-	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors)
-	if err != nil {
-		conn.close()
-		return nil, err
-	}
-	rctx, cancel := context.WithCancelCause(context.Background())
-	r := &Room{
-		opts: opts, log: log.With("participant", joined.Participant.ID), conn: conn, api: api,
-		self: joined.Participant, grants: joined.Grants,
-		participants: map[string]protocol.Participant{},
-		sources:      map[string]string{},
-		ctx:          rctx, cancel: cancel, done: make(chan struct{}),
-	}
-	for _, p := range joined.Participants {
-		r.participants[p.ID] = p
-	}
-	if err := r.setupPeerConnections(joined.ICEServers); err != nil {
-		r.shutdown(err)
-		return nil, err
-	}
-	go r.readLoop()
-	r.negotiate()
-	return r, nil
 }
 
 func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
@@ -182,7 +210,7 @@ func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-func (r *Room) setupPeerConnections(servers []protocol.ICEServer) error {
+func (r *Room) setupPeerConnections(conn *signalConn, servers []protocol.ICEServer) error {
 	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle}
 	for _, s := range servers {
 		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -191,35 +219,55 @@ func (r *Room) setupPeerConnections(servers []protocol.ICEServer) error {
 	if r.opts.RelayOnly {
 		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
-	var err error
-	if r.pub, err = r.api.NewPeerConnection(cfg); err != nil {
+	pub, err := r.api.NewPeerConnection(cfg)
+	if err != nil {
 		return fmt.Errorf("publisher pc: %w", err)
 	}
-	if r.sub, err = r.api.NewPeerConnection(cfg); err != nil {
+	sub, err := r.api.NewPeerConnection(cfg)
+	if err != nil {
+		_ = pub.Close()
 		return fmt.Errorf("subscriber pc: %w", err)
 	}
-	r.pub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetPublisher, c) })
-	r.sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetSubscriber, c) })
-	r.sub.OnTrack(r.onTrack)
+	pub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(conn, protocol.TargetPublisher, c) })
+	sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(conn, protocol.TargetSubscriber, c) })
+	sub.OnTrack(r.onTrack)
 	// The data channels always exist, so the publisher PC always has
 	// something to negotiate, even for a bot that publishes no media.
 	ordered := true
-	if r.collab, err = r.pub.CreateDataChannel("collab", &webrtc.DataChannelInit{Ordered: &ordered}); err != nil {
+	collab, err := pub.CreateDataChannel(protocol.ChannelCollab, &webrtc.DataChannelInit{Ordered: &ordered})
+	if err != nil {
+		_, _ = pub.Close(), sub.Close()
 		return fmt.Errorf("collab channel: %w", err)
 	}
 	unordered, zero := false, uint16(0)
-	if r.cursors, err = r.pub.CreateDataChannel("cursors", &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}); err != nil {
+	cursors, err := pub.CreateDataChannel(protocol.ChannelCursors, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero})
+	if err != nil {
+		_, _ = pub.Close(), sub.Close()
 		return fmt.Errorf("cursors channel: %w", err)
 	}
+	r.bindDocs(collab, cursors)
+	r.mu.Lock()
+	r.pub, r.sub, r.collab, r.cursors = pub, sub, collab, cursors
+	r.mu.Unlock()
 	return nil
 }
 
-func (r *Room) sendCandidate(target string, c *webrtc.ICECandidate) {
+// bindDocs connects the documents to a new pair of data channels.
+func (r *Room) bindDocs(collab, cursors *webrtc.DataChannel) {
+	gen := r.docs.generation()
+	var cl, cu *dcLink
+	bad := func(err error) { r.log.Warn("documents: bad frame from server", "err", err) }
+	cu = newDCLink(cursors, func() {}, func(m []byte) { r.docs.onCursors(gen, m) }, bad, func() {})
+	cl = newDCLink(collab, func() { r.docs.linkUp(gen, cl, cu) }, func(m []byte) { r.docs.onCollab(gen, m) }, bad,
+		func() { r.docs.linkDown(gen) })
+}
+
+func (r *Room) sendCandidate(conn *signalConn, target string, c *webrtc.ICECandidate) {
 	if c == nil {
 		return
 	}
 	init := c.ToJSON()
-	if err := r.conn.send(&protocol.Candidate{Target: target, Candidate: &protocol.ICECandidate{
+	if err := conn.send(&protocol.Candidate{Target: target, Candidate: &protocol.ICECandidate{
 		Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
 	}}); err != nil {
 		r.log.Debug("send candidate", "err", err)
@@ -258,14 +306,25 @@ func (r *Room) offerLocked() {
 	}
 }
 
-func (r *Room) readLoop() {
-	defer close(r.done)
+func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
+	defer close(done)
 	for {
-		m, err := r.conn.read()
+		m, err := conn.read()
 		if err != nil {
-			if r.ctx.Err() == nil {
-				r.shutdown(fmt.Errorf("signaling connection: %w", err))
+			r.mu.Lock()
+			current, replaced := gen == r.gen, r.replaced
+			r.mu.Unlock()
+			if r.ctx.Err() != nil || !current {
+				return // ended on purpose, or replaced by Reconnect
 			}
+			err = fmt.Errorf("signaling connection: %w", err)
+			if r.opts.NoAutoReconnect || replaced ||
+				websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.ClosePolicyViolation) {
+				r.shutdown(err)
+				return
+			}
+			r.log.Info("signaling connection dropped; reconnecting", "err", err)
+			go r.autoReconnect(err)
 			return
 		}
 		r.handle(m)
@@ -316,6 +375,11 @@ func (r *Room) handle(m any) {
 		}
 		r.mu.Unlock()
 	case *protocol.Error:
+		if m.Code == protocol.CodeReplaced {
+			r.mu.Lock()
+			r.replaced = true
+			r.mu.Unlock()
+		}
 		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
 		if r.opts.OnError != nil {
 			r.opts.OnError(m)
@@ -422,11 +486,25 @@ func (r *Room) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 }
 
-// Self is this bot as the room sees it.
-func (r *Room) Self() protocol.Participant { return r.self }
+// Self is this bot as the room sees it (its id changes on a reconnect).
+func (r *Room) Self() protocol.Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.self
+}
+
+func (r *Room) identity() string { return r.Self().Identity }
+func (r *Room) selfID() string   { return r.Self().ID }
 
 // Grants are what this bot may do.
-func (r *Room) Grants() protocol.Grants { return r.grants }
+func (r *Room) Grants() protocol.Grants {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.grants
+}
+
+// Docs is the room's shared documents.
+func (r *Room) Docs() *Docs { return r.docs }
 
 // Participants lists everyone else in the room, with their tracks.
 func (r *Room) Participants() []protocol.Participant {
@@ -439,12 +517,27 @@ func (r *Room) Participants() []protocol.Participant {
 	return out
 }
 
-// PublisherPC and SubscriberPC expose the PeerConnections, for stats and tests.
-func (r *Room) PublisherPC() *webrtc.PeerConnection  { return r.pub }
-func (r *Room) SubscriberPC() *webrtc.PeerConnection { return r.sub }
+// PublisherPC and SubscriberPC expose the PeerConnections, for stats and
+// tests. A reconnect replaces them.
+func (r *Room) PublisherPC() *webrtc.PeerConnection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pub
+}
+
+func (r *Room) SubscriberPC() *webrtc.PeerConnection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sub
+}
 
 // DataChannels returns the collab (reliable) and cursors (lossy) channels.
-func (r *Room) DataChannels() (collab, cursors *webrtc.DataChannel) { return r.collab, r.cursors }
+// A reconnect replaces them.
+func (r *Room) DataChannels() (collab, cursors *webrtc.DataChannel) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.collab, r.cursors
+}
 
 // Done is closed when the session has ended; Err tells why.
 func (r *Room) Done() <-chan struct{} { return r.ctx.Done() }
@@ -461,21 +554,33 @@ var errLeft = errors.New("left the room")
 
 // Leave ends the session on purpose.
 func (r *Room) Leave() error {
+	r.mu.Lock()
+	conn := r.conn
+	r.mu.Unlock()
 	if r.ctx.Err() == nil {
-		_ = r.conn.send(&protocol.Leave{})
+		_ = conn.send(&protocol.Leave{})
 	}
 	r.shutdown(errLeft)
-	<-r.done
+	r.reconnMu.Lock() // a reconnect under way finishes (and sees the end)
+	r.mu.Lock()
+	done := r.loopDone
+	r.mu.Unlock()
+	r.reconnMu.Unlock()
+	<-done
 	return nil
 }
 
 func (r *Room) shutdown(cause error) {
 	r.cancel(cause)
-	_ = r.conn.close()
-	if r.pub != nil {
-		_ = r.pub.Close()
+	r.mu.Lock()
+	conn, pub, sub := r.conn, r.pub, r.sub
+	r.mu.Unlock()
+	_ = conn.close()
+	if pub != nil {
+		_ = pub.Close()
 	}
-	if r.sub != nil {
-		_ = r.sub.Close()
+	if sub != nil {
+		_ = sub.Close()
 	}
+	r.docs.linkDown(r.docs.generation())
 }

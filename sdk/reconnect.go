@@ -1,0 +1,137 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// Reconnect replaces the session's connections: it closes the WebSocket
+// and both PeerConnections, joins again with the same token (so the same
+// identity; the server gives a new participant id), builds new
+// PeerConnections and data channels, re-publishes the local tracks, then
+// re-opens every open document from its last revision and resubmits the
+// edits the server has not acknowledged (with their original client op
+// ids, so none is applied twice). It is called automatically when the
+// signaling connection drops, unless Options.NoAutoReconnect is set.
+// Do not call it from an Options callback (those run on the read loop it
+// waits for).
+func (r *Room) Reconnect(ctx context.Context) error {
+	r.reconnMu.Lock()
+	defer r.reconnMu.Unlock()
+	if r.ctx.Err() != nil {
+		return fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
+	}
+	r.mu.Lock()
+	r.gen++
+	gen := r.gen
+	oldConn, oldPub, oldSub, oldDone := r.conn, r.pub, r.sub, r.loopDone
+	r.mu.Unlock()
+
+	r.docs.linkDown(r.docs.generation())
+	_ = oldConn.abort()
+	select {
+	case <-oldDone:
+	case <-ctx.Done():
+		return fmt.Errorf("reconnect: %w", ctx.Err())
+	}
+	if oldPub != nil {
+		_ = oldPub.Close()
+	}
+	if oldSub != nil {
+		_ = oldSub.Close()
+	}
+
+	conn, joined, err := dialJoin(ctx, r.url, r.token)
+	if err != nil {
+		return fmt.Errorf("reconnect: %w", err)
+	}
+	done := make(chan struct{})
+	r.mu.Lock()
+	if r.ctx.Err() != nil {
+		r.mu.Unlock()
+		conn.close()
+		return fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
+	}
+	r.conn, r.loopDone = conn, done
+	r.self, r.grants = joined.Participant, joined.Grants
+	r.participants = map[string]protocol.Participant{}
+	for _, p := range joined.Participants {
+		r.participants[p.ID] = p
+	}
+	r.pubAwaiting, r.pubAgain = false, false
+	r.subPending, r.pubPending = nil, nil
+	tracks := append([]*LocalTrack(nil), r.tracks...)
+	r.mu.Unlock()
+
+	if err := r.setupPeerConnections(conn, joined.ICEServers); err != nil {
+		conn.close()
+		close(done)
+		return fmt.Errorf("reconnect: %w", err)
+	}
+	r.mu.Lock()
+	pub := r.pub
+	r.mu.Unlock()
+	for _, t := range tracks {
+		sender, err := pub.AddTrack(t.TrackLocalStaticSample)
+		if err != nil {
+			r.log.Warn("reconnect: re-publish", "track", t.ID(), "err", err)
+			continue
+		}
+		go t.readRTCP(sender)
+	}
+	go r.readLoop(conn, gen, done)
+	r.negotiate()
+	r.log.Info("reconnected", "participant", joined.Participant.ID)
+	if r.opts.OnReconnect != nil {
+		r.opts.OnReconnect(joined.Participant)
+	}
+	return nil
+}
+
+// autoReconnect retries Reconnect with backoff after an unexpected drop,
+// for up to Options.ReconnectTimeout; then the session ends.
+func (r *Room) autoReconnect(cause error) {
+	limit := r.opts.ReconnectTimeout
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithDeadline(r.ctx, deadline)
+		err := r.Reconnect(ctx)
+		cancel()
+		if err == nil || r.ctx.Err() != nil {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			r.shutdown(fmt.Errorf("%w; reconnecting failed: %v", cause, err))
+			return
+		}
+		r.log.Info("reconnect failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// DropConnection cuts the session's connections abruptly, as a network
+// failure would: the WebSocket is closed without a close frame and both
+// PeerConnections are closed, so messages in flight are lost. Unless
+// Options.NoAutoReconnect is set, the room then reconnects by itself. For
+// tests.
+func (r *Room) DropConnection() {
+	r.mu.Lock()
+	conn, pub, sub := r.conn, r.pub, r.sub
+	r.mu.Unlock()
+	r.docs.linkDown(r.docs.generation())
+	_ = pub.Close()
+	_ = sub.Close()
+	_ = conn.abort()
+}
