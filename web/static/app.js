@@ -20,10 +20,29 @@
 //   iceInfo()         Promise<{publisher, subscriber}>, each {state, local,
 //                     remote}: connectionState and the selected pair's
 //                     candidate types ('host', 'srflx', 'relay', ...)
+//
+// Shared documents (positions are Unicode code points, as on the wire):
+//   docsConnected()   true while the collab channel is open and listed
+//   docs()            [{id, title, readOnly, editors}] the room's documents
+//   createDoc(title, text?) Promise<id>: docCreate (does not open it)
+//   openDoc(id)       Promise: shows the document in the editor, resolves
+//                     once its text is here
+//   docText(id)       the local text of an open document (with unacked edits), else null
+//   docRev(id)        the last server revision seen, else null
+//   docState(id)      'synchronized' | 'awaiting confirm' | 'awaiting with
+//                     buffer' (the OT client state), null if not open
+//   docReadOnly(id)   whether the server opened it read-only for us
+//   docPresence(id)   participant ids that have it open
+//   remoteCursors(id) [{participant, name, color, anchor, head}] other
+//                     people's selections, mapped into our text
+//   docErrors()       [{code, message, doc, id, reqId, at}] docErrors and
+//                     local document failures, oldest first
 
 import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
 import { getLocalMedia } from './media.js';
+import { DocSession } from './docclient.js';
+import { DocsPanel } from './docs-ui.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -45,6 +64,23 @@ const grid = new Grid($('grid'), $('tile-template'));
 
 let meeting = null;
 
+// Documents outlive one Meeting: joining the same room again re-opens them
+// from their revisions and resubmits unacknowledged edits.
+const docSession = new DocSession({
+  nameOf: (id) => grid.nameOf(id),
+  selfId: () => (meeting && meeting.self ? meeting.self.id : ''),
+});
+const docsPanel = new DocsPanel(docSession, (id) => grid.nameOf(id));
+let docsRoom = null;
+
+function attachDocs(collab, cursors, joined) {
+  if (docsRoom !== joined.room) docSession.reset();
+  docsRoom = joined.room;
+  docSession.attach(collab, cursors);
+}
+
+const docOf = (id) => docSession.doc(id);
+
 const huddle = {
   state: 'idle',
   participantId: null,
@@ -58,6 +94,17 @@ const huddle = {
     const info = (ch) => ({ state: ch.readyState, opened: p.channelsOpened.has(ch.label) });
     return { collab: info(p.collab), cursors: info(p.cursors) };
   },
+  docsConnected: () => docSession.connected,
+  docs: () => docSession.docs.map((d) => ({ id: d.id, title: d.title, readOnly: !!d.readOnly, editors: d.editors || [] })),
+  createDoc: (title, text) => docSession.create(title, text),
+  openDoc: (id) => docsPanel.open(id).then(() => true),
+  docText: (id) => { const d = docOf(id); return d && d.client ? d.client.text : null; },
+  docRev: (id) => { const d = docOf(id); return d && d.client ? d.client.rev : null; },
+  docState: (id) => { const d = docOf(id); return d && d.client && d.opened ? d.client.state : null; },
+  docReadOnly: (id) => { const d = docOf(id); return d ? d.readOnly : null; },
+  docPresence: (id) => docSession.presence.get(id) || [],
+  remoteCursors: (id) => { const d = docOf(id); return d ? [...d.remoteCursors.values()].map((c) => ({ ...c })) : []; },
+  docErrors: () => docSession.errors.map((e) => ({ ...e })),
 };
 window.huddle = huddle;
 
@@ -156,6 +203,7 @@ async function join(name, room) {
       grid,
       onError: onMeetingError,
       onNotice: (text) => showNotice(text),
+      onChannels: attachDocs,
     });
     const joined = await meeting.join();
     roomLabel.textContent = joined.room;
@@ -187,12 +235,14 @@ function onMeetingError(err, fatal) {
     return;
   }
   meeting = null;
+  docSession.detach();
   setState('error');
   showError(text);
 }
 
 function leave() {
   if (meeting) meeting.leave();
+  docSession.detach();
   meeting = null;
   document.title = 'Huddle';
   setState('left');

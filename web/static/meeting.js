@@ -26,8 +26,11 @@ export class Meeting {
    * @param {import('./ui.js').Grid} opts.grid
    * @param {(err: Error, fatal: boolean) => void} opts.onError
    * @param {(notice: string) => void} opts.onNotice
+   * @param {(collab: RTCDataChannel, cursors: RTCDataChannel, joined: object) => void} [opts.onChannels]
+   *   called once joined, with the publisher's data channels
    */
-  constructor({ token, stream, relay, grid, onError, onNotice }) {
+  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {} }) {
+    this.onChannels = onChannels;
     this.token = token;
     this.stream = stream;
     this.relay = relay;
@@ -166,6 +169,9 @@ export class Meeting {
         }
       };
     }
+
+    // Shared documents ride on the publisher's data channels.
+    this.onChannels(this.publisher.collab, this.publisher.cursors, msg);
 
     this.grid.upsert(this.self.id, this.self.name || this.self.identity, { local: true });
     for (const p of msg.participants || []) this.addParticipant(p);

@@ -1,0 +1,674 @@
+// Shared documents over the `collab` and `cursors` data channels
+// (docs/PROTOCOL.md "Shared documents"). Two layers:
+//
+//   DocClient  - the OT client state machine for one document, the same as
+//                Go's collab/client: one op in flight, later local edits
+//                composed into a buffer, remote ops transformed over both.
+//   DocSession - the room's documents: requests and answers, the op stream
+//                of each open document, presence, cursors, errors, and
+//                re-opening with the last revision (and resubmitting what
+//                is unacknowledged, same ids) when the channels come back.
+//
+// No DOM here: docs-ui.js draws it.
+
+import * as ot from './ot.js';
+import { Reassembler, Sender } from './framing.js';
+
+export const SYNCHRONIZED = 'synchronized';
+export const AWAITING_CONFIRM = 'awaiting confirm';
+export const AWAITING_WITH_BUFFER = 'awaiting with buffer';
+
+const CURSOR_INTERVAL_MS = 50;
+const CURSOR_REFRESH_MS = 2000; // cursors are lossy: say it again now and then
+const HISTORY_KEEP = 500; // server ops kept to move late cursors forward
+
+export class OutOfOrder extends Error {}
+
+/**
+ * The client state machine for one document (collab/client in Go).
+ *   synchronized --local--> awaiting confirm --local--> awaiting with buffer
+ *        ^---------ack-----------+   ^------------ack--------------+
+ */
+export class DocClient {
+  constructor(idPrefix, rev, text) {
+    this.prefix = idPrefix;
+    this.seq = 0;
+    this.rev = rev;
+    this.text = text;
+    this.inflight = null; // {id, rev, op}: op is against revision this.rev (transformed as remote ops arrive)
+    this.buffer = null; // composed local edits made since inflight was sent
+    // Recent server ops [{rev, op}] in server form, to bring a cursor
+    // reported at an older revision forward.
+    this.history = [];
+  }
+
+  get state() {
+    if (!this.inflight) return SYNCHRONIZED;
+    return this.buffer ? AWAITING_WITH_BUFFER : AWAITING_CONFIRM;
+  }
+
+  newSubmission(op) {
+    this.seq++;
+    return { id: `${this.prefix}${this.seq}`, rev: this.rev, op };
+  }
+
+  /** A local edit (already in the view). Returns the submission to send now, or null. */
+  applyLocal(op) {
+    const text = ot.apply(this.text, op); // throws OpError, changing nothing
+    this.text = text;
+    if (ot.isNoop(op)) return null;
+    op = ot.normalize(op);
+    if (!this.inflight) {
+      this.inflight = this.newSubmission(op);
+      return this.inflight;
+    }
+    this.buffer = this.buffer ? ot.compose(this.buffer, op) : op;
+    return null;
+  }
+
+  /** The server acknowledged the in-flight op at rev; returns the next submission, if any. */
+  ack(rev, id) {
+    if (!this.inflight || this.inflight.id !== id) throw new Error(`ack ${id} at revision ${rev}: not in flight`);
+    if (rev !== this.rev + 1) throw new OutOfOrder(`ack ${id} at revision ${rev}, client at ${this.rev}`);
+    this.remember(rev, this.inflight.op);
+    this.rev = rev;
+    this.inflight = null;
+    if (!this.buffer) return null;
+    this.inflight = this.newSubmission(this.buffer);
+    this.buffer = null;
+    return this.inflight;
+  }
+
+  /** Someone else's op at rev: returns it transformed for the local text. */
+  remote(rev, op) {
+    if (rev !== this.rev + 1) throw new OutOfOrder(`remote op at revision ${rev}, client at ${this.rev}`);
+    op = ot.normalize(op);
+    const server = op;
+    if (this.inflight) {
+      const mine = this.inflight.op;
+      this.inflight.op = ot.transform(mine, op, ot.RIGHT);
+      op = ot.transform(op, mine, ot.LEFT);
+      if (this.buffer) {
+        const buf = this.buffer;
+        this.buffer = ot.transform(buf, op, ot.RIGHT);
+        op = ot.transform(op, buf, ot.LEFT);
+      }
+    }
+    this.text = ot.apply(this.text, op);
+    this.remember(rev, server);
+    this.rev = rev;
+    return op;
+  }
+
+  /** One op of the server's stream: our in-flight one (by id) is its ack. */
+  receive(rev, id, op) {
+    if (this.inflight && id && id === this.inflight.id) return { view: null, send: this.ack(rev, id) };
+    return { view: this.remote(rev, op), send: null };
+  }
+
+  /**
+   * The in-flight op to send again after a reconnect, same id. Its base is
+   * the current revision: it was transformed over every op since it was
+   * first sent, and the server de-duplicates by id before looking at it.
+   */
+  resubmit() {
+    if (!this.inflight) return null;
+    this.inflight.rev = this.rev;
+    return this.inflight;
+  }
+
+  remember(rev, op) {
+    this.history.push({ rev, op });
+    if (this.history.length > HISTORY_KEEP) this.history.splice(0, this.history.length - HISTORY_KEEP);
+  }
+
+  /**
+   * Maps a selection another participant reported at server revision rev
+   * into the local text; null if rev is ahead of us (not yet) or too old.
+   */
+  remoteSelection(sel, rev) {
+    if (rev > this.rev) return null;
+    if (rev < this.rev) {
+      const first = this.history.findIndex((h) => h.rev === rev + 1);
+      if (first < 0) return null;
+      for (let i = first; i < this.history.length; i++) sel = ot.transformSelection(sel, this.history[i].op, false);
+    }
+    if (this.inflight) sel = ot.transformSelection(sel, this.inflight.op, false);
+    if (this.buffer) sel = ot.transformSelection(sel, this.buffer, false);
+    return sel;
+  }
+}
+
+/** A colour for a participant the server named none for. */
+export function colorFor(id) {
+  let h = 0;
+  for (const ch of String(id)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return `hsl(${h % 360}, 70%, 55%)`;
+}
+
+function randomPrefix() {
+  const a = new Uint8Array(6);
+  crypto.getRandomValues(a);
+  return `${[...a].map((b) => b.toString(16).padStart(2, '0')).join('')}-`;
+}
+
+/** An error the server sent on collab (docError), or one of ours. */
+export class DocError extends Error {
+  constructor(msg) {
+    super(msg.message || msg.code);
+    this.code = msg.code || '';
+    this.doc = msg.doc || '';
+    this.id = msg.id || '';
+    this.reqId = msg.reqId || '';
+  }
+}
+
+/**
+ * The room's shared documents for one page. It outlives a Meeting: when the
+ * page joins again, attach() the new channels and every open document is
+ * opened again from its revision, with unacknowledged ops resubmitted.
+ *
+ * Events (on()): 'docs' (), 'doc' (docId, {kind: 'opened'|'remote'|'ack'|'reset', view}),
+ * 'cursors' (docId), 'presence' (docId), 'error' (DocError), 'status' ().
+ */
+export class DocSession {
+  constructor({ nameOf = (id) => id, selfId = () => '' } = {}) {
+    this.nameOf = nameOf;
+    this.selfId = selfId;
+    this.prefix = randomPrefix();
+    this.docs = []; // [{id, title, readOnly, created, editors}]
+    this.presence = new Map(); // docId -> [participantId]
+    this.open = new Map(); // docId -> OpenDoc
+    this.requests = new Map(); // reqId -> {resolve, reject, type, doc}
+    this.nextReq = 1;
+    this.errors = []; // every docError and local failure, newest last
+    this.handlers = new Map();
+    this.collab = null;
+    this.cursors = null;
+    this.sender = null;
+    this.cursorSender = null;
+    this.connected = false;
+    this.refreshTimer = setInterval(() => this.refreshCursors(), CURSOR_REFRESH_MS);
+  }
+
+  on(event, fn) {
+    if (!this.handlers.has(event)) this.handlers.set(event, []);
+    this.handlers.get(event).push(fn);
+  }
+
+  emit(event, ...args) {
+    for (const fn of this.handlers.get(event) || []) {
+      try { fn(...args); } catch (err) { console.error('huddle: document handler failed', err); }
+    }
+  }
+
+  /** Uses a (new) pair of channels; re-opens what was open when they open. */
+  attach(collab, cursors) {
+    this.detach();
+    this.collab = collab;
+    this.cursors = cursors;
+    this.sender = new Sender(collab);
+    this.cursorSender = cursors;
+    const collabIn = new Reassembler();
+    const cursorsIn = new Reassembler();
+    const onOpen = () => this.channelOpen();
+    const onClose = () => this.channelClosed(collab);
+    collab.addEventListener('open', onOpen);
+    collab.addEventListener('close', onClose);
+    collab.addEventListener('message', (ev) => this.frame(collabIn, ev.data, collab));
+    cursors.addEventListener('message', (ev) => this.frame(cursorsIn, ev.data, cursors));
+    this.detachFns = [() => collab.removeEventListener('open', onOpen), () => collab.removeEventListener('close', onClose)];
+    if (collab.readyState === 'open') this.channelOpen();
+  }
+
+  detach() {
+    for (const fn of this.detachFns || []) fn();
+    this.detachFns = [];
+    if (this.collab) this.channelClosed(this.collab);
+    this.collab = this.cursors = this.sender = this.cursorSender = null;
+  }
+
+  /** Forget everything (leaving the room for good). */
+  reset() {
+    this.detach();
+    this.docs = [];
+    this.presence.clear();
+    this.open.clear();
+    this.emit('docs');
+    this.emit('status');
+  }
+
+  channelOpen() {
+    this.connected = true;
+    this.send({ type: 'docList', reqId: this.reqId() });
+    for (const d of this.open.values()) this.sendOpen(d);
+    this.emit('status');
+  }
+
+  channelClosed(ch) {
+    if (ch !== this.collab) return;
+    const wasConnected = this.connected;
+    this.connected = false;
+    for (const [reqId, r] of this.requests) {
+      this.requests.delete(reqId);
+      r.reject(new DocError({ code: 'disconnected', message: 'the document connection closed', reqId }));
+    }
+    for (const d of this.open.values()) {
+      d.opened = false;
+      d.remoteCursors.clear();
+    }
+    if (wasConnected) this.emit('status');
+  }
+
+  frame(reassembler, data, ch) {
+    let text;
+    try {
+      text = reassembler.add(data);
+    } catch (err) {
+      console.warn(`huddle: ${ch.label}: ${err.message}`);
+      return;
+    }
+    if (text === null) return;
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      console.warn(`huddle: ${ch.label}: a message that is not JSON`, text.slice(0, 200));
+      return;
+    }
+    try {
+      this.handle(msg);
+    } catch (err) {
+      console.error('huddle: handling a document message failed', msg.type, err);
+    }
+  }
+
+  reqId() { return `r${this.nextReq++}`; }
+
+  send(msg) {
+    if (!this.sender || !this.connected) return false;
+    if (!this.sender.send(msg)) {
+      this.fail({ code: 'too_large', message: 'the document connection is backed up; try again in a moment', doc: msg.doc });
+      return false;
+    }
+    return true;
+  }
+
+  /** Sends a request and resolves with its answer (docs, opened, done, historyList). */
+  request(msg) {
+    const reqId = this.reqId();
+    return new Promise((resolve, reject) => {
+      if (!this.connected) {
+        reject(new DocError({ code: 'disconnected', message: 'not connected to the document service yet' }));
+        return;
+      }
+      this.requests.set(reqId, { resolve, reject, type: msg.type, doc: msg.doc });
+      if (!this.send({ ...msg, reqId })) {
+        this.requests.delete(reqId);
+        reject(new DocError({ code: 'disconnected', message: 'could not send the request' }));
+      }
+    });
+  }
+
+  settle(reqId, value, err) {
+    const r = reqId && this.requests.get(reqId);
+    if (!r) return false;
+    this.requests.delete(reqId);
+    if (err) r.reject(err);
+    else r.resolve(value);
+    return true;
+  }
+
+  fail(msg) {
+    const err = new DocError(msg);
+    this.errors.push({ code: err.code, message: err.message, doc: err.doc, id: err.id, reqId: err.reqId, at: Date.now() });
+    if (this.errors.length > 100) this.errors.shift();
+    this.emit('error', err);
+    return err;
+  }
+
+  // ---- requests the UI makes ----
+
+  list() { return this.request({ type: 'docList' }); }
+
+  async create(title, text = '') {
+    const before = new Set(this.docs.map((d) => d.id));
+    const msg = { type: 'docCreate', title };
+    if (text) msg.text = text;
+    const answer = await this.request(msg);
+    if (answer.doc) return answer.doc; // the server names the new document
+    const fresh = (answer.docs || []).filter((d) => !before.has(d.id));
+    const mine = fresh.find((d) => d.title === title) || fresh[fresh.length - 1];
+    return mine ? mine.id : '';
+  }
+
+  rename(doc, title) { return this.request({ type: 'docRename', doc, title }); }
+  remove(doc) { return this.request({ type: 'docDelete', doc }); }
+  lock(doc, readOnly) { return this.request({ type: 'docLock', doc, readOnly }); }
+  undo(doc) { return this.request({ type: 'undo', doc }); }
+  redo(doc) { return this.request({ type: 'redo', doc }); }
+  history(doc) { return this.request({ type: 'history', doc }); }
+  nameVersion(doc, name) { return this.request({ type: 'nameVersion', doc, name }); }
+  restore(doc, { name, rev } = {}) {
+    const msg = { type: 'restore', doc };
+    if (name) msg.name = name;
+    else msg.rev = rev;
+    return this.request(msg);
+  }
+
+  /** Opens a document; resolves once its text is here. */
+  openDoc(doc) {
+    let d = this.open.get(doc);
+    if (d && d.opened) return Promise.resolve(d);
+    if (!d) {
+      d = {
+        id: doc, client: null, opened: false, readOnly: false,
+        remoteCursors: new Map(), // participant -> {participant, name, color, anchor, head} (local code points)
+        pendingCursors: new Map(), // participant -> cursor message ahead of our revision
+        selection: null, cursorDirty: false, lastCursorAt: 0, cursorTimer: 0,
+        waiters: [],
+      };
+      this.open.set(doc, d);
+    }
+    const p = new Promise((resolve, reject) => d.waiters.push({ resolve, reject }));
+    if (this.connected && !d.opening) this.sendOpen(d);
+    return p;
+  }
+
+  sendOpen(d, { snapshot = false } = {}) {
+    const msg = { type: 'open', reqId: this.reqId(), doc: d.id };
+    if (d.client && !snapshot) msg.rev = d.client.rev;
+    d.opening = msg.reqId;
+    d.opened = false;
+    this.send(msg);
+  }
+
+  closeDoc(doc) {
+    const d = this.open.get(doc);
+    if (!d) return;
+    this.open.delete(doc);
+    clearTimeout(d.cursorTimer);
+    for (const w of d.waiters) w.reject(new DocError({ code: 'closed', message: 'document closed', doc }));
+    if (this.connected) this.send({ type: 'close', reqId: this.reqId(), doc });
+  }
+
+  // ---- local edits and cursors ----
+
+  /** An edit the user made (op against the current local text). */
+  edit(doc, op) {
+    const d = this.open.get(doc);
+    if (!d || !d.client) throw new Error(`document ${doc} is not open`);
+    const sub = d.client.applyLocal(op);
+    this.moveRemoteCursors(d, op);
+    if (sub && d.opened) this.submit(d, sub);
+    this.emit('status');
+    if (d.remoteCursors.size) this.emit('cursors', doc);
+  }
+
+  submit(d, sub) {
+    this.send({ type: 'submit', doc: d.id, rev: sub.rev, id: sub.id, op: sub.op });
+  }
+
+  /** Our selection (code points) in doc; sent on `cursors` at most every 50 ms, once synchronized. */
+  setSelection(doc, anchor, head) {
+    const d = this.open.get(doc);
+    if (!d) return;
+    if (d.selection && d.selection.anchor === anchor && d.selection.head === head && !d.cursorDirty) return;
+    d.selection = { anchor, head };
+    d.cursorDirty = true;
+    this.flushCursor(d);
+  }
+
+  flushCursor(d) {
+    if (!d.cursorDirty || !d.client || !d.opened || d.cursorTimer) return;
+    // Our text includes unacknowledged edits; the server would read the
+    // position against its own revision. Wait for the ack (flushCursor runs again).
+    if (d.client.state !== SYNCHRONIZED) return;
+    const wait = d.lastCursorAt + CURSOR_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      d.cursorTimer = setTimeout(() => { d.cursorTimer = 0; this.flushCursor(d); }, wait);
+      return;
+    }
+    const ch = this.cursorSender;
+    if (!ch || ch.readyState !== 'open') return;
+    if (ch.bufferedAmount > 16 << 10) {
+      // Lossy anyway: try again shortly rather than pile up.
+      d.cursorTimer = setTimeout(() => { d.cursorTimer = 0; this.flushCursor(d); }, CURSOR_INTERVAL_MS);
+      return;
+    }
+    try {
+      ch.send(JSON.stringify({ type: 'cursor', doc: d.id, rev: d.client.rev, anchor: d.selection.anchor, head: d.selection.head }));
+    } catch (err) {
+      console.warn('huddle: cursor send failed', err);
+      return;
+    }
+    d.cursorDirty = false;
+    d.lastCursorAt = Date.now();
+  }
+
+  refreshCursors() {
+    for (const d of this.open.values()) {
+      if (d.selection && Date.now() - d.lastCursorAt > CURSOR_REFRESH_MS) {
+        d.cursorDirty = true;
+        this.flushCursor(d);
+      }
+    }
+  }
+
+  // ---- what the server sends ----
+
+  handle(msg) {
+    switch (msg.type) {
+      case 'docs': return this.onDocs(msg);
+      case 'opened': return this.onOpened(msg);
+      case 'op': return this.onOp(msg);
+      case 'ack': return this.onAck(msg);
+      case 'done': return this.settle(msg.reqId, msg);
+      case 'historyList': return this.settle(msg.reqId, msg);
+      case 'docError': return this.onError(msg);
+      case 'docPresence':
+        this.presence.set(msg.doc, msg.participants || []);
+        return this.emit('presence', msg.doc);
+      case 'lagging': return this.onLagging(msg);
+      case 'cursor': return this.onCursor(msg);
+      case 'cursorGone': {
+        const d = this.open.get(msg.doc);
+        if (!d) return;
+        d.pendingCursors.delete(msg.participant);
+        if (d.remoteCursors.delete(msg.participant)) this.emit('cursors', msg.doc);
+        return;
+      }
+      default:
+        console.warn('huddle: unknown document message', msg.type);
+    }
+  }
+
+  onDocs(msg) {
+    this.docs = msg.docs || [];
+    for (const info of this.docs) if (info.editors) this.presence.set(info.id, info.editors);
+    const ids = new Set(this.docs.map((x) => x.id));
+    for (const id of [...this.open.keys()]) {
+      if (!ids.has(id)) {
+        // Deleted by someone: nothing more will come for it.
+        const d = this.open.get(id);
+        this.open.delete(id);
+        for (const w of d.waiters) w.reject(new DocError({ code: 'unknown_doc', message: 'the document was deleted', doc: id }));
+        this.emit('doc', id, { kind: 'deleted' });
+      }
+    }
+    this.settle(msg.reqId, msg);
+    this.emit('docs');
+  }
+
+  onOpened(msg) {
+    const d = this.open.get(msg.doc);
+    if (!d) return; // closed meanwhile
+    if (d.opening && msg.reqId && msg.reqId !== d.opening) return; // an older open's answer
+    d.opening = null;
+    d.readOnly = !!msg.readOnly;
+    d.remoteCursors.clear();
+    d.pendingCursors.clear();
+    let kind = 'opened';
+    if (typeof msg.text === 'string') {
+      if (d.client && (d.client.inflight || d.client.buffer)) {
+        // The server no longer has the ops since our revision: our unsent
+        // edits cannot be rebased. Say so rather than lose them silently.
+        this.fail({ code: 'revision_too_old', doc: d.id, message: 'the document changed too much while you were away; your last unsaved edits could not be merged' });
+      }
+      d.client = new DocClient(this.prefix, msg.rev, msg.text);
+      if (kind === 'opened' && d.opened === false && d.waiters.length === 0) kind = 'reset';
+    } else {
+      if (!d.client) {
+        this.fail({ code: 'bad_message', doc: d.id, message: 'the server sent catch-up ops for a document this page never had' });
+        return;
+      }
+      for (const o of msg.ops || []) {
+        if (o.rev <= d.client.rev) continue;
+        const { view } = d.client.receive(o.rev, o.id, o.op);
+        if (view) this.moveRemoteCursors(d, view);
+      }
+      kind = 'reset';
+    }
+    d.opened = true;
+    // Whatever is still unacknowledged goes again, with the same id.
+    const again = d.client.resubmit();
+    if (again) this.submit(d, again);
+    for (const w of d.waiters.splice(0)) w.resolve(d);
+    this.emit('doc', d.id, { kind });
+    this.emit('status');
+    d.cursorDirty = !!d.selection;
+    this.flushCursor(d);
+    this.settle(msg.reqId, msg);
+  }
+
+  onOp(msg) {
+    const d = this.open.get(msg.doc);
+    if (!d || !d.opened || !d.client) return;
+    if (msg.rev <= d.client.rev) return; // seen (e.g. in a catch-up)
+    let r;
+    try {
+      r = d.client.receive(msg.rev, msg.id, msg.op);
+    } catch (err) {
+      return this.resync(d, err);
+    }
+    if (r.view) {
+      this.moveRemoteCursors(d, r.view);
+      this.emit('doc', d.id, { kind: 'remote', view: r.view, author: msg.author });
+    } else {
+      this.emit('doc', d.id, { kind: 'ack' });
+    }
+    if (r.send) this.submit(d, r.send);
+    this.afterRevision(d);
+  }
+
+  onAck(msg) {
+    const d = this.open.get(msg.doc);
+    if (!d || !d.opened || !d.client) return;
+    const c = d.client;
+    if (!c.inflight || c.inflight.id !== msg.id) {
+      // A de-duplicated resubmission answered with its original revision,
+      // whose op we already saw in the stream: nothing to do.
+      if (msg.rev <= c.rev) return;
+      return this.resync(d, new Error(`ack for ${msg.id}, which is not in flight`));
+    }
+    let send;
+    try {
+      send = c.ack(msg.rev, msg.id);
+    } catch (err) {
+      return this.resync(d, err);
+    }
+    if (send) this.submit(d, send);
+    this.emit('doc', d.id, { kind: 'ack' });
+    this.afterRevision(d);
+  }
+
+  afterRevision(d) {
+    this.emit('status');
+    // Cursors that were ahead of us may fit now.
+    let moved = false;
+    for (const [p, msg] of d.pendingCursors) {
+      if (msg.rev <= d.client.rev) {
+        d.pendingCursors.delete(p);
+        moved = this.placeCursor(d, msg) || moved;
+      }
+    }
+    if (moved) this.emit('cursors', d.id);
+    this.flushCursor(d);
+  }
+
+  resync(d, err) {
+    console.warn(`huddle: document ${d.id}: ${err.message}; opening it again`);
+    this.sendOpen(d);
+  }
+
+  onLagging(msg) {
+    const d = this.open.get(msg.doc);
+    if (d) this.sendOpen(d);
+  }
+
+  onError(msg) {
+    const err = this.fail(msg);
+    const d = msg.doc ? this.open.get(msg.doc) : null;
+    if (msg.reqId) {
+      if (d && d.opening === msg.reqId) {
+        // The open itself was refused.
+        d.opening = null;
+        this.open.delete(d.id);
+        for (const w of d.waiters.splice(0)) w.reject(err);
+        this.emit('doc', d.id, { kind: 'closed' });
+      }
+      this.settle(msg.reqId, null, err);
+      return;
+    }
+    if (msg.id && d && d.client) {
+      if (d.client.inflight && d.client.inflight.id === msg.id) {
+        // Our op was refused and changed nothing on the server: drop it and
+        // what was typed on top, and take the server's text again.
+        d.client.inflight = null;
+        d.client.buffer = null;
+        d.client = null;
+        this.sendOpen(d, { snapshot: true });
+      }
+      return;
+    }
+    if (msg.code === 'revision_too_old' && d) this.sendOpen(d, { snapshot: true });
+  }
+
+  onCursor(msg) {
+    const d = this.open.get(msg.doc);
+    if (!d || !d.client || !msg.participant || msg.participant === this.selfId()) return;
+    if (msg.rev > d.client.rev) {
+      d.pendingCursors.set(msg.participant, msg);
+      return;
+    }
+    if (this.placeCursor(d, msg)) this.emit('cursors', d.id);
+  }
+
+  placeCursor(d, msg) {
+    const sel = d.client.remoteSelection({ anchor: msg.anchor | 0, head: msg.head | 0 }, msg.rev);
+    if (!sel) return false;
+    const len = ot.cpLen(d.client.text);
+    const clamp = (n) => Math.max(0, Math.min(len, n));
+    d.remoteCursors.set(msg.participant, {
+      participant: msg.participant,
+      name: msg.name || this.nameOf(msg.participant) || 'Guest',
+      color: msg.color || colorFor(msg.participant),
+      anchor: clamp(sel.anchor),
+      head: clamp(sel.head),
+    });
+    return true;
+  }
+
+  moveRemoteCursors(d, op) {
+    for (const c of d.remoteCursors.values()) {
+      const s = ot.transformSelection(c, op, false);
+      c.anchor = s.anchor;
+      c.head = s.head;
+    }
+  }
+
+  // ---- read access for the UI and the test hooks ----
+
+  doc(id) { return this.open.get(id) || null; }
+  info(id) { return this.docs.find((d) => d.id === id) || null; }
+}

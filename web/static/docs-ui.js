@@ -1,0 +1,430 @@
+// The document panel beside the video grid: the room's documents (create,
+// rename, delete), who is in which, a textarea editor kept in step with a
+// DocSession, other people's cursors and selections drawn over it, undo and
+// redo, named versions. Text from other people only ever goes in through
+// textContent or a textarea's value.
+//
+// The textarea holds UTF-16; the session counts code points. Every edit is
+// read as a diff of the old and new value on `input` (one op), and every
+// remote op is applied to the value with the caret moved through it.
+
+import * as ot from './ot.js';
+import { colorFor, SYNCHRONIZED } from './docclient.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** Words for the codes of docError. */
+function explain(err) {
+  const m = err.message || err.code;
+  switch (err.code) {
+    case 'read_only': return `This document is read-only for you; the change was not saved (${m}).`;
+    case 'forbidden': return `Not allowed: ${m}`;
+    case 'unknown_doc': return `That document no longer exists (${m}).`;
+    case 'conflict': return `Could not do that: ${m}`;
+    case 'too_large': return `Too large: ${m}`;
+    case 'revision_too_old': return `Reloaded the document: ${m}`;
+    case 'disconnected': return `Not connected to the documents: ${m}`;
+    default: return `Document error${err.code ? ` (${err.code})` : ''}: ${m}`;
+  }
+}
+
+export class DocsPanel {
+  /**
+   * @param {import('./docclient.js').DocSession} session
+   * @param {(id: string) => string} nameOf participant id -> display name
+   */
+  constructor(session, nameOf) {
+    this.s = session;
+    this.nameOf = nameOf;
+    this.cur = null; // the document in the editor
+    this.shown = ''; // the textarea's value as last synchronised
+    this.errorTimer = 0;
+    this.el = {
+      panel: $('docs-panel'), toggle: $('docs-toggle'), body: $('docs-body'),
+      create: $('doc-create'), newTitle: $('doc-new-title'), list: $('doc-list'),
+      error: $('doc-error'), editor: $('doc-editor'), title: $('doc-title'),
+      status: $('doc-status'), people: $('doc-people'), readonly: $('doc-readonly'),
+      undo: $('doc-undo'), redo: $('doc-redo'), historyToggle: $('doc-history-toggle'),
+      close: $('doc-close'), text: $('doc-text'), overlay: $('doc-overlay'),
+      history: $('doc-history'), versionForm: $('doc-version-form'),
+      versionName: $('doc-version-name'), versions: $('doc-versions'),
+    };
+    this.bind();
+    session.on('docs', () => this.renderList());
+    session.on('presence', (id) => { this.renderList(); if (id === this.cur) this.renderPeople(); });
+    session.on('status', () => this.renderStatus());
+    session.on('error', (err) => this.showError(explain(err)));
+    session.on('cursors', (id) => { if (id === this.cur) { this.renderOverlay(); this.renderPeople(); } });
+    session.on('doc', (id, ev) => { if (id === this.cur) this.onDoc(ev); });
+    new ResizeObserver(() => this.renderOverlay()).observe(this.el.text);
+    this.renderList();
+    this.renderEditor();
+  }
+
+  bind() {
+    const e = this.el;
+    e.toggle.addEventListener('click', () => {
+      const collapsed = !e.panel.classList.toggle('collapsed');
+      e.toggle.setAttribute('aria-expanded', String(collapsed));
+      e.toggle.textContent = collapsed ? 'Hide' : 'Documents';
+    });
+    e.create.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const title = e.newTitle.value.trim() || 'Untitled';
+      this.s.create(title).then((id) => {
+        e.newTitle.value = '';
+        if (id) this.open(id);
+      }, (err) => this.showError(explain(err)));
+    });
+    e.text.addEventListener('input', () => this.onInput());
+    for (const type of ['select', 'keyup', 'mouseup', 'focus']) e.text.addEventListener(type, () => this.sendSelection());
+    document.addEventListener('selectionchange', () => { if (document.activeElement === e.text) this.sendSelection(); });
+    e.text.addEventListener('scroll', () => this.syncOverlayScroll());
+    e.undo.addEventListener('click', () => this.cur && this.s.undo(this.cur).catch(() => {}));
+    e.redo.addEventListener('click', () => this.cur && this.s.redo(this.cur).catch(() => {}));
+    e.close.addEventListener('click', () => this.closeEditor());
+    e.historyToggle.addEventListener('click', () => {
+      e.history.hidden = !e.history.hidden;
+      if (!e.history.hidden) this.loadHistory();
+    });
+    e.versionForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const name = e.versionName.value.trim();
+      if (!name || !this.cur) return;
+      this.s.nameVersion(this.cur, name).then(() => {
+        e.versionName.value = '';
+        this.loadHistory();
+      }, () => {});
+    });
+  }
+
+  showError(text) {
+    const e = this.el.error;
+    e.textContent = text;
+    e.hidden = !text;
+    clearTimeout(this.errorTimer);
+    if (text) this.errorTimer = setTimeout(() => { e.hidden = true; }, 20000);
+  }
+
+  // ---- list ----
+
+  editorsOf(id) {
+    const ids = this.s.presence.get(id) || (this.s.info(id) || {}).editors || [];
+    return ids;
+  }
+
+  renderList() {
+    const list = this.el.list;
+    list.replaceChildren();
+    for (const info of this.s.docs) {
+      const li = document.createElement('li');
+      li.dataset.docId = info.id;
+      li.classList.toggle('current', info.id === this.cur);
+      const open = document.createElement('button');
+      open.type = 'button';
+      open.className = 'doc-open';
+      open.textContent = info.title || 'Untitled';
+      if (info.readOnly) open.textContent += ' 🔒';
+      open.addEventListener('click', () => this.open(info.id));
+      const who = document.createElement('span');
+      who.className = 'doc-editors';
+      who.textContent = this.editorsOf(info.id).map((p) => this.nameOf(p) || 'Guest').join(', ');
+      const rename = document.createElement('button');
+      rename.type = 'button';
+      rename.className = 'doc-rename small';
+      rename.title = 'Rename';
+      rename.textContent = 'Rename';
+      rename.addEventListener('click', () => this.startRename(li, info));
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'doc-delete small danger';
+      del.textContent = 'Delete';
+      del.addEventListener('click', () => {
+        // Two clicks: no modal dialogs on a call.
+        if (!del.classList.contains('armed')) {
+          del.classList.add('armed');
+          del.textContent = 'Really delete?';
+          setTimeout(() => { del.classList.remove('armed'); del.textContent = 'Delete'; }, 4000);
+          return;
+        }
+        this.s.remove(info.id).catch(() => {});
+      });
+      li.append(open, rename, del, who);
+      list.append(li);
+    }
+    if (!this.s.docs.length) {
+      const li = document.createElement('li');
+      li.className = 'empty';
+      li.textContent = this.s.connected ? 'No documents yet.' : 'Connecting…';
+      list.append(li);
+    }
+    if (this.cur) {
+      const info = this.s.info(this.cur);
+      if (info) this.el.title.textContent = info.title || 'Untitled';
+    }
+  }
+
+  startRename(li, info) {
+    const input = document.createElement('input');
+    input.className = 'doc-rename-input';
+    input.value = info.title;
+    input.maxLength = 200;
+    const btn = li.querySelector('.doc-open');
+    btn.replaceWith(input);
+    input.focus();
+    input.select();
+    let done = false;
+    const finish = (commit) => {
+      if (done) return;
+      done = true;
+      const title = input.value.trim();
+      if (commit && title && title !== info.title) this.s.rename(info.id, title).catch(() => {});
+      this.renderList();
+    };
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') finish(true);
+      else if (ev.key === 'Escape') finish(false);
+    });
+    input.addEventListener('blur', () => finish(true));
+  }
+
+  // ---- editor ----
+
+  /** Shows document id in the editor; resolves once its text is here. */
+  async open(id) {
+    if (this.cur && this.cur !== id) this.s.closeDoc(this.cur);
+    this.cur = id;
+    this.el.history.hidden = true;
+    this.renderList();
+    this.renderEditor();
+    try {
+      await this.s.openDoc(id);
+    } catch (err) {
+      if (this.cur === id) this.closeEditor();
+      throw err;
+    }
+    if (this.cur === id) {
+      this.showError('');
+      this.renderEditor();
+    }
+  }
+
+  closeEditor() {
+    if (this.cur) this.s.closeDoc(this.cur);
+    this.cur = null;
+    this.renderList();
+    this.renderEditor();
+  }
+
+  renderEditor() {
+    const e = this.el;
+    const d = this.cur && this.s.doc(this.cur);
+    e.editor.hidden = !this.cur;
+    if (!this.cur) return;
+    const info = this.s.info(this.cur);
+    e.title.textContent = (info && info.title) || 'Untitled';
+    const ready = !!(d && d.client);
+    const readOnly = !ready || d.readOnly;
+    e.text.readOnly = readOnly;
+    e.readonly.hidden = !(d && d.readOnly);
+    e.undo.disabled = e.redo.disabled = readOnly;
+    e.versionForm.querySelector('button').disabled = readOnly;
+    this.setText(ready ? d.client.text : '', null);
+    this.renderPeople();
+    this.renderStatus();
+  }
+
+  renderStatus() {
+    const d = this.cur && this.s.doc(this.cur);
+    let text = '';
+    if (!this.s.connected) text = 'Offline';
+    else if (!d || !d.opened) text = 'Opening…';
+    else text = d.client.state === SYNCHRONIZED ? 'Saved' : 'Saving…';
+    this.el.status.textContent = text;
+    this.el.status.dataset.state = d && d.client ? d.client.state : '';
+  }
+
+  renderPeople() {
+    const ul = this.el.people;
+    ul.replaceChildren();
+    if (!this.cur) return;
+    const d = this.s.doc(this.cur);
+    for (const p of this.editorsOf(this.cur)) {
+      const li = document.createElement('li');
+      const c = d && d.remoteCursors.get(p);
+      li.style.setProperty('--c', c ? c.color : colorFor(p));
+      li.dataset.participant = p;
+      li.textContent = this.nameOf(p) || (c && c.name) || 'Guest';
+      ul.append(li);
+    }
+  }
+
+  onDoc(ev) {
+    const d = this.s.doc(this.cur);
+    if (ev.kind === 'deleted' || ev.kind === 'closed') {
+      this.cur = null;
+      this.renderEditor();
+      this.renderList();
+      if (ev.kind === 'deleted') this.showError('The document was deleted.');
+      return;
+    }
+    if (!d || !d.client) return;
+    if (ev.kind === 'remote') {
+      this.setText(d.client.text, ev.view);
+      this.renderOverlay();
+    } else if (ev.kind === 'opened' || ev.kind === 'reset') {
+      this.renderEditor();
+    }
+    this.renderStatus();
+  }
+
+  /**
+   * Puts text in the textarea. With op (the change from the shown text),
+   * the caret and selection move through it; without, they are clamped.
+   */
+  setText(text, op) {
+    const ta = this.el.text;
+    if (ta.value === text && this.shown === text) return;
+    let sel = null;
+    if (op && ta.value === this.shown) sel = ot.transformSelection(ot.selectionOf(ta), op, false);
+    const scroll = ta.scrollTop;
+    ta.value = text;
+    this.shown = text;
+    if (sel) {
+      const a = ot.unitOffset(text, sel.anchor);
+      const h = ot.unitOffset(text, sel.head);
+      ta.setSelectionRange(Math.min(a, h), Math.max(a, h), h < a ? 'backward' : 'forward');
+    }
+    ta.scrollTop = scroll;
+    this.renderOverlay();
+  }
+
+  onInput() {
+    const ta = this.el.text;
+    const d = this.cur && this.s.doc(this.cur);
+    if (!d || !d.client) {
+      ta.value = this.shown;
+      return;
+    }
+    const now = ta.value;
+    const op = ot.diff(this.shown, now);
+    this.shown = now;
+    try {
+      this.s.edit(this.cur, op);
+    } catch (err) {
+      console.warn('huddle: local edit did not fit; showing the document again', err);
+      this.setText(d.client.text, null);
+      return;
+    }
+    this.renderOverlay();
+    this.sendSelection();
+  }
+
+  sendSelection() {
+    if (!this.cur) return;
+    const ta = this.el.text;
+    if (ta.value !== this.shown) return; // an input event is on its way
+    const sel = ot.selectionOf(ta);
+    this.s.setSelection(this.cur, sel.anchor, sel.head);
+  }
+
+  // ---- remote cursors ----
+
+  syncOverlayScroll() {
+    this.el.overlay.scrollTop = this.el.text.scrollTop;
+    this.el.overlay.scrollLeft = this.el.text.scrollLeft;
+  }
+
+  /**
+   * Draws remote carets and selections in a mirror of the textarea: the
+   * same box, font and wrapping, with transparent text, so that a span
+   * around a range lands exactly over those characters.
+   */
+  renderOverlay() {
+    const ta = this.el.text;
+    const ov = this.el.overlay;
+    const d = this.cur && this.s.doc(this.cur);
+    const cursors = d && d.client ? [...d.remoteCursors.values()] : [];
+    ov.replaceChildren();
+    if (!cursors.length) return;
+    ov.style.left = `${ta.offsetLeft + ta.clientLeft}px`;
+    ov.style.top = `${ta.offsetTop + ta.clientTop}px`;
+    ov.style.width = `${ta.clientWidth}px`;
+    ov.style.height = `${ta.clientHeight}px`;
+    const text = this.shown;
+    const marks = cursors.map((c) => {
+      const a = ot.unitOffset(text, c.anchor);
+      const h = ot.unitOffset(text, c.head);
+      return { c, start: Math.min(a, h), end: Math.max(a, h), head: h };
+    });
+    const points = new Set([0]);
+    for (const m of marks) { points.add(m.start); points.add(m.end); points.add(m.head); }
+    const sorted = [...points].sort((x, y) => x - y);
+    const frag = document.createDocumentFragment();
+    for (let i = 0; i < sorted.length; i++) {
+      const at = sorted[i];
+      for (const m of marks) {
+        if (m.head !== at) continue;
+        const caret = document.createElement('span');
+        caret.className = 'rc-caret';
+        caret.dataset.participant = m.c.participant;
+        caret.style.setProperty('--c', m.c.color);
+        const flag = document.createElement('span');
+        flag.className = 'rc-flag';
+        flag.textContent = m.c.name;
+        caret.append(flag);
+        frag.append(caret);
+      }
+      const next = i + 1 < sorted.length ? sorted[i + 1] : text.length;
+      if (next <= at) continue;
+      const piece = text.slice(at, next);
+      const cover = marks.find((m) => m.start <= at && m.end >= next && m.start < m.end);
+      if (cover) {
+        const span = document.createElement('span');
+        span.className = 'rc-sel';
+        span.dataset.participant = cover.c.participant;
+        span.style.setProperty('--c', cover.c.color);
+        span.textContent = piece;
+        frag.append(span);
+      } else {
+        frag.append(piece);
+      }
+    }
+    frag.append('\u200b'); // keeps a trailing empty line's height
+    ov.append(frag);
+    this.syncOverlayScroll();
+  }
+
+  // ---- history ----
+
+  loadHistory() {
+    const id = this.cur;
+    if (!id) return;
+    this.s.history(id).then((h) => {
+      if (this.cur !== id) return;
+      const ul = this.el.versions;
+      ul.replaceChildren();
+      const row = (label, what) => {
+        const li = document.createElement('li');
+        const span = document.createElement('span');
+        span.textContent = label;
+        const btn = document.createElement('button');
+        btn.type = 'button';
+        btn.className = 'small doc-restore';
+        btn.textContent = 'Restore';
+        btn.disabled = this.el.text.readOnly;
+        btn.addEventListener('click', () => this.s.restore(id, what).catch(() => {}));
+        li.append(span, btn);
+        ul.append(li);
+      };
+      for (const v of h.versions || []) row(`${v.name} · rev ${v.rev}${v.author ? ` · ${v.author}` : ''}`, { name: v.name });
+      for (const v of h.snapshots || []) row(`Snapshot · rev ${v.rev} · ${new Date(v.created).toLocaleString()}`, { rev: v.rev });
+      if (!ul.children.length) {
+        const li = document.createElement('li');
+        li.className = 'empty';
+        li.textContent = 'No versions yet.';
+        ul.append(li);
+      }
+    }, () => {});
+  }
+}
