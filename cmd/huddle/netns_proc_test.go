@@ -21,6 +21,8 @@ type netnsProc struct {
 	name  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	// signalStop: stop sends SIGTERM at once (a server does not read stdin).
+	signalStop bool
 
 	mu     sync.Mutex
 	last   map[string]string // the last line of each kind ("status", "error", ...)
@@ -101,16 +103,19 @@ func (p *netnsProc) read(r io.Reader) {
 	}
 }
 
-// stop ends the process: stdin closed, then SIGTERM after 5 s, then SIGKILL
-// after 10 s more.
+// stop ends the process: stdin closed (or, with signalStop, SIGTERM), then
+// SIGTERM after 5 s, then SIGKILL after 10 s more.
 func (p *netnsProc) stop(t *testing.T) {
 	p.stdin.Close()
+	if p.signalStop {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	select {
 	case <-p.exited:
 		return
 	case <-time.After(5 * time.Second):
 	}
-	t.Logf("%s (pid %d) still runs 5 s after its stdin closed; sending SIGTERM", p.name, p.cmd.Process.Pid)
+	t.Logf("%s (pid %d) still runs after 5 s; sending SIGTERM", p.name, p.cmd.Process.Pid)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:

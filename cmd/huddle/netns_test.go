@@ -68,6 +68,7 @@ func TestNetnsRelayOnlyThroughNAT(t *testing.T) {
 		"HUDDLE_TURN_TCP_ADDR=" + hostPort(netnsTURNPort),
 		"HUDDLE_TURN_RELAY_BIND_IP=" + netnsServerIP,
 	}, bin, "serve")
+	server.signalStop = true
 	base := server.waitURL(t, 30*time.Second)
 	if want := "http://" + hostPort(netnsHTTPPort); base != want {
 		t.Fatalf("server URL %s, want %s", base, want)
@@ -142,7 +143,9 @@ func TestNetnsRelayOnlyThroughNAT(t *testing.T) {
 		fallbackOK := num(f, "v:office") >= 50 && num(f, "v:behind-nat") >= 50 &&
 			strings.HasPrefix(f["pubpair"], "relay:") && strings.HasPrefix(f["subpair"], "relay:")
 		controlOK := c != nil && time.Since(controlJoined) >= netnsControlWait &&
-			num(c, "stripped") > 0 && num(c, "offered") >= 4 && drops[dropMediaUDP] > 0
+			num(c, "stripped") > 0 && drops[dropMediaUDP] > 0 &&
+			// offered the same tracks as fallback: both publishers' video and audio
+			num(c, "offered") >= 4 && num(c, "offered") == num(f, "offered")
 		return fallbackOK && controlOK, desc
 	}, office, natBot, fallback, control)
 
