@@ -1,0 +1,442 @@
+package web_test
+
+// Shared documents in the page, end to end: people in their own chromium
+// profiles type into the document panel. The test bodies here run against
+// the real server (docs_test.go) and against the stand-in transport
+// (docs_standin_test.go).
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+const (
+	docsAPIKey    = "APIdocs"
+	docsAPISecret = "a-long-enough-secret-for-the-document-tests"
+)
+
+// docsEnv is where the page is served and how people get tokens.
+type docsEnv struct {
+	pageURL string // with a trailing "/"
+	room    string
+	inject  bool // the stand-in's fake channels
+}
+
+// startDocsServer runs a real server with API keys, so that tests can mint
+// tokens with and without the editDocs grant.
+func startDocsServer(t *testing.T) *signaling.Server {
+	return startServerWith(t, func(c *signaling.Config) {
+		c.APIKeys = auth.Keys{docsAPIKey: docsAPISecret}
+	})
+}
+
+func mintToken(t *testing.T, room, identity, name string, edit bool) string {
+	t.Helper()
+	tok, err := auth.Mint(docsAPIKey, docsAPISecret, auth.Claims{
+		Identity: identity, Name: name, Room: room,
+		Grants: protocol.Grants{Publish: true, Subscribe: true, PublishData: true, EditDocs: edit},
+	}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// docsPerson is one person in a browser, joined, with the document panel
+// connected.
+type docsPerson struct {
+	*browser
+	id   string
+	name string
+}
+
+func joinDocs(t *testing.T, env docsEnv, identity, name string, edit bool) *docsPerson {
+	t.Helper()
+	b := newBrowser(t, identity)
+	b.dumpLogsOnFailure()
+	if env.inject {
+		injectFakeChannels(t, b)
+	}
+	tok := mintToken(t, env.room, identity, name, edit)
+	b.mustDo(20*time.Second, "open the invitation and join",
+		chromedp.Navigate(env.pageURL+"?nomedia=1&token="+url.QueryEscape(tok)),
+		chromedp.WaitVisible(chromedp.ID("join")),
+		chromedp.Click(chromedp.ID("join")),
+	)
+	waitState(t, b, "joined")
+	id, err := eval[string](b, `window.huddle.participantId`)
+	if err != nil || id == "" {
+		t.Fatalf("%s: no participant id (%v)", name, err)
+	}
+	waitFor(t, 20*time.Second, name+"'s document panel to connect", func() (bool, string) {
+		ok, err := eval[bool](b, `window.huddle.docsConnected()`)
+		return err == nil && ok, fmt.Sprint(err)
+	})
+	return &docsPerson{browser: b, id: id, name: name}
+}
+
+func (p *docsPerson) openDoc(t *testing.T, doc string) {
+	t.Helper()
+	if _, err := eval[bool](p.browser, fmt.Sprintf(`window.huddle.openDoc(%q)`, doc)); err != nil {
+		t.Fatalf("%s: openDoc: %v", p.name, err)
+	}
+}
+
+type docStatus struct {
+	State  string `json:"state"`
+	Rev    int64  `json:"rev"`
+	Len    int    `json:"len"`  // code points
+	Hash   string `json:"hash"` // of the text, to compare large ones
+	Text   string `json:"text"` // only when short
+	Errors []struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+func (p *docsPerson) status(doc string) (docStatus, error) {
+	return eval[docStatus](p.browser, fmt.Sprintf(`(() => {
+		const h = window.huddle, id = %q, text = h.docText(id) || '';
+		let x = 0x811c9dc5;
+		for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 16777619) >>> 0;
+		return {state: h.docState(id) || '', rev: h.docRev(id) || 0, len: [...text].length, hash: String(x),
+			text: text.length < 4096 ? text : '', errors: h.docErrors()};
+	})()`, doc))
+}
+
+// waitConverged waits until everyone's copy of doc is synchronized and the
+// same, and returns it.
+func waitConverged(t *testing.T, doc string, people ...*docsPerson) docStatus {
+	t.Helper()
+	return waitConvergedAfter(t, doc, -1, people...)
+}
+
+// waitConvergedAfter is waitConverged past revision minRev.
+func waitConvergedAfter(t *testing.T, doc string, minRev int64, people ...*docsPerson) docStatus {
+	t.Helper()
+	var last docStatus
+	waitFor(t, 30*time.Second, "everyone's copy to be synchronized and equal", func() (bool, string) {
+		var seen []string
+		ok := true
+		for i, p := range people {
+			s, err := p.status(doc)
+			if err != nil {
+				return false, err.Error()
+			}
+			seen = append(seen, fmt.Sprintf("%s: %s rev %d len %d %q", p.name, s.State, s.Rev, s.Len, s.Text))
+			if s.State != "synchronized" || s.Rev <= minRev || (i > 0 && (s.Hash != last.Hash || s.Rev != last.Rev)) {
+				ok = false
+			}
+			last = s
+		}
+		return ok, strings.Join(seen, "; ")
+	})
+	return last
+}
+
+// focusAt focuses the editor with the caret at code point pos (-1: end).
+func (p *docsPerson) focusAt(t *testing.T, pos int) {
+	t.Helper()
+	_, err := eval[bool](p.browser, fmt.Sprintf(`(() => {
+		const ta = document.getElementById('doc-text');
+		ta.focus();
+		const cps = [...ta.value];
+		const pos = %d < 0 ? cps.length : %d;
+		const u = cps.slice(0, pos).join('').length;
+		ta.setSelectionRange(u, u);
+		return true;
+	})()`, pos, pos))
+	if err != nil {
+		t.Fatalf("%s: focus: %v", p.name, err)
+	}
+}
+
+type remoteCursor struct {
+	Participant string `json:"participant"`
+	Name        string `json:"name"`
+	Color       string `json:"color"`
+	Anchor      int    `json:"anchor"`
+	Head        int    `json:"head"`
+}
+
+type overlayCaret struct {
+	Participant string  `json:"participant"`
+	Flag        string  `json:"flag"`
+	Color       string  `json:"color"`
+	Visible     bool    `json:"visible"`
+	Inside      bool    `json:"inside"`
+	X           float64 `json:"x"`
+	Y           float64 `json:"y"`
+}
+
+// cursorsShown reads the remoteCursors hook and the overlay's carets.
+func (p *docsPerson) cursorsShown(doc string) ([]remoteCursor, []overlayCaret, error) {
+	cs, err := eval[[]remoteCursor](p.browser, fmt.Sprintf(`window.huddle.remoteCursors(%q)`, doc))
+	if err != nil {
+		return nil, nil, err
+	}
+	carets, err := eval[[]overlayCaret](p.browser, `[...document.querySelectorAll('#doc-overlay .rc-caret')].map((c) => {
+		const r = c.getBoundingClientRect(), ta = document.getElementById('doc-text').getBoundingClientRect();
+		const flag = c.querySelector('.rc-flag');
+		return {participant: c.dataset.participant, flag: flag ? flag.textContent : '',
+			color: getComputedStyle(c).borderLeftColor,
+			visible: r.height > 0 && getComputedStyle(c).borderLeftWidth !== '0px',
+			inside: r.left >= ta.left - 2 && r.right <= ta.right + 2 && r.top >= ta.top - 2 && r.bottom <= ta.bottom + 2,
+			x: r.left, y: r.top};
+	})`)
+	return cs, carets, err
+}
+
+// testDocsConcurrentTyping: two people type into one document at the same
+// time (keystrokes through chromedp, with non-ASCII and an emoji), at its
+// start and at its end. Both end with the same text, with each one's typing
+// intact, and each shows the other's caret, with the right name, in the
+// remoteCursors hook and drawn over the textarea.
+func testDocsConcurrentTyping(t *testing.T, env docsEnv) {
+	start := time.Now()
+	alice := joinDocs(t, env, "alice", "Alice", true)
+	bob := joinDocs(t, env, "bob", "Bob", true)
+	initial := "Shared notes\nsecond line\n"
+	doc, err := eval[string](alice.browser, fmt.Sprintf(`window.huddle.createDoc('Notes', %q)`, initial))
+	if err != nil || doc == "" {
+		t.Fatalf("createDoc: %q %v", doc, err)
+	}
+	// Bob's page hears about the new document without asking.
+	waitFor(t, 10*time.Second, "bob's list to show the document", func() (bool, string) {
+		docs, err := eval[[]map[string]any](bob.browser, `window.huddle.docs()`)
+		for _, d := range docs {
+			if d["id"] == doc && d["title"] == "Notes" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(docs, err)
+	})
+	alice.openDoc(t, doc)
+	bob.openDoc(t, doc)
+	alice.focusAt(t, -1)
+	bob.focusAt(t, 0)
+
+	aliceTyped := "Alice: héllo wörld 😀 ok"
+	bobTyped := "Bob: ça va 🎉 "
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, c := range []struct {
+		p    *docsPerson
+		keys string
+	}{{alice, aliceTyped}, {bob, bobTyped}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.p.do(30*time.Second, chromedp.SendKeys(chromedp.ID("doc-text"), c.keys))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("typing %d: %v", i, err)
+		}
+	}
+	final := waitConverged(t, doc, alice, bob)
+	want := bobTyped + initial + aliceTyped
+	if final.Text != want {
+		t.Errorf("converged on %q, want %q (each person's typing intact where they typed)", final.Text, want)
+	}
+	t.Logf("converged at rev %d: %q (%.1fs after start)", final.Rev, final.Text, time.Since(start).Seconds())
+
+	// Bob selects "notes" (code points after his typing); Alice's caret is at the end.
+	sel := utf8.RuneCountInString(bobTyped) + len("Shared ")
+	if _, err := eval[bool](bob.browser, fmt.Sprintf(`(() => { const ta = document.getElementById('doc-text');
+		const cps = [...ta.value]; const a = cps.slice(0, %d).join('').length, b = cps.slice(0, %d).join('').length;
+		ta.focus(); ta.setSelectionRange(a, b, 'forward'); ta.dispatchEvent(new Event('select')); return true; })()`, sel, sel+5)); err != nil {
+		t.Fatal(err)
+	}
+	wantAt := map[string][2]int{
+		bob.id:   {sel, sel + 5},
+		alice.id: {utf8.RuneCountInString(want), utf8.RuneCountInString(want)},
+	}
+	for _, c := range []struct {
+		viewer, other *docsPerson
+	}{{alice, bob}, {bob, alice}} {
+		w := wantAt[c.other.id]
+		waitFor(t, 10*time.Second, fmt.Sprintf("%s to show %s's cursor", c.viewer.name, c.other.name), func() (bool, string) {
+			cs, carets, err := c.viewer.cursorsShown(doc)
+			if err != nil {
+				return false, err.Error()
+			}
+			okHook, okDOM := false, false
+			for _, x := range cs {
+				okHook = okHook || (x.Participant == c.other.id && x.Name == c.other.name && x.Color != "" && x.Anchor == w[0] && x.Head == w[1])
+			}
+			for _, x := range carets {
+				okDOM = okDOM || (x.Participant == c.other.id && x.Flag == c.other.name && x.Visible && x.Inside)
+			}
+			others := 0
+			for _, x := range cs {
+				if x.Participant != c.other.id {
+					others++ // our own cursor must never be among them
+				}
+			}
+			return okHook && okDOM && others == 0, fmt.Sprintf("hook %+v overlay %+v", cs, carets)
+		})
+	}
+	// Bob's selection is highlighted too.
+	n, err := eval[int](alice.browser, fmt.Sprintf(`[...document.querySelectorAll('#doc-overlay .rc-sel[data-participant=%q]')].map((s) => s.textContent).join('').length`, bob.id))
+	if err != nil || n != 5 {
+		t.Errorf("alice's overlay highlights %d characters of bob's selection (%v), want 5", n, err)
+	}
+	// Both show who is in the document.
+	for _, p := range []*docsPerson{alice, bob} {
+		people, err := eval[[]string](p.browser, `[...document.querySelectorAll('#doc-people li')].map((li) => li.textContent)`)
+		if err != nil || len(people) != 2 {
+			t.Errorf("%s: people in the document %v (%v), want both", p.name, people, err)
+		}
+	}
+	alice.screenshot("docs-two-people-alice.png")
+	bob.screenshot("docs-two-people-bob.png")
+	for _, p := range []*docsPerson{alice, bob} {
+		if s, _ := p.status(doc); len(s.Errors) > 0 {
+			t.Errorf("%s: document errors %+v", p.name, s.Errors)
+		}
+		if pr := p.problems(); len(pr) > 0 {
+			t.Errorf("%s: page logged problems:\n%s", p.name, strings.Join(pr, "\n"))
+		}
+	}
+
+	// Undo is the server's, per author: Bob's undo takes back his last
+	// edit, not Alice's, and both see it.
+	bob.mustDo(10*time.Second, "click undo", chromedp.Click(chromedp.ID("doc-undo")))
+	after := waitConvergedAfter(t, doc, final.Rev, alice, bob)
+	if !strings.HasSuffix(after.Text, aliceTyped) || after.Rev <= final.Rev || len(after.Text) >= len(final.Text) {
+		t.Errorf("after Bob's undo: %q at rev %d, want Alice's text kept and some of Bob's gone", after.Text, after.Rev)
+	}
+}
+
+// testDocsLargeDocument: a 1 MB document (created from the page: a
+// docCreate of ~1.2 MB of JSON, chunked) opens in a second browser over
+// the data channel, and a 200 KB paste is applied, acknowledged and seen by
+// the other browser.
+func testDocsLargeDocument(t *testing.T, env docsEnv) {
+	alice := joinDocs(t, env, "alice", "Alice", true)
+	bob := joinDocs(t, env, "bob", "Bob", true)
+	start := time.Now()
+	doc, err := eval[string](alice.browser, `(() => {
+		const line = 'The quick brown fox jumps over the lazy dog — déjà vu 😀 #';
+		const parts = [];
+		let n = 0;
+		for (let i = 0; n < 1000000; i++) {
+			const l = line + i + '\n';
+			parts.push(l);
+			n += [...l].length;
+		}
+		const s = [...parts.join('')].slice(0, 1000000).join('');
+		return window.huddle.createDoc('Big', s);
+	})()`)
+	if err != nil || doc == "" {
+		t.Fatalf("create a 1 MB document: %q %v", doc, err)
+	}
+	bob.openDoc(t, doc)
+	bs, err := bob.status(doc)
+	if err != nil || bs.Len != 1000000 || bs.State != "synchronized" {
+		t.Fatalf("bob opened the big document: %+v %v, want 1,000,000 code points", bs, err)
+	}
+	t.Logf("1 MB document created and opened in %.1fs", time.Since(start).Seconds())
+	alice.openDoc(t, doc)
+	start = time.Now()
+	// A 200 KB paste in the middle, as the browser does it: the value
+	// changes, then an input event.
+	if _, err := eval[bool](alice.browser, `(() => {
+		const ta = document.getElementById('doc-text');
+		let paste = '';
+		while (paste.length < 200000) paste += 'pasted ✂ text 🎉 ' + paste.length + '\n';
+		const mid = 500000;
+		ta.focus();
+		ta.value = ta.value.slice(0, mid) + paste + ta.value.slice(mid);
+		ta.setSelectionRange(mid + paste.length, mid + paste.length);
+		ta.dispatchEvent(new InputEvent('input', {inputType: 'insertFromPaste', bubbles: true}));
+		window.pasteLen = [...paste].length;
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	pasteLen, _ := eval[int](alice.browser, `window.pasteLen`)
+	final := waitConverged(t, doc, alice, bob)
+	if final.Len != 1000000+pasteLen {
+		t.Errorf("after the paste both have %d code points, want %d", final.Len, 1000000+pasteLen)
+	}
+	t.Logf("200 KB paste acknowledged and seen by bob in %.1fs (rev %d)", time.Since(start).Seconds(), final.Rev)
+	// Typing goes on after it.
+	alice.focusAt(t, 0)
+	alice.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "ok "))
+	final = waitConverged(t, doc, alice, bob)
+	if final.Len != 1000000+pasteLen+3 {
+		t.Errorf("after typing both have %d code points, want %d", final.Len, 1000000+pasteLen+3)
+	}
+}
+
+// testDocsReadOnly: a participant whose token lacks editDocs sees the
+// document and the edits of others, but the editor is read-only with a
+// notice; an edit forced through anyway is refused by the server with a
+// visible error, and the page goes back to the server's text.
+func testDocsReadOnly(t *testing.T, env docsEnv) {
+	ed := joinDocs(t, env, "editor", "Edna", true)
+	reader := joinDocs(t, env, "reader", "Rita", false)
+	doc, err := eval[string](ed.browser, `window.huddle.createDoc('Minutes', 'Agreed: ship it.\n')`)
+	if err != nil || doc == "" {
+		t.Fatalf("createDoc: %q %v", doc, err)
+	}
+	ed.openDoc(t, doc)
+	reader.openDoc(t, doc)
+	ui, err := eval[map[string]any](reader.browser, `({readOnly: document.getElementById('doc-text').readOnly,
+		notice: !document.getElementById('doc-readonly').hidden && document.getElementById('doc-readonly').getBoundingClientRect().height > 0,
+		undo: document.getElementById('doc-undo').disabled, hook: window.huddle.docReadOnly(`+fmt.Sprintf("%q", doc)+`)})`)
+	if err != nil || ui["readOnly"] != true || ui["notice"] != true || ui["undo"] != true || ui["hook"] != true {
+		t.Errorf("reader's editor %v (%v), want a read-only textarea, a visible notice, undo disabled", ui, err)
+	}
+	// Typing does nothing in a read-only textarea.
+	reader.focusAt(t, -1)
+	reader.mustDo(10*time.Second, "type into the read-only editor", chromedp.SendKeys(chromedp.ID("doc-text"), "nope"))
+
+	ed.focusAt(t, -1)
+	ed.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "Next: demo."))
+	final := waitConverged(t, doc, ed, reader)
+	if final.Text != "Agreed: ship it.\nNext: demo." {
+		t.Errorf("reader sees %q, want the editor's text", final.Text)
+	}
+
+	// Force an edit through: make the textarea writable and fire input.
+	if _, err := eval[bool](reader.browser, `(() => { const ta = document.getElementById('doc-text');
+		ta.readOnly = false; ta.value += ' HACKED'; ta.dispatchEvent(new InputEvent('input', {bubbles: true})); return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the refusal to show", func() (bool, string) {
+		box, err := eval[map[string]any](reader.browser, `(() => { const e = document.getElementById('doc-error');
+			return {text: e.textContent, visible: !e.hidden && e.getBoundingClientRect().height > 0,
+				codes: window.huddle.docErrors().map((x) => x.code)}; })()`)
+		if err != nil {
+			return false, err.Error()
+		}
+		codes := fmt.Sprint(box["codes"])
+		return box["visible"] == true && strings.Contains(fmt.Sprint(box["text"]), "read-only") &&
+			(strings.Contains(codes, "read_only") || strings.Contains(codes, "forbidden")), fmt.Sprint(box)
+	})
+	// Nothing changed on the server; the reader's page shows its text again.
+	final = waitConverged(t, doc, ed, reader)
+	if final.Text != "Agreed: ship it.\nNext: demo." {
+		t.Errorf("after the refused edit: %q, want the editor's text unchanged", final.Text)
+	}
+	if ro, _ := eval[bool](reader.browser, `document.getElementById('doc-text').readOnly`); !ro {
+		t.Errorf("reader's textarea is writable again after reloading the document")
+	}
+	reader.screenshot("docs-read-only.png")
+}
