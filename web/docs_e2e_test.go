@@ -30,7 +30,8 @@ const (
 type docsEnv struct {
 	pageURL string // with a trailing "/"
 	room    string
-	inject  bool // the stand-in's fake channels
+	inject  bool     // the stand-in's fake channels
+	standin *standin // when inject
 }
 
 // startDocsServer runs a real server with API keys, so that tests can mint
@@ -439,4 +440,86 @@ func testDocsReadOnly(t *testing.T, env docsEnv) {
 		t.Errorf("reader's textarea is writable again after reloading the document")
 	}
 	reader.screenshot("docs-read-only.png")
+}
+
+func docTitles(b *browser) ([]string, error) {
+	return eval[[]string](b, `[...document.querySelectorAll('#doc-list li[data-doc-id] .doc-open')].map((x) => x.textContent)`)
+}
+
+// testDocsListAndHistory: the panel's buttons, as people use them. Alice
+// creates a document by typing a title (it opens), types, names a version,
+// types more, restores the version from the history list (both see the old
+// text again, as a new revision); Bob renames the document and then deletes
+// it with two clicks, and Alice's list and editor follow.
+func testDocsListAndHistory(t *testing.T, env docsEnv) {
+	alice := joinDocs(t, env, "alice", "Alice", true)
+	bob := joinDocs(t, env, "bob", "Bob", true)
+	alice.mustDo(10*time.Second, "create a document",
+		chromedp.SendKeys(chromedp.ID("doc-new-title"), "Agenda"),
+		chromedp.Click(`#doc-create button`),
+		chromedp.WaitVisible(chromedp.ID("doc-text")),
+	)
+	var doc string
+	waitFor(t, 10*time.Second, "both lists to show Agenda", func() (bool, string) {
+		a, _ := docTitles(alice.browser)
+		b, _ := docTitles(bob.browser)
+		doc, _ = eval[string](alice.browser, `(window.huddle.docs()[0] || {}).id || ''`)
+		return fmt.Sprint(a) == "[Agenda]" && fmt.Sprint(b) == "[Agenda]" && doc != "", fmt.Sprint(a, b)
+	})
+	bob.mustDo(10*time.Second, "open it from the list", chromedp.Click(`#doc-list .doc-open`))
+	waitFor(t, 10*time.Second, "bob to open it", func() (bool, string) {
+		s, err := bob.status(doc)
+		return err == nil && s.State == "synchronized", fmt.Sprint(s, err)
+	})
+	alice.focusAt(t, -1)
+	alice.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "1. budget"))
+	v1 := waitConverged(t, doc, alice, bob)
+	alice.mustDo(10*time.Second, "name a version",
+		chromedp.Click(chromedp.ID("doc-history-toggle")),
+		chromedp.WaitVisible(chromedp.ID("doc-version-name")),
+		chromedp.SendKeys(chromedp.ID("doc-version-name"), "first draft"),
+		chromedp.Click(`#doc-version-form button`),
+	)
+	waitFor(t, 10*time.Second, "the version in the history list", func() (bool, string) {
+		v, err := eval[[]string](alice.browser, `[...document.querySelectorAll('#doc-versions li span')].map((x) => x.textContent)`)
+		return err == nil && len(v) > 0 && strings.HasPrefix(v[0], "first draft"), fmt.Sprint(v, err)
+	})
+	alice.focusAt(t, -1)
+	alice.mustDo(10*time.Second, "type more", chromedp.SendKeys(chromedp.ID("doc-text"), "\n2. hiring"))
+	v2 := waitConvergedAfter(t, doc, v1.Rev, alice, bob)
+	if v2.Text != "1. budget\n2. hiring" {
+		t.Fatalf("text %q", v2.Text)
+	}
+	alice.mustDo(10*time.Second, "restore the version", chromedp.Click(`#doc-versions li:first-child .doc-restore`))
+	restored := waitConvergedAfter(t, doc, v2.Rev, alice, bob)
+	if restored.Text != "1. budget" {
+		t.Errorf("after restoring %q: %q, want %q", "first draft", restored.Text, "1. budget")
+	}
+
+	bob.mustDo(10*time.Second, "rename",
+		chromedp.Click(`#doc-list .doc-rename`),
+		chromedp.WaitVisible(`#doc-list .doc-rename-input`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#doc-list .doc-rename-input').value = ''`),
+		chromedp.SendKeys(`#doc-list .doc-rename-input`, "Agenda (Tuesday)\r"),
+	)
+	waitFor(t, 10*time.Second, "alice to see the new title", func() (bool, string) {
+		a, _ := docTitles(alice.browser)
+		title, _ := eval[string](alice.browser, `document.getElementById('doc-title').textContent`)
+		return fmt.Sprint(a) == "[Agenda (Tuesday)]" && title == "Agenda (Tuesday)", fmt.Sprint(a, title)
+	})
+	bob.mustDo(10*time.Second, "delete (two clicks)",
+		chromedp.Click(`#doc-list .doc-delete`),
+		chromedp.Click(`#doc-list .doc-delete.armed`),
+	)
+	waitFor(t, 10*time.Second, "the document to go from both pages", func() (bool, string) {
+		a, _ := docTitles(alice.browser)
+		b, _ := docTitles(bob.browser)
+		hidden, _ := eval[bool](alice.browser, `document.getElementById('doc-editor').hidden`)
+		return len(a) == 0 && len(b) == 0 && hidden, fmt.Sprint(a, b, hidden)
+	})
+	for _, p := range []*docsPerson{alice, bob} {
+		if pr := p.problems(); len(pr) > 0 {
+			t.Errorf("%s: page logged problems:\n%s", p.name, strings.Join(pr, "\n"))
+		}
+	}
 }

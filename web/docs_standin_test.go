@@ -21,6 +21,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,21 @@ type standin struct {
 
 	mu    sync.Mutex
 	peers map[string]*standinPeer // participant id ->
+	lose  map[string]string       // identity -> "submit" or "ack": lose those, as a cut connection would
+}
+
+// loseNext makes the stand-in drop what identity submits ("submit"), or the
+// acks of what it submits ("ack"), until set to "".
+func (s *standin) loseNext(identity, what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose[identity] = what
+}
+
+func (s *standin) losing(identity, what string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lose[identity] == what
 }
 
 type standinPeer struct {
@@ -123,7 +139,7 @@ func startStandin(t *testing.T, serverURL, room string) *standin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	s := &standin{t: t, svc: svc, room: room, peers: map[string]*standinPeer{}}
+	s := &standin{t: t, svc: svc, room: room, peers: map[string]*standinPeer{}, lose: map[string]string{}}
 	target, _ := url.Parse(serverURL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	mux := http.NewServeMux()
@@ -315,6 +331,9 @@ func (p *standinPeer) handle(data []byte) {
 		fail := func(code, msg string) {
 			p.emit(p.collab, &protocol.DocError{Type: protocol.DocTypeError, Doc: m.Doc, ID: m.ID, Code: code, Message: msg})
 		}
+		if s.losing(p.identity, "submit") {
+			return
+		}
 		if !p.canEdit {
 			fail(protocol.DocErrReadOnly, "you may read this document but not edit it")
 			return
@@ -327,7 +346,7 @@ func (p *standinPeer) handle(data []byte) {
 		ack, err := s.svc.Submit(ctx, collab.SubmitRequest{DocID: m.Doc, Author: p.identity, ClientOpID: m.ID, BaseRev: m.Rev, Op: op})
 		if err != nil {
 			fail(errCode(err), err.Error())
-		} else if ack.Duplicate {
+		} else if ack.Duplicate && !s.losing(p.identity, "ack") {
 			p.emit(p.collab, &protocol.DocAck{Type: protocol.DocTypeAck, Doc: m.Doc, Rev: ack.Rev, ID: m.ID})
 		}
 	default:
@@ -412,6 +431,9 @@ func (p *standinPeer) request(ctx context.Context, m *protocol.DocRequest) {
 		go func() {
 			for r := range sub.C {
 				if r.Author == p.identity && r.ClientOpID != "" {
+					if s.losing(p.identity, "ack") {
+						continue
+					}
 					p.emit(p.collab, &protocol.DocAck{Type: protocol.DocTypeAck, Doc: m.Doc, Rev: r.Rev, ID: r.ClientOpID})
 				} else {
 					p.emit(p.collab, &protocol.DocOp{Type: protocol.DocTypeOp, Doc: m.Doc, Rev: r.Rev, Op: opRaw(r.Op), Author: r.Author, ID: r.ClientOpID})
@@ -495,7 +517,7 @@ func opRaw(op ot.Op) json.RawMessage {
 func standinEnv(t *testing.T, room string) docsEnv {
 	srv := startDocsServer(t)
 	s := startStandin(t, srv.URL(), room)
-	return docsEnv{pageURL: s.URL + "/", room: room, inject: true}
+	return docsEnv{pageURL: s.URL + "/", room: room, inject: true, standin: s}
 }
 
 func TestDocsStandinConcurrentTyping(t *testing.T) {
@@ -508,4 +530,56 @@ func TestDocsStandinLargeDocument(t *testing.T) {
 
 func TestDocsStandinReadOnly(t *testing.T) {
 	testDocsReadOnly(t, standinEnv(t, "docs"))
+}
+
+// TestDocsStandinRejoinResubmits: edits whose submit, or whose ack, was
+// lost when the connection went away are not lost and not doubled: the
+// page joins again, opens the document from its revision, takes its own op
+// in the catch-up as the ack, and resubmits what is still unacknowledged
+// with the same id.
+func TestDocsStandinRejoinResubmits(t *testing.T) {
+	env := standinEnv(t, "docs")
+	s := env.standin
+	alice := joinDocs(t, env, "alice", "Alice", true)
+	bob := joinDocs(t, env, "bob", "Bob", true)
+	doc, err := eval[string](alice.browser, `window.huddle.createDoc('Plan', 'base\n')`)
+	if err != nil || doc == "" {
+		t.Fatalf("createDoc: %q %v", doc, err)
+	}
+	alice.openDoc(t, doc)
+	bob.openDoc(t, doc)
+	rev := waitConverged(t, doc, alice, bob).Rev
+
+	for i, what := range []string{"submit", "ack"} {
+		typed := fmt.Sprintf("[%s lost %d é😀]", what, i)
+		s.loseNext("alice", what)
+		alice.focusAt(t, -1)
+		alice.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), typed))
+		bob.focusAt(t, 0)
+		bob.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "b"))
+		time.Sleep(300 * time.Millisecond)
+		st, _ := alice.status(doc)
+		if st.State == "synchronized" {
+			t.Fatalf("alice is synchronized although her %s was lost: %+v", what, st)
+		}
+		s.loseNext("alice", "")
+		alice.mustDo(10*time.Second, "leave", chromedp.Click(chromedp.ID("leave")))
+		waitState(t, alice.browser, "left")
+		alice.mustDo(10*time.Second, "join again", chromedp.Click(chromedp.ID("join"), chromedp.NodeVisible))
+		waitState(t, alice.browser, "joined")
+		final := waitConvergedAfter(t, doc, rev, alice, bob)
+		rev = final.Rev
+		if strings.Count(final.Text, typed) != 1 {
+			t.Fatalf("after losing the %s and joining again: %q, want %q exactly once", what, final.Text, typed)
+		}
+		shown, _ := eval[string](alice.browser, `document.getElementById('doc-text').value`)
+		if shown != final.Text {
+			t.Errorf("alice's editor shows %q, want %q", shown, final.Text)
+		}
+		t.Logf("lost %s: converged on %q at rev %d", what, final.Text, final.Rev)
+	}
+}
+
+func TestDocsStandinListAndHistory(t *testing.T) {
+	testDocsListAndHistory(t, standinEnv(t, "docs"))
 }

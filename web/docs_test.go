@@ -26,3 +26,8 @@ func TestDocsLargeDocument(t *testing.T) {
 func TestDocsReadOnly(t *testing.T) {
 	testDocsReadOnly(t, realDocsEnv(t, "docs"))
 }
+
+// TestDocsListAndHistory: see testDocsListAndHistory.
+func TestDocsListAndHistory(t *testing.T) {
+	testDocsListAndHistory(t, realDocsEnv(t, "docs"))
+}

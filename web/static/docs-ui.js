@@ -114,6 +114,8 @@ export class DocsPanel {
   }
 
   renderList() {
+    // Re-rendering would take the rename field away from under the fingers.
+    if (this.renaming) { this.listStale = true; return; }
     const list = this.el.list;
     list.replaceChildren();
     for (const info of this.s.docs) {
@@ -171,12 +173,15 @@ export class DocsPanel {
     input.maxLength = 200;
     const btn = li.querySelector('.doc-open');
     btn.replaceWith(input);
+    this.renaming = info.id;
     input.focus();
     input.select();
     let done = false;
     const finish = (commit) => {
       if (done) return;
       done = true;
+      this.renaming = null;
+      this.listStale = false;
       const title = input.value.trim();
       if (commit && title && title !== info.title) this.s.rename(info.id, title).catch(() => {});
       this.renderList();
