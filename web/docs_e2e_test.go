@@ -400,9 +400,12 @@ func testDocsReadOnly(t *testing.T, env docsEnv) {
 	reader.openDoc(t, doc)
 	ui, err := eval[map[string]any](reader.browser, `({readOnly: document.getElementById('doc-text').readOnly,
 		notice: !document.getElementById('doc-readonly').hidden && document.getElementById('doc-readonly').getBoundingClientRect().height > 0,
-		undo: document.getElementById('doc-undo').disabled, hook: window.huddle.docReadOnly(`+fmt.Sprintf("%q", doc)+`)})`)
-	if err != nil || ui["readOnly"] != true || ui["notice"] != true || ui["undo"] != true || ui["hook"] != true {
-		t.Errorf("reader's editor %v (%v), want a read-only textarea, a visible notice, undo disabled", ui, err)
+		undo: document.getElementById('doc-undo').disabled, hook: window.huddle.docReadOnly(`+fmt.Sprintf("%q", doc)+`),
+		noCreate: document.getElementById('doc-create').hidden,
+		changeButtons: document.querySelectorAll('#doc-list .doc-rename, #doc-list .doc-delete').length})`)
+	if err != nil || ui["readOnly"] != true || ui["notice"] != true || ui["undo"] != true || ui["hook"] != true ||
+		ui["noCreate"] != true || ui["changeButtons"] != float64(0) {
+		t.Errorf("reader's editor %v (%v), want a read-only textarea, a visible notice, undo disabled, no create, rename or delete", ui, err)
 	}
 	// Typing does nothing in a read-only textarea.
 	reader.focusAt(t, -1)

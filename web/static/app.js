@@ -76,6 +76,8 @@ let docsRoom = null;
 function attachDocs(collab, cursors, joined) {
   if (docsRoom !== joined.room) docSession.reset();
   docsRoom = joined.room;
+  // Without editDocs the server refuses changes; do not offer them.
+  docsPanel.setCanEdit(joined.grants ? !!joined.grants.editDocs : true);
   docSession.attach(collab, cursors);
 }
 

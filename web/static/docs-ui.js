@@ -98,6 +98,14 @@ export class DocsPanel {
     });
   }
 
+  /** Shows or hides what only people with the editDocs grant may do. */
+  setCanEdit(canEdit) {
+    this.canEdit = canEdit;
+    this.el.create.hidden = !canEdit;
+    this.el.panel.classList.toggle('can-edit', canEdit);
+    this.renderList();
+  }
+
   showError(text) {
     const e = this.el.error;
     e.textContent = text;
@@ -151,7 +159,9 @@ export class DocsPanel {
         }
         this.s.remove(info.id).catch(() => {});
       });
-      li.append(open, rename, del, who);
+      li.append(open);
+      if (this.canEdit !== false) li.append(rename, del);
+      li.append(who);
       list.append(li);
     }
     if (!this.s.docs.length) {
