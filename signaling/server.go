@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/huddle-rtc/huddle/collab"
+	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
@@ -34,8 +37,13 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 
-	media    *sfu.Engine
-	turn     *turn.Server // nil without a relay
+	media *sfu.Engine
+	turn  *turn.Server // nil without a relay
+	// Shared documents: the store, the document service and the hub that
+	// routes the collab and cursors data channels to it.
+	docStore *collab.BoltStore
+	docs     *collab.Service
+	hub      *datachannel.Hub
 	listener net.Listener
 	http     *http.Server
 	upgrader websocket.Upgrader
@@ -88,12 +96,17 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)
 	}
+	if err := s.startDocs(); err != nil {
+		media.Close()
+		return err
+	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	if s.cfg.TURN != nil {
 		relay, err := s.startTURN(media)
 		if err != nil {
 			s.cancel()
 			media.Close()
+			s.closeDocs()
 			return err
 		}
 		s.turn = relay
@@ -105,6 +118,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.turn != nil {
 			s.turn.Close()
 		}
+		s.closeDocs()
 		return fmt.Errorf("start http on %s: %w", s.cfg.HTTPAddr, err)
 	}
 	s.media, s.listener = media, ln
@@ -146,6 +160,42 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("huddle is serving", "url", s.URL(), "media_udp", media.UDPAddr().String(), "media_tcp", fmt.Sprint(media.TCPAddr()), "turn", turnInfo, "data", s.cfg.DataDir)
 	return nil
 }
+
+// startDocs opens the document store in the data directory, the document
+// service and the data-channel hub.
+func (s *Server) startDocs() error {
+	store, err := collab.OpenBoltStore(filepath.Join(s.cfg.DataDir, "docs"), 0)
+	if err != nil {
+		return fmt.Errorf("start documents: %w", err)
+	}
+	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab")})
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("start documents: %w", err)
+	}
+	s.docStore, s.docs = store, svc
+	s.hub = datachannel.NewHub(svc, s.log.With("part", "datachannel"))
+	return nil
+}
+
+// closeDocs stops the hub, then the service (every acked op is durable),
+// then the store. It runs after the sessions have ended.
+func (s *Server) closeDocs() {
+	if s.hub != nil {
+		s.hub.Close()
+	}
+	if s.docs != nil {
+		_ = s.docs.Close()
+	}
+	if s.docStore != nil {
+		if err := s.docStore.Close(); err != nil {
+			s.log.Warn("close document store", "err", err)
+		}
+	}
+}
+
+// Documents is the document service (for tests and tools).
+func (s *Server) Documents() *collab.Service { return s.docs }
 
 // startTURN starts the relay with the SFU's media addresses as the peers
 // it may always reach.
@@ -222,6 +272,7 @@ func (s *Server) shutdown() {
 		if err := s.media.Close(); err != nil {
 			s.log.Warn("close media", "err", err)
 		}
+		s.closeDocs()
 		if s.turn != nil {
 			if err := s.turn.Close(); err != nil {
 				s.log.Warn("close turn", "err", err)

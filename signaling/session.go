@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -283,9 +284,15 @@ func (s *session) handleJoin(j *protocol.Join) {
 		Grants:       claims.Grants,
 		ICEServers:   s.iceServers(),
 	})
+	docPeer := datachannel.Participant{
+		ID: s.id, Identity: claims.Identity, Name: claims.Name, Room: claims.Room,
+		CanEdit: claims.Grants.EditDocs, IsAdmin: claims.Grants.RoomAdmin,
+	}
+	hub := s.srv.hub
 	peer, err := room.media.AddPeer(s.id, s, sfu.PeerOptions{
-		CanPublish:   claims.Grants.Publish,
-		CanSubscribe: claims.Grants.Subscribe,
+		CanPublish:    claims.Grants.Publish,
+		CanSubscribe:  claims.Grants.Subscribe,
+		OnDataChannel: func(dc *webrtc.DataChannel) { hub.Attach(docPeer, dc) },
 	})
 	if err != nil {
 		s.endWith(protocol.CodeInternal, "media: "+err.Error(), protocol.TypeJoin)
@@ -320,6 +327,7 @@ func (s *session) leaveRoom() {
 		// Replaced or the room closed: make sure no media stays behind.
 		s.room.media.RemovePeer(s.id)
 	}
+	s.srv.hub.Leave(s.id) // after the media peer (and its data channels) is gone
 	s.srv.dropRoomIfEmpty(s.room)
 }
 

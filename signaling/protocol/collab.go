@@ -103,9 +103,12 @@ type DocSubmit struct {
 
 // DocList answers docList and follows every create, rename, delete and lock.
 type DocList struct {
-	Type  string    `json:"type"`
-	ReqID string    `json:"reqId,omitempty"`
-	Docs  []DocInfo `json:"docs"`
+	Type  string `json:"type"`
+	ReqID string `json:"reqId,omitempty"`
+	// Doc is the document the change was about (the new one after
+	// docCreate), so that the requester learns its id.
+	Doc  string    `json:"doc,omitempty"`
+	Docs []DocInfo `json:"docs"`
 }
 
 // DocOpened answers open. Either Text (a snapshot at Rev) or Ops (the ops

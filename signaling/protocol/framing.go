@@ -66,8 +66,12 @@ type Reassembler struct {
 	limit int
 }
 
-// ErrFrame wraps every framing error.
-var ErrFrame = errors.New("bad frame")
+// ErrFrame wraps every framing error; ErrTooLarge (which also wraps
+// ErrFrame) says the message went past the reassembly limit.
+var (
+	ErrFrame    = errors.New("bad frame")
+	ErrTooLarge = fmt.Errorf("%w: message too large", ErrFrame)
+)
 
 // Add takes one frame. It returns a whole message when one is complete, or
 // nil while chunks are still missing. After an error the partial message is
@@ -112,7 +116,7 @@ func (r *Reassembler) Add(frame []byte) ([]byte, error) {
 	}
 	if len(r.buf)+len(data) > limit {
 		r.reset()
-		return nil, fmt.Errorf("%w: message %d larger than %d bytes", ErrFrame, id, limit)
+		return nil, fmt.Errorf("%w: message %d larger than %d bytes", ErrTooLarge, id, limit)
 	}
 	r.buf = append(r.buf, data...)
 	r.next++
