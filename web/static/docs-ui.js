@@ -149,15 +149,22 @@ export class DocsPanel {
       del.type = 'button';
       del.className = 'doc-delete small danger';
       del.textContent = 'Delete';
+      // Two clicks: no modal dialogs on a call. The armed state lives
+      // here, not in the button, because the list re-renders on every
+      // change anyone makes.
+      const armed = this.armedDelete === info.id;
+      del.classList.toggle('armed', armed);
+      del.textContent = armed ? 'Really delete?' : 'Delete';
       del.addEventListener('click', () => {
-        // Two clicks: no modal dialogs on a call.
-        if (!del.classList.contains('armed')) {
-          del.classList.add('armed');
-          del.textContent = 'Really delete?';
-          setTimeout(() => { del.classList.remove('armed'); del.textContent = 'Delete'; }, 4000);
-          return;
+        clearTimeout(this.armTimer);
+        if (this.armedDelete !== info.id) {
+          this.armedDelete = info.id;
+          this.armTimer = setTimeout(() => { this.armedDelete = null; this.renderList(); }, 4000);
+        } else {
+          this.armedDelete = null;
+          this.s.remove(info.id).catch(() => {});
         }
-        this.s.remove(info.id).catch(() => {});
+        this.renderList();
       });
       li.append(open);
       if (this.canEdit !== false) li.append(rename, del);
