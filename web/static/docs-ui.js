@@ -363,6 +363,20 @@ export class DocsPanel {
    * around a range lands exactly over those characters.
    */
   renderOverlay() {
+    // Coalesced to one render per frame; a large document's mirror costs a
+    // layout of all the text before the last cursor, so it is also spaced out.
+    if (this.overlayPending) return;
+    this.overlayPending = true;
+    const big = this.shown.length > 100000;
+    const wait = big ? Math.max(0, (this.overlayAt || 0) + 500 - performance.now()) : 0;
+    setTimeout(() => requestAnimationFrame(() => {
+      this.overlayPending = false;
+      this.overlayAt = performance.now();
+      this.drawOverlay();
+    }), wait);
+  }
+
+  drawOverlay() {
     const ta = this.el.text;
     const ov = this.el.overlay;
     const d = this.cur && this.s.doc(this.cur);
