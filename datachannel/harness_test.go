@@ -130,6 +130,7 @@ func (e *env) join(id string, canEdit bool) *tclient {
 }
 
 func (e *env) joinWith(p Participant, block chan struct{}) *tclient {
+	// block, when set, stalls the collab reader until stall/unstall.
 	t := e.t
 	t.Helper()
 	api := loopbackAPI()
@@ -160,8 +161,11 @@ func (e *env) joinWith(p Participant, block chan struct{}) *tclient {
 	c.collab.OnOpen(func() { opened <- struct{}{} })
 	c.cursors.OnOpen(func() { opened <- struct{}{} })
 	c.collab.OnMessage(func(m webrtc.DataChannelMessage) {
-		if c.block != nil {
-			<-c.block
+		c.mu.Lock()
+		gate := c.block
+		c.mu.Unlock()
+		if gate != nil {
+			<-gate // a stalled reader: the SCTP receive window fills up
 		}
 		whole, err := c.reasm.Add(m.Data)
 		if err != nil {
@@ -504,4 +508,18 @@ func settleAll(eds ...*editor) {
 		}
 		return ok
 	})
+}
+
+// stall stops reading the collab channel until the returned func is called.
+func (c *tclient) stall() (release func()) {
+	gate := make(chan struct{})
+	c.mu.Lock()
+	c.block = gate
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.block = nil
+		c.mu.Unlock()
+		close(gate)
+	}
 }
