@@ -139,7 +139,7 @@ func (f *fakeChannel) SendText(s string) error {
 	f.buffered += uint64(len(s))
 	return nil
 }
-func (f *fakeChannel) BufferedAmount() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.buffered }
+func (f *fakeChannel) BufferedAmount() uint64               { f.mu.Lock(); defer f.mu.Unlock(); return f.buffered }
 func (f *fakeChannel) SetBufferedAmountLowThreshold(uint64) {}
 func (f *fakeChannel) OnBufferedAmountLow(fn func())        { f.mu.Lock(); f.onLow = fn; f.mu.Unlock() }
 func (f *fakeChannel) Close() error {
