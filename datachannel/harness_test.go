@@ -455,7 +455,11 @@ func (ed *editor) pump() {
 			}
 			ed.submit(next)
 		case protocol.DocTypeError:
-			t.Fatalf("%s: unexpected error %s", ed.c.p.ID, m.raw)
+			var de protocol.DocError
+			m.decode(t, &de)
+			if de.ID != "" && de.Doc == ed.doc {
+				t.Fatalf("%s: op refused: %s", ed.c.p.ID, m.raw)
+			}
 		}
 	}
 }
