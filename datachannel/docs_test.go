@@ -87,7 +87,9 @@ func TestDocumentManagement(t *testing.T) {
 	if len(l.Docs) != 0 || l.Doc != doc {
 		t.Fatalf("delete: %+v", l)
 	}
-	admin.waitMsg("empty list", func(m msg) bool { return m.Type == protocol.DocTypeDocs && strings.Contains(string(m.raw), `"docs":[]`) })
+	admin.waitMsg("empty list", func(m msg) bool {
+		return m.Type == protocol.DocTypeDocs && strings.Contains(string(m.raw), `"docs":[]`)
+	})
 	m = a.request(protocol.DocRequest{Type: protocol.DocTypeOpen, Doc: doc}, protocol.DocTypeOpened)
 	if !strings.Contains(string(m.raw), protocol.DocErrUnknownDoc) {
 		t.Fatalf("open of a deleted document: %s", m.raw)
