@@ -532,3 +532,71 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 		}
 	}
 }
+
+// testDocsRejoin: leaving and joining the same room again keeps the open
+// document: the page opens it again from its revision and applies the
+// catch-up. Against the stand-in, the submit (first round) or the ack
+// (second round) of Alice's typing is lost before she leaves: the page
+// takes its own op in the catch-up as the ack, or resubmits it with the
+// same id, and it is applied exactly once. Against the real server, Bob
+// types while Alice is away.
+func testDocsRejoin(t *testing.T, env docsEnv) {
+	s := env.standin
+	alice := joinDocs(t, env, "alice", "Alice", true)
+	bob := joinDocs(t, env, "bob", "Bob", true)
+	doc, err := eval[string](alice.browser, `window.huddle.createDoc('Plan', 'base\n')`)
+	if err != nil || doc == "" {
+		t.Fatalf("createDoc: %q %v", doc, err)
+	}
+	alice.openDoc(t, doc)
+	bob.openDoc(t, doc)
+	rev := waitConverged(t, doc, alice, bob).Rev
+
+	rounds := []string{"away"}
+	if s != nil {
+		rounds = []string{"submit", "ack"}
+	}
+	for i, what := range rounds {
+		typed := fmt.Sprintf("[%s %d é😀]", what, i)
+		if s != nil {
+			s.loseNext("alice", what)
+		}
+		alice.focusAt(t, -1)
+		alice.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), typed))
+		if s != nil {
+			bob.focusAt(t, 0)
+			bob.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "b"))
+			time.Sleep(300 * time.Millisecond)
+			if st, _ := alice.status(doc); st.State == "synchronized" {
+				t.Fatalf("alice is synchronized although her %s was lost: %+v", what, st)
+			}
+			s.loseNext("alice", "")
+		} else {
+			waitConvergedAfter(t, doc, rev, alice, bob)
+		}
+		alice.mustDo(10*time.Second, "leave", chromedp.Click(chromedp.ID("leave")))
+		waitState(t, alice.browser, "left")
+		if s == nil {
+			bob.focusAt(t, 0)
+			bob.mustDo(10*time.Second, "type while alice is away", chromedp.SendKeys(chromedp.ID("doc-text"), "bob was here "))
+		}
+		alice.mustDo(10*time.Second, "join again", chromedp.Click(chromedp.ID("join"), chromedp.NodeVisible))
+		waitState(t, alice.browser, "joined")
+		final := waitConvergedAfter(t, doc, rev, alice, bob)
+		rev = final.Rev
+		if strings.Count(final.Text, typed) != 1 || (s == nil && !strings.HasPrefix(final.Text, "bob was here ")) {
+			t.Fatalf("after %s and joining again: %q, want %q exactly once (and Bob's edits)", what, final.Text, typed)
+		}
+		shown, _ := eval[string](alice.browser, `document.getElementById('doc-text').value`)
+		if shown != final.Text {
+			t.Errorf("alice's editor shows %q, want %q", shown, final.Text)
+		}
+		t.Logf("%s: converged on %q at rev %d", what, final.Text, final.Rev)
+	}
+	// Typing goes on after the re-join.
+	alice.focusAt(t, -1)
+	alice.mustDo(10*time.Second, "type after rejoining", chromedp.SendKeys(chromedp.ID("doc-text"), "!"))
+	if final := waitConvergedAfter(t, doc, rev, alice, bob); !strings.HasSuffix(final.Text, "!") {
+		t.Errorf("after typing again: %q", final.Text)
+	}
+}

@@ -1,9 +1,7 @@
-//go:build huddle_docs_pending
-
 package web_test
 
-// The document tests against the real server's data-channel transport.
-// Behind a build tag until the server side lands: go test -tags huddle_docs_pending ./web/
+// The document tests against the real server's data-channel transport
+// (package datachannel); bodies in docs_e2e_test.go.
 
 import "testing"
 
@@ -30,4 +28,9 @@ func TestDocsReadOnly(t *testing.T) {
 // TestDocsListAndHistory: see testDocsListAndHistory.
 func TestDocsListAndHistory(t *testing.T) {
 	testDocsListAndHistory(t, realDocsEnv(t, "docs"))
+}
+
+// TestDocsRejoin: see testDocsRejoin.
+func TestDocsRejoin(t *testing.T) {
+	testDocsRejoin(t, realDocsEnv(t, "docs"))
 }
