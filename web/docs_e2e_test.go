@@ -42,11 +42,10 @@ func startDocsServer(t *testing.T) *signaling.Server {
 	})
 }
 
-func mintToken(t *testing.T, room, identity, name string, edit bool) string {
+func mintToken(t *testing.T, room, identity, name string, g protocol.Grants) string {
 	t.Helper()
 	tok, err := auth.Mint(docsAPIKey, docsAPISecret, auth.Claims{
-		Identity: identity, Name: name, Room: room,
-		Grants: protocol.Grants{Publish: true, Subscribe: true, PublishData: true, EditDocs: edit},
+		Identity: identity, Name: name, Room: room, Grants: g,
 	}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -64,12 +63,17 @@ type docsPerson struct {
 
 func joinDocs(t *testing.T, env docsEnv, identity, name string, edit bool) *docsPerson {
 	t.Helper()
+	return joinDocsWith(t, env, identity, name, protocol.Grants{Publish: true, Subscribe: true, PublishData: true, EditDocs: edit})
+}
+
+func joinDocsWith(t *testing.T, env docsEnv, identity, name string, grants protocol.Grants) *docsPerson {
+	t.Helper()
 	b := newBrowser(t, identity)
 	b.dumpLogsOnFailure()
 	if env.inject {
 		injectFakeChannels(t, b)
 	}
-	tok := mintToken(t, env.room, identity, name, edit)
+	tok := mintToken(t, env.room, identity, name, grants)
 	b.mustDo(20*time.Second, "open the invitation and join",
 		chromedp.Navigate(env.pageURL+"?nomedia=1&token="+url.QueryEscape(tok)),
 		chromedp.WaitVisible(chromedp.ID("join")),
@@ -461,7 +465,7 @@ func docTitles(b *browser) ([]string, error) {
 // text again, as a new revision); Bob renames the document and then deletes
 // it with two clicks, and Alice's list and editor follow.
 func testDocsListAndHistory(t *testing.T, env docsEnv) {
-	alice := joinDocs(t, env, "alice", "Alice", true)
+	alice := joinDocsWith(t, env, "alice", "Alice", protocol.Grants{Publish: true, Subscribe: true, PublishData: true, EditDocs: true, RoomAdmin: true})
 	bob := joinDocs(t, env, "bob", "Bob", true)
 	alice.mustDo(10*time.Second, "create a document",
 		chromedp.SendKeys(chromedp.ID("doc-new-title"), "Agenda"),
@@ -503,6 +507,28 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 	restored := waitConvergedAfter(t, doc, v2.Rev, alice, bob)
 	if restored.Text != "1. budget" {
 		t.Errorf("after restoring %q: %q, want %q", "first draft", restored.Text, "1. budget")
+	}
+
+	// Alice is a room admin: she locks the document, and Bob's editor
+	// becomes read-only with a notice; she unlocks it, and he can type.
+	if n, _ := eval[int](bob.browser, `document.querySelectorAll('#doc-list .doc-lock').length`); n != 0 {
+		t.Errorf("bob (no roomAdmin) is offered %d lock buttons", n)
+	}
+	editorLock := func(want bool) {
+		waitFor(t, 10*time.Second, fmt.Sprintf("bob's editor read-only=%v", want), func() (bool, string) {
+			ui, err := eval[map[string]any](bob.browser, `({ro: document.getElementById('doc-text').readOnly,
+				notice: document.getElementById('doc-readonly').hidden ? '' : document.getElementById('doc-readonly').textContent})`)
+			return err == nil && ui["ro"] == want && (strings.Contains(fmt.Sprint(ui["notice"]), "Locked") == want), fmt.Sprint(ui, err)
+		})
+	}
+	alice.mustDo(10*time.Second, "lock", chromedp.Click(`#doc-list .doc-lock`))
+	editorLock(true)
+	alice.mustDo(10*time.Second, "unlock", chromedp.Click(`#doc-list .doc-lock`))
+	editorLock(false)
+	bob.focusAt(t, -1)
+	bob.mustDo(10*time.Second, "type after the unlock", chromedp.SendKeys(chromedp.ID("doc-text"), "!"))
+	if s := waitConvergedAfter(t, doc, restored.Rev, alice, bob); s.Text != "1. budget!" {
+		t.Errorf("after the unlock: %q", s.Text)
 	}
 
 	bob.mustDo(10*time.Second, "rename",

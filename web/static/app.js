@@ -77,7 +77,8 @@ function attachDocs(collab, cursors, joined) {
   if (docsRoom !== joined.room) docSession.reset();
   docsRoom = joined.room;
   // Without editDocs the server refuses changes; do not offer them.
-  docsPanel.setCanEdit(joined.grants ? !!joined.grants.editDocs : true);
+  const g = joined.grants;
+  docsPanel.setCanEdit(g ? !!g.editDocs : true, !!(g && g.roomAdmin));
   docSession.attach(collab, cursors);
 }
 

@@ -188,6 +188,7 @@ export class DocSession {
     this.sender = null;
     this.cursorSender = null;
     this.connected = false;
+    this.canEdit = true; // the editDocs grant, set by the page once joined
     this.refreshTimer = setInterval(() => this.refreshCursors(), CURSOR_REFRESH_MS);
   }
 
@@ -485,7 +486,13 @@ export class DocSession {
 
   onDocs(msg) {
     this.docs = msg.docs || [];
-    for (const info of this.docs) if (info.editors) this.presence.set(info.id, info.editors);
+    for (const info of this.docs) {
+      if (info.editors) this.presence.set(info.id, info.editors);
+      // A lock or unlock (docLock) shows in the list; without the editDocs
+      // grant a document stays read-only either way.
+      const d = this.open.get(info.id);
+      if (d && d.opened) d.readOnly = !this.canEdit || !!info.readOnly;
+    }
     const ids = new Set(this.docs.map((x) => x.id));
     for (const id of [...this.open.keys()]) {
       if (!ids.has(id)) {
@@ -505,7 +512,7 @@ export class DocSession {
     if (!d) return; // closed meanwhile
     if (d.opening && msg.reqId && msg.reqId !== d.opening) return; // an older open's answer
     d.opening = null;
-    d.readOnly = !!msg.readOnly;
+    d.readOnly = !!msg.readOnly; // no editDocs grant, or locked
     d.remoteCursors.clear();
     d.pendingCursors.clear();
     let kind = 'opened';

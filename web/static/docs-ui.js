@@ -50,7 +50,11 @@ export class DocsPanel {
       versionName: $('doc-version-name'), versions: $('doc-versions'),
     };
     this.bind();
-    session.on('docs', () => this.renderList());
+    session.on('docs', () => {
+      this.renderList();
+      // A lock (docLock) arrives as readOnly in the list.
+      if (this.cur) this.renderEditor();
+    });
     session.on('presence', (id) => { this.renderList(); if (id === this.cur) this.renderPeople(); });
     session.on('status', () => this.renderStatus());
     session.on('error', (err) => this.showError(explain(err)));
@@ -99,8 +103,10 @@ export class DocsPanel {
   }
 
   /** Shows or hides what only people with the editDocs grant may do. */
-  setCanEdit(canEdit) {
+  setCanEdit(canEdit, isAdmin = false) {
     this.canEdit = canEdit;
+    this.isAdmin = isAdmin;
+    this.s.canEdit = canEdit;
     this.el.create.hidden = !canEdit;
     this.el.panel.classList.toggle('can-edit', canEdit);
     this.renderList();
@@ -168,6 +174,15 @@ export class DocsPanel {
       });
       li.append(open);
       if (this.canEdit !== false) li.append(rename, del);
+      if (this.isAdmin) {
+        const lock = document.createElement('button');
+        lock.type = 'button';
+        lock.className = 'doc-lock small secondary';
+        lock.textContent = info.readOnly ? 'Unlock' : 'Lock';
+        lock.title = info.readOnly ? 'Let people edit again' : 'Make read-only for everyone';
+        lock.addEventListener('click', () => this.s.lock(info.id, !info.readOnly).catch(() => {}));
+        li.append(lock);
+      }
       li.append(who);
       list.append(li);
     }
@@ -246,9 +261,13 @@ export class DocsPanel {
     const info = this.s.info(this.cur);
     e.title.textContent = (info && info.title) || 'Untitled';
     const ready = !!(d && d.client);
+    const locked = !!(info && info.readOnly);
     const readOnly = !ready || d.readOnly;
     e.text.readOnly = readOnly;
-    e.readonly.hidden = !(d && d.readOnly);
+    e.readonly.hidden = !(ready && d.readOnly);
+    e.readonly.textContent = !locked
+      ? 'Read-only: you can follow the edits, but not change this document.'
+      : 'Locked: this document is read-only for everyone until a room admin unlocks it.';
     e.undo.disabled = e.redo.disabled = readOnly;
     e.versionForm.querySelector('button').disabled = readOnly;
     this.setText(ready ? d.client.text : '', null);
