@@ -61,7 +61,8 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// The channel still answers; the error came before the answer.
+		a.waitUntil(tc.name+" error", func() bool { return a.errorCount() > before })
+		// The channel still answers.
 		list := a.request(protocol.DocRequest{Type: protocol.DocTypeList}, protocol.DocTypeDocs)
 		if list.Type != protocol.DocTypeDocs {
 			t.Fatalf("%s: channel broken afterwards: %s", tc.name, list.raw)

@@ -24,14 +24,14 @@ const waitLimit = 20 * time.Second
 
 // env is a hub over a bbolt-backed document service.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *collab.Service
 	store *collab.BoltStore
 	hub   *Hub
 	room  string
 }
 
-func newEnv(t *testing.T, cfg Config, scfg collab.Config) *env {
+func newEnv(t testing.TB, cfg Config, scfg collab.Config) *env {
 	t.Helper()
 	store, err := collab.OpenBoltStore(t.TempDir(), 0)
 	if err != nil {
@@ -94,7 +94,7 @@ type msg struct {
 	raw  []byte
 }
 
-func (m msg) decode(t *testing.T, v any) {
+func (m msg) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(m.raw, v); err != nil {
 		t.Fatalf("decode %s: %v", m.raw, err)
@@ -104,7 +104,7 @@ func (m msg) decode(t *testing.T, v any) {
 // tclient is a participant: a real Pion PeerConnection pair (client and
 // server side) over loopback, with the hub attached to the server side.
 type tclient struct {
-	t       *testing.T
+	t       testing.TB
 	e       *env
 	p       Participant
 	pc, spc *webrtc.PeerConnection

@@ -41,12 +41,13 @@ type Server struct {
 	turn  *turn.Server // nil without a relay
 	// Shared documents: the store, the document service and the hub that
 	// routes the collab and cursors data channels to it.
-	docStore *collab.BoltStore
-	docs     *collab.Service
-	hub      *datachannel.Hub
-	listener net.Listener
-	http     *http.Server
-	upgrader websocket.Upgrader
+	docStore   *collab.BoltStore
+	docs       *collab.Service
+	hub        *datachannel.Hub
+	docMetrics bool
+	listener   net.Listener
+	http       *http.Server
+	upgrader   websocket.Upgrader
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -174,7 +175,24 @@ func (s *Server) startDocs() error {
 		return fmt.Errorf("start documents: %w", err)
 	}
 	s.docStore, s.docs = store, svc
-	s.hub = datachannel.NewHub(svc, s.log.With("part", "datachannel"))
+	hub := datachannel.NewHub(svc, s.log.With("part", "datachannel"))
+	s.hub = hub
+	if !s.docMetrics {
+		s.docMetrics = true // a restarted Server keeps its registry
+		s.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_datachannel_queued_bytes", Help: "Document messages waiting for slow data channels."},
+				func() float64 { return float64(s.hubStats().QueuedBytes) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_datachannel_lagging_total", Help: "Document streams dropped because a participant fell behind."},
+				func() float64 { return float64(s.hubStats().Lagging) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_documents_open", Help: "Documents loaded in memory."},
+				func() float64 {
+					if s.docs == nil {
+						return 0
+					}
+					return float64(s.docs.OpenDocs())
+				}),
+		)
+	}
 	return nil
 }
 
@@ -192,6 +210,13 @@ func (s *Server) closeDocs() {
 			s.log.Warn("close document store", "err", err)
 		}
 	}
+}
+
+func (s *Server) hubStats() datachannel.Stats {
+	if s.hub == nil {
+		return datachannel.Stats{}
+	}
+	return s.hub.Stats()
 }
 
 // Documents is the document service (for tests and tools).
