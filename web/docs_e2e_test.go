@@ -325,6 +325,14 @@ func testDocsConcurrentTyping(t *testing.T, env docsEnv) {
 	if !strings.HasSuffix(after.Text, aliceTyped) || after.Rev <= final.Rev || len(after.Text) >= len(final.Text) {
 		t.Errorf("after Bob's undo: %q at rev %d, want Alice's text kept and some of Bob's gone", after.Text, after.Rev)
 	}
+
+	// Bob closes the document: his cursor and his name go from Alice's editor.
+	bob.mustDo(10*time.Second, "close the document", chromedp.Click(chromedp.ID("doc-close")))
+	waitFor(t, 10*time.Second, "alice to drop bob's cursor and presence", func() (bool, string) {
+		cs, carets, err := alice.cursorsShown(doc)
+		people, _ := eval[[]string](alice.browser, `[...document.querySelectorAll('#doc-people li')].map((li) => li.dataset.participant)`)
+		return err == nil && len(cs) == 0 && len(carets) == 0 && fmt.Sprint(people) == "["+alice.id+"]", fmt.Sprint(cs, carets, people, err)
+	})
 }
 
 // testDocsLargeDocument: a 1 MB document (created from the page: a
