@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +118,69 @@ func TestCursorsAndPresence(t *testing.T) {
 	// The closed document takes no more cursors from V.
 	v.sendCursor(doc, 1, 0, 0)
 	v.docError("not_open", func(de protocol.DocError) bool { return de.Code == protocol.DocErrNotOpen && de.Doc == doc })
+}
+
+// Cursors are lossy: a receiver whose cursors channel is backed up misses
+// updates instead of queueing them; it gets the next one once it drains.
+// Channels with other labels are refused.
+func TestCursorsDroppedForBackedUpReceiver(t *testing.T) {
+	e := newEnv(t, Config{CursorInterval: time.Hour, CursorHighWater: 1000}, collab.Config{})
+	doc := e.createDoc("d", "hello")
+	a := e.join("A", true)
+	a.open(doc, nil)
+
+	fp := Participant{ID: "F", Identity: "f", Name: "F", Room: e.room}
+	other := &fakeChannel{label: "chat"}
+	e.hub.Attach(fp, nil) // nothing to do for a nil channel
+	e.hub.attach(fp, other)
+	if !other.isClosed() {
+		t.Fatal("a channel with an unknown label was kept")
+	}
+	fcol := &fakeChannel{label: protocol.ChannelCollab}
+	fcur := &fakeChannel{label: protocol.ChannelCursors, buffered: 5000}
+	e.hub.attach(fp, fcol)
+	e.hub.attach(fp, fcur)
+	fcol.deliver(`{"type":"open","reqId":"o","doc":"` + doc + `"}`)
+	waitFor(t, "F opened", func() bool {
+		fcol.mu.Lock()
+		defer fcol.mu.Unlock()
+		for _, s := range fcol.sent {
+			if strings.Contains(s, `"opened"`) {
+				return true
+			}
+		}
+		return false
+	})
+	e.hub.mu.Lock()
+	pa := e.hub.peers["A"]
+	e.hub.mu.Unlock()
+
+	a.sendCursor(doc, 0, 1, 1) // F's channel is backed up: dropped
+	waitFor(t, "first cursor handled", func() bool {
+		pa.curMu.Lock()
+		defer pa.curMu.Unlock()
+		st := pa.cursors[doc]
+		return st != nil && !st.last.IsZero()
+	})
+	fcur.mu.Lock()
+	fcur.buffered = 0 // drained
+	fcur.mu.Unlock()
+	a.sendCursor(doc, 0, 2, 2)
+	waitFor(t, "second cursor pending", func() bool {
+		pa.curMu.Lock()
+		defer pa.curMu.Unlock()
+		return pa.cursors[doc].pending != nil
+	})
+	pa.flushCursors()
+	waitFor(t, "second cursor delivered", func() bool {
+		fcur.mu.Lock()
+		defer fcur.mu.Unlock()
+		return len(fcur.sent) > 0
+	})
+	fcur.mu.Lock()
+	sent := append([]string(nil), fcur.sent...)
+	fcur.mu.Unlock()
+	if len(sent) != 1 || !strings.Contains(sent[0], `"anchor":2`) {
+		t.Fatalf("backed-up receiver got %q, want only the second cursor", sent)
+	}
 }

@@ -156,7 +156,12 @@ func (h *Hub) account(delta, senderBytes int) {
 
 // Attach takes one data channel the client opened. Channels other than
 // collab and cursors are closed.
-func (h *Hub) Attach(p Participant, dc *webrtc.DataChannel) { h.attach(p, dc) }
+func (h *Hub) Attach(p Participant, dc *webrtc.DataChannel) {
+	if dc == nil {
+		return
+	}
+	h.attach(p, dc)
+}
 
 func (h *Hub) attach(p Participant, ch Channel) {
 	label := ch.Label()
