@@ -557,12 +557,14 @@ func (pr *peer) open(req *protocol.DocRequest) *docErr {
 	opened := &protocol.DocOpened{Type: protocol.DocTypeOpened, ReqID: req.ReqID, Doc: req.Doc, Rev: sub.Rev,
 		ReadOnly: !pr.p.CanEdit || meta.ReadOnly}
 	if req.Rev != nil && *req.Rev >= 0 && *req.Rev <= sub.Rev {
-		ops, size, err := pr.catchUp(req.Doc, *req.Rev, sub.Rev)
+		// Catch-up ops even when a snapshot would be smaller: a client
+		// with unacknowledged edits can only rebase them over ops.
+		ops, err := pr.catchUp(req.Doc, *req.Rev, sub.Rev)
 		switch {
-		case err == nil && size <= len(sub.Text)+4096:
+		case err == nil:
 			opened.Ops = ops
-		case err == nil, errors.Is(err, collab.ErrRevisionTooOld):
-			// a snapshot is smaller, or the ops are gone
+		case errors.Is(err, collab.ErrRevisionTooOld):
+			// the ops are gone: a snapshot
 		default:
 			sub.Close()
 			return serviceErr(err)
@@ -593,29 +595,27 @@ func (pr *peer) open(req *protocol.DocRequest) *docErr {
 	return nil
 }
 
-// catchUp returns the ops after rev up to upTo, and their encoded size.
-func (pr *peer) catchUp(doc string, rev, upTo int64) ([]protocol.DocOp, int, error) {
+// catchUp returns the ops after rev up to upTo.
+func (pr *peer) catchUp(doc string, rev, upTo int64) ([]protocol.DocOp, error) {
 	if rev == upTo {
-		return []protocol.DocOp{}, 0, nil
+		return []protocol.DocOp{}, nil
 	}
 	recs, err := pr.hub.svc.OpsSince(pr.ctx, doc, rev)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	ops := make([]protocol.DocOp, 0, len(recs))
-	size := 0
 	for _, r := range recs {
 		if r.Rev > upTo {
 			break
 		}
 		op, err := r.Op.MarshalJSON()
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
-		size += len(op) + len(r.Author) + len(r.ClientOpID) + 48
 		ops = append(ops, protocol.DocOp{Rev: r.Rev, Op: op, Author: r.Author, ID: r.ClientOpID})
 	}
-	return ops, size, nil
+	return ops, nil
 }
 
 // forward passes every op of od's subscription to the client, in order:
