@@ -70,6 +70,7 @@ type Docs struct {
 
 	onList  func([]DocInfo)
 	onError func(error)
+	rawWait map[string]func(any) // answers to submits made outside a document's state machine, by op id
 }
 
 type pendingReq struct {
@@ -492,6 +493,9 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 			doc.handleOp(m.Rev, m.ID, m.Author, m.Op)
 		}
 	case *protocol.DocAck:
+		if d.rawAnswer(m.ID, m) {
+			return
+		}
 		if doc := d.doc(m.Doc); doc != nil {
 			doc.handleAck(m)
 		}
@@ -510,6 +514,9 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 			return
 		}
 		if m.ID != "" {
+			if d.rawAnswer(m.ID, de) {
+				return
+			}
 			if doc := d.doc(m.Doc); doc != nil && doc.handleSubmitError(de) {
 				return
 			}
@@ -571,4 +578,27 @@ func (d *Docs) register(gen uint64, reqID string, handle func(m any, err error))
 	}
 	d.pending[reqID] = &pendingReq{gen: gen, handle: handle}
 	return true
+}
+
+// rawAnswer hands an ack or docError for a hand-made submit to its waiter.
+func (d *Docs) rawAnswer(id string, m any) bool {
+	d.mu.Lock()
+	fn := d.rawWait[id]
+	delete(d.rawWait, id)
+	d.mu.Unlock()
+	if fn == nil {
+		return false
+	}
+	fn(m)
+	return true
+}
+
+// waitRaw makes fn receive the ack or docError for op id.
+func (d *Docs) waitRaw(id string, fn func(any)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rawWait == nil {
+		d.rawWait = map[string]func(any){}
+	}
+	d.rawWait[id] = fn
 }

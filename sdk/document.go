@@ -85,6 +85,15 @@ type Document struct {
 	hist     []histOp
 	presence []string
 
+	// lastSent is the in-flight op as last sent (id, base revision, op).
+	lastSent client.Submission
+	// afterInflight is set while the fate of an in-flight op is unknown
+	// (a re-open answered with a snapshot): the text the server had once
+	// it applied the op, as this client saw it. The op is resubmitted and,
+	// once answered, the document is reloaded and the buffered edits are
+	// rebased from this text onto the reloaded one.
+	afterInflight *string
+
 	sel         ot.Selection
 	hasSel      bool
 	selDirty    bool
@@ -270,6 +279,7 @@ func (d *Document) sendSubmitLocked() {
 		d.docs.log.Error("documents: marshal op", "err", err)
 		return
 	}
+	d.lastSent = client.Submission{ClientOpID: inf.ClientOpID, BaseRev: d.c.Revision(), Op: inf.Op}
 	d.docs.sendAsync(l, &protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: d.id, Rev: d.c.Revision(), ID: inf.ClientOpID, Op: op})
 }
 
@@ -457,6 +467,12 @@ func (d *Document) disconnected() {
 	d.mu.Lock()
 	d.syncing = true
 	d.openReq = ""
+	if d.afterInflight != nil { // the resubmission's answer is lost: ask again after the re-open
+		d.afterInflight = nil
+		d.docs.mu.Lock()
+		delete(d.docs.rawWait, d.lastSent.ClientOpID)
+		d.docs.mu.Unlock()
+	}
 	d.signalLocked()
 	d.mu.Unlock()
 }
@@ -558,26 +574,11 @@ func (d *Document) handleOpenedLocked(m *protocol.DocOpened) (changes []Change, 
 	}
 	if m.Text != nil {
 		d.fresh = false
-		if m.Rev == d.c.Revision() && d.shadow.String() == *m.Text {
+		if d.afterInflight == nil && m.Rev == d.c.Revision() && d.shadow.String() == *m.Text {
 			d.sendSubmitLocked()
 			return nil, nil
 		}
-		// A snapshot: what the server has of unacknowledged edits is
-		// unknown, so they are dropped and the text reloaded.
-		old := d.c.Text()
-		lost := d.c.State() != client.Synchronized
-		d.c = client.New(d.docs.idPrefix(), m.Rev, *m.Text)
-		d.shadow = ot.NewDoc(*m.Text)
-		d.hist = nil
-		view := ot.Diff(old, *m.Text)
-		d.moveCursorsLocked(view, "")
-		changes = append(changes, Change{Op: view, Rev: m.Rev, Rollback: lost})
-		if lost {
-			err := &DocError{Code: protocol.DocErrTooOld, Doc: d.id, Message: "the document was reloaded from a snapshot; unacknowledged edits were dropped"}
-			d.refuseLocked(err)
-			errs = append(errs, err)
-		}
-		return changes, errs
+		return d.snapshotLocked(m), nil
 	}
 	for _, rec := range m.Ops {
 		ch, ok := d.receiveLocked(rec.Rev, rec.ID, rec.Author, rec.Op)
@@ -588,6 +589,80 @@ func (d *Document) handleOpenedLocked(m *protocol.DocOpened) (changes []Change, 
 	}
 	d.sendSubmitLocked() // what is still in flight, with its original id
 	return changes, nil
+}
+
+// snapshotLocked takes a snapshot that answered a re-open. The server's
+// ops since this client's revision are not known, so whether the in-flight
+// op was applied is unknown too: it is resubmitted (with the id, base and
+// op it was last sent with, so the server applies it at most once) and the
+// document reloaded again once the server answered. Edits not yet sent
+// are rebased from the text as this client knew it (with the in-flight op)
+// onto the snapshot: a coarse diff, but the server's text is never
+// doubted.
+func (d *Document) snapshotLocked(m *protocol.DocOpened) []Change {
+	inf, pending := d.c.Inflight()
+	if pending && d.afterInflight == nil && d.lastSent.ClientOpID == inf.ClientOpID {
+		after, err := ot.Apply(d.shadow.String(), inf.Op)
+		if err == nil {
+			d.afterInflight = &after
+			d.syncing = true
+			sent := d.lastSent
+			op, _ := json.Marshal(sent.Op)
+			id := sent.ClientOpID
+			d.docs.waitRaw(id, func(ans any) { d.inflightSettled(id, ans) })
+			if l, _ := d.docs.currentLink(); l != nil {
+				d.docs.sendAsync(l, &protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: d.id, Rev: sent.BaseRev, ID: id, Op: op})
+			}
+			return nil
+		}
+	}
+	base := d.shadow.String() // what the local edits are made against
+	if d.afterInflight != nil {
+		base, d.afterInflight = *d.afterInflight, nil
+	}
+	local := d.c.Text()
+	rebased := ot.Transform(ot.Diff(base, local), ot.Diff(base, *m.Text), ot.Right)
+	d.c = client.New(d.docs.idPrefix(), m.Rev, *m.Text)
+	d.shadow = ot.NewDoc(*m.Text)
+	d.hist = nil
+	if !rebased.IsNoop() {
+		if _, err := d.c.ApplyLocal(rebased); err != nil {
+			d.c = client.New(d.docs.idPrefix(), m.Rev, *m.Text)
+		}
+	}
+	view := ot.Diff(local, d.c.Text())
+	d.moveCursorsLocked(view, "")
+	d.sendSubmitLocked()
+	if view.IsNoop() {
+		return nil
+	}
+	return []Change{{Op: view, Rev: m.Rev}}
+}
+
+// inflightSettled: the server answered the resubmission of an in-flight
+// op whose fate a snapshot hid. Applied or refused, the document is
+// reloaded and the buffered edits rebased.
+func (d *Document) inflightSettled(id string, ans any) {
+	var errs []error
+	if de, ok := ans.(*DocError); ok {
+		errs = append(errs, de)
+	}
+	d.mu.Lock()
+	if inf, ok := d.c.Inflight(); !ok || inf.ClientOpID != id || d.afterInflight == nil {
+		d.mu.Unlock()
+		return
+	}
+	if len(errs) > 0 {
+		// Refused: the in-flight op is not in the server's text. Rebase
+		// from the text without it, so the reload drops it.
+		s := d.shadow.String()
+		d.afterInflight = &s
+		d.refuseLocked(errs[0])
+	}
+	d.fresh = true
+	d.mu.Unlock()
+	d.emit(nil, errs)
+	d.reopen(true)
 }
 
 // handleOp takes one op of the server's stream (someone else's, or a

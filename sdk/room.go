@@ -557,7 +557,9 @@ func (r *Room) Leave() error {
 	r.mu.Lock()
 	conn := r.conn
 	r.mu.Unlock()
-	if r.ctx.Err() == nil {
+	alive := r.ctx.Err() == nil
+	r.cancel(errLeft) // first, so that the server's close is not taken for a drop
+	if alive {
 		_ = conn.send(&protocol.Leave{})
 	}
 	r.shutdown(errLeft)

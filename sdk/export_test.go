@@ -1,0 +1,30 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// RawSubmit sends a hand-made submit (which no Document would send) and
+// returns the server's answer: *protocol.DocAck or *DocError.
+func (d *Docs) RawSubmit(ctx context.Context, doc string, rev int64, id string, op json.RawMessage) (any, error) {
+	l, _, err := d.waitLink(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan any, 1)
+	d.waitRaw(id, func(m any) { ch <- m })
+	data, _ := json.Marshal(&protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: doc, Rev: rev, ID: id, Op: op})
+	if err := l.send(ctx, data); err != nil {
+		return nil, err
+	}
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("raw submit %s: %w", id, ctx.Err())
+	}
+}
