@@ -634,3 +634,47 @@ func testDocsRejoin(t *testing.T, env docsEnv) {
 		t.Errorf("after typing again: %q", final.Text)
 	}
 }
+
+// testDocsComposing: while an input method is composing in Bob's editor,
+// remote ops must not touch the textarea (setting its value would cancel
+// the composition); they wait, and Bob's own input meanwhile, made on the
+// lagging view, is rebased over them. When the composition ends the
+// textarea catches up and both converge.
+func testDocsComposing(t *testing.T, env docsEnv) {
+	alice := joinDocs(t, env, "alice", "Alice", true)
+	bob := joinDocs(t, env, "bob", "Bob", true)
+	doc, err := eval[string](alice.browser, `window.huddle.createDoc('IME', 'base')`)
+	if err != nil || doc == "" {
+		t.Fatalf("createDoc: %q %v", doc, err)
+	}
+	alice.openDoc(t, doc)
+	bob.openDoc(t, doc)
+	bob.focusAt(t, -1)
+	if _, err := eval[bool](bob.browser, `document.getElementById('doc-text').dispatchEvent(new CompositionEvent('compositionstart', {data: ''})) || true`); err != nil {
+		t.Fatal(err)
+	}
+	alice.focusAt(t, 0)
+	alice.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "ABC "))
+	waitFor(t, 10*time.Second, "bob's model to have Alice's typing while his textarea waits", func() (bool, string) {
+		s, err := bob.status(doc)
+		shown, _ := eval[string](bob.browser, `document.getElementById('doc-text').value`)
+		return err == nil && s.Text == "ABC base" && shown == "base", fmt.Sprintf("model %q shown %q %v", s.Text, shown, err)
+	})
+	// Bob's input method commits "日本" at the end of what he sees.
+	if _, err := eval[bool](bob.browser, `(() => { const ta = document.getElementById('doc-text');
+		ta.value = 'base日本'; ta.setSelectionRange(6, 6);
+		ta.dispatchEvent(new InputEvent('input', {bubbles: true, isComposing: true, data: '日本'}));
+		ta.dispatchEvent(new CompositionEvent('compositionend', {data: '日本'}));
+		return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	final := waitConverged(t, doc, alice, bob)
+	if final.Text != "ABC base日本" {
+		t.Errorf("converged on %q, want %q", final.Text, "ABC base日本")
+	}
+	waitFor(t, 5*time.Second, "bob's textarea to catch up, caret after his text", func() (bool, string) {
+		v, err := eval[map[string]any](bob.browser, `(() => { const ta = document.getElementById('doc-text');
+			return {value: ta.value, caret: ta.selectionStart}; })()`)
+		return err == nil && v["value"] == "ABC base日本" && v["caret"] == float64(10), fmt.Sprint(v, err)
+	})
+}

@@ -34,3 +34,8 @@ func TestDocsListAndHistory(t *testing.T) {
 func TestDocsRejoin(t *testing.T) {
 	testDocsRejoin(t, realDocsEnv(t, "docs"))
 }
+
+// TestDocsComposing: see testDocsComposing.
+func TestDocsComposing(t *testing.T) {
+	testDocsComposing(t, realDocsEnv(t, "docs"))
+}

@@ -81,6 +81,11 @@ export class DocsPanel {
       }, (err) => this.showError(explain(err)));
     });
     e.text.addEventListener('input', () => this.onInput());
+    e.text.addEventListener('compositionstart', () => { this.composing = true; });
+    e.text.addEventListener('compositionend', () => {
+      this.composing = false;
+      this.scheduleFlush();
+    });
     for (const type of ['select', 'keyup', 'mouseup', 'focus']) e.text.addEventListener(type, () => this.sendSelection());
     document.addEventListener('selectionchange', () => { if (document.activeElement === e.text) this.sendSelection(); });
     e.text.addEventListener('scroll', () => this.syncOverlayScroll());
@@ -311,8 +316,11 @@ export class DocsPanel {
     }
     if (!d || !d.client) return;
     if (ev.kind === 'remote') {
-      this.setText(d.client.text, ev.view);
-      this.renderOverlay();
+      // The textarea catches up once per frame, and not at all while an
+      // input method is composing (setting the value would cancel it):
+      // meanwhile viewLag is the change from what it shows to the model.
+      this.viewLag = this.viewLag ? ot.compose(this.viewLag, ev.view) : ev.view;
+      this.scheduleFlush();
     } else if (ev.kind === 'opened' || ev.kind === 'reset') {
       this.renderEditor();
     }
@@ -323,8 +331,31 @@ export class DocsPanel {
    * Puts text in the textarea. With op (the change from the shown text),
    * the caret and selection move through it; without, they are clamped.
    */
+  scheduleFlush() {
+    if (this.flushPending || this.composing) return;
+    this.flushPending = true;
+    requestAnimationFrame(() => {
+      this.flushPending = false;
+      this.flushView();
+    });
+  }
+
+  /** Brings the textarea up to the model, moving the caret through the lag. */
+  flushView() {
+    const d = this.cur && this.s.doc(this.cur);
+    if (!this.viewLag || this.composing) return;
+    if (!d || !d.client) {
+      this.viewLag = null;
+      return;
+    }
+    if (this.el.text.value !== this.shown) this.onInput(); // an input not yet seen
+    this.setText(d.client.text, this.viewLag);
+    this.sendSelection();
+  }
+
   setText(text, op) {
     const ta = this.el.text;
+    this.viewLag = null;
     if (ta.value === text && this.shown === text) return;
     let sel = null;
     if (op && ta.value === this.shown) sel = ot.transformSelection(ot.selectionOf(ta), op, false);
@@ -348,8 +379,15 @@ export class DocsPanel {
       return;
     }
     const now = ta.value;
-    const op = ot.diff(this.shown, now);
+    let op = ot.diff(this.shown, now);
     this.shown = now;
+    if (this.viewLag) {
+      // The edit was made on a view that lags the model: rebase it (and the
+      // lag over it), so that shown + lag' == model + op'.
+      const lag = this.viewLag;
+      this.viewLag = ot.transform(lag, op, ot.RIGHT);
+      op = ot.transform(op, lag, ot.LEFT);
+    }
     try {
       this.s.edit(this.cur, op);
     } catch (err) {
@@ -365,6 +403,7 @@ export class DocsPanel {
     if (!this.cur) return;
     const ta = this.el.text;
     if (ta.value !== this.shown) return; // an input event is on its way
+    if (this.viewLag) return; // sent when the view catches up
     const sel = ot.selectionOf(ta);
     this.s.setSelection(this.cur, sel.anchor, sel.head);
   }
@@ -396,6 +435,7 @@ export class DocsPanel {
   }
 
   drawOverlay() {
+    if (this.viewLag) { this.renderOverlay(); return; } // cursors are in model positions
     const ta = this.el.text;
     const ov = this.el.overlay;
     const d = this.cur && this.s.doc(this.cur);
