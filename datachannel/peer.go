@@ -113,6 +113,7 @@ func (pr *peer) attachCollab(ch Channel) {
 	}
 	oldCh, oldStop := pr.collabCh, pr.stopWriter
 	pr.collab, pr.collabCh, pr.stopWriter = s, ch, stop
+	pr.wg.Add(1) // under h.mu, before leave can cancel: run's Wait counts it
 	h.mu.Unlock()
 	if oldCh != nil {
 		// A new collab channel replaces the old one: what was open
@@ -144,7 +145,6 @@ func (pr *peer) attachCollab(ch Channel) {
 			h.leaveIf(pr)
 		}
 	})
-	pr.wg.Add(1)
 	go func() {
 		defer pr.wg.Done()
 		s.run(wctx)
