@@ -300,6 +300,22 @@ func testDocsConcurrentTyping(t *testing.T, env docsEnv) {
 		sel, err := eval[string](alice.browser, fmt.Sprintf(`[...document.querySelectorAll('#doc-overlay .rc-sel[data-participant=%q]')].map((s) => s.textContent).join('')`, bob.id))
 		return err == nil && sel == "notes", fmt.Sprintf("%q %v", sel, err)
 	})
+	// Alice types at the start: Bob's selection, as Alice sees it, moves
+	// with the text (transformed through her op), still over "notes".
+	alice.focusAt(t, 0)
+	alice.mustDo(10*time.Second, "type at the start", chromedp.SendKeys(chromedp.ID("doc-text"), "XY"))
+	final = waitConvergedAfter(t, doc, final.Rev, alice, bob)
+	waitFor(t, 10*time.Second, "bob's selection to move along in alice's view", func() (bool, string) {
+		cs, _, err := alice.cursorsShown(doc)
+		hl, _ := eval[string](alice.browser, fmt.Sprintf(`[...document.querySelectorAll('#doc-overlay .rc-sel[data-participant=%q]')].map((s) => s.textContent).join('')`, bob.id))
+		for _, x := range cs {
+			if x.Participant == bob.id {
+				return x.Anchor == sel+2 && x.Head == sel+7 && hl == "notes", fmt.Sprintf("%+v %q", x, hl)
+			}
+		}
+		return false, fmt.Sprint(cs, err)
+	})
+
 	// Both show who is in the document.
 	for _, p := range []*docsPerson{alice, bob} {
 		people, err := eval[[]string](p.browser, `[...document.querySelectorAll('#doc-people li')].map((li) => li.textContent)`)
