@@ -65,6 +65,37 @@ func TestRelayOnlyBotExchangesMedia(t *testing.T) {
 	if typ := selectedPairType(normal.PublisherPC()); typ != webrtc.ICECandidateTypeHost.String() {
 		t.Errorf("normal bot's publisher PC uses %q, want host", typ)
 	}
+	// Data channels cross the relay too: the relayed bot writes a shared
+	// document, the normal bot sees it, edits back, and the relayed bot
+	// sees that, with each side's cursor reaching the other.
+	info, err := relayed.Docs().Create(ctx, "notes", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdoc, err := relayed.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ndoc, err := normal.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdoc.Insert(0, "from behind the NAT"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the normal bot to see the relayed edit", 20*time.Second, func() bool { return ndoc.Text() == "from behind the NAT" })
+	if err := ndoc.Insert(0, "office: "); err != nil {
+		t.Fatal(err)
+	}
+	ndoc.SetCursor(3, 3)
+	waitFor(t, "the relayed bot to see the reply and the cursor", 20*time.Second, func() bool {
+		_, cursor := rdoc.RemoteCursors()[normal.Self().ID]
+		return rdoc.Text() == "office: from behind the NAT" && cursor
+	})
+	if typ := selectedPairType(relayed.PublisherPC()); typ != webrtc.ICECandidateTypeRelay.String() {
+		t.Errorf("data channels of the relay-only bot use a %q pair, want relay", typ)
+	}
+
 	st := srv.TURN().Stats()
 	if st.ActiveAllocations < 2 {
 		t.Errorf("relay reports %d active allocations, want at least 2 (one per PC): %+v", st.ActiveAllocations, st)
