@@ -341,6 +341,13 @@ func testDocsConcurrentTyping(t *testing.T, env docsEnv) {
 	if !strings.HasSuffix(after.Text, aliceTyped) || after.Rev <= final.Rev || len(after.Text) >= len(final.Text) {
 		t.Errorf("after Bob's undo: %q at rev %d, want Alice's text kept and some of Bob's gone", after.Text, after.Rev)
 	}
+	// Ctrl+Shift+Z in the editor is the server's redo: Bob's text is back.
+	bob.mustDo(10*time.Second, "press ctrl+shift+z",
+		chromedp.Focus(chromedp.ID("doc-text")),
+		chromedp.KeyEvent("z", chromedp.KeyModifiers(chromedp.ModifierCtrl|chromedp.ModifierShift)))
+	if redone := waitConvergedAfter(t, doc, after.Rev, alice, bob); redone.Text != final.Text {
+		t.Errorf("after Bob's redo: %q, want %q", redone.Text, final.Text)
+	}
 
 	// Bob closes the document: his cursor and his name go from Alice's editor.
 	bob.mustDo(10*time.Second, "close the document", chromedp.Click(chromedp.ID("doc-close")))

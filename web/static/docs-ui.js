@@ -81,6 +81,16 @@ export class DocsPanel {
       }, (err) => this.showError(explain(err)));
     });
     e.text.addEventListener('input', () => this.onInput());
+    // Ctrl/Cmd+Z and Ctrl/Cmd+Shift+Z (or Ctrl+Y) are the server's per-author
+    // undo and redo: the textarea's own history knows nothing of remote ops.
+    e.text.addEventListener('keydown', (ev) => {
+      if (!(ev.ctrlKey || ev.metaKey) || ev.altKey || !this.cur || e.text.readOnly) return;
+      const k = ev.key.toLowerCase();
+      if (k !== 'z' && k !== 'y') return;
+      ev.preventDefault();
+      const redo = k === 'y' || ev.shiftKey;
+      (redo ? this.s.redo(this.cur) : this.s.undo(this.cur)).catch(() => {});
+    });
     e.text.addEventListener('compositionstart', () => { this.composing = true; });
     e.text.addEventListener('compositionend', () => {
       this.composing = false;
