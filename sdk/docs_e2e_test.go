@@ -333,3 +333,95 @@ func TestDocsBadInput(t *testing.T) {
 	}
 	waitFor(t, "the reader to see the writer's edit", 10*time.Second, func() bool { return rdoc.Text() == "¡"+before.Text })
 }
+
+// TestDocsCursorsUndoPresence: a bot's selection reaches another bot with
+// its name and colour and moves with edits on both sides; server-made
+// undo and redo arrive as edits; closing the document removes the cursor.
+func TestDocsCursorsUndoPresence(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := join(t, ctx, srv, "alice", "cur", sdk.Options{})
+	b := join(t, ctx, srv, "bob", "cur", sdk.Options{})
+	info, err := a.Docs().Create(ctx, "c", "héllo wörld")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := a.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := b.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var remoteEdits, cursorEvents int
+	db.OnChange(func(c sdk.Change) {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.Op != nil {
+			remoteEdits++
+		}
+		if c.Cursor != "" {
+			cursorEvents++
+		}
+	})
+	aliceAt := func(anchor, head int) func() bool {
+		return func() bool {
+			c, ok := db.RemoteCursors()[a.Self().ID]
+			return ok && c.Anchor == anchor && c.Head == head && c.Name == "alice" && c.Color != ""
+		}
+	}
+	for i := 0; i <= 7; i++ { // coalesced: only the last must arrive
+		da.SetCursor(i, 7)
+	}
+	waitFor(t, "bob to see alice's selection", 10*time.Second, aliceAt(7, 7))
+	da.SetCursor(2, 5)
+	waitFor(t, "bob to see alice's new selection", 10*time.Second, aliceAt(2, 5))
+
+	if err := da.Insert(0, "¡¡"); err != nil { // moves alice's own selection
+		t.Fatal(err)
+	}
+	if an, hd := da.Cursor(); an != 4 || hd != 7 {
+		t.Fatalf("alice's selection after her insert: %d-%d", an, hd)
+	}
+	waitFor(t, "bob to see alice's selection moved by her edit", 10*time.Second, aliceAt(4, 7))
+	if err := db.Insert(0, "🙂"); err != nil { // bob's own edit moves alice's cursor in bob's text
+		t.Fatal(err)
+	}
+	if !aliceAt(5, 8)() {
+		t.Fatalf("alice's cursor after bob's insert: %+v", db.RemoteCursors()[a.Self().ID])
+	}
+	if err := db.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both texts equal", 10*time.Second, func() bool { return da.Text() == db.Text() })
+	withBoth := da.Text()
+
+	if err := da.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if da.Text() != "🙂héllo wörld" {
+		t.Fatalf("after alice's undo: %q", da.Text())
+	}
+	waitFor(t, "bob to see the undo", 10*time.Second, func() bool { return db.Text() == "🙂héllo wörld" })
+	if err := da.Redo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob to see the redo", 10*time.Second, func() bool { return db.Text() == withBoth && da.Text() == withBoth })
+	mu.Lock()
+	if remoteEdits < 3 || cursorEvents < 2 {
+		t.Errorf("bob's OnChange: %d edits, %d cursor events", remoteEdits, cursorEvents)
+	}
+	mu.Unlock()
+
+	waitFor(t, "both in the document's presence", 10*time.Second, func() bool { return len(db.Presence()) == 2 })
+	if err := da.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's cursor to go when she closes", 10*time.Second, func() bool {
+		_, ok := db.RemoteCursors()[a.Self().ID]
+		return !ok && len(db.Presence()) == 1
+	})
+}
