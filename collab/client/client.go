@@ -195,12 +195,17 @@ func (c *Client) Receive(rev int64, clientOpID string, op ot.Op) (view ot.Op, se
 }
 
 // Resubmit returns the in-flight op to send again after a reconnect, with
-// its original clientOpID and base revision, or nil if nothing is in flight.
+// its original clientOpID, or nil if nothing is in flight. Call it after
+// the catch-up ops have been received: the op has been transformed over
+// them, so its base is the current revision, not the one it was first sent
+// against (the server would transform it over those ops a second time).
+// The server's de-duplication by clientOpID still recognises it.
 func (c *Client) Resubmit() *Submission {
 	if c.inflight == nil {
 		return nil
 	}
 	s := *c.inflight
+	s.BaseRev = c.rev
 	return &s
 }
 

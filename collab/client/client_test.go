@@ -171,3 +171,39 @@ func TestStatesAndResubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A submission lost with the connection is resubmitted after the catch-up
+// against the current revision, so the server does not transform it over
+// the caught-up ops a second time.
+func TestResubmitAfterCatchUpUsesCurrentRevision(t *testing.T) {
+	server := "hello"
+	c := New("p-", 0, server)
+	sub, err := c.ApplyLocal(ot.Op{}.Insert("X").Retain(5)) // lost with the connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile others made revisions 1 and 2.
+	others := []ot.Op{ot.Op{}.Retain(5).Insert("!"), ot.Op{}.Insert(">").Retain(6)}
+	for i, op := range others {
+		if server, err = ot.Apply(server, op); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Remote(int64(i+1), op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	re := c.Resubmit()
+	if re == nil || re.ClientOpID != sub.ClientOpID {
+		t.Fatalf("resubmit = %+v, want the lost op %s", re, sub.ClientOpID)
+	}
+	if re.BaseRev != 2 {
+		t.Fatalf("resubmitted against revision %d, want the current 2", re.BaseRev)
+	}
+	// The server applies it as of its base: nothing to transform over.
+	if server, err = ot.Apply(server, re.Op); err != nil {
+		t.Fatal(err)
+	}
+	if server != c.Text() || server != ">Xhello!" {
+		t.Fatalf("server %q, client %q, want both \">Xhello!\"", server, c.Text())
+	}
+}
