@@ -3,6 +3,7 @@ package collab
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -369,3 +370,5 @@ func TestVersionsAndRestore(t *testing.T) {
 		t.Fatalf("restore revision: %q", got)
 	}
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
