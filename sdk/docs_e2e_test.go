@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,7 @@ func TestDocsConcurrentEditsWithReconnect(t *testing.T) {
 	srv := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	const nc, steps = 8, 200
+	const nc, steps = 8, 400
 	rooms := make([]*sdk.Room, nc)
 	var reconnects atomic.Int32
 	for i := range rooms {
@@ -108,10 +109,10 @@ func TestDocsConcurrentEditsWithReconnect(t *testing.T) {
 					t.Errorf("bot%d edit: %v", i, err)
 					return
 				}
-				if rng.Intn(3) == 0 {
-					time.Sleep(time.Duration(rng.Intn(3000)) * time.Microsecond)
+				if rng.Intn(2) == 0 {
+					time.Sleep(time.Duration(rng.Intn(4000)) * time.Microsecond)
 				}
-				if i < 2 && step == steps/3 {
+				if i < 2 && step == steps/4*(i+1) {
 					rooms[i].DropConnection() // mid-edit: in-flight ops and acks are lost
 				}
 			}
@@ -133,6 +134,32 @@ func TestDocsConcurrentEditsWithReconnect(t *testing.T) {
 		}
 		return true
 	})
+	// Every acknowledged op is in the log exactly once: the log holds no
+	// client op id twice (serverLog), and as many client ops as were acked.
+	acked, sent, logged := 0, 0, 0
+	for _, d := range docs {
+		st := d.Stats()
+		acked += st.Acked
+		sent += st.Sent
+		if i := slices.Index(docs, d); i < 2 && st.Reopened == 0 {
+			t.Errorf("bot%d did not re-open the document after its drop", i)
+		}
+		if st.Refused != 0 {
+			t.Errorf("%s: %d ops refused", d.ID(), st.Refused)
+		}
+	}
+	recs, err := srv.Documents().OpsSince(ctx, info.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.ClientOpID != "" {
+			logged++
+		}
+	}
+	if acked != logged {
+		t.Fatalf("%d ops acknowledged, %d client ops in the log", acked, logged)
+	}
 	if n := reconnects.Load(); n < 2 {
 		t.Errorf("%d reconnects, want 2", n)
 	}
@@ -144,8 +171,8 @@ func TestDocsConcurrentEditsWithReconnect(t *testing.T) {
 	if fd.Text() != want || fd.Rev() != int64(nops) {
 		t.Fatalf("fresh bot: rev %d (server %d), text equal %v", fd.Rev(), nops, fd.Text() == want)
 	}
-	t.Logf("%d bots x %d edits in %v: %d ops in the log (%.0f logged ops/s, %.0f edits/s), %d code points",
-		nc, steps, elapsed.Round(time.Millisecond), nops, float64(nops)/elapsed.Seconds(), float64(nc*steps)/elapsed.Seconds(), len([]rune(want)))
+	t.Logf("%d bots x %d edits in %v: %d submits sent (resubmissions included), %d ops acked and logged (%.0f ops/s, %.0f edits/s), %d code points",
+		nc, steps, elapsed.Round(time.Millisecond), sent, nops, float64(nops)/elapsed.Seconds(), float64(nc*steps)/elapsed.Seconds(), len([]rune(want)))
 }
 
 // TestDocsLargeDocument: a 1 MB document opens, and a 200 KB paste is
@@ -424,4 +451,35 @@ func TestDocsCursorsUndoPresence(t *testing.T) {
 		_, ok := db.RemoteCursors()[a.Self().ID]
 		return !ok && len(db.Presence()) == 1
 	})
+}
+
+// BenchmarkDocEditAck: one bot's edit, from Insert to the server's
+// acknowledgement (durable on disk), over the data channel.
+//
+//	go test -run '^$' -bench DocEditAck ./sdk/
+func BenchmarkDocEditAck(b *testing.B) {
+	srv := startServer(b)
+	ctx := context.Background()
+	r, err := sdk.Join(ctx, srv.URL(), mintToken(b, srv, "bench", "bench", protocol.AllGrants()), sdk.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Leave()
+	info, err := r.Docs().Create(ctx, "bench", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := r.Docs().Open(ctx, info.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := doc.Insert(doc.Len(), "é"); err != nil {
+			b.Fatal(err)
+		}
+		if err := doc.WaitSynced(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -52,6 +52,22 @@ type RemoteCursor struct {
 	Color       string
 	Anchor      int
 	Head        int
+	rev         int64 // the server revision it was reported at
+}
+
+// DocStats counts what a Document did.
+type DocStats struct {
+	Sent     int // submit messages sent, resubmissions included
+	Acked    int // local ops the server acknowledged (each once)
+	Refused  int // local ops the server refused (rolled back)
+	Reopened int // re-opens after a reconnect, lagging or a broken stream
+}
+
+// Stats returns the document's counters.
+func (d *Document) Stats() DocStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
 }
 
 type histOp struct {
@@ -101,6 +117,8 @@ type Document struct {
 	cursorTimer *time.Timer
 	remote      map[string]*RemoteCursor
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
+
+	stats DocStats
 
 	cbMu     sync.Mutex // callbacks run one at a time, in order
 	onChange func(Change)
@@ -279,6 +297,7 @@ func (d *Document) sendSubmitLocked() {
 		d.docs.log.Error("documents: marshal op", "err", err)
 		return
 	}
+	d.stats.Sent++
 	d.lastSent = client.Submission{ClientOpID: inf.ClientOpID, BaseRev: d.c.Revision(), Op: inf.Op}
 	d.docs.sendAsync(l, &protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: d.id, Rev: d.c.Revision(), ID: inf.ClientOpID, Op: op})
 }
@@ -500,6 +519,9 @@ func (d *Document) reopen(force bool) {
 		d.mu.Unlock()
 		return
 	}
+	if d.opened {
+		d.stats.Reopened++
+	}
 	d.openReq, d.syncing, d.syncGen = reqID, true, gen
 	d.signalLocked()
 	d.mu.Unlock()
@@ -658,6 +680,9 @@ func (d *Document) inflightSettled(id string, ans any) {
 		s := d.shadow.String()
 		d.afterInflight = &s
 		d.refuseLocked(errs[0])
+		d.stats.Refused++
+	} else {
+		d.stats.Acked++
 	}
 	d.fresh = true
 	d.mu.Unlock()
@@ -709,6 +734,9 @@ func (d *Document) receiveLocked(rev int64, id, author string, raw json.RawMessa
 		d.resyncLocked(fmt.Sprintf("op at revision %d: %v", rev, err))
 		return nil, false
 	}
+	if ackID != "" {
+		d.stats.Acked++
+	}
 	d.pushHistLocked(rev, op, author)
 	if view != nil {
 		d.moveCursorsLocked(view, author)
@@ -740,6 +768,7 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 			d.resyncLocked(fmt.Sprintf("ack at %d: %v", m.Rev, err))
 			break
 		}
+		d.stats.Acked++
 		d.pushHistLocked(m.Rev, inf.Op, d.docs.room.identity())
 		d.sendSubmitLocked()
 		changes = d.resolveEarlyLocked()
@@ -797,6 +826,7 @@ func (d *Document) handleSubmitError(de *DocError) bool {
 	view := ot.Diff(local, c2.Text())
 	d.moveCursorsLocked(view, "")
 	d.refuseLocked(de)
+	d.stats.Refused++
 	d.sendSubmitLocked()
 	if de.Code == protocol.DocErrTooOld {
 		d.fresh = true
@@ -865,6 +895,9 @@ func (d *Document) cursorLocked(m *protocol.Cursor) bool {
 		return false
 	}
 	delete(d.early, m.Participant)
+	if old := d.remote[m.Participant]; old != nil && old.rev > m.Rev {
+		return false // overtaken on the unordered channel by a newer one
+	}
 	sel := ot.Selection{Anchor: m.Anchor, Head: m.Head}
 	if m.Rev < cur {
 		i := len(d.hist)
@@ -881,7 +914,7 @@ func (d *Document) cursorLocked(m *protocol.Cursor) bool {
 	sel, _ = d.c.RemoteSelection(sel, cur)
 	n := d.c.Len()
 	d.remote[m.Participant] = &RemoteCursor{Participant: m.Participant, Name: m.Name, Color: m.Color,
-		Anchor: clamp(sel.Anchor, n), Head: clamp(sel.Head, n)}
+		Anchor: clamp(sel.Anchor, n), Head: clamp(sel.Head, n), rev: m.Rev}
 	return true
 }
 

@@ -25,13 +25,13 @@ import (
 
 // startServer runs a whole Huddle server on loopback with kernel-chosen
 // ports, stopped when the test ends.
-func startServer(t *testing.T) *signaling.Server {
+func startServer(t testing.TB) *signaling.Server {
 	t.Helper()
 	return startServerWith(t, nil)
 }
 
 // startServerWith lets a test change the configuration before the start.
-func startServerWith(t *testing.T, adjust func(*signaling.Config)) *signaling.Server {
+func startServerWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("HUDDLE_TEST_LOG") != "" {
@@ -58,7 +58,7 @@ func startServerWith(t *testing.T, adjust func(*signaling.Config)) *signaling.Se
 	return srv
 }
 
-func mintToken(t *testing.T, srv *signaling.Server, identity, room string, g protocol.Grants) string {
+func mintToken(t testing.TB, srv *signaling.Server, identity, room string, g protocol.Grants) string {
 	t.Helper()
 	key, secret, ok := srv.DevKey()
 	if !ok {

@@ -8,6 +8,18 @@
 //	video, err := room.PublishTrack(sdk.VP8, "camera")
 //	video.WriteSample(media.Sample{Data: frame, Duration: time.Second / 30})
 //	room.Leave()
+//
+// Shared documents travel over the room's data channels (see Docs):
+//
+//	info, err := room.Docs().Create(ctx, "notes", "")
+//	doc, err := room.Docs().Open(ctx, info.ID)
+//	doc.OnChange(func(c sdk.Change) { /* remote edit or cursor */ })
+//	doc.Insert(0, "héllo 👋") // positions count code points
+//	err = doc.WaitSynced(ctx)  // acknowledged (durable) by the server
+//
+// If the signaling connection drops, the room reconnects by itself (see
+// Reconnect): documents are re-opened from their last revision and
+// unacknowledged edits resubmitted, never applied twice.
 package sdk
 
 import (
