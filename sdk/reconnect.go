@@ -19,14 +19,26 @@ import (
 // Do not call it from an Options callback (those run on the read loop it
 // waits for).
 func (r *Room) Reconnect(ctx context.Context) error {
+	_, err := r.reconnect(ctx, 0, false)
+	return err
+}
+
+// reconnect replaces the connections; with onlyGen it does so only if
+// connection generation gen is still the current one (a drop noticed twice,
+// by the WebSocket and by the PeerConnection, reconnects once).
+func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped bool, err error) {
 	r.reconnMu.Lock()
 	defer r.reconnMu.Unlock()
 	if r.ctx.Err() != nil {
-		return fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
+		return false, fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
 	}
 	r.mu.Lock()
+	if onlyGen && gen != r.gen {
+		r.mu.Unlock()
+		return true, nil
+	}
 	r.gen++
-	gen := r.gen
+	gen = r.gen
 	oldConn, oldPub, oldSub, oldDone := r.conn, r.pub, r.sub, r.loopDone
 	r.mu.Unlock()
 
@@ -35,7 +47,7 @@ func (r *Room) Reconnect(ctx context.Context) error {
 	select {
 	case <-oldDone:
 	case <-ctx.Done():
-		return fmt.Errorf("reconnect: %w", ctx.Err())
+		return false, fmt.Errorf("reconnect: %w", ctx.Err())
 	}
 	if oldPub != nil {
 		_ = oldPub.Close()
@@ -46,14 +58,14 @@ func (r *Room) Reconnect(ctx context.Context) error {
 
 	conn, joined, err := dialJoin(ctx, r.url, r.token)
 	if err != nil {
-		return fmt.Errorf("reconnect: %w", err)
+		return false, fmt.Errorf("reconnect: %w", err)
 	}
 	done := make(chan struct{})
 	r.mu.Lock()
 	if r.ctx.Err() != nil {
 		r.mu.Unlock()
 		conn.close()
-		return fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
+		return false, fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
 	}
 	r.conn, r.loopDone = conn, done
 	r.self, r.grants = joined.Participant, joined.Grants
@@ -69,7 +81,7 @@ func (r *Room) Reconnect(ctx context.Context) error {
 	if err := r.setupPeerConnections(conn, joined.ICEServers); err != nil {
 		conn.close()
 		close(done)
-		return fmt.Errorf("reconnect: %w", err)
+		return false, fmt.Errorf("reconnect: %w", err)
 	}
 	r.mu.Lock()
 	pub := r.pub
@@ -88,12 +100,12 @@ func (r *Room) Reconnect(ctx context.Context) error {
 	if r.opts.OnReconnect != nil {
 		r.opts.OnReconnect(joined.Participant)
 	}
-	return nil
+	return false, nil
 }
 
 // autoReconnect retries Reconnect with backoff after an unexpected drop,
 // for up to Options.ReconnectTimeout; then the session ends.
-func (r *Room) autoReconnect(cause error) {
+func (r *Room) autoReconnect(cause error, gen uint64) {
 	limit := r.opts.ReconnectTimeout
 	if limit <= 0 {
 		limit = 30 * time.Second
@@ -102,11 +114,14 @@ func (r *Room) autoReconnect(cause error) {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithDeadline(r.ctx, deadline)
-		err := r.Reconnect(ctx)
+		skipped, err := r.reconnect(ctx, gen, true)
 		cancel()
-		if err == nil || r.ctx.Err() != nil {
+		if skipped || err == nil || r.ctx.Err() != nil {
 			return
 		}
+		r.mu.Lock()
+		gen = r.gen // the failed attempt's generation, which nothing else reconnects
+		r.mu.Unlock()
 		if !time.Now().Before(deadline) {
 			r.shutdown(fmt.Errorf("%w; reconnecting failed: %v", cause, err))
 			return

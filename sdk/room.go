@@ -240,7 +240,24 @@ func (r *Room) setupPeerConnections(conn *signalConn, servers []protocol.ICEServ
 		_ = pub.Close()
 		return fmt.Errorf("subscriber pc: %w", err)
 	}
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
 	pub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(conn, protocol.TargetPublisher, c) })
+	// The data channels die with the publisher PC: a failed one (ICE gave
+	// up while the WebSocket lives on) is a drop too.
+	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st != webrtc.PeerConnectionStateFailed || r.ctx.Err() != nil || r.opts.NoAutoReconnect {
+			return
+		}
+		r.mu.Lock()
+		current := gen == r.gen
+		r.mu.Unlock()
+		if current {
+			r.log.Info("publisher connection failed; reconnecting")
+			go r.autoReconnect(errors.New("publisher connection failed"), gen)
+		}
+	})
 	sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(conn, protocol.TargetSubscriber, c) })
 	sub.OnTrack(r.onTrack)
 	// The data channels always exist, so the publisher PC always has
@@ -336,7 +353,7 @@ func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 				return
 			}
 			r.log.Info("signaling connection dropped; reconnecting", "err", err)
-			go r.autoReconnect(err)
+			go r.autoReconnect(err, gen)
 			return
 		}
 		r.handle(m)
