@@ -386,6 +386,12 @@ func (d *Docs) Open(ctx context.Context, docID string) (*Document, error) {
 		d.open[docID] = doc
 	}
 	d.mu.Unlock()
+	doc.mu.Lock()
+	already := doc.opened && !doc.closed
+	doc.mu.Unlock()
+	if already {
+		return doc, nil
+	}
 	doc.reopen(false)
 	select {
 	case <-doc.ready:
