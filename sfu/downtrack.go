@@ -40,17 +40,19 @@ type DownTrack struct {
 	cancel context.CancelFunc
 
 	// Rewriting state; only the send goroutine touches it.
-	started   bool
-	waitKey   bool      // drop video until a keyframe
-	resync    bool      // the next packet starts a new run after a gap
-	runStart  uint16    // input sequence number that started the current run
-	seqOffset uint16    // input seq - output seq
-	tsOffset  uint32    // input ts - output ts
-	lastOut   uint16    // highest output seq sent
-	lastIn    uint16    // highest input seq seen
-	lastAsk   time.Time // last keyframe request while waiting for one
-	hdr       rtp.Header
-	sent      atomic.Uint64
+	started    bool
+	waitKey    bool      // drop video until a keyframe
+	resync     bool      // the next packet starts a new run after a gap
+	runStart   uint16    // input sequence number that started the current run
+	seqOffset  uint16    // input seq - output seq
+	tsOffset   uint32    // input ts - output ts
+	lastOut    uint16    // highest output seq sent
+	lastIn     uint16    // highest input seq seen
+	lastAsk    time.Time // last keyframe request while waiting for one
+	skipped    bool      // packets were discarded while waiting for a keyframe
+	maxSkipped uint16    // the newest of them
+	hdr        rtp.Header
+	sent       atomic.Uint64
 }
 
 func newDownTrack(parent context.Context, f *Forwarder, ready *atomic.Bool) *DownTrack {
@@ -192,15 +194,22 @@ func (d *DownTrack) send(p *packet) {
 	}
 	in := p.header.SequenceNumber
 	if d.waitKey {
-		if !p.keyframe {
+		// A keyframe that arrives after newer packets (repaired by NACK
+		// upstream) cannot start a run: the newer packets were discarded
+		// while waiting, and the frames after them would reference them.
+		stale := d.skipped && int16(in-d.maxSkipped) < 0
+		if !p.keyframe || stale {
+			if !d.skipped || int16(in-d.maxSkipped) > 0 {
+				d.skipped, d.maxSkipped = true, in
+			}
 			// Keep asking while waiting, in case a request was lost.
-			if time.Since(d.lastAsk) > time.Second {
+			if stale || time.Since(d.lastAsk) > time.Second {
 				d.lastAsk = time.Now()
 				d.fwd.RequestKeyframe()
 			}
 			return
 		}
-		d.waitKey = false
+		d.waitKey, d.skipped = false, false
 	}
 	switch {
 	case !d.started:

@@ -244,3 +244,26 @@ func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
 		t.Fatalf("healthy subscriber got %d of %d packets", got, n)
 	}
 }
+
+// A keyframe repaired by NACK arrives after the delta frames that follow
+// it, which were discarded while waiting: starting on it would leave a hole
+// in the subscriber's sequence numbers that nobody can fill. The downtrack
+// waits for a newer keyframe instead, and asks for one.
+func TestDownTrackIgnoresKeyframeOlderThanDiscardedPackets(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	d.send(vp8(11, 3000, false)) // keyframe 10 was lost upstream...
+	d.send(vp8(12, 6000, false))
+	d.send(vp8(10, 0, true)) // ...and repaired late
+	if rec.n.Load() != 0 {
+		t.Fatal("started on a keyframe older than packets already discarded")
+	}
+	if plis.Load() == 0 {
+		t.Error("no new keyframe requested")
+	}
+	d.send(vp8(13, 9000, true))
+	d.send(vp8(14, 12000, false))
+	if len(rec.pkts) != 2 || rec.pkts[1].SequenceNumber != rec.pkts[0].SequenceNumber+1 {
+		t.Fatalf("want the run to start at the newer keyframe with no hole, got %+v", rec.pkts)
+	}
+}
