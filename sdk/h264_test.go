@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4/pkg/media"
-
 	"github.com/huddle-rtc/huddle/sdk"
 )
 
@@ -55,28 +53,7 @@ func TestH264IsForwarded(t *testing.T) {
 	bLog := newFrameLog()
 	join(t, ctx, srv, "bob", "h264", sdk.Options{OnTrack: bLog.onTrack})
 	a := join(t, ctx, srv, "alice", "h264", sdk.Options{})
-	video, err := a.PublishTrack(sdk.H264, "camera")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		key := true
-		for n := uint32(0); ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-video.KeyframeRequests():
-				key = true
-			case <-tick.C:
-			}
-			if err := video.WriteSample(media.Sample{Data: h264Frame(n, key), Duration: 20 * time.Millisecond}); err != nil {
-				return
-			}
-			key = false
-		}
-	}()
+	publishVideo(ctx, t, a, sdk.H264, h264Frame)
 	waitFor(t, "bob to get 60 H.264 frames ("+describe(bLog)+")", 30*time.Second, func() bool { return bLog.count("video") >= 60 })
 	bLog.checkInOrder(t, "video")
 

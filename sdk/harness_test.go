@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
@@ -112,11 +113,23 @@ func opusFrame(n uint32) []byte {
 // answering keyframe requests with a keyframe.
 func publishMedia(ctx context.Context, t *testing.T, r *sdk.Room) {
 	t.Helper()
-	video, err := r.PublishTrack(sdk.VP8, "camera")
+	audio, err := r.PublishTrack(sdk.Opus, "microphone")
 	if err != nil {
 		t.Fatal(err)
 	}
-	audio, err := r.PublishTrack(sdk.Opus, "microphone")
+	publishVideo(ctx, t, r, sdk.VP8, func(n uint32, key bool) []byte {
+		if audio.WriteSample(media.Sample{Data: opusFrame(n), Duration: 20 * time.Millisecond}) != nil {
+			return nil
+		}
+		return vp8Frame(n, key)
+	})
+}
+
+// publishVideo sends frame(n, key) every 20 ms until ctx ends or frame
+// returns nil, making the next frame a keyframe whenever one is asked for.
+func publishVideo(ctx context.Context, t *testing.T, r *sdk.Room, codec webrtc.RTPCodecCapability, frame func(n uint32, key bool) []byte) {
+	t.Helper()
+	video, err := r.PublishTrack(codec, "camera")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +145,11 @@ func publishMedia(ctx context.Context, t *testing.T, r *sdk.Room) {
 				key = true
 			case <-tick.C:
 			}
-			if err := video.WriteSample(media.Sample{Data: vp8Frame(n, key), Duration: 20 * time.Millisecond}); err != nil {
+			f := frame(n, key)
+			if f == nil || video.WriteSample(media.Sample{Data: f, Duration: 20 * time.Millisecond}) != nil {
 				return
 			}
 			key = false
-			if err := audio.WriteSample(media.Sample{Data: opusFrame(n), Duration: 20 * time.Millisecond}); err != nil {
-				return
-			}
 		}
 	}()
 }
