@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"sync/atomic"
 	"testing"
 
@@ -21,7 +22,7 @@ func BenchmarkForwardPath(b *testing.B) {
 	for i := range downs {
 		ready := &atomic.Bool{}
 		ready.Store(true)
-		d := newDownTrack(b.Context(), f, ready)
+		d := newDownTrack(f, newSendPath(slog.Default()), ready)
 		d.writer, d.ssrc, d.pt = discard{}, uint32(i), 96
 		downs[i] = d
 	}
@@ -32,12 +33,12 @@ func BenchmarkForwardPath(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		raw[2], raw[3] = byte(i>>8), byte(i)
-		p, err := parsePacket(raw, webrtc.MimeTypeVP8, true)
-		if err != nil {
+		var p packet
+		if err := parseInto(&p, raw, webrtc.MimeTypeVP8, true); err != nil {
 			b.Fatal(err)
 		}
 		for _, d := range downs {
-			d.send(p)
+			d.send(&p)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subscribers), "ns/subscriber-packet")

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -9,37 +8,38 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
-// downQueueLen bounds each subscriber's backlog of one track. A subscriber
-// that falls this far behind loses packets and restarts at the next keyframe
-// instead of holding up anyone else.
-const downQueueLen = 256
+// historyLen is how many of its output sequence numbers a downtrack can
+// map back to the input ones, to answer NACKs: as many as a video cache holds.
+const historyLen = videoCacheSize
 
 // DownTrack is one subscriber's copy of one published track. It implements
 // webrtc.TrackLocal itself (rather than sharing a TrackLocalStaticRTP) so
-// that it owns its SSRC, sequence numbers and timestamps, and its own queue.
+// that it owns its SSRC, sequence numbers and timestamps. It holds only that
+// rewriting state: its subscriber's send path does the sending, and only the
+// send path's goroutine touches the rewriting state.
 type DownTrack struct {
 	fwd   *Forwarder
+	path  *sendPath
 	ready *atomic.Bool              // the subscriber's transport is up; writes before are lost
 	codec webrtc.RTPCodecCapability // the publisher's codec
 
-	queue   chan *packet
-	dropped atomic.Bool // set when enqueue found the queue full
+	dropped atomic.Bool // packets for this downtrack were dropped before the rewrite
+	closed  atomic.Bool
 
 	mu     sync.Mutex
 	writer webrtc.TrackLocalWriter // nil until bound
 	ssrc   uint32
 	pt     uint8
+	ext    extIDs // the subscriber's ids for the extensions the SFU writes
 
 	sender *webrtc.RTPSender
-	ctx    context.Context
-	cancel context.CancelFunc
 
-	// Rewriting state; only the send goroutine touches it.
+	// Rewriting state; only the send path's goroutine touches it.
 	started    bool
 	waitKey    bool      // drop video until a keyframe
 	resync     bool      // the next packet starts a new run after a gap
@@ -52,22 +52,48 @@ type DownTrack struct {
 	skipped    bool      // packets were discarded while waiting for a keyframe
 	maxSkipped uint16    // the newest of them
 	hdr        rtp.Header
+	extBuf     [5]byte             // abs-send-time and transport-wide sequence payloads
+	history    [historyLen]seqPair // output -> input sequence numbers, for NACKs
 	sent       atomic.Uint64
 }
 
-func newDownTrack(parent context.Context, f *Forwarder, ready *atomic.Bool) *DownTrack {
-	ctx, cancel := context.WithCancel(parent)
-	d := &DownTrack{
+// seqPair remembers which input packet an output sequence number carried.
+type seqPair struct {
+	out, in uint16
+	valid   bool
+}
+
+// extIDs are the header extension ids one side negotiated (0: none).
+type extIDs struct {
+	audioLevel, absSendTime, twcc uint8
+}
+
+func extIDsOf(exts []webrtc.RTPHeaderExtensionParameter) extIDs {
+	var e extIDs
+	for _, x := range exts {
+		if x.ID <= 0 || x.ID > 14 {
+			continue // only one-byte ids are written
+		}
+		switch x.URI {
+		case sdp.AudioLevelURI:
+			e.audioLevel = uint8(x.ID)
+		case sdp.ABSSendTimeURI:
+			e.absSendTime = uint8(x.ID)
+		case sdp.TransportCCURI:
+			e.twcc = uint8(x.ID)
+		}
+	}
+	return e
+}
+
+func newDownTrack(f *Forwarder, path *sendPath, ready *atomic.Bool) *DownTrack {
+	return &DownTrack{
 		fwd:     f,
+		path:    path,
 		ready:   ready,
 		codec:   f.codec,
-		queue:   make(chan *packet, downQueueLen),
-		ctx:     ctx,
-		cancel:  cancel,
 		waitKey: f.kind == webrtc.RTPCodecTypeVideo,
 	}
-	go d.run()
-	return d
 }
 
 // ID is the published track's id: the subscriber sees it as the track id.
@@ -94,18 +120,23 @@ func (d *DownTrack) Bind(t webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	d.writer = t.WriteStream()
 	d.ssrc = uint32(t.SSRC())
 	d.pt = uint8(c.PayloadType)
+	d.ext = extIDsOf(t.HeaderExtensions())
 	d.mu.Unlock()
+	d.path.bind(uint32(t.SSRC()), d)
 	d.fwd.RequestKeyframe()
 	return c, nil
 }
 
 // Unbind stops sending.
-func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+func (d *DownTrack) Unbind(t webrtc.TrackLocalContext) error {
 	d.mu.Lock()
 	d.writer = nil
 	d.mu.Unlock()
+	d.path.unbind(uint32(t.SSRC()), d)
 	return nil
 }
+
+func (d *DownTrack) video() bool { return d.fwd.kind == webrtc.RTPCodecTypeVideo }
 
 // matchCodec finds the subscriber's payload type for the publisher's codec.
 // For H.264 the profile and packetization mode must match too, or the
@@ -150,44 +181,24 @@ func fmtpValue(line, key string) string {
 	return ""
 }
 
-// enqueue is called by the forwarder for every packet; it never blocks.
-func (d *DownTrack) enqueue(p *packet) {
-	select {
-	case d.queue <- p:
-	default:
-		d.dropped.Store(true)
-	}
-}
-
-func (d *DownTrack) run() {
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case p := <-d.queue:
-			d.send(p)
-		}
-	}
-}
-
 // send rewrites one packet into this subscriber's sequence and timestamp
 // space and writes it. Output sequence numbers have no holes except where
 // the publisher's packets were lost, so the subscriber's NACKs stay
 // meaningful.
-func (d *DownTrack) send(p *packet) {
+func (d *DownTrack) send(p *packet) bool {
 	d.mu.Lock()
-	w, ssrc, pt := d.writer, d.ssrc, d.pt
+	w, ssrc, pt, ext := d.writer, d.ssrc, d.pt, d.ext
 	d.mu.Unlock()
 	if w == nil || !d.ready.Load() {
 		// Not negotiated or not connected yet: anything written now would be
 		// lost, so a keyframe sent now would never arrive.
-		return
+		return false
 	}
 	if d.dropped.Swap(false) {
 		// Packets were lost here, not upstream: start a new run, at a
 		// keyframe for video, with no gap in the numbers the subscriber sees.
 		d.resync = true
-		if d.Kind() == webrtc.RTPCodecTypeVideo {
+		if d.video() {
 			d.waitKey = true
 			d.fwd.RequestKeyframe()
 		}
@@ -207,7 +218,7 @@ func (d *DownTrack) send(p *packet) {
 				d.lastAsk = time.Now()
 				d.fwd.RequestKeyframe()
 			}
-			return
+			return false
 		}
 		d.waitKey, d.skipped = false, false
 	}
@@ -226,7 +237,7 @@ func (d *DownTrack) send(p *packet) {
 		d.lastIn = in - 1
 	}
 	if int16(in-d.runStart) < 0 {
-		return // older than the current run: its place in our numbering is gone
+		return false // older than the current run: its place in our numbering is gone
 	}
 	if len(p.payload) == 0 {
 		// Padding only (bandwidth probes): skip it without using up an
@@ -235,7 +246,7 @@ func (d *DownTrack) send(p *packet) {
 			d.seqOffset++
 			d.lastIn = in
 		}
-		return
+		return false
 	}
 	if int16(in-d.lastIn) > 0 {
 		d.lastIn = in
@@ -244,50 +255,74 @@ func (d *DownTrack) send(p *packet) {
 	if int16(out-d.lastOut) > 0 {
 		d.lastOut = out
 	}
-	// Copy into this downtrack's own header (only its send goroutine uses
-	// it): the shared packet stays untouched and nothing is allocated.
-	d.hdr = p.header
+	d.history[out%historyLen] = seqPair{out: out, in: in, valid: true}
+	return d.write(p, out, w, ssrc, pt, ext)
+}
+
+// inputSeq maps an output sequence number this downtrack sent back to the
+// input packet it carried, for a NACK.
+func (d *DownTrack) inputSeq(out uint16) (uint16, bool) {
+	e := d.history[out%historyLen]
+	return e.in, e.valid && e.out == out
+}
+
+// resend writes a packet again under the output sequence number it had.
+func (d *DownTrack) resend(p *packet, out uint16) bool {
+	d.mu.Lock()
+	w, ssrc, pt, ext := d.writer, d.ssrc, d.pt, d.ext
+	d.mu.Unlock()
+	if w == nil || !d.ready.Load() || len(p.payload) == 0 {
+		return false
+	}
+	return d.write(p, out, w, ssrc, pt, ext)
+}
+
+// write rewrites the header into this downtrack's own (the cached packet
+// stays untouched and nothing is allocated) and writes the packet.
+func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs) bool {
 	h := &d.hdr
-	h.SSRC = ssrc
-	h.PayloadType = pt
-	h.SequenceNumber = out
-	h.Timestamp = p.header.Timestamp - d.tsOffset
-	h.Padding = false
-	h.PaddingSize = 0
-	// Header extension ids are per PeerConnection; the subscriber's own
-	// interceptors add the ones it negotiated.
-	h.Extension = false
-	h.Extensions = nil
+	*h = rtp.Header{
+		Version:        2,
+		Marker:         p.header.Marker,
+		PayloadType:    pt,
+		SequenceNumber: out,
+		Timestamp:      p.header.Timestamp - d.tsOffset,
+		SSRC:           ssrc,
+		CSRC:           p.header.CSRC,
+		Extensions:     h.Extensions[:0],
+	}
+	// Extension ids are per PeerConnection: carry the audio level under
+	// the subscriber's id, and write the send time and the transport-wide
+	// sequence of this PeerConnection where the subscriber negotiated them.
+	if in := d.fwd.ext.audioLevel; ext.audioLevel != 0 && in != 0 {
+		if v := p.header.GetExtension(in); len(v) > 0 {
+			_ = h.SetExtension(ext.audioLevel, v)
+		}
+	}
+	if ext.absSendTime != 0 {
+		ns := time.Now().UnixNano()
+		v := uint32(ns/1e9)<<18 | uint32((ns%1e9)<<18/1e9)
+		d.extBuf[0], d.extBuf[1], d.extBuf[2] = byte(v>>16), byte(v>>8), byte(v)
+		_ = h.SetExtension(ext.absSendTime, d.extBuf[0:3])
+	}
+	if ext.twcc != 0 && d.path != nil {
+		seq := d.path.nextTWCC()
+		d.extBuf[3], d.extBuf[4] = byte(seq>>8), byte(seq)
+		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
+	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
-		return // the PeerConnection is closing; the room removes us shortly
+		return false // the PeerConnection is closing; the room removes us shortly
 	}
 	d.sent.Add(1)
+	return true
 }
 
-// readRTCP drains the subscriber's feedback for this track (which the NACK
-// responder needs) and turns picture loss reports into keyframe requests.
-func (d *DownTrack) readRTCP() {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := d.sender.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.fwd.RequestKeyframe()
-			}
-		}
-	}
-}
-
-// close stops the send goroutine; the sender is removed by the caller.
+// close stops this downtrack; the sender is removed by the caller.
 func (d *DownTrack) close() {
-	d.cancel()
+	d.closed.Store(true)
 	d.fwd.removeDownTrack(d)
+	d.mu.Lock()
+	ssrc := d.ssrc
+	d.mu.Unlock()
+	d.path.unbind(ssrc, d)
 }

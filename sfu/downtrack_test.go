@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -38,20 +37,20 @@ func testForwarder(kind webrtc.RTPCodecType, plis *atomic.Int64) *Forwarder {
 			plis.Add(1)
 			return nil
 		},
-		log:  slog.Default(),
-		done: make(chan struct{}),
+		log:   slog.Default(),
+		cache: newPacketCache(cacheSize(kind)),
+		done:  make(chan struct{}),
 	}
 	f.downs.Store(&[]*DownTrack{})
 	return f
 }
 
 // testDownTrack returns a bound, connected downtrack whose send is driven
-// by the test directly (its goroutine never sees a packet).
+// by the test directly (its send path has no goroutine).
 func testDownTrack(t *testing.T, f *Forwarder) (*DownTrack, *recorder) {
 	ready := &atomic.Bool{}
 	ready.Store(true)
-	d := newDownTrack(context.Background(), f, ready)
-	t.Cleanup(d.cancel)
+	d := newDownTrack(f, newSendPath(slog.Default()), ready)
 	rec := &recorder{}
 	d.writer, d.ssrc, d.pt = rec, 99, 100
 	return d, rec
@@ -183,8 +182,8 @@ func TestKeyframeRequestsAreThrottledNotLost(t *testing.T) {
 
 func TestParsePacketRefusesMalformed(t *testing.T) {
 	good := []byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 0x10, 0x00, 0x9d}
-	p, err := parsePacket(good, webrtc.MimeTypeVP8, true)
-	if err != nil || !p.keyframe || len(p.payload) != 3 {
+	var p packet
+	if err := parseInto(&p, good, webrtc.MimeTypeVP8, true); err != nil || !p.keyframe || len(p.payload) != 3 {
 		t.Fatalf("good packet: %+v, %v", p, err)
 	}
 	for name, raw := range map[string][]byte{
@@ -195,7 +194,7 @@ func TestParsePacketRefusesMalformed(t *testing.T) {
 		"zero padding":      {0xa0, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 1, 0},
 		"csrc past the end": {0x8f, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5},
 	} {
-		if _, err := parsePacket(raw, webrtc.MimeTypeVP8, true); err == nil {
+		if err := parseInto(&p, raw, webrtc.MimeTypeVP8, true); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -209,35 +208,41 @@ func (b blockingWriter) WriteRTP(*rtp.Header, []byte) (int, error) { <-b.release
 func (b blockingWriter) Write(p []byte) (int, error)               { <-b.release; return len(p), nil }
 
 // A subscriber whose writes hang never delays the others: the forwarder's
-// fan-out only enqueues, and each downtrack writes from its own goroutine.
+// fan-out only queues, and each subscriber's send path writes from its own
+// goroutine.
 func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
 	var plis atomic.Int64
 	f := testForwarder(webrtc.RTPCodecTypeAudio, &plis)
 	ready := &atomic.Bool{}
 	ready.Store(true)
 
-	stuck := newDownTrack(t.Context(), f, ready)
+	stuckPath := newSendPath(slog.Default())
+	go stuckPath.run()
+	stuck := newDownTrack(f, stuckPath, ready)
 	release := make(chan struct{})
-	defer close(release)
 	stuck.writer, stuck.ssrc, stuck.pt = blockingWriter{release}, 1, 111
 	f.addDownTrack(stuck)
+	defer stuckPath.close()
+	defer close(release)
 
-	fine := newDownTrack(t.Context(), f, ready)
+	finePath := newSendPath(slog.Default())
+	go finePath.run()
+	defer finePath.close()
+	fine := newDownTrack(f, finePath, ready)
 	rec := &recorder{}
 	fine.writer, fine.ssrc, fine.pt = rec, 2, 111
 	f.addDownTrack(fine)
 
-	const n = 2*downQueueLen + 64 // far more than the stuck queue holds
+	const n = 2*audioQueueLen + 64 // far more than the stuck queue holds
+	var p packet
 	for i := range n {
-		p := &packet{header: rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, payload: []byte{1}}
-		for _, d := range *f.downs.Load() {
-			d.enqueue(p) // must never block, or this loop would hang
-		}
+		raw := []byte{0x80, 111, byte(i >> 8), byte(i), 0, 0, 0, 0, 0, 0, 0, 5, 1}
+		f.ingest(&p, raw) // must never block, or this loop would hang
 		// Pace the producer on the healthy subscriber only, so its queue
 		// never overflows while the stuck one's does.
 		deadlinePoll(t, func() bool { return rec.n.Load() == int64(i+1) })
 	}
-	if !stuck.dropped.Load() {
+	if stuckPath.dropped.Load() == 0 {
 		t.Error("the stuck subscriber's queue never overflowed")
 	}
 	if got := rec.n.Load(); got != n {

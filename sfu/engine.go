@@ -8,14 +8,18 @@
 //   - Room: the media router of one room; it wires published tracks to
 //     subscribers.
 //   - Peer: one participant's two PeerConnections and their negotiation.
-//   - Forwarder: one published track; reads RTP and fans it out.
-//   - DownTrack: one subscriber's copy of one track, with its own SSRC,
-//     sequence numbers and timestamps and its own send queue.
+//   - Forwarder: one published track; reads RTP into its packet cache (the
+//     one retransmission history of the track) and fans it out.
+//   - sendPath: one per subscriber PeerConnection; a bounded queue and the
+//     one goroutine that rewrites and writes everything that subscriber gets.
+//   - DownTrack: one subscriber's copy of one track: only its SSRC, sequence
+//     and timestamp rewriting state; it has no goroutine.
 package sfu
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -23,7 +27,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -41,7 +48,10 @@ type Config struct {
 
 // Engine holds what every PeerConnection of the server shares.
 type Engine struct {
-	api    *webrtc.API
+	api    *webrtc.API // publisher PeerConnections
+	media  *webrtc.MediaEngine
+	icpt   *interceptor.Registry
+	se     webrtc.SettingEngine // subscriber PCs each get a copy with their own RTCP sink
 	udp    net.PacketConn
 	tcp    net.Listener
 	log    *slog.Logger
@@ -108,11 +118,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	ir, err := registerInterceptors(me)
+	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("media interceptors: %w", err)
 	}
+	e.media, e.icpt, e.se = me, ir, se
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return e, nil
 }
@@ -145,6 +156,65 @@ func (e *Engine) newPeerConnection(iceServers []webrtc.ICEServer) (*webrtc.PeerC
 		ICEServers:   iceServers,
 		BundlePolicy: webrtc.BundlePolicyMaxBundle,
 	})
+}
+
+// newSubscriberPeerConnection makes a subscriber PeerConnection whose RTCP
+// streams are sinks that hand every packet to rtcp as Pion's SRTCP session
+// decrypts it: the subscriber's feedback is handled where it arrives, with
+// no reader goroutine per RTPSender.
+func (e *Engine) newSubscriberPeerConnection(iceServers []webrtc.ICEServer, rtcp func(ssrc uint32, b []byte)) (*webrtc.PeerConnection, error) {
+	se := e.se
+	se.BufferFactory = func(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+		if t == packetio.RTCPBufferPacket {
+			return newStreamSink(func(b []byte) { rtcp(ssrc, b) })
+		}
+		// A subscriber PC receives no media: whatever a client sends on it
+		// is discarded, never buffered.
+		return newStreamSink(nil)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(e.icpt), webrtc.WithSettingEngine(se))
+	return api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:   iceServers,
+		BundlePolicy: webrtc.BundlePolicyMaxBundle,
+	})
+}
+
+// registerInterceptors installs exactly what the SFU uses, instead of
+// Pion's defaults: a NACK generator towards publishers (retransmissions
+// towards subscribers are served by the send path from each track's packet
+// cache, not by a responder that copies every packet per subscriber), RTCP
+// receiver and sender reports, and TWCC feedback towards publishers. No stats
+// interceptor: nothing reads it, and it costs on every packet.
+func registerInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(gen)
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, err
+	}
+	for _, x := range []struct {
+		uri  string
+		kind webrtc.RTPCodecType
+	}{
+		{sdp.AudioLevelURI, webrtc.RTPCodecTypeAudio},
+		{sdp.ABSSendTimeURI, webrtc.RTPCodecTypeVideo},
+	} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, x.kind); err != nil {
+			return nil, err
+		}
+	}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, err
+	}
+	return ir, nil
 }
 
 // registerCodecs lists what the SFU forwards. Opus for audio; VP8 first for
@@ -194,8 +264,8 @@ func (l pionLogger) Debug(msg string)          { l.log.Debug(msg) }
 func (l pionLogger) Debugf(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...)) }
 func (l pionLogger) Info(msg string)           { l.log.Debug(msg) }
 func (l pionLogger) Infof(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...)) }
-func (l pionLogger) Warn(msg string)           { l.log.Warn(msg) }
-func (l pionLogger) Warnf(f string, a ...any)  { l.log.Warn(fmt.Sprintf(f, a...)) }
+func (l pionLogger) Warn(msg string)           { l.warn(msg) }
+func (l pionLogger) Warnf(f string, a ...any)  { l.warn(fmt.Sprintf(f, a...)) }
 func (l pionLogger) Error(msg string)          { l.log.Error(msg) }
 func (l pionLogger) Errorf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...)) }
 

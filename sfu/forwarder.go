@@ -27,16 +27,17 @@ type TrackInfo struct {
 // keyframe, however many subscribers join or lose packets at once.
 const keyframeInterval = 500 * time.Millisecond
 
-// packet is one received RTP packet. The forwarder fills it once and every
-// downtrack reads it; nobody writes to it after it is shared.
+// packet is a parsed view of one RTP packet held in a buffer its parser
+// owns: the forwarder's read buffer, or a send path's copy from the cache.
 type packet struct {
 	header   rtp.Header
 	payload  []byte
 	keyframe bool
 }
 
-// Forwarder reads one published track and hands every packet to each of its
-// downtracks. It never waits for a downtrack: each has its own queue.
+// Forwarder reads one published track into its packet cache and tells each
+// of its downtracks' send paths which slot to send. It never waits for a
+// subscriber: send paths only queue.
 type Forwarder struct {
 	info     TrackInfo
 	codec    webrtc.RTPCodecCapability
@@ -46,6 +47,8 @@ type Forwarder struct {
 	receiver *webrtc.RTPReceiver
 	writePLI func(ssrc uint32) error
 	log      *slog.Logger
+	cache    *packetCache
+	ext      extIDs // the publisher's header extension ids
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -67,7 +70,11 @@ func newForwarder(info TrackInfo, remote *webrtc.TrackRemote, receiver *webrtc.R
 		receiver: receiver,
 		writePLI: writePLI,
 		log:      log.With("track", info.ID, "publisher", info.PublisherID, "codec", info.Codec),
+		cache:    newPacketCache(cacheSize(remote.Kind())),
 		done:     make(chan struct{}),
+	}
+	if receiver != nil {
+		f.ext = extIDsOf(receiver.GetParameters().HeaderExtensions)
 	}
 	f.downs.Store(&[]*DownTrack{})
 	return f
@@ -79,13 +86,20 @@ func (f *Forwarder) Info() TrackInfo { return f.info }
 // Done is closed when the track has ended.
 func (f *Forwarder) Done() <-chan struct{} { return f.done }
 
+func cacheSize(kind webrtc.RTPCodecType) int {
+	if kind == webrtc.RTPCodecTypeVideo {
+		return videoCacheSize
+	}
+	return audioCacheSize
+}
+
 // run reads the track until it ends. Every remote track must be read, or
-// Pion's buffer fills and packets drop, so run starts as soon as the track does.
+// Pion's buffer fills and packets drop, so run starts as soon as the track
+// does. Its caller waits for it (Room.publish).
 func (f *Forwarder) run() {
 	defer close(f.done)
-	go f.drainRTCP()
-	video := f.kind == webrtc.RTPCodecTypeVideo
-	buf := make([]byte, 1600)
+	buf := make([]byte, maxPacketSize)
+	var p packet
 	for {
 		n, _, err := f.remote.Read(buf)
 		if err != nil {
@@ -94,44 +108,48 @@ func (f *Forwarder) run() {
 			}
 			return
 		}
-		p, err := parsePacket(buf[:n], f.info.Codec, video)
-		if err != nil {
-			f.badPacket(err)
-			continue
-		}
-		f.packets.Add(1)
-		for _, d := range *f.downs.Load() {
-			d.enqueue(p)
-		}
+		f.ingest(&p, buf[:n])
 	}
 }
 
-// parsePacket copies one RTP packet out of the read buffer and parses it:
-// one allocation per packet, shared by every downtrack.
-func parsePacket(raw []byte, codec string, video bool) (*packet, error) {
-	data := make([]byte, len(raw))
-	copy(data, raw)
-	p := &packet{}
-	hl, err := p.header.Unmarshal(data)
+// ingest is where every received packet of a published track passes: it is
+// parsed once, stored once in the track's cache, and each subscriber's send
+// path is told its sequence number. Nothing here allocates.
+func (f *Forwarder) ingest(p *packet, raw []byte) {
+	video := f.kind == webrtc.RTPCodecTypeVideo
+	if err := parseInto(p, raw, f.info.Codec, video); err != nil {
+		f.badPacket(err)
+		return
+	}
+	f.packets.Add(1)
+	seq := p.header.SequenceNumber
+	f.cache.store(seq, raw, p.keyframe)
+	for _, d := range *f.downs.Load() {
+		d.path.push(sendItem{d: d, seq: seq}, !video)
+	}
+}
+
+// parseInto parses one RTP packet into p without copying: p's payload
+// points into raw.
+func parseInto(p *packet, raw []byte, codec string, video bool) error {
+	hl, err := p.header.Unmarshal(raw)
 	if err != nil {
-		return nil, fmt.Errorf("rtp header: %w", err)
+		return fmt.Errorf("rtp header: %w", err)
 	}
 	if p.header.Version != 2 {
-		return nil, fmt.Errorf("rtp version %d", p.header.Version)
+		return fmt.Errorf("rtp version %d", p.header.Version)
 	}
-	end := len(data)
+	end := len(raw)
 	if p.header.Padding {
-		pad := int(data[end-1])
+		pad := int(raw[end-1])
 		if pad == 0 || pad > end-hl {
-			return nil, fmt.Errorf("rtp padding of %d bytes in a %d-byte packet", pad, end)
+			return fmt.Errorf("rtp padding of %d bytes in a %d-byte packet", pad, end)
 		}
 		end -= pad
 	}
-	p.payload = data[hl:end]
-	if video {
-		p.keyframe = isKeyframe(codec, p.payload)
-	}
-	return p, nil
+	p.payload = raw[hl:end]
+	p.keyframe = video && isKeyframe(codec, p.payload)
+	return nil
 }
 
 func (f *Forwarder) badPacket(err error) {

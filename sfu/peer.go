@@ -71,6 +71,11 @@ type Peer struct {
 	closed      bool
 
 	subReady atomic.Bool // the subscriber PC is connected
+
+	// path is the subscriber PC's one send path; wg holds the goroutines
+	// reading this peer's published tracks. close waits for both.
+	path *sendPath
+	wg   sync.WaitGroup
 }
 
 func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) {
@@ -82,16 +87,18 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		stop:  stop,
 		downs: map[string]*DownTrack{},
 	}
+	p.path = newSendPath(p.log)
 	var err error
 	if p.pub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
 		stop()
 		return nil, fmt.Errorf("publisher pc for %s: %w", id, err)
 	}
-	if p.sub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
+	if p.sub, err = r.engine.newSubscriberPeerConnection(opts.ICEServers, p.path.handleRTCP); err != nil {
 		p.pub.Close()
 		stop()
 		return nil, fmt.Errorf("subscriber pc for %s: %w", id, err)
 	}
+	go p.path.run()
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
 	p.pub.OnTrack(p.onTrack)
@@ -260,7 +267,7 @@ func (p *Peer) offerLocked() {
 func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	if !p.opts.CanPublish {
 		p.log.Warn("refusing track: no publish grant", "kind", remote.Kind().String())
-		go drainTrack(remote)
+		p.goDrain(remote)
 		return
 	}
 	p.pubMu.Lock()
@@ -279,13 +286,22 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	if remote.RID() != "" && !p.room.firstLayer(p.id, remote.ID()) {
 		// Simulcast: the first layer to arrive is forwarded; the others are
 		// read so that Pion's buffers never fill.
-		go drainTrack(remote)
+		p.goDrain(remote)
 		return
 	}
 	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
 		return p.pub.WriteRTCP(pliPacket(ssrc))
 	}, p.log)
 	p.room.publish(p, f)
+}
+
+// goDrain reads a track nobody forwards, on a goroutine close waits for.
+func (p *Peer) goDrain(t *webrtc.TrackRemote) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		drainTrack(t)
+	}()
 }
 
 func drainTrack(t *webrtc.TrackRemote) {
@@ -308,15 +324,13 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 		if p.closed || p.downs[f.info.ID] != nil {
 			continue
 		}
-		d := newDownTrack(p.ctx, f, &p.subReady)
+		d := newDownTrack(f, p.path, &p.subReady)
 		sender, err := p.sub.AddTrack(d)
 		if err != nil {
-			d.cancel()
 			p.log.Warn("subscribe", "track", f.info.ID, "err", err)
 			continue
 		}
 		d.sender = sender
-		go d.readRTCP()
 		f.addDownTrack(d)
 		p.downs[f.info.ID] = d
 		added++
@@ -365,4 +379,6 @@ func (p *Peer) close() {
 	if err := p.sub.Close(); err != nil {
 		p.log.Debug("close subscriber pc", "err", err)
 	}
+	p.path.close()
+	p.wg.Wait() // the forwarders of this peer's tracks end with its PC
 }

@@ -105,7 +105,7 @@ func (r *Room) publish(from *Peer, f *Forwarder) {
 	r.mu.Lock()
 	if r.peers[from.id] != from {
 		r.mu.Unlock()
-		go drainTrack(f.remote)
+		from.goDrain(f.remote)
 		return
 	}
 	r.tracks[f.info.ID] = f
@@ -117,17 +117,26 @@ func (r *Room) publish(from *Peer, f *Forwarder) {
 	}
 	r.mu.Unlock()
 
-	go f.run()
+	// The publisher's peer owns the track's goroutines and waits for them
+	// at close; the track ends with its PeerConnection.
+	from.wg.Add(2)
+	go func() {
+		defer from.wg.Done()
+		f.drainRTCP()
+	}()
+	go func() {
+		defer from.wg.Done()
+		f.run()
+		r.unpublish(f)
+	}()
 	r.log.Info("track published", "track", f.info.ID, "publisher", from.id, "kind", f.info.Kind, "codec", f.info.Codec, "source", f.info.Source)
 	r.events.TrackPublished(f.info)
 	for _, p := range others {
 		p.subscribe([]*Forwarder{f})
 	}
-	go r.unpublishWhenDone(f)
 }
 
-func (r *Room) unpublishWhenDone(f *Forwarder) {
-	<-f.Done()
+func (r *Room) unpublish(f *Forwarder) {
 	r.mu.Lock()
 	delete(r.tracks, f.info.ID)
 	peers := make([]*Peer, 0, len(r.peers))

@@ -1,0 +1,274 @@
+package sfu
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Queue bounds of one subscriber's send path, in packets. The video queue
+// holds about half a second of 25 subscribed 1 Mbit/s tracks; a subscriber
+// that falls further behind loses video, which restarts at a keyframe,
+// instead of holding up anyone else. Audio has its own, smaller queue and is
+// always sent first, so video backlog never delays or drops speech.
+const (
+	videoQueueLen = 1024
+	audioQueueLen = 256
+	// sendBatch bounds how much one wake-up takes from the queues, so that
+	// audio arriving behind a long video backlog waits for at most this many
+	// packets.
+	sendBatch = 64
+)
+
+// sendItem names one packet for one downtrack: a slot of the track's packet
+// cache, not a copy of the packet.
+type sendItem struct {
+	d          *DownTrack
+	seq        uint16 // input sequence number; for a retransmission, the output one
+	retransmit bool
+}
+
+// ring is a fixed-size FIFO of send items.
+type ring struct {
+	items []sendItem
+	head  int
+	n     int
+}
+
+func (r *ring) push(it sendItem) bool {
+	if r.n == len(r.items) {
+		return false
+	}
+	r.items[(r.head+r.n)%len(r.items)] = it
+	r.n++
+	return true
+}
+
+func (r *ring) popInto(dst []sendItem) int {
+	k := min(r.n, len(dst))
+	for i := range k {
+		dst[i] = r.items[r.head]
+		r.items[r.head] = sendItem{}
+		r.head = (r.head + 1) % len(r.items)
+	}
+	r.n -= k
+	return k
+}
+
+// sendPath is everything one subscriber PeerConnection is sent, in one place:
+// the forwarders and the RTCP handler only queue items here, and one
+// goroutine, owned by the peer, takes them in batches, copies each packet out
+// of its track's cache, rewrites it for the subscriber and writes it.
+//
+// Why queued and one goroutine per subscriber, not inline on the forwarder's
+// goroutine: a write can block (ICE-TCP, or a stalled transport), and one
+// stuck subscriber must never delay the others; and a forwarder writing
+// inline to N subscribers keeps all of a track's work on one core. The
+// worker is woken only when it sleeps with an empty queue, and then takes
+// everything queued meanwhile, so a burst of a video frame costs one wake-up
+// per subscriber, not one per packet (measurements in docs/PERFORMANCE.md).
+// The next issue's pacer and allocator decide here, per subscriber.
+type sendPath struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	audio  ring
+	video  ring
+	idle   bool // the worker waits on wake
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+
+	ssrcMu sync.Mutex
+	bySSRC map[uint32]*DownTrack // bound downtracks, for routing RTCP
+
+	// The worker's own state: nobody else touches it.
+	batch   [sendBatch]sendItem
+	buf     [maxPacketSize]byte
+	pkt     packet
+	twccSeq uint16
+
+	sent    atomic.Uint64
+	dropped atomic.Uint64 // items refused because a queue was full
+	resent  atomic.Uint64
+}
+
+func newSendPath(log *slog.Logger) *sendPath {
+	return &sendPath{
+		log:    log,
+		audio:  ring{items: make([]sendItem, audioQueueLen)},
+		video:  ring{items: make([]sendItem, videoQueueLen)},
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		bySSRC: map[uint32]*DownTrack{},
+	}
+}
+
+// push queues an item and never blocks. On overflow the item is dropped and
+// its downtrack marked, so that it starts a new run (at a keyframe for
+// video) with no hole in the sequence numbers its subscriber sees.
+func (s *sendPath) push(it sendItem, audio bool) {
+	s.mu.Lock()
+	var ok bool
+	if audio {
+		ok = s.audio.push(it)
+	} else {
+		ok = s.video.push(it)
+	}
+	wake := ok && s.idle && !s.closed
+	if wake {
+		s.idle = false
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.dropped.Add(1)
+		if !it.retransmit {
+			it.d.dropped.Store(true)
+		}
+		return
+	}
+	if wake {
+		s.wake <- struct{}{} // never blocks: one token per idle period
+	}
+}
+
+// run is the send path's goroutine; it returns after close.
+func (s *sendPath) run() {
+	defer close(s.done)
+	for {
+		n, ok := s.take()
+		if !ok {
+			return
+		}
+		for i := range n {
+			s.deliver(s.batch[i])
+			s.batch[i] = sendItem{}
+		}
+	}
+}
+
+// take waits for items and moves a batch of them, audio first, into s.batch.
+func (s *sendPath) take() (int, bool) {
+	s.mu.Lock()
+	for s.audio.n == 0 && s.video.n == 0 {
+		if s.closed {
+			s.mu.Unlock()
+			return 0, false
+		}
+		s.idle = true
+		s.mu.Unlock()
+		<-s.wake
+		s.mu.Lock()
+	}
+	n := s.audio.popInto(s.batch[:])
+	n += s.video.popInto(s.batch[n:])
+	s.mu.Unlock()
+	return n, true
+}
+
+// flush sends everything queued now on the caller's goroutine; for tests
+// and benchmarks that drive the path without its goroutine.
+func (s *sendPath) flush() {
+	for {
+		s.mu.Lock()
+		n := s.audio.popInto(s.batch[:])
+		n += s.video.popInto(s.batch[n:])
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		for i := range n {
+			s.deliver(s.batch[i])
+			s.batch[i] = sendItem{}
+		}
+	}
+}
+
+// close stops the goroutine and waits for it. Queued items are discarded.
+func (s *sendPath) close() {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	wake := s.idle
+	s.idle = false
+	s.mu.Unlock()
+	if already {
+		<-s.done
+		return
+	}
+	if wake {
+		s.wake <- struct{}{}
+	}
+	<-s.done
+}
+
+// deliver copies one packet out of its track's cache and sends it.
+func (s *sendPath) deliver(it sendItem) {
+	d := it.d
+	if d.closed.Load() {
+		return
+	}
+	in := it.seq
+	if it.retransmit {
+		var ok bool
+		if in, ok = d.inputSeq(it.seq); !ok {
+			return
+		}
+	}
+	n, key, ok := d.fwd.cache.load(in, s.buf[:])
+	if !ok {
+		if !it.retransmit {
+			// Overwritten before we got to it: this subscriber fell
+			// behind by a whole cache. Same as a queue overflow.
+			d.dropped.Store(true)
+		}
+		return
+	}
+	p := &s.pkt
+	hl, err := p.header.Unmarshal(s.buf[:n])
+	if err != nil {
+		return // the forwarder stored only packets that parse
+	}
+	end := n
+	if p.header.Padding {
+		end -= int(s.buf[n-1])
+	}
+	p.payload = s.buf[hl:end]
+	p.keyframe = key
+	if it.retransmit {
+		if d.resend(p, it.seq) {
+			s.resent.Add(1)
+		}
+		return
+	}
+	if d.send(p) {
+		s.sent.Add(1)
+	}
+}
+
+// nextTWCC numbers the packets of this PeerConnection for the subscriber's
+// transport-wide congestion control feedback; only the worker calls it.
+func (s *sendPath) nextTWCC() uint16 {
+	s.twccSeq++
+	return s.twccSeq
+}
+
+func (s *sendPath) bind(ssrc uint32, d *DownTrack) {
+	s.ssrcMu.Lock()
+	s.bySSRC[ssrc] = d
+	s.ssrcMu.Unlock()
+}
+
+func (s *sendPath) unbind(ssrc uint32, d *DownTrack) {
+	s.ssrcMu.Lock()
+	if s.bySSRC[ssrc] == d {
+		delete(s.bySSRC, ssrc)
+	}
+	s.ssrcMu.Unlock()
+}
+
+func (s *sendPath) downTrack(ssrc uint32) *DownTrack {
+	s.ssrcMu.Lock()
+	defer s.ssrcMu.Unlock()
+	return s.bySSRC[ssrc]
+}
