@@ -12,14 +12,16 @@ import (
 
 // recorder is a TrackLocalWriter that keeps what it was given.
 type recorder struct {
-	mu   sync.Mutex
-	pkts []rtp.Header
-	n    atomic.Int64
+	mu       sync.Mutex
+	pkts     []rtp.Header
+	payloads [][]byte
+	n        atomic.Int64
 }
 
-func (r *recorder) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+func (r *recorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	r.mu.Lock()
-	r.pkts = append(r.pkts, *h)
+	r.pkts = append(r.pkts, h.Clone()) // the writer may reuse what h points to
+	r.payloads = append(r.payloads, append([]byte(nil), payload...))
 	r.mu.Unlock()
 	r.n.Add(1)
 	return 0, nil
