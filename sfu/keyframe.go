@@ -5,13 +5,14 @@ import "strings"
 // isKeyframe reports whether an RTP payload starts a keyframe, for the codecs
 // the SFU forwards. A downtrack waits for one before it sends video, so a
 // subscriber's decoder never starts on a delta frame.
+// It runs on every video packet, so it compares without allocating.
 func isKeyframe(mime string, payload []byte) bool {
-	switch strings.ToLower(mime) {
-	case "video/vp8":
+	switch {
+	case strings.EqualFold(mime, "video/vp8"):
 		return vp8Keyframe(payload)
-	case "video/h264":
+	case strings.EqualFold(mime, "video/h264"):
 		return h264Keyframe(payload)
-	case "video/vp9":
+	case strings.EqualFold(mime, "video/vp9"):
 		return vp9Keyframe(payload)
 	}
 	return false
