@@ -44,18 +44,24 @@ type Config struct {
 	// candidates (a server behind 1:1 NAT).
 	PublicIPs []string
 	Logger    *slog.Logger
+	// Baseline replaces the media plane with a naive Pion forwarder (one
+	// TrackLocalStaticRTP per track, Pion's default interceptors), the
+	// yardstick `huddle bench sfu --baseline` measures against. Never for
+	// production: no keyframe gating, no isolation of slow subscribers.
+	Baseline bool
 }
 
 // Engine holds what every PeerConnection of the server shares.
 type Engine struct {
-	api    *webrtc.API // publisher PeerConnections
-	media  *webrtc.MediaEngine
-	icpt   *interceptor.Registry
-	se     webrtc.SettingEngine // subscriber PCs each get a copy with their own RTCP sink
-	udp    net.PacketConn
-	tcp    net.Listener
-	log    *slog.Logger
-	closer []func() error
+	api      *webrtc.API // publisher PeerConnections
+	media    *webrtc.MediaEngine
+	icpt     *interceptor.Registry
+	se       webrtc.SettingEngine // subscriber PCs each get a copy with their own RTCP sink
+	udp      net.PacketConn
+	tcp      net.Listener
+	log      *slog.Logger
+	closer   []func() error
+	baseline bool
 }
 
 // NewEngine opens the media ports and builds the Pion API.
@@ -64,7 +70,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{log: log}
+	e := &Engine{log: log, baseline: cfg.Baseline}
 
 	udp, err := net.ListenPacket("udp", cfg.UDPAddr)
 	if err != nil {
@@ -119,6 +125,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	ir, err := registerInterceptors(me)
+	if cfg.Baseline {
+		ir, err = baselineInterceptors(me)
+	}
 	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("media interceptors: %w", err)
@@ -163,6 +172,9 @@ func (e *Engine) newPeerConnection(iceServers []webrtc.ICEServer) (*webrtc.PeerC
 // decrypts it: the subscriber's feedback is handled where it arrives, with
 // no reader goroutine per RTPSender.
 func (e *Engine) newSubscriberPeerConnection(iceServers []webrtc.ICEServer, rtcp func(ssrc uint32, b []byte)) (*webrtc.PeerConnection, error) {
+	if e.baseline {
+		return e.newPeerConnection(iceServers)
+	}
 	se := e.se
 	se.BufferFactory = func(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
 		if t == packetio.RTCPBufferPacket {

@@ -48,7 +48,8 @@ type Forwarder struct {
 	writePLI func(ssrc uint32) error
 	log      *slog.Logger
 	cache    *packetCache
-	ext      extIDs // the publisher's header extension ids
+	ext      extIDs                      // the publisher's header extension ids
+	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -122,6 +123,10 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 		return
 	}
 	f.packets.Add(1)
+	if f.local != nil {
+		f.forwardBaseline(raw)
+		return
+	}
 	seq := p.header.SequenceNumber
 	f.cache.store(seq, raw, p.keyframe)
 	for _, d := range *f.downs.Load() {

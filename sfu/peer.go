@@ -292,6 +292,9 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
 		return p.pub.WriteRTCP(pliPacket(ssrc))
 	}, p.log)
+	if p.room.engine.baseline {
+		f.makeBaseline()
+	}
 	p.room.publish(p, f)
 }
 
@@ -325,13 +328,21 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 			continue
 		}
 		d := newDownTrack(f, p.path, &p.subReady)
-		sender, err := p.sub.AddTrack(d)
+		var local webrtc.TrackLocal = d
+		if f.local != nil {
+			local = f.local // Config.Baseline
+		}
+		sender, err := p.sub.AddTrack(local)
 		if err != nil {
 			p.log.Warn("subscribe", "track", f.info.ID, "err", err)
 			continue
 		}
 		d.sender = sender
-		f.addDownTrack(d)
+		if f.local != nil {
+			p.readBaselineRTCP(sender, f)
+		} else {
+			f.addDownTrack(d)
+		}
 		p.downs[f.info.ID] = d
 		added++
 	}

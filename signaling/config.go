@@ -33,6 +33,10 @@ type Config struct {
 	PingInterval time.Duration // default 10s
 	PongTimeout  time.Duration // default 30s: silent connections are dropped
 	JoinTimeout  time.Duration // default 10s: time to send the join
+
+	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
+	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
+	MediaBaseline bool
 }
 
 // Defaults of the design brief.

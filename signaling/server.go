@@ -93,6 +93,7 @@ func (s *Server) Start(ctx context.Context) error {
 		TCPAddr:   s.cfg.MediaTCPAddr,
 		PublicIPs: s.cfg.PublicIPs,
 		Logger:    s.log.With("part", "sfu"),
+		Baseline:  s.cfg.MediaBaseline,
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

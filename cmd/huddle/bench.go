@@ -3,126 +3,345 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4/pkg/media"
-
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 )
 
-// bench joins publishers and subscribers (SDK bots) to one room and reports
-// what the server forwarded and what it cost. Without --url it starts a
-// server in this process on loopback; with --url it measures that server
-// (dev mode: tokens from /api/dev/token) and reads its CPU time from
-// /metrics, so run `huddle serve` separately for server-only numbers.
+// bench dispatches `huddle bench <what>`.
 func bench(args []string) error {
-	f := newEnvFlags("bench")
-	target := f.String("url", "", "server to measure (default: start one in-process on loopback)")
-	pubs := f.Int("publishers", 1, "bots publishing video and audio")
-	subs := f.Int("subscribers", 10, "bots only receiving")
-	dur := f.Duration("duration", 10*time.Second, "how long to measure, after everyone receives")
-	fps := f.Int("fps", 30, "video frames per second per publisher")
-	kbps := f.Int("video-kbps", 1000, "video bitrate per publisher")
+	if len(args) == 0 {
+		return errors.New("usage: huddle bench sfu [flags]")
+	}
+	switch args[0] {
+	case "sfu":
+		return benchSFU(args[1:])
+	case "sfu-server": // the child process of bench sfu
+		return benchServer(args[1:])
+	}
+	return fmt.Errorf("unknown benchmark %q (want sfu)", args[0])
+}
+
+// benchConfig is one bench sfu invocation's load.
+type benchConfig struct {
+	publishers, subscribers int
+	pps, fps                int
+	audio                   bool
+	warmup, duration        time.Duration
+}
+
+// benchResult is what one server did under the load, measured from
+// outside its process.
+type benchResult struct {
+	Server          string  `json:"server"` // "huddle" or "baseline"
+	Publishers      int     `json:"publishers"`
+	Subscribers     int     `json:"subscribers"`
+	Seconds         float64 `json:"seconds"`
+	Published       int64   `json:"published"` // packets stamped inside the window
+	Expected        int64   `json:"expected"`  // published x receivers (subscribers, and the other publishers)
+	Delivered       int64   `json:"delivered"` // of those, received by subscribers
+	Gaps            int64   `json:"gaps"`      // sequence numbers subscribers never saw
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	CPUUsPerPacket  float64 `json:"cpu_us_per_delivered_packet"`
+	PacketsPerSec   float64 `json:"delivered_packets_per_second"`
+	RSSBytes        int64   `json:"rss_bytes"`
+	AllocsPerPacket float64 `json:"allocs_per_delivered_packet"`
+	LatencyP50Ms    float64 `json:"latency_p50_ms"`
+	LatencyP99Ms    float64 `json:"latency_p99_ms"`
+	LatencyMaxMs    float64 `json:"latency_max_ms"`
+}
+
+// benchSFU loads a server in a child process with publisher and subscriber
+// bots and reports its cost per delivered packet; with --baseline it runs
+// the same load through the naive Pion forwarder in another child, after
+// it, and prints the ratio. Server CPU and RSS come from /proc, so the
+// bots' own work (in this process) is not counted.
+func benchSFU(args []string) error {
+	f := newEnvFlags("bench sfu")
+	var cfg benchConfig
+	f.IntVar(&cfg.publishers, "publishers", 1, "bots publishing video")
+	f.IntVar(&cfg.subscribers, "subscribers", 10, "bots only receiving")
+	f.IntVar(&cfg.pps, "pps", 1000, "video packets per second per publisher (1200-byte packets)")
+	f.IntVar(&cfg.fps, "fps", 30, "video frames per second per publisher")
+	f.BoolVar(&cfg.audio, "audio", false, "publishers also send Opus (50 packets/s)")
+	f.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "load before measuring, after every subscriber receives")
+	f.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to measure")
+	baseline := f.Bool("baseline", false, "also run the naive Pion forwarder and print the ratio")
+	rounds := f.Int("rounds", 1, "runs of each server, interleaved")
+	asJSON := f.Bool("json", false, "print the results as JSON")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *dur+2*time.Minute)
-	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	base := *target
-	if base == "" {
-		dir, err := os.MkdirTemp("", "huddle-bench")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		srv, err := signaling.New(signaling.Config{HTTPAddr: "127.0.0.1:0", MediaUDPAddr: "127.0.0.1:0", MediaTCPAddr: "off", DataDir: dir, Logger: quiet})
-		if err != nil {
-			return err
-		}
-		if err := srv.Start(ctx); err != nil {
-			return err
-		}
-		defer srv.Close()
-		base = srv.URL()
+	if cfg.publishers < 1 || cfg.subscribers < 1 || cfg.pps < 1 || cfg.fps < 1 || *rounds < 1 {
+		return errors.New("bench sfu: publishers, subscribers, pps, fps and rounds must be positive")
 	}
-	room := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	var received, receivedBytes, gaps atomic.Int64
-	var joined []*sdk.Room
-	defer func() {
-		for _, r := range joined {
-			r.Leave()
-		}
-	}()
-	for i := range *subs {
-		tok, err := devToken(base, fmt.Sprintf("sub%d", i), room)
-		if err != nil {
-			return err
-		}
-		r, err := sdk.Join(ctx, base, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) {
-			count(t, &received, &receivedBytes, &gaps)
-		}})
-		if err != nil {
-			return fmt.Errorf("subscriber %d: %w", i, err)
-		}
-		joined = append(joined, r)
+	servers := []string{"huddle"}
+	if *baseline {
+		servers = append(servers, "baseline")
 	}
-	var sent atomic.Int64
-	for i := range *pubs {
-		tok, err := devToken(base, fmt.Sprintf("pub%d", i), room)
-		if err != nil {
-			return err
-		}
-		r, err := sdk.Join(ctx, base, tok, sdk.Options{Logger: quiet})
-		if err != nil {
-			return fmt.Errorf("publisher %d: %w", i, err)
-		}
-		joined = append(joined, r)
-		if err := publishSynthetic(ctx, r, *fps, *kbps, &sent); err != nil {
-			return err
+	var results []benchResult
+	for range *rounds {
+		for _, s := range servers {
+			r, err := benchRun(cfg, s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+			results = append(results, r)
+			if !*asJSON {
+				printResult(os.Stdout, r)
+			}
 		}
 	}
-	// Warm up until every subscriber gets media, then measure.
-	want := int64(*subs * *pubs * 2 * 50)
-	for received.Load() < want {
-		if ctx.Err() != nil {
-			return fmt.Errorf("warm-up: subscribers got %d packets, want %d", received.Load(), want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
 	}
-	cpu0, _ := serverCPU(base)
-	r0, b0, s0, g0 := received.Load(), receivedBytes.Load(), sent.Load(), gaps.Load()
-	start := time.Now()
-	time.Sleep(*dur)
-	el := time.Since(start).Seconds()
-	cpu1, cpuErr := serverCPU(base)
-	r1, b1, s1, g1 := received.Load(), receivedBytes.Load(), sent.Load(), gaps.Load()
-
-	fmt.Printf("huddle bench: %d publishers (VP8 %d kbps @ %d fps + Opus), %d subscribers, %.1fs on %s\n", *pubs, *kbps, *fps, *subs, el, base)
-	fmt.Printf("  published   %10.0f packets/s\n", float64(s1-s0)/el)
-	fmt.Printf("  delivered   %10.0f packets/s  (%.1f Mbit/s)\n", float64(r1-r0)/el, float64(b1-b0)*8/el/1e6)
-	fmt.Printf("  expected    %10.0f packets/s  (published x subscribers)\n", float64(s1-s0)/el*float64(*subs))
-	fmt.Printf("  sequence gaps seen by subscribers: %d\n", g1-g0)
-	if cpuErr == nil && cpu1 >= cpu0 {
-		label := "server"
-		if *target == "" {
-			label = "process (server and bots)"
+	if *baseline {
+		var cpu [2]float64
+		var pkts [2]int64
+		for _, r := range results {
+			i := 0
+			if r.Server == "baseline" {
+				i = 1
+			}
+			cpu[i] += r.CPUSeconds
+			pkts[i] += r.Delivered
 		}
-		fmt.Printf("  %s CPU: %.1f%% of one core; %.2f us per delivered packet\n", label, 100*(cpu1-cpu0)/el, 1e6*(cpu1-cpu0)/float64(r1-r0))
+		if pkts[0] > 0 && pkts[1] > 0 && cpu[1] > 0 {
+			fmt.Printf("huddle/baseline CPU per delivered packet: %.2fx\n", (cpu[0]/float64(pkts[0]))/(cpu[1]/float64(pkts[1])))
+		}
 	}
 	return nil
+}
+
+func printResult(w io.Writer, r benchResult) {
+	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d\n",
+		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps)
+	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, latency p50 %.2f ms p99 %.2f ms max %.2f ms\n",
+		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+}
+
+// benchRun starts one server child, loads it and measures it.
+func benchRun(cfg benchConfig, server string) (benchResult, error) {
+	res := benchResult{Server: server, Publishers: cfg.publishers, Subscribers: cfg.subscribers}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.warmup+cfg.duration+2*time.Minute)
+	defer cancel()
+	child, err := startChild(server == "baseline")
+	if err != nil {
+		return res, err
+	}
+	defer child.stop()
+
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	l := newLoad()
+	var rooms []*sdk.Room
+	var wg sync.WaitGroup
+	lctx, stopLoad := context.WithCancel(ctx)
+	defer func() {
+		stopLoad()
+		for _, r := range rooms {
+			r.Leave()
+		}
+		wg.Wait()
+	}()
+	room := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	tracksPer := 1 // per publisher
+	if cfg.audio {
+		tracksPer = 2
+	}
+	for i := range cfg.subscribers {
+		tok, err := devToken(child.url, fmt.Sprintf("sub%d", i), room)
+		if err != nil {
+			return res, err
+		}
+		rcv := l.newReceiver(tracksPer * cfg.publishers)
+		r, err := sdk.Join(ctx, child.url, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
+		if err != nil {
+			return res, fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		rooms = append(rooms, r)
+	}
+	for i := range cfg.publishers {
+		tok, err := devToken(child.url, fmt.Sprintf("pub%d", i), room)
+		if err != nil {
+			return res, err
+		}
+		// Publishers receive each other's tracks, as in a meeting; they
+		// count as receivers of those.
+		rcv := l.newReceiver(tracksPer * (cfg.publishers - 1))
+		r, err := sdk.Join(ctx, child.url, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
+		if err != nil {
+			return res, fmt.Errorf("publisher %d: %w", i, err)
+		}
+		rooms = append(rooms, r)
+		if err := l.publish(lctx, &wg, r, cfg.pps, cfg.fps, cfg.audio); err != nil {
+			return res, fmt.Errorf("publisher %d: %w", i, err)
+		}
+	}
+	for l.minStamped() < 20 {
+		if ctx.Err() != nil {
+			return res, errors.New("warm-up: not every subscriber receives every track")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(cfg.warmup)
+
+	cpu0, err := procCPU(child.pid())
+	if err != nil {
+		return res, err
+	}
+	m0, err := child.mallocs()
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	l.from.Store(l.now())
+	l.to.Store(l.now() + int64(cfg.duration))
+	time.Sleep(cfg.duration)
+	res.Seconds = time.Since(start).Seconds()
+	cpu1, err := procCPU(child.pid())
+	if err != nil {
+		return res, err
+	}
+	m1, err := child.mallocs()
+	if err != nil {
+		return res, err
+	}
+	res.RSSBytes, _ = procRSS(child.pid())
+	// Packets stamped at the end of the window are still on their way.
+	time.Sleep(500 * time.Millisecond)
+
+	res.Published = l.published.Load()
+	res.Expected = res.Published * int64(cfg.subscribers+cfg.publishers-1)
+	var p50, p99, worst time.Duration
+	res.Delivered, res.Gaps, p50, p99, worst = l.totals()
+	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = ms(p50), ms(p99), ms(worst)
+	res.CPUSeconds = cpu1 - cpu0
+	if res.Delivered > 0 {
+		res.CPUUsPerPacket = 1e6 * res.CPUSeconds / float64(res.Delivered)
+		res.AllocsPerPacket = float64(m1-m0) / float64(res.Delivered)
+	}
+	res.PacketsPerSec = float64(res.Delivered) / res.Seconds
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// child is a bench server process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+	url   string
+}
+
+func startChild(baseline bool) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "bench", "sfu-server", "--baseline="+strconv.FormatBool(baseline))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server child: %w", err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	if !c.out.Scan() {
+		c.stop()
+		return nil, errors.New("server child printed no url")
+	}
+	c.url = strings.TrimSpace(c.out.Text())
+	return c, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+func (c *child) mallocs() (uint64, error) {
+	if _, err := io.WriteString(c.stdin, "stats\n"); err != nil {
+		return 0, err
+	}
+	if !c.out.Scan() {
+		return 0, errors.New("server child gave no stats")
+	}
+	var s childStats
+	if err := json.Unmarshal(c.out.Bytes(), &s); err != nil {
+		return 0, fmt.Errorf("server child stats: %w", err)
+	}
+	return s.Mallocs, nil
+}
+
+// stop closes the child's stdin, which ends it, and waits; a child that
+// does not end in time is killed.
+func (c *child) stop() {
+	c.stdin.Close()
+	done := make(chan struct{})
+	go func() {
+		c.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// procCPU is a process's user+system CPU time from /proc/<pid>/stat.
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("server cpu: %w", err)
+	}
+	// Fields after the command name (which may hold spaces) start at 3.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("server cpu: cannot parse /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("server cpu: cannot parse /proc/%d/stat", pid)
+	}
+	const clockTicks = 100 // USER_HZ, 100 on every Linux Go supports
+	return float64(utime+stime) / clockTicks, nil
+}
+
+// procRSS is a process's resident set from /proc/<pid>/status.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
 }
 
 func devToken(base, name, room string) (string, error) {
@@ -137,104 +356,4 @@ func devToken(base, name, room string) (string, error) {
 		return "", fmt.Errorf("dev token from %s: %s %s (bench needs a dev-mode server on loopback)", base, resp.Status, body.Error)
 	}
 	return body.Token, nil
-}
-
-// serverCPU reads process_cpu_seconds_total from the server's metrics.
-func serverCPU(base string) (float64, error) {
-	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("no process_cpu_seconds_total at %s/metrics", base)
-}
-
-func publishSynthetic(ctx context.Context, r *sdk.Room, fps, kbps int, sent *atomic.Int64) error {
-	video, err := r.PublishTrack(sdk.VP8, "camera")
-	if err != nil {
-		return err
-	}
-	audio, err := r.PublishTrack(sdk.Opus, "microphone")
-	if err != nil {
-		return err
-	}
-	frameBytes := kbps * 1000 / 8 / fps
-	packetsPerFrame := int64(max(1, (frameBytes+1099)/1100))
-	go func() {
-		tick := time.NewTicker(time.Second / time.Duration(fps))
-		defer tick.Stop()
-		frame := make([]byte, frameBytes)
-		key := true
-		for n := 0; ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-video.KeyframeRequests():
-				key = true
-			case <-tick.C:
-			}
-			frame[0] = 0x11
-			if key {
-				frame[0] = 0x10
-			}
-			key = false
-			binary.BigEndian.PutUint32(frame[10:], uint32(n))
-			if video.WriteSample(media.Sample{Data: frame, Duration: time.Second / time.Duration(fps)}) != nil {
-				return
-			}
-			sent.Add(packetsPerFrame)
-		}
-	}()
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		frame := make([]byte, 80)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if audio.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond}) != nil {
-				return
-			}
-			sent.Add(1)
-		}
-	}()
-	return nil
-}
-
-// count reads a track and counts packets, bytes and sequence gaps.
-func count(t *sdk.RemoteTrack, packets, bytes, gaps *atomic.Int64) {
-	var mu sync.Mutex
-	var last uint16
-	started := false
-	buf := make([]byte, 1600)
-	for {
-		n, _, err := t.Track.Read(buf)
-		if err != nil {
-			return
-		}
-		if n < 12 {
-			continue
-		}
-		seq := binary.BigEndian.Uint16(buf[2:4])
-		mu.Lock()
-		if started && seq != last+1 && int16(seq-last) > 0 {
-			gaps.Add(1)
-		}
-		if !started || int16(seq-last) > 0 {
-			last = seq
-		}
-		started = true
-		mu.Unlock()
-		packets.Add(1)
-		bytes.Add(int64(n))
-	}
 }
