@@ -49,6 +49,9 @@ type Config struct {
 	// yardstick `huddle bench sfu --baseline` measures against. Never for
 	// production: no keyframe gating, no isolation of slow subscribers.
 	Baseline bool
+	// NoGSO sends one packet per system call even where the kernel has
+	// UDP GSO; for measuring what GSO saves.
+	NoGSO bool
 }
 
 // Engine holds what every PeerConnection of the server shares.
@@ -62,6 +65,7 @@ type Engine struct {
 	log      *slog.Logger
 	closer   []func() error
 	baseline bool
+	gso      *gsoConn // nil when the socket is not a *net.UDPConn
 }
 
 // NewEngine opens the media ports and builds the Pion API.
@@ -84,7 +88,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetReceiveMTU(1600)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
-	udpMux := webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), udp)
+	muxConn := udp
+	if uc, ok := udp.(*net.UDPConn); ok {
+		e.gso = newGSOConn(uc, cfg.NoGSO || cfg.Baseline, log)
+		muxConn = e.gso
+	}
+	udpMux := webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), muxConn)
 	e.closer = append(e.closer, udpMux.Close)
 	se.SetICEUDPMux(udpMux)
 

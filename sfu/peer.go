@@ -88,6 +88,7 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		downs: map[string]*DownTrack{},
 	}
 	p.path = newSendPath(p.log)
+	p.path.useGSO(r.engine.gso)
 	var err error
 	if p.pub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
 		stop()
@@ -112,6 +113,9 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		p.log.Debug("subscriber pc", "state", s.String())
 		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
 		if s == webrtc.PeerConnectionStateConnected {
+			if pair, err := p.sub.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
+				p.path.setRemote(pair)
+			}
 			p.negMu.Lock()
 			for _, d := range p.downs {
 				d.fwd.RequestKeyframe()

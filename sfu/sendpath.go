@@ -2,8 +2,11 @@ package sfu
 
 import (
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // Queue bounds of one subscriber's send path, in packets. The video queue
@@ -82,6 +85,12 @@ type sendPath struct {
 	ssrcMu sync.Mutex
 	bySSRC map[uint32]*DownTrack // bound downtracks, for routing RTCP
 
+	// GSO: the subscriber's address, once ICE has chosen a UDP pair, and
+	// the burst each batch gathers its packets into (nil without GSO).
+	gso    *gsoConn
+	burst  *burst
+	remote atomic.Pointer[netip.AddrPort]
+
 	// The worker's own state: nobody else touches it.
 	batch   [sendBatch]sendItem
 	buf     [maxPacketSize]byte
@@ -140,11 +149,46 @@ func (s *sendPath) run() {
 		if !ok {
 			return
 		}
+		gather := s.burst != nil && s.gso.begin(s.burst, s.remoteAddr())
 		for i := range n {
 			s.deliver(s.batch[i])
 			s.batch[i] = sendItem{}
 		}
+		if gather {
+			s.gso.end(s.burst)
+		}
 	}
+}
+
+// useGSO lets the path gather each batch into GSO sends where g is on.
+func (s *sendPath) useGSO(g *gsoConn) {
+	if g != nil && g.on.Load() {
+		s.gso, s.burst = g, newBurst()
+	}
+}
+
+// setRemote records where the subscriber's media goes: the remote address
+// of the selected pair when it is UDP (TCP and relayed pairs write
+// elsewhere, so they get no bursts).
+func (s *sendPath) setRemote(pair *webrtc.ICECandidatePair) {
+	if pair == nil || pair.Local == nil || pair.Remote == nil || pair.Local.Protocol != webrtc.ICEProtocolUDP {
+		s.remote.Store(nil)
+		return
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		s.remote.Store(nil)
+		return
+	}
+	a := netip.AddrPortFrom(ip, pair.Remote.Port)
+	s.remote.Store(&a)
+}
+
+func (s *sendPath) remoteAddr() netip.AddrPort {
+	if a := s.remote.Load(); a != nil {
+		return *a
+	}
+	return netip.AddrPort{}
 }
 
 // take waits for items and moves a batch of them, audio first, into s.batch.

@@ -37,6 +37,9 @@ type Config struct {
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
 	MediaBaseline bool
+	// MediaNoGSO sends one packet per system call even where the kernel
+	// has UDP GSO (sfu.Config.NoGSO); for measuring.
+	MediaNoGSO bool
 }
 
 // Defaults of the design brief.

@@ -94,6 +94,7 @@ func (s *Server) Start(ctx context.Context) error {
 		PublicIPs: s.cfg.PublicIPs,
 		Logger:    s.log.With("part", "sfu"),
 		Baseline:  s.cfg.MediaBaseline,
+		NoGSO:     s.cfg.MediaNoGSO,
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

@@ -40,6 +40,8 @@ type benchConfig struct {
 	pps, fps                int
 	audio                   bool
 	warmup, duration        time.Duration
+	huddleBin               string
+	noGSO                   bool
 }
 
 // benchResult is what one server did under the load, measured from
@@ -81,6 +83,8 @@ func benchSFU(args []string) error {
 	baseline := f.Bool("baseline", false, "also run the naive Pion forwarder and print the ratio")
 	rounds := f.Int("rounds", 1, "runs of each server, interleaved")
 	asJSON := f.Bool("json", false, "print the results as JSON")
+	f.BoolVar(&cfg.noGSO, "no-gso", false, "the huddle server sends one packet per system call even where UDP GSO works")
+	f.StringVar(&cfg.huddleBin, "huddle-bin", "", "run the huddle server from this binary (another build, to compare commits); default this one")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -139,7 +143,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	res := benchResult{Server: server, Publishers: cfg.publishers, Subscribers: cfg.subscribers}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.warmup+cfg.duration+2*time.Minute)
 	defer cancel()
-	child, err := startChild(server == "baseline")
+	child, err := startChild(server == "baseline", cfg)
 	if err != nil {
 		return res, err
 	}
@@ -248,12 +252,22 @@ type child struct {
 	url   string
 }
 
-func startChild(baseline bool) (*child, error) {
+func startChild(baseline bool, cfg benchConfig) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "bench", "sfu-server", "--baseline="+strconv.FormatBool(baseline))
+	args := []string{"bench", "sfu-server"}
+	switch {
+	case baseline:
+		args = append(args, "--baseline")
+	case cfg.noGSO:
+		args = append(args, "--no-gso")
+	}
+	if !baseline && cfg.huddleBin != "" {
+		exe = cfg.huddleBin
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

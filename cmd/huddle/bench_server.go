@@ -25,6 +25,7 @@ type childStats struct {
 func benchServer(args []string) error {
 	f := newEnvFlags("bench sfu-server")
 	baseline := f.Bool("baseline", false, "forward with the naive Pion forwarder")
+	noGSO := f.Bool("no-gso", false, "one send per packet even where UDP GSO works")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -41,6 +42,7 @@ func benchServer(args []string) error {
 		DataDir:       dir,
 		Logger:        quiet,
 		MediaBaseline: *baseline,
+		MediaNoGSO:    *noGSO,
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@
 //
 //	huddle [serve] [flags]   run the server (the default)
 //	huddle token [flags]     mint an access token
-//	huddle bench [flags]     load a server with SDK bots and report numbers
+//	huddle bench sfu [flags] load a server with SDK bots and report its costs
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is

@@ -1,0 +1,85 @@
+package sfu
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// A burst of equal-sized packets and a shorter last one, gathered while a
+// send path writes a batch, arrives as separate datagrams, whole and in
+// order; writes to other addresses meanwhile go straight through.
+func TestGSOBurstArrivesAsDatagrams(t *testing.T) {
+	sock, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGSOConn(sock, false, slog.Default())
+	defer g.Close()
+	if !g.on.Load() {
+		if err := probeGSO(sock); err != nil {
+			t.Skipf("kernel without UDP GSO: %v", err) // the fallback is what runs there
+		}
+	}
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	bu := newBurst()
+	if !g.begin(bu, to) {
+		t.Fatal("burst not started")
+	}
+	var want [][]byte
+	for i := range 70 { // more than one send's worth of segments
+		p := bytes.Repeat([]byte{byte(i)}, 1200)
+		if i == 69 {
+			p = p[:300]
+		}
+		want = append(want, p)
+		if _, err := g.WriteToAddrPort(p, to); err != nil {
+			t.Fatal(err)
+		}
+		if i == 10 {
+			if _, err := g.WriteToAddrPort([]byte("direct"), other.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	g.end(bu)
+	if g.gsoSends.Load() < 2 || g.gsoPackets.Load() < 64 {
+		t.Errorf("%d GSO sends carried %d packets; want the burst gathered", g.gsoSends.Load(), g.gsoPackets.Load())
+	}
+	buf := make([]byte, 2000)
+	rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i, w := range want {
+		n, err := rx.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:n], w) {
+			t.Fatalf("datagram %d: %d bytes starting %d, want %d bytes starting %d", i, n, buf[0], len(w), w[0])
+		}
+	}
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := other.Read(buf); err != nil || string(buf[:n]) != "direct" {
+		t.Fatalf("write to another address: %q, %v", buf[:n], err)
+	}
+	// No burst open: a write goes straight out.
+	if _, err := g.WriteToAddrPort([]byte("after"), netip.AddrPortFrom(to.Addr(), to.Port())); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rx.Read(buf); err != nil || string(buf[:n]) != "after" {
+		t.Fatalf("write after the burst: %q, %v", buf[:n], err)
+	}
+}
