@@ -28,6 +28,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
@@ -133,7 +135,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	ir, err := registerInterceptors(me)
+	ir, err := registerInterceptors(me, se.LoggerFactory)
 	if cfg.Baseline {
 		ir, err = baselineInterceptors(me)
 	}
@@ -205,17 +207,19 @@ func (e *Engine) newSubscriberPeerConnection(iceServers []webrtc.ICEServer, rtcp
 // towards subscribers are served by the send path from each track's packet
 // cache, not by a responder that copies every packet per subscriber), RTCP
 // receiver and sender reports, and TWCC feedback towards publishers. No stats
-// interceptor: nothing reads it, and it costs on every packet.
-func registerInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
+// interceptor: nothing reads it, and it costs on every packet. They log
+// through the server's logger, not Pion's default one on stderr.
+func registerInterceptors(me *webrtc.MediaEngine, lf logging.LoggerFactory) (*interceptor.Registry, error) {
 	ir := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
 	if err != nil {
 		return nil, err
 	}
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	ir.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(lf)}, report.WithSenderLoggerFactory(lf)); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
@@ -232,7 +236,7 @@ func registerInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error)
 			return nil, err
 		}
 	}
-	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+	if err := webrtc.ConfigureTWCCSenderWithOptions(me, ir, twcc.WithLoggerFactory(lf)); err != nil {
 		return nil, err
 	}
 	return ir, nil
@@ -287,25 +291,41 @@ func (l pionLogger) Info(msg string)           { l.log.Debug(msg) }
 func (l pionLogger) Infof(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...)) }
 func (l pionLogger) Warn(msg string)           { l.warn(msg) }
 func (l pionLogger) Warnf(f string, a ...any)  { l.warn(fmt.Sprintf(f, a...)) }
-func (l pionLogger) Error(msg string)          { l.log.Error(msg) }
-func (l pionLogger) Errorf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...)) }
+func (l pionLogger) Error(msg string)          { l.error(msg) }
+func (l pionLogger) Errorf(f string, a ...any) { l.error(fmt.Sprintf(f, a...)) }
 
-// routineWarnings are what Pion logs as warnings on every ordinary connect
-// and hang-up; an operator can do nothing about them.
+// routineWarnings are what Pion logs as warnings or errors on every
+// ordinary connect and hang-up; an operator can do nothing about them.
 var routineWarnings = []string{
 	"closed pipe",
 	"already closed",
 	"conn is closed",
 	"Failed to ping without candidate pairs",
 	"Incoming unhandled RTCP",
+	"the agent is closed", // candidates trickling in while a peer leaves
 }
 
 func (l pionLogger) warn(msg string) {
-	for _, r := range routineWarnings {
-		if strings.Contains(msg, r) {
-			l.log.Debug(msg)
-			return
-		}
+	if routine(msg) {
+		l.log.Debug(msg)
+		return
 	}
 	l.log.Warn(msg)
+}
+
+func (l pionLogger) error(msg string) {
+	if routine(msg) {
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Error(msg)
+}
+
+func routine(msg string) bool {
+	for _, r := range routineWarnings {
+		if strings.Contains(msg, r) {
+			return true
+		}
+	}
+	return false
 }
