@@ -34,6 +34,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config says where media listens and how it is advertised.
@@ -54,6 +55,9 @@ type Config struct {
 	// NoGSO sends one packet per system call even where the kernel has
 	// UDP GSO; for measuring what GSO saves.
 	NoGSO bool
+	// Registerer, when set, gets the media plane's metrics (packets sent,
+	// dropped, resent; GSO sends); Close unregisters them.
+	Registerer prometheus.Registerer
 }
 
 // Engine holds what every PeerConnection of the server shares.
@@ -68,6 +72,7 @@ type Engine struct {
 	closer   []func() error
 	baseline bool
 	gso      *gsoConn // nil when the socket is not a *net.UDPConn
+	metrics  *engineMetrics
 }
 
 // NewEngine opens the media ports and builds the Pion API.
@@ -77,6 +82,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		log = slog.Default()
 	}
 	e := &Engine{log: log, baseline: cfg.Baseline}
+	e.metrics = newEngineMetrics(e)
 
 	udp, err := net.ListenPacket("udp", cfg.UDPAddr)
 	if err != nil {
@@ -145,6 +151,16 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.media, e.icpt, e.se = me, ir, se
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	if reg := cfg.Registerer; reg != nil {
+		if err := reg.Register(e.metrics); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("media metrics: %w", err)
+		}
+		e.closer = append(e.closer, func() error {
+			reg.Unregister(e.metrics)
+			return nil
+		})
+	}
 	return e, nil
 }
 
@@ -302,7 +318,8 @@ var routineWarnings = []string{
 	"conn is closed",
 	"Failed to ping without candidate pairs",
 	"Incoming unhandled RTCP",
-	"the agent is closed", // candidates trickling in while a peer leaves
+	"the agent is closed",    // candidates trickling in while a peer leaves
+	"no endpoint for packet", // DTLS arriving just before its endpoint exists
 }
 
 func (l pionLogger) warn(msg string) {

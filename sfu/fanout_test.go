@@ -1,12 +1,16 @@
 package sfu_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +21,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"golang.org/x/sys/unix"
 
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/signaling"
@@ -261,6 +266,15 @@ func TestFanOutGoroutinesScaleWithPeersNotTracks(t *testing.T) {
 		t.Errorf("%d sfu goroutines for %d peers and %d tracks (%d downtracks); want at most %d", got, peers, tracks, subscribers*tracks, limit)
 	}
 	t.Logf("%d sfu goroutines for %d peers, %d tracks, %d downtracks", got, peers, tracks, subscribers*tracks)
+
+	m := scrape(t, srv)
+	if m["huddle_media_packets_sent_total"] < float64(subscribers*tracks*20) {
+		t.Errorf("metrics count %v packets sent; the subscribers got more", m["huddle_media_packets_sent_total"])
+	}
+	if kernelHasGSO(t) && !(m["huddle_media_gso_packets_total"] > m["huddle_media_gso_sends_total"] && m["huddle_media_gso_sends_total"] > 0) {
+		t.Errorf("GSO sends %v carrying %v packets: bursts were not gathered", m["huddle_media_gso_sends_total"], m["huddle_media_gso_packets_total"])
+	}
+	t.Logf("metrics: %v", m)
 	stop()
 	for _, r := range rooms {
 		r.Leave()
@@ -356,3 +370,48 @@ func TestThrottledSubscriberIsIsolated(t *testing.T) {
 // subscriber's interceptors happens after SRTP, whose replay protection
 // then refuses the retransmission. TestNACKAnsweredFromTrackCache covers
 // the path from the subscriber's RTCP to the rewritten resend.
+
+// scrape reads the server's huddle_media_* metrics, labels summed.
+func scrape(t *testing.T, srv *signaling.Server) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(srv.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "huddle_media_") {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, " ")
+		name, _, _ = strings.Cut(name, "{")
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			rest = line[i+1:]
+		}
+		v, err := strconv.ParseFloat(rest, 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		m[name] += v
+	}
+	return m
+}
+
+// kernelHasGSO reports whether a UDP socket here takes UDP_SEGMENT.
+func kernelHasGSO(t *testing.T) bool {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opErr error
+	rc.Control(func(fd uintptr) { _, opErr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT) })
+	return opErr == nil
+}

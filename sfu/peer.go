@@ -99,6 +99,7 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		stop()
 		return nil, fmt.Errorf("subscriber pc for %s: %w", id, err)
 	}
+	r.engine.metrics.track(p.path)
 	go p.path.run()
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
@@ -395,5 +396,6 @@ func (p *Peer) close() {
 		p.log.Debug("close subscriber pc", "err", err)
 	}
 	p.path.close()
+	p.room.engine.metrics.retire(p.path)
 	p.wg.Wait() // the forwarders of this peer's tracks end with its PC
 }

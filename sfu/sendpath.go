@@ -99,6 +99,7 @@ type sendPath struct {
 
 	sent    atomic.Uint64
 	dropped atomic.Uint64 // items refused because a queue was full
+	behind  atomic.Uint64 // items whose packet left the cache before their turn
 	resent  atomic.Uint64
 }
 
@@ -265,6 +266,7 @@ func (s *sendPath) deliver(it sendItem) {
 			// Overwritten before we got to it: this subscriber fell
 			// behind by a whole cache. Same as a queue overflow.
 			d.dropped.Store(true)
+			s.behind.Add(1)
 		}
 		return
 	}

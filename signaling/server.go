@@ -89,12 +89,13 @@ func New(cfg Config) (*Server, error) {
 // ends.
 func (s *Server) Start(ctx context.Context) error {
 	media, err := sfu.NewEngine(sfu.Config{
-		UDPAddr:   s.cfg.MediaUDPAddr,
-		TCPAddr:   s.cfg.MediaTCPAddr,
-		PublicIPs: s.cfg.PublicIPs,
-		Logger:    s.log.With("part", "sfu"),
-		Baseline:  s.cfg.MediaBaseline,
-		NoGSO:     s.cfg.MediaNoGSO,
+		UDPAddr:    s.cfg.MediaUDPAddr,
+		TCPAddr:    s.cfg.MediaTCPAddr,
+		PublicIPs:  s.cfg.PublicIPs,
+		Logger:     s.log.With("part", "sfu"),
+		Baseline:   s.cfg.MediaBaseline,
+		NoGSO:      s.cfg.MediaNoGSO,
+		Registerer: s.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

@@ -47,14 +47,18 @@ type benchConfig struct {
 // benchResult is what one server did under the load, measured from
 // outside its process.
 type benchResult struct {
-	Server          string  `json:"server"` // "huddle" or "baseline"
-	Publishers      int     `json:"publishers"`
-	Subscribers     int     `json:"subscribers"`
-	Seconds         float64 `json:"seconds"`
-	Published       int64   `json:"published"` // packets stamped inside the window
-	Expected        int64   `json:"expected"`  // published x receivers (subscribers, and the other publishers)
-	Delivered       int64   `json:"delivered"` // of those, received by subscribers
-	Gaps            int64   `json:"gaps"`      // sequence numbers subscribers never saw
+	Server      string  `json:"server"` // "huddle" or "baseline"
+	Publishers  int     `json:"publishers"`
+	Subscribers int     `json:"subscribers"`
+	Seconds     float64 `json:"seconds"`
+	Published   int64   `json:"published"` // packets stamped inside the window
+	Expected    int64   `json:"expected"`  // published x receivers (subscribers, and the other publishers)
+	Delivered   int64   `json:"delivered"` // of those, received by subscribers
+	Gaps        int64   `json:"gaps"`      // sequence numbers subscribers never saw
+	// ServerDrops are packets the huddle server itself dropped for a
+	// subscriber (queue full or fell behind), from its metrics; 0 for the
+	// baseline, which cannot tell.
+	ServerDrops     int64   `json:"server_drops"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUUsPerPacket  float64 `json:"cpu_us_per_delivered_packet"`
 	PacketsPerSec   float64 `json:"delivered_packets_per_second"`
@@ -135,8 +139,8 @@ func benchSFU(args []string) error {
 }
 
 func printResult(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d\n",
-		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps)
+	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d\n",
+		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops)
 	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet, latency p50 %.2f ms p99 %.2f ms max %.2f ms\n",
 		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
 }
@@ -215,6 +219,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw0 := procSwitches(child.pid())
+	d0 := serverDrops(child.url)
 	start := time.Now()
 	l.from.Store(l.now())
 	l.to.Store(l.now() + int64(cfg.duration))
@@ -229,6 +234,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw1 := procSwitches(child.pid())
+	res.ServerDrops = serverDrops(child.url) - d0
 	res.RSSBytes, _ = procRSS(child.pid())
 	// Packets stamped at the end of the window are still on their way.
 	time.Sleep(500 * time.Millisecond)
@@ -347,6 +353,27 @@ func procCPU(pid int) (float64, error) {
 	}
 	const clockTicks = 100 // USER_HZ, 100 on every Linux Go supports
 	return float64(utime+stime) / clockTicks, nil
+}
+
+// serverDrops reads the packets a huddle server dropped for subscribers
+// from its metrics (0 when it has none).
+func serverDrops(base string) int64 {
+	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var n float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "huddle_media_packets_dropped_total{"); ok {
+			if _, v, ok := strings.Cut(rest, "} "); ok {
+				x, _ := strconv.ParseFloat(v, 64)
+				n += x
+			}
+		}
+	}
+	return int64(n)
 }
 
 // procSwitches sums the context switches of a process's threads, from

@@ -1,0 +1,86 @@
+package sfu
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// pathCounts are one send path's totals.
+type pathCounts struct {
+	sent, queueDrops, behindDrops, resent uint64
+}
+
+func (s *sendPath) counts() pathCounts {
+	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load()}
+}
+
+func (c *pathCounts) add(o pathCounts) {
+	c.sent += o.sent
+	c.queueDrops += o.queueDrops
+	c.behindDrops += o.behindDrops
+	c.resent += o.resent
+}
+
+// engineMetrics sums the send paths' counters when scraped, so that the
+// per-packet path only touches counters of its own (no cache line shared
+// between cores).
+type engineMetrics struct {
+	e       *Engine
+	mu      sync.Mutex
+	live    map[*sendPath]struct{}
+	retired pathCounts
+
+	sent, dropped, resent, gsoSends, gsoPackets *prometheus.Desc
+}
+
+func newEngineMetrics(e *Engine) *engineMetrics {
+	return &engineMetrics{
+		e:          e,
+		live:       map[*sendPath]struct{}{},
+		sent:       prometheus.NewDesc("huddle_media_packets_sent_total", "RTP packets written to subscribers (first sends).", nil, nil),
+		dropped:    prometheus.NewDesc("huddle_media_packets_dropped_total", "Packets the SFU dropped for one subscriber: its queue was full, or it fell a whole packet cache behind.", []string{"reason"}, nil),
+		resent:     prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
+		gsoSends:   prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
+		gsoPackets: prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
+	}
+}
+
+func (m *engineMetrics) track(s *sendPath) {
+	m.mu.Lock()
+	m.live[s] = struct{}{}
+	m.mu.Unlock()
+}
+
+// retire folds a closed send path's counters into the totals.
+func (m *engineMetrics) retire(s *sendPath) {
+	m.mu.Lock()
+	delete(m.live, s)
+	m.retired.add(s.counts())
+	m.mu.Unlock()
+}
+
+func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets} {
+		ch <- d
+	}
+}
+
+func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	t := m.retired
+	for s := range m.live {
+		t.add(s.counts())
+	}
+	m.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(m.sent, prometheus.CounterValue, float64(t.sent))
+	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
+	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.behindDrops), "fell_behind")
+	ch <- prometheus.MustNewConstMetric(m.resent, prometheus.CounterValue, float64(t.resent))
+	var sends, pkts uint64
+	if g := m.e.gso; g != nil {
+		sends, pkts = g.gsoSends.Load(), g.gsoPackets.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(m.gsoSends, prometheus.CounterValue, float64(sends))
+	ch <- prometheus.MustNewConstMetric(m.gsoPackets, prometheus.CounterValue, float64(pkts))
+}
