@@ -151,17 +151,25 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.media, e.icpt, e.se = me, ir, se
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	if reg := cfg.Registerer; reg != nil {
-		if err := reg.Register(e.metrics); err != nil {
-			e.Close()
-			return nil, fmt.Errorf("media metrics: %w", err)
-		}
-		e.closer = append(e.closer, func() error {
-			reg.Unregister(e.metrics)
-			return nil
-		})
+	if err := e.registerMetrics(cfg.Registerer); err != nil {
+		e.Close()
+		return nil, err
 	}
 	return e, nil
+}
+
+func (e *Engine) registerMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	if err := reg.Register(e.metrics); err != nil {
+		return fmt.Errorf("media metrics: %w", err)
+	}
+	e.closer = append(e.closer, func() error {
+		reg.Unregister(e.metrics)
+		return nil
+	})
+	return nil
 }
 
 // UDPAddr is the bound media UDP address.

@@ -7,17 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/huddle-rtc/huddle/sdk"
 )
 
 // bench dispatches `huddle bench <what>`.
@@ -156,51 +152,11 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	}
 	defer child.stop()
 
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	l := newLoad()
-	var rooms []*sdk.Room
-	var wg sync.WaitGroup
-	lctx, stopLoad := context.WithCancel(ctx)
-	defer func() {
-		stopLoad()
-		for _, r := range rooms {
-			r.Leave()
-		}
-		wg.Wait()
-	}()
-	room := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	tracksPer := 1 // per publisher
-	if cfg.audio {
-		tracksPer = 2
-	}
-	for i := range cfg.subscribers {
-		tok, err := devToken(child.url, fmt.Sprintf("sub%d", i), room)
-		if err != nil {
-			return res, err
-		}
-		rcv := l.newReceiver(tracksPer * cfg.publishers)
-		r, err := sdk.Join(ctx, child.url, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
-		if err != nil {
-			return res, fmt.Errorf("subscriber %d: %w", i, err)
-		}
-		rooms = append(rooms, r)
-	}
-	for i := range cfg.publishers {
-		tok, err := devToken(child.url, fmt.Sprintf("pub%d", i), room)
-		if err != nil {
-			return res, err
-		}
-		// Publishers receive each other's tracks, as in a meeting; they
-		// count as receivers of those.
-		rcv := l.newReceiver(tracksPer * (cfg.publishers - 1))
-		r, err := sdk.Join(ctx, child.url, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
-		if err != nil {
-			return res, fmt.Errorf("publisher %d: %w", i, err)
-		}
-		rooms = append(rooms, r)
-		if err := l.publish(lctx, &wg, r, cfg.pps, cfg.fps, cfg.audio); err != nil {
-			return res, fmt.Errorf("publisher %d: %w", i, err)
-		}
+	stopLoad, err := l.join(ctx, cfg, child.url)
+	defer stopLoad()
+	if err != nil {
+		return res, err
 	}
 	for l.minStamped() < 20 {
 		if ctx.Err() != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,4 +285,56 @@ func vp8DescriptorLen(p []byte) int {
 		i++
 	}
 	return i
+}
+
+// join brings the subscribers, then the publishers, into one room of the
+// server at base and starts publishing. The returned stop ends the load
+// and waits for it; call it even when join fails.
+func (l *load) join(ctx context.Context, cfg benchConfig, base string) (stop func(), err error) {
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	var rooms []*sdk.Room
+	var wg sync.WaitGroup
+	lctx, cancel := context.WithCancel(ctx)
+	stop = func() {
+		cancel()
+		for _, r := range rooms {
+			r.Leave()
+		}
+		wg.Wait()
+	}
+	room := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	tracksPer := 1 // per publisher
+	if cfg.audio {
+		tracksPer = 2
+	}
+	bot := func(name string, tracks int) (*sdk.Room, error) {
+		tok, err := devToken(base, name, room)
+		if err != nil {
+			return nil, err
+		}
+		rcv := l.newReceiver(tracks)
+		r, err := sdk.Join(ctx, base, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		rooms = append(rooms, r)
+		return r, nil
+	}
+	for i := range cfg.subscribers {
+		if _, err := bot(fmt.Sprintf("sub%d", i), tracksPer*cfg.publishers); err != nil {
+			return stop, err
+		}
+	}
+	for i := range cfg.publishers {
+		// Publishers receive each other's tracks, as in a meeting; they
+		// count as receivers of those.
+		r, err := bot(fmt.Sprintf("pub%d", i), tracksPer*(cfg.publishers-1))
+		if err != nil {
+			return stop, err
+		}
+		if err := l.publish(lctx, &wg, r, cfg.pps, cfg.fps, cfg.audio); err != nil {
+			return stop, fmt.Errorf("publisher %d: %w", i, err)
+		}
+	}
+	return stop, nil
 }
