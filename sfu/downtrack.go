@@ -251,6 +251,12 @@ func (d *DownTrack) send(p *packet) bool {
 	if int16(in-d.lastIn) > 0 {
 		d.lastIn = in
 	}
+	// Keep the run's start within reach of int16 comparisons: after 32768
+	// packets every newer one would look older than the start and be
+	// dropped. Anything this far behind the newest is stale anyway.
+	if d.lastIn-d.runStart > 1<<14 {
+		d.runStart = d.lastIn - 1<<14
+	}
 	out := in - d.seqOffset
 	if int16(out-d.lastOut) > 0 {
 		d.lastOut = out

@@ -274,3 +274,17 @@ func TestDownTrackIgnoresKeyframeOlderThanDiscardedPackets(t *testing.T) {
 		t.Fatalf("want the run to start at the newer keyframe with no hole, got %+v", rec.pkts)
 	}
 }
+
+// A run longer than half the sequence space keeps flowing: sequence numbers
+// wrap and the run's start must never look newer than the packets.
+func TestDownTrackLongRunSurvivesWrap(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	const n = 70000
+	for i := range n {
+		d.send(vp8(uint16(60000+i), uint32(i)*3000, i == 0))
+	}
+	if got := rec.n.Load(); got != n {
+		t.Fatalf("wrote %d of %d packets of one long run", got, n)
+	}
+}
