@@ -52,6 +52,7 @@ type document struct {
 	failErr  error // set when the document cannot be used (missing, deleted, broken store)
 	meta     DocMeta
 	text     *ot.Doc
+	bytes    int // UTF-8 size of text
 	head     int64
 	first    int64      // oldest revision retained in the store's log (head+1 when empty)
 	tail     []OpRecord // the newest ops, ascending and ending at head
@@ -99,6 +100,7 @@ func (d *document) load() error {
 	// subscribers and held replies of a batch outlive a reload.
 	d.failErr = nil
 	d.meta, d.text, d.head, d.lastSnap = meta, ot.NewDoc(snap.Text), snap.Rev, snap.Rev
+	d.bytes = len(snap.Text)
 	d.dedup, d.undo, d.staged = map[dedupKey]int64{}, map[string]*undoStacks{}, nil
 	if d.subs == nil {
 		d.subs = map[*Subscription]struct{}{}
@@ -108,9 +110,11 @@ func (d *document) load() error {
 			if r.Rev != d.head+1 {
 				return fmt.Errorf("load %s: log has revision %d after %d", d.id, r.Rev, d.head)
 			}
-			if _, err := d.text.Apply(r.Op); err != nil {
+			inv, err := d.text.Apply(r.Op)
+			if err != nil {
 				return fmt.Errorf("load %s: replay revision %d: %w", d.id, r.Rev, err)
 			}
+			d.bytes += insertedBytes(r.Op) - insertedBytes(inv)
 			d.head = r.Rev
 		}
 		d.remember(r)
@@ -318,6 +322,9 @@ func (d *document) apply(s *submission) Result {
 		if err := op.Validate(); err != nil {
 			return Result{Err: err}
 		}
+		if err := d.checkOpSize(op); err != nil {
+			return Result{Err: err}
+		}
 		if req.ClientOpID != "" {
 			if rev, ok := d.dedup[dedupKey{req.Author, req.ClientOpID}]; ok {
 				rec, err := d.record(rev)
@@ -335,10 +342,17 @@ func (d *document) apply(s *submission) Result {
 			op = ot.Transform(op, m.Op, ot.Right) // the logged op wins insert ties
 		}
 	}
+	if op.BaseLen() > d.text.Len() { // checkDocSize reads the text the op walks
+		return Result{Err: fmt.Errorf("at revision %d (base %d): %w: op spans %d code points, the document has %d", d.head, req.BaseRev, ErrInvalidOp, op.BaseLen(), d.text.Len())}
+	}
+	if err := d.checkDocSize(op); err != nil {
+		return Result{Err: err}
+	}
 	inv, err := d.text.Apply(op)
 	if err != nil {
 		return Result{Err: fmt.Errorf("at revision %d (base %d): %w", d.head, req.BaseRev, err)}
 	}
+	d.bytes += insertedBytes(op) - insertedBytes(inv)
 	op = op.Normalize()
 	d.head++
 	rec := OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,

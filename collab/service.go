@@ -38,8 +38,15 @@ type Config struct {
 	SubscriberQueue int           // ops buffered per subscriber before it is dropped as lagging [1024]
 	MaxBatch        int           // ops persisted in one commit at most [512]
 	UndoDepth       int           // undo entries kept per author [200]
-	Logger          *slog.Logger
-	Now             func() time.Time // clock, for tests [time.Now]
+	// MaxDocBytes bounds a document's text in UTF-8 bytes: an op or a
+	// new document that would exceed it is refused with ErrTooLarge
+	// (ops that do not grow the text are always accepted) [8 MiB].
+	MaxDocBytes int
+	// MaxOpBytes bounds one op: the bytes it inserts plus 8 per
+	// component; larger ops are refused with ErrTooLarge [4 MiB].
+	MaxOpBytes int
+	Logger     *slog.Logger
+	Now        func() time.Time // clock, for tests [time.Now]
 }
 
 func (c *Config) setDefaults() {
@@ -54,6 +61,8 @@ func (c *Config) setDefaults() {
 	def(&c.SubscriberQueue, 1024)
 	def(&c.MaxBatch, 512)
 	def(&c.UndoDepth, 200)
+	def(&c.MaxDocBytes, 8<<20)
+	def(&c.MaxOpBytes, 4<<20)
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Minute
 	}
@@ -120,6 +129,9 @@ type CreateRequest struct {
 func (s *Service) CreateDoc(ctx context.Context, req CreateRequest) (DocMeta, error) {
 	if req.Room == "" {
 		return DocMeta{}, fmt.Errorf("create document: %w: empty room", ErrBadRequest)
+	}
+	if len(req.Text) > s.cfg.MaxDocBytes {
+		return DocMeta{}, fmt.Errorf("create document: %w: text of %d bytes, the limit is %d", ErrTooLarge, len(req.Text), s.cfg.MaxDocBytes)
 	}
 	if req.ID == "" {
 		var b [8]byte
