@@ -57,8 +57,12 @@ type document struct {
 	first    int64      // oldest revision retained in the store's log (head+1 when empty)
 	tail     []OpRecord // the newest ops, ascending and ending at head
 	lastSnap int64      // revision of the newest automatic snapshot
-	dedup    map[dedupKey]int64
-	undo     map[string]*undoStacks
+	dedup    map[dedupKey]int64 // the ops after dedupFrom, by (author, client op id)
+	// dedupFrom is the revision dedup starts after: a submission based
+	// before it is checked against the ops it missed (read anyway to
+	// transform it).
+	dedupFrom int64
+	undo      map[string]*undoStacks // nil until the first undo or redo (loadUndo)
 	subs     map[*Subscription]struct{}
 
 	staged  []OpRecord // applied in memory, not yet committed
@@ -70,7 +74,10 @@ func newDocument(s *Service, id string) *document {
 }
 
 // load (re)builds the in-memory state from the store: the newest snapshot,
-// then the ops after it; the retained log rebuilds de-duplication and undo.
+// then the ops after it, and nothing older, so an open costs the same
+// whatever the length of the history. De-duplication starts from the
+// snapshot (older resubmissions are matched against the ops they missed);
+// undo stacks are built from the retained log on the first undo or redo.
 func (d *document) load() error {
 	st := d.svc.store
 	meta, err := st.Doc(d.id)
@@ -88,11 +95,7 @@ func (d *document) load() error {
 	if err != nil {
 		return err
 	}
-	from := snap.Rev
-	if last > 0 {
-		from = min(from, max(first-1, last-int64(d.svc.cfg.KeepOps)))
-	}
-	ops, err := st.Ops(d.id, from, math.MaxInt64)
+	ops, err := st.Ops(d.id, snap.Rev, math.MaxInt64)
 	if err != nil {
 		return err
 	}
@@ -101,7 +104,7 @@ func (d *document) load() error {
 	d.failErr = nil
 	d.meta, d.text, d.head, d.lastSnap = meta, ot.NewDoc(snap.Text), snap.Rev, snap.Rev
 	d.bytes = len(snap.Text)
-	d.dedup, d.undo, d.staged = map[dedupKey]int64{}, map[string]*undoStacks{}, nil
+	d.dedup, d.dedupFrom, d.undo, d.staged = map[dedupKey]int64{}, snap.Rev, nil, nil
 	if d.subs == nil {
 		d.subs = map[*Subscription]struct{}{}
 	}
@@ -136,6 +139,32 @@ func (d *document) remember(r OpRecord) {
 	if r.ClientOpID != "" {
 		d.dedup[dedupKey{r.Author, r.ClientOpID}] = r.Rev
 	}
+	if d.undo != nil {
+		d.rememberUndo(r)
+	}
+}
+
+// loadUndo builds the undo stacks from the retained log, once per load.
+func (d *document) loadUndo() error {
+	if d.undo != nil {
+		return nil
+	}
+	committed := d.head - int64(len(d.staged))
+	ops, err := d.svc.store.Ops(d.id, d.first-1, committed)
+	if err != nil {
+		return fmt.Errorf("undo history: %w", err)
+	}
+	d.undo = map[string]*undoStacks{}
+	for _, r := range ops {
+		d.rememberUndo(r)
+	}
+	for _, r := range d.staged {
+		d.rememberUndo(r)
+	}
+	return nil
+}
+
+func (d *document) rememberUndo(r OpRecord) {
 	st := d.undo[r.Author]
 	if st == nil {
 		st = &undoStacks{}
@@ -337,6 +366,18 @@ func (d *document) apply(s *submission) Result {
 		missed, err := d.opsSince(req.BaseRev)
 		if err != nil {
 			return Result{Err: err}
+		}
+		if req.ClientOpID != "" && req.BaseRev < d.dedupFrom {
+			// Applied before the loaded snapshot? Then it is among the
+			// ops it missed (its revision is after its base).
+			for _, m := range missed {
+				if m.Rev > d.dedupFrom {
+					break
+				}
+				if m.Author == req.Author && m.ClientOpID == req.ClientOpID {
+					return Result{Ack: Ack{Rev: m.Rev, Op: m.Op, Duplicate: true}}
+				}
+			}
 		}
 		for _, m := range missed {
 			op = ot.Transform(op, m.Op, ot.Right) // the logged op wins insert ties
