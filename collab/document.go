@@ -54,16 +54,16 @@ type document struct {
 	text     *ot.Doc
 	bytes    int // UTF-8 size of text
 	head     int64
-	first    int64      // oldest revision retained in the store's log (head+1 when empty)
-	tail     []OpRecord // the newest ops, ascending and ending at head
-	lastSnap int64      // revision of the newest automatic snapshot
+	first    int64              // oldest revision retained in the store's log (head+1 when empty)
+	tail     []OpRecord         // the newest ops, ascending and ending at head
+	lastSnap int64              // revision of the newest automatic snapshot
 	dedup    map[dedupKey]int64 // the ops after dedupFrom, by (author, client op id)
 	// dedupFrom is the revision dedup starts after: a submission based
 	// before it is checked against the ops it missed (read anyway to
 	// transform it).
 	dedupFrom int64
 	undo      map[string]*undoStacks // nil until the first undo or redo (loadUndo)
-	subs     map[*Subscription]struct{}
+	subs      map[*Subscription]struct{}
 
 	staged  []OpRecord // applied in memory, not yet committed
 	replies []pendingReply
