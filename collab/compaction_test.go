@@ -110,3 +110,58 @@ func BenchmarkOpenLongHistory(b *testing.B) {
 		})
 	}
 }
+
+// TestRestoreKeepsDistantChangesApart: restoring a version whose text
+// differs at two distant places changes just those two places, so an edit
+// made meanwhile between them lands where its author put it.
+func TestRestoreKeepsDistantChangesApart(t *testing.T) {
+	svc := newMemService(t, Config{})
+	ctx := context.Background()
+	mid := "one two three four five six seven eight nine ten "
+	newDoc(t, svc, "d", "Title A\n"+mid+"end A\n")
+	if _, err := svc.NameVersion(ctx, "d", "v1", "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(cid string, base int64, op ot.Op) {
+		t.Helper()
+		if _, err := svc.Submit(ctx, SubmitRequest{DocID: "d", Author: "a", ClientOpID: cid, BaseRev: base, Op: op}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit("1", 0, ot.Op{}.Retain(6).Delete(1).Insert("B"))            // Title B
+	submit("2", 1, ot.Op{}.Retain(8+len(mid)+4).Delete(1).Insert("B")) // end B
+	ack, err := svc.RestoreVersion(ctx, "d", "a", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Op.String() != `[6,"A",{"d":1},`+fmt.Sprint(len(mid)+5)+`,"A",{"d":1}]` {
+		t.Fatalf("restore op %v: want two one-character changes", ack.Op)
+	}
+	// Someone inserts after "five " without having seen the restore.
+	submit("3", 2, ot.Op{}.Retain(8+24).Insert("and a half "))
+	want := "Title A\none two three four five and a half six seven eight nine ten end A\n"
+	if got := text(t, svc, "d").Text; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestCatchUpTooFarBehind: a client behind the retained log gets a
+// snapshot; one within it gets the ops.
+func TestCatchUpTooFarBehind(t *testing.T) {
+	svc := newMemService(t, Config{SnapshotEvery: 10, KeepOps: 10})
+	newDoc(t, svc, "d", "")
+	typeHistory(t, svc, "d", 0, 100)
+	ctx := context.Background()
+	head := text(t, svc, "d")
+	ops, snap, err := svc.CatchUp(ctx, "d", 1)
+	if err != nil || ops != nil || snap == nil || snap.Rev != head.Rev || snap.Text != head.Text {
+		t.Fatalf("far behind: %d ops, snapshot %+v, %v", len(ops), snap, err)
+	}
+	ops, snap, err = svc.CatchUp(ctx, "d", head.Rev-3)
+	if err != nil || snap != nil || len(ops) != 3 || ops[2].Rev != head.Rev {
+		t.Fatalf("close behind: %d ops, snapshot %v, %v", len(ops), snap, err)
+	}
+	if ops, snap, err = svc.CatchUp(ctx, "d", head.Rev); err != nil || snap != nil || ops == nil || len(ops) != 0 {
+		t.Fatalf("up to date: %v %v %v", ops, snap, err)
+	}
+}

@@ -210,7 +210,7 @@ func (s *Service) restore(ctx context.Context, docID, author string, old func(d 
 			if err != nil {
 				return nil, "", 0, fmt.Errorf("restore: %w", err)
 			}
-			return ot.Diff(d.text.String(), text), CauseRestore, 0, nil
+			return ot.MinimalDiff(d.text.String(), text), CauseRestore, 0, nil
 		},
 	}))
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -303,6 +304,28 @@ func (s *Service) OpsSince(ctx context.Context, docID string, rev int64) ([]OpRe
 		return nil, fmt.Errorf("ops of %s since %d: %w", docID, rev, err)
 	}
 	return ops, nil
+}
+
+// CatchUp brings a client at revision rev up to date: the ops after rev
+// if the log still holds them, else (the client is too far behind, or
+// behind a compaction) a snapshot of the current text to reload from, with
+// ops nil. Exactly one of ops and snap is set on success.
+func (s *Service) CatchUp(ctx context.Context, docID string, rev int64) (ops []OpRecord, snap *Snapshot, err error) {
+	err = s.run(ctx, docID, func(d *document) error {
+		var err error
+		ops, err = d.opsSince(rev)
+		if errors.Is(err, ErrRevisionTooOld) {
+			ops, err = nil, nil
+			snap = &Snapshot{Rev: d.head, Text: d.text.String(), Time: s.cfg.Now()}
+		} else if err == nil && ops == nil {
+			ops = []OpRecord{}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("catch up %s from %d: %w", docID, rev, err)
+	}
+	return ops, snap, nil
 }
 
 // Subscribe returns the current text and revision together with a stream
