@@ -70,7 +70,9 @@ type document struct {
 }
 
 func newDocument(s *Service, id string) *document {
-	return &document{svc: s, id: id, inbox: make(chan request, 256)}
+	// The inbox bounds what a document's submitters may queue; a larger
+	// one lets a busy document commit more ops per fsync.
+	return &document{svc: s, id: id, inbox: make(chan request, 1024)}
 }
 
 // load (re)builds the in-memory state from the store: the newest snapshot,
@@ -198,8 +200,12 @@ func (d *document) rememberUndo(r OpRecord) {
 }
 
 func (d *document) trimTail() {
+	// A new array (opsSince hands out slices of the old one), with room
+	// to grow back to 2*KeepOps without reallocating.
 	if k := d.svc.cfg.KeepOps; len(d.tail) > 2*k {
-		d.tail = append([]OpRecord(nil), d.tail[len(d.tail)-k:]...)
+		t := make([]OpRecord, k, 2*k+d.svc.cfg.MaxBatch)
+		copy(t, d.tail[len(d.tail)-k:])
+		d.tail = t
 	}
 }
 
@@ -430,15 +436,19 @@ func (d *document) flush() {
 			for _, r := range d.replies {
 				r.ch <- r.res
 			}
-			d.replies = nil
+			d.replies = d.replies[:0]
 			d.broadcast(d.staged)
 		}
-		d.staged = nil
+		// Reused for the next batch: the store and the subscribers took
+		// the records by value.
+		clear(d.staged)
+		d.staged = d.staged[:0]
 	}
 	for _, r := range d.replies {
 		r.ch <- r.res
 	}
-	d.replies = nil
+	clear(d.replies)
+	d.replies = d.replies[:0]
 }
 
 // commitFailed fails every op of the batch (none is acknowledged) and

@@ -37,7 +37,7 @@ type Config struct {
 	KeepSnapshots   int           // automatic snapshots kept per document [50]
 	IdleTimeout     time.Duration // an open document with no requests and no subscribers is unloaded after this [5m]
 	SubscriberQueue int           // ops buffered per subscriber before it is dropped as lagging [1024]
-	MaxBatch        int           // ops persisted in one commit at most [512]
+	MaxBatch        int           // ops persisted in one commit at most [4096]
 	UndoDepth       int           // undo entries kept per author [200]
 	// MaxDocBytes bounds a document's text in UTF-8 bytes: an op or a
 	// new document that would exceed it is refused with ErrTooLarge
@@ -60,7 +60,7 @@ func (c *Config) setDefaults() {
 	def(&c.KeepOps, 5000)
 	def(&c.KeepSnapshots, 50)
 	def(&c.SubscriberQueue, 1024)
-	def(&c.MaxBatch, 512)
+	def(&c.MaxBatch, 4096)
 	def(&c.UndoDepth, 200)
 	def(&c.MaxDocBytes, 8<<20)
 	def(&c.MaxOpBytes, 4<<20)

@@ -179,6 +179,9 @@ func (o Op) trim() Op {
 // Normalize returns the canonical form of o (see the package comment). It
 // does not check validity; call Validate for that.
 func (o Op) Normalize() Op {
+	if o.canonical() {
+		return o // ops are never modified in place: sharing is safe
+	}
 	var out Op
 	for _, c := range o {
 		if c.Kind == Insert {
@@ -187,6 +190,23 @@ func (o Op) Normalize() Op {
 		out = out.push(c)
 	}
 	return out.trim()
+}
+
+// canonical reports whether o is already in canonical form (with insert
+// lengths that match their text), so Normalize need not rebuild it.
+func (o Op) canonical() bool {
+	for i, c := range o {
+		if c.N <= 0 || (c.Kind == Insert && utf8.RuneCountInString(c.Text) != c.N) {
+			return false
+		}
+		if i > 0 {
+			p := o[i-1].Kind
+			if p == c.Kind || (p == Delete && c.Kind == Insert) {
+				return false
+			}
+		}
+	}
+	return len(o) == 0 || o[len(o)-1].Kind != Retain
 }
 
 // IsNoop reports whether o changes nothing.
