@@ -29,43 +29,87 @@ func (o Op) MarshalJSON() ([]byte, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.WriteByte('[')
+	return o.AppendJSON(nil), nil
+}
+
+// AppendJSON appends o's wire form to b without validating it (the store
+// encodes ops the service has already validated, one per keystroke).
+func (o Op) AppendJSON(b []byte) []byte {
+	b = append(b, '[')
 	for i, c := range o {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		switch c.Kind {
 		case Retain:
-			b.WriteString(strconv.Itoa(c.N))
+			b = strconv.AppendInt(b, int64(c.N), 10)
 		case Insert:
-			s, err := json.Marshal(c.Text)
-			if err != nil {
-				return nil, err
-			}
 			if !c.hasContext() {
-				b.Write(s)
+				b = AppendJSONString(b, c.Text)
 				break
 			}
-			b.WriteString(`{"i":`)
-			b.Write(s)
+			b = append(b, `{"i":`...)
+			b = AppendJSONString(b, c.Text)
 			if c.After != 0 {
-				b.WriteString(`,"a":`)
-				b.WriteString(strconv.Itoa(int(c.After)))
+				b = append(b, `,"a":`...)
+				b = strconv.AppendInt(b, int64(c.After), 10)
 			}
 			if c.Gone != 0 {
-				b.WriteString(`,"g":`)
-				b.WriteString(strconv.Itoa(int(c.Gone)))
+				b = append(b, `,"g":`...)
+				b = strconv.AppendInt(b, int64(c.Gone), 10)
 			}
-			b.WriteByte('}')
+			b = append(b, '}')
 		case Delete:
-			b.WriteString(`{"d":`)
-			b.WriteString(strconv.Itoa(c.N))
-			b.WriteByte('}')
+			b = append(b, `{"d":`...)
+			b = strconv.AppendInt(b, int64(c.N), 10)
+			b = append(b, '}')
 		}
 	}
-	b.WriteByte(']')
-	return b.Bytes(), nil
+	return append(b, ']')
+}
+
+// AppendJSONString appends s as a JSON string that decodes to s (invalid
+// UTF-8 becomes U+FFFD, as encoding/json does).
+func AppendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON decodes the wire form into a normalised op. Every failure
