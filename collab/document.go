@@ -52,24 +52,34 @@ type document struct {
 	failErr  error // set when the document cannot be used (missing, deleted, broken store)
 	meta     DocMeta
 	text     *ot.Doc
+	bytes    int // UTF-8 size of text
 	head     int64
-	first    int64      // oldest revision retained in the store's log (head+1 when empty)
-	tail     []OpRecord // the newest ops, ascending and ending at head
-	lastSnap int64      // revision of the newest automatic snapshot
-	dedup    map[dedupKey]int64
-	undo     map[string]*undoStacks
-	subs     map[*Subscription]struct{}
+	first    int64              // oldest revision retained in the store's log (head+1 when empty)
+	tail     []OpRecord         // the newest ops, ascending and ending at head
+	lastSnap int64              // revision of the newest automatic snapshot
+	dedup    map[dedupKey]int64 // the ops after dedupFrom, by (author, client op id)
+	// dedupFrom is the revision dedup starts after: a submission based
+	// before it is checked against the ops it missed (read anyway to
+	// transform it).
+	dedupFrom int64
+	undo      map[string]*undoStacks // nil until the first undo or redo (loadUndo)
+	subs      map[*Subscription]struct{}
 
 	staged  []OpRecord // applied in memory, not yet committed
 	replies []pendingReply
 }
 
 func newDocument(s *Service, id string) *document {
-	return &document{svc: s, id: id, inbox: make(chan request, 256)}
+	// The inbox bounds what a document's submitters may queue; a larger
+	// one lets a busy document commit more ops per fsync.
+	return &document{svc: s, id: id, inbox: make(chan request, 1024)}
 }
 
 // load (re)builds the in-memory state from the store: the newest snapshot,
-// then the ops after it; the retained log rebuilds de-duplication and undo.
+// then the ops after it, and nothing older, so an open costs the same
+// whatever the length of the history. De-duplication starts from the
+// snapshot (older resubmissions are matched against the ops they missed);
+// undo stacks are built from the retained log on the first undo or redo.
 func (d *document) load() error {
 	st := d.svc.store
 	meta, err := st.Doc(d.id)
@@ -87,11 +97,7 @@ func (d *document) load() error {
 	if err != nil {
 		return err
 	}
-	from := snap.Rev
-	if last > 0 {
-		from = min(from, max(first-1, last-int64(d.svc.cfg.KeepOps)))
-	}
-	ops, err := st.Ops(d.id, from, math.MaxInt64)
+	ops, err := st.Ops(d.id, snap.Rev, math.MaxInt64)
 	if err != nil {
 		return err
 	}
@@ -99,7 +105,8 @@ func (d *document) load() error {
 	// subscribers and held replies of a batch outlive a reload.
 	d.failErr = nil
 	d.meta, d.text, d.head, d.lastSnap = meta, ot.NewDoc(snap.Text), snap.Rev, snap.Rev
-	d.dedup, d.undo, d.staged = map[dedupKey]int64{}, map[string]*undoStacks{}, nil
+	d.bytes = len(snap.Text)
+	d.dedup, d.dedupFrom, d.undo, d.staged = map[dedupKey]int64{}, snap.Rev, nil, nil
 	if d.subs == nil {
 		d.subs = map[*Subscription]struct{}{}
 	}
@@ -108,9 +115,11 @@ func (d *document) load() error {
 			if r.Rev != d.head+1 {
 				return fmt.Errorf("load %s: log has revision %d after %d", d.id, r.Rev, d.head)
 			}
-			if _, err := d.text.Apply(r.Op); err != nil {
+			inv, err := d.text.Apply(r.Op)
+			if err != nil {
 				return fmt.Errorf("load %s: replay revision %d: %w", d.id, r.Rev, err)
 			}
+			d.bytes += insertedBytes(r.Op) - insertedBytes(inv)
 			d.head = r.Rev
 		}
 		d.remember(r)
@@ -132,6 +141,32 @@ func (d *document) remember(r OpRecord) {
 	if r.ClientOpID != "" {
 		d.dedup[dedupKey{r.Author, r.ClientOpID}] = r.Rev
 	}
+	if d.undo != nil {
+		d.rememberUndo(r)
+	}
+}
+
+// loadUndo builds the undo stacks from the retained log, once per load.
+func (d *document) loadUndo() error {
+	if d.undo != nil {
+		return nil
+	}
+	committed := d.head - int64(len(d.staged))
+	ops, err := d.svc.store.Ops(d.id, d.first-1, committed)
+	if err != nil {
+		return fmt.Errorf("undo history: %w", err)
+	}
+	d.undo = map[string]*undoStacks{}
+	for _, r := range ops {
+		d.rememberUndo(r)
+	}
+	for _, r := range d.staged {
+		d.rememberUndo(r)
+	}
+	return nil
+}
+
+func (d *document) rememberUndo(r OpRecord) {
 	st := d.undo[r.Author]
 	if st == nil {
 		st = &undoStacks{}
@@ -165,8 +200,12 @@ func (d *document) remember(r OpRecord) {
 }
 
 func (d *document) trimTail() {
+	// A new array (opsSince hands out slices of the old one), with room
+	// to grow back to 2*KeepOps without reallocating.
 	if k := d.svc.cfg.KeepOps; len(d.tail) > 2*k {
-		d.tail = append([]OpRecord(nil), d.tail[len(d.tail)-k:]...)
+		t := make([]OpRecord, k, 2*k+d.svc.cfg.MaxBatch)
+		copy(t, d.tail[len(d.tail)-k:])
+		d.tail = t
 	}
 }
 
@@ -318,6 +357,9 @@ func (d *document) apply(s *submission) Result {
 		if err := op.Validate(); err != nil {
 			return Result{Err: err}
 		}
+		if err := d.checkOpSize(op); err != nil {
+			return Result{Err: err}
+		}
 		if req.ClientOpID != "" {
 			if rev, ok := d.dedup[dedupKey{req.Author, req.ClientOpID}]; ok {
 				rec, err := d.record(rev)
@@ -331,14 +373,33 @@ func (d *document) apply(s *submission) Result {
 		if err != nil {
 			return Result{Err: err}
 		}
+		if req.ClientOpID != "" && req.BaseRev < d.dedupFrom {
+			// Applied before the loaded snapshot? Then it is among the
+			// ops it missed (its revision is after its base).
+			for _, m := range missed {
+				if m.Rev > d.dedupFrom {
+					break
+				}
+				if m.Author == req.Author && m.ClientOpID == req.ClientOpID {
+					return Result{Ack: Ack{Rev: m.Rev, Op: m.Op, Duplicate: true}}
+				}
+			}
+		}
 		for _, m := range missed {
 			op = ot.Transform(op, m.Op, ot.Right) // the logged op wins insert ties
 		}
+	}
+	if op.BaseLen() > d.text.Len() { // checkDocSize reads the text the op walks
+		return Result{Err: fmt.Errorf("at revision %d (base %d): %w: op spans %d code points, the document has %d", d.head, req.BaseRev, ErrInvalidOp, op.BaseLen(), d.text.Len())}
+	}
+	if err := d.checkDocSize(op); err != nil {
+		return Result{Err: err}
 	}
 	inv, err := d.text.Apply(op)
 	if err != nil {
 		return Result{Err: fmt.Errorf("at revision %d (base %d): %w", d.head, req.BaseRev, err)}
 	}
+	d.bytes += insertedBytes(op) - insertedBytes(inv)
 	op = op.Normalize()
 	d.head++
 	rec := OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,
@@ -375,15 +436,19 @@ func (d *document) flush() {
 			for _, r := range d.replies {
 				r.ch <- r.res
 			}
-			d.replies = nil
+			d.replies = d.replies[:0]
 			d.broadcast(d.staged)
 		}
-		d.staged = nil
+		// Reused for the next batch: the store and the subscribers took
+		// the records by value.
+		clear(d.staged)
+		d.staged = d.staged[:0]
 	}
 	for _, r := range d.replies {
 		r.ch <- r.res
 	}
-	d.replies = nil
+	clear(d.replies)
+	d.replies = d.replies[:0]
 }
 
 // commitFailed fails every op of the batch (none is acknowledged) and

@@ -24,4 +24,5 @@ var (
 	ErrDocDeleted     = errors.New("document was deleted")
 	ErrClosed         = errors.New("document service is closed")
 	ErrBadRequest     = errors.New("bad request") // missing ids, empty names
+	ErrTooLarge       = errors.New("too large")   // an op or document over Config.MaxOpBytes / MaxDocBytes
 )

@@ -22,6 +22,9 @@ func (s *Service) Undo(ctx context.Context, docID, author string) (Ack, error) {
 		req:   SubmitRequest{DocID: docID, Author: author},
 		reply: make(chan Result, 1),
 		build: func(d *document) (ot.Op, Cause, int64, error) {
+			if err := d.loadUndo(); err != nil {
+				return nil, "", 0, err
+			}
 			st := d.undo[author]
 			if st == nil || len(st.undo) == 0 {
 				return nil, "", 0, ErrNothingToUndo
@@ -45,6 +48,9 @@ func (s *Service) Redo(ctx context.Context, docID, author string) (Ack, error) {
 		req:   SubmitRequest{DocID: docID, Author: author},
 		reply: make(chan Result, 1),
 		build: func(d *document) (ot.Op, Cause, int64, error) {
+			if err := d.loadUndo(); err != nil {
+				return nil, "", 0, err
+			}
 			st := d.undo[author]
 			if st == nil || len(st.redo) == 0 {
 				return nil, "", 0, ErrNothingToRedo
@@ -204,7 +210,7 @@ func (s *Service) restore(ctx context.Context, docID, author string, old func(d 
 			if err != nil {
 				return nil, "", 0, fmt.Errorf("restore: %w", err)
 			}
-			return ot.Diff(d.text.String(), text), CauseRestore, 0, nil
+			return ot.MinimalDiff(d.text.String(), text), CauseRestore, 0, nil
 		},
 	}))
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -36,10 +37,17 @@ type Config struct {
 	KeepSnapshots   int           // automatic snapshots kept per document [50]
 	IdleTimeout     time.Duration // an open document with no requests and no subscribers is unloaded after this [5m]
 	SubscriberQueue int           // ops buffered per subscriber before it is dropped as lagging [1024]
-	MaxBatch        int           // ops persisted in one commit at most [512]
+	MaxBatch        int           // ops persisted in one commit at most [4096]
 	UndoDepth       int           // undo entries kept per author [200]
-	Logger          *slog.Logger
-	Now             func() time.Time // clock, for tests [time.Now]
+	// MaxDocBytes bounds a document's text in UTF-8 bytes: an op or a
+	// new document that would exceed it is refused with ErrTooLarge
+	// (ops that do not grow the text are always accepted) [8 MiB].
+	MaxDocBytes int
+	// MaxOpBytes bounds one op: the bytes it inserts plus 8 per
+	// component; larger ops are refused with ErrTooLarge [4 MiB].
+	MaxOpBytes int
+	Logger     *slog.Logger
+	Now        func() time.Time // clock, for tests [time.Now]
 }
 
 func (c *Config) setDefaults() {
@@ -52,8 +60,10 @@ func (c *Config) setDefaults() {
 	def(&c.KeepOps, 5000)
 	def(&c.KeepSnapshots, 50)
 	def(&c.SubscriberQueue, 1024)
-	def(&c.MaxBatch, 512)
+	def(&c.MaxBatch, 4096)
 	def(&c.UndoDepth, 200)
+	def(&c.MaxDocBytes, 8<<20)
+	def(&c.MaxOpBytes, 4<<20)
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Minute
 	}
@@ -120,6 +130,9 @@ type CreateRequest struct {
 func (s *Service) CreateDoc(ctx context.Context, req CreateRequest) (DocMeta, error) {
 	if req.Room == "" {
 		return DocMeta{}, fmt.Errorf("create document: %w: empty room", ErrBadRequest)
+	}
+	if len(req.Text) > s.cfg.MaxDocBytes {
+		return DocMeta{}, fmt.Errorf("create document: %w: text of %d bytes, the limit is %d", ErrTooLarge, len(req.Text), s.cfg.MaxDocBytes)
 	}
 	if req.ID == "" {
 		var b [8]byte
@@ -291,6 +304,28 @@ func (s *Service) OpsSince(ctx context.Context, docID string, rev int64) ([]OpRe
 		return nil, fmt.Errorf("ops of %s since %d: %w", docID, rev, err)
 	}
 	return ops, nil
+}
+
+// CatchUp brings a client at revision rev up to date: the ops after rev
+// if the log still holds them, else (the client is too far behind, or
+// behind a compaction) a snapshot of the current text to reload from, with
+// ops nil. Exactly one of ops and snap is set on success.
+func (s *Service) CatchUp(ctx context.Context, docID string, rev int64) (ops []OpRecord, snap *Snapshot, err error) {
+	err = s.run(ctx, docID, func(d *document) error {
+		var err error
+		ops, err = d.opsSince(rev)
+		if errors.Is(err, ErrRevisionTooOld) {
+			ops, err = nil, nil
+			snap = &Snapshot{Rev: d.head, Text: d.text.String(), Time: s.cfg.Now()}
+		} else if err == nil && ops == nil {
+			ops = []OpRecord{}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("catch up %s from %d: %w", docID, rev, err)
+	}
+	return ops, snap, nil
 }
 
 // Subscribe returns the current text and revision together with a stream

@@ -23,7 +23,7 @@ func newMemService(t *testing.T, cfg Config) *Service {
 	return svc
 }
 
-func newDoc(t *testing.T, svc *Service, id, text string) {
+func newDoc(t testing.TB, svc *Service, id, text string) {
 	t.Helper()
 	if _, err := svc.CreateDoc(context.Background(), CreateRequest{ID: id, Room: "room", Title: id, Text: text}); err != nil {
 		t.Fatal(err)

@@ -194,12 +194,11 @@ func (s *BoltStore) Commit(docID string, c Commit) error {
 	// Encode outside the transaction: the batch holds the writer lock.
 	type kv struct{ k, v []byte }
 	ops := make([]kv, len(c.Ops))
+	var buf []byte // one array for every record of the commit
 	for i, r := range c.Ops {
-		data, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("commit %s: encode rev %d: %w", docID, r.Rev, err)
-		}
-		ops[i] = kv{revKey(r.Rev), data}
+		start := len(buf)
+		buf = appendRecord(buf, r)
+		ops[i] = kv{revKey(r.Rev), buf[start:len(buf):len(buf)]}
 	}
 	var snap *kv
 	if c.Snapshot != nil {

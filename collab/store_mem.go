@@ -111,15 +111,16 @@ func (s *MemStore) Commit(docID string, c Commit) error {
 		if n := len(d.ops); n > 0 && r.Rev <= d.ops[n-1].Rev {
 			return fmt.Errorf("commit %s: revision %d after %d", docID, r.Rev, d.ops[n-1].Rev)
 		}
-		r.Op, r.Inverse = r.Op.Clone(), r.Inverse.Clone()
-		d.ops = append(d.ops, r)
+		d.ops = append(d.ops, r) // ops are never modified once built: no copy
 	}
 	if c.Snapshot != nil {
 		d.snaps = append(d.snaps, *c.Snapshot)
 	}
 	if c.DropOpsBefore > 0 {
 		i := sort.Search(len(d.ops), func(i int) bool { return d.ops[i].Rev >= c.DropOpsBefore })
-		d.ops = append([]OpRecord(nil), d.ops[i:]...)
+		n := copy(d.ops, d.ops[i:]) // in place: the array is reused by later appends
+		clear(d.ops[n:])
+		d.ops = d.ops[:n]
 	}
 	if k := c.KeepSnapshots; k > 0 && len(d.snaps) > k {
 		d.snaps = append([]Snapshot(nil), d.snaps[len(d.snaps)-k:]...)

@@ -14,8 +14,22 @@ import (
 // The editing traces come from Joseph Gentle's editing-traces collection
 // (automerge-paper: automerge-perf data by Martin Kleppmann; seph-blog1,
 // rustcode, sveltecomponent: CC BY 4.0, Joseph Gentle). shared/ sits beside
-// the repository clone, so from this package it is ../../shared.
-const traceDir = "../../shared/data/traces"
+// the repository clone, so from this package it is ../../shared; a git
+// worktree one level deeper (wt/issueN) finds it at ../../../shared, and
+// HUDDLE_TRACES names the directory outright.
+var traceDir = findTraceDir()
+
+func findTraceDir() string {
+	if d := os.Getenv("HUDDLE_TRACES"); d != "" {
+		return d
+	}
+	for _, d := range []string{"../../shared/data/traces", "../../../shared/data/traces"} {
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+	}
+	return "../../shared/data/traces"
+}
 
 type trace struct {
 	StartContent string `json:"startContent"`

@@ -96,6 +96,17 @@ func randOp(r *rand.Rand, docLen int) ot.Op {
 	return op.Normalize()
 }
 
+// withContext gives some inserts of op the tie-break context that ops
+// rebased by the server carry ({"i": s, "a": n, "g": m} on the wire).
+func withContext(r *rand.Rand, op ot.Op) ot.Op {
+	for i := range op {
+		if op[i].Kind == ot.Insert && r.Intn(3) == 0 {
+			op[i].After, op[i].Gone = int32(r.Intn(3)), int32(r.Intn(2))
+		}
+	}
+	return op
+}
+
 type otCase struct {
 	Doc   string `json:"doc"`
 	A     ot.Op  `json:"a"`
@@ -153,7 +164,7 @@ func TestJSOTMatchesGo(t *testing.T) {
 	for range 1500 {
 		doc := randText(r, 12)
 		n := utf8.RuneCountInString(doc)
-		a, bb := randOp(r, n), randOp(r, n)
+		a, bb := withContext(r, randOp(r, n)), withContext(r, randOp(r, n))
 		after, err := ot.Apply(doc, a)
 		if err != nil {
 			t.Fatal(err)
@@ -222,7 +233,8 @@ func TestJSOTMatchesGo(t *testing.T) {
 	}
 
 	// Malformed ops are refused, as Go refuses them.
-	for _, bad := range []string{`[0]`, `[-1]`, `[1.5]`, `[""]`, `[{"d":0}]`, `[{"x":1}]`, `[null]`, `[{"d":1,"e":2}]`} {
+	for _, bad := range []string{`[0]`, `[-1]`, `[1.5]`, `[""]`, `[{"d":0}]`, `[{"x":1}]`, `[null]`, `[{"d":1,"e":2}]`,
+		`[{"i":""}]`, `[{"i":"x","a":-1}]`, `[{"i":"x","g":1.5}]`, `[{"i":"x","d":1}]`, `[{"i":3}]`} {
 		refused, err := eval[bool](b, `(() => { try { window.t.ot.normalize(`+bad+`); return false; } catch (e) { return true; } })()`)
 		if err != nil || !refused {
 			t.Errorf("JS accepted malformed op %s (%v)", bad, err)

@@ -26,6 +26,8 @@ func bench(args []string) error {
 		return benchSFU(args[1:])
 	case "sfu-server": // the child process of bench sfu
 		return benchServer(args[1:])
+	case "ot":
+		return benchOT(args[1:])
 	}
 	return fmt.Errorf("unknown benchmark %q (want sfu)", args[0])
 }

@@ -1,8 +1,12 @@
 // Command huddle is the whole Huddle server in one binary.
 //
-//	huddle [serve] [flags]   run the server (the default)
-//	huddle token [flags]     mint an access token
-//	huddle bench sfu [flags] load a server with SDK bots and report its costs
+//	huddle [serve] [flags]        run the server (the default)
+//	huddle token [flags]          mint an access token
+//	huddle bench sfu [flags]      load a server with SDK bots and report its media costs
+//	huddle bench signaling [...]  idle participants' cost: memory, goroutines, join latency, CPU
+//	huddle bench ot [flags]       replay an editing trace through the document service
+//	huddle bot record|play        record a room's tracks to files, or play files into a room
+//	huddle load-test [flags]      ramp rooms of bots until quality drops; participants per core
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is

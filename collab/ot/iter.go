@@ -17,6 +17,14 @@ type iter struct {
 
 func (it *iter) done() bool { return it.i >= len(it.op) }
 
+// peek returns the current component whole (the zero Component past the end).
+func (it *iter) peek() Component {
+	if it.done() {
+		return Component{}
+	}
+	return it.op[it.i]
+}
+
 func (it *iter) kind() Kind {
 	if it.done() {
 		return Retain
@@ -40,10 +48,15 @@ func (it *iter) take(n int) Component {
 	}
 	c := it.op[it.i]
 	left := c.N - it.off
+	// Only the first piece of an insert keeps its tie-break context; the
+	// rest of the run was typed after its own first character.
 	if n < 0 || n >= left {
 		out := Component{Kind: c.Kind, N: left}
 		if c.Kind == Insert {
 			out.Text = c.Text[it.offB:]
+			if it.off == 0 {
+				out.After, out.Gone = c.After, c.Gone
+			}
 		}
 		it.i++
 		it.off, it.offB = 0, 0
@@ -51,6 +64,9 @@ func (it *iter) take(n int) Component {
 	}
 	out := Component{Kind: c.Kind, N: n}
 	if c.Kind == Insert {
+		if it.off == 0 {
+			out.After, out.Gone = c.After, c.Gone
+		}
 		end := it.offB
 		for k := 0; k < n; k++ {
 			_, size := utf8.DecodeRuneInString(c.Text[end:])

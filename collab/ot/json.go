@@ -10,11 +10,15 @@ import (
 
 // Wire form (the same shape as ShareDB's text type):
 //
-//	[5, "abc", {"d": 3}]
+//	[5, "abc", {"d": 3}, 2, {"i": "xy", "a": 4, "g": 1}]
 //
 // a JSON array whose elements are, in order: a positive integer = retain
 // that many code points, a non-empty string = insert it, an object {"d": n}
-// with a positive integer n = delete n code points. The identity op is [].
+// with a positive integer n = delete n code points, an object {"i": s,
+// "a": after, "g": gone} = insert s with its tie-break context
+// (Component.After and Gone, non-negative integers, each optional and
+// omitted when 0). An insert without context is always sent as a plain
+// string, so ops as typed keep the ShareDB shape. The identity op is [].
 // Anything else (zero or negative counts, fractions, empty strings, other
 // keys, null) is rejected with ErrInvalidOp. Adjacent parts of one kind and
 // a trailing retain are accepted and normalised away.
@@ -25,29 +29,87 @@ func (o Op) MarshalJSON() ([]byte, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.WriteByte('[')
+	return o.AppendJSON(nil), nil
+}
+
+// AppendJSON appends o's wire form to b without validating it (the store
+// encodes ops the service has already validated, one per keystroke).
+func (o Op) AppendJSON(b []byte) []byte {
+	b = append(b, '[')
 	for i, c := range o {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		switch c.Kind {
 		case Retain:
-			b.WriteString(strconv.Itoa(c.N))
+			b = strconv.AppendInt(b, int64(c.N), 10)
 		case Insert:
-			s, err := json.Marshal(c.Text)
-			if err != nil {
-				return nil, err
+			if !c.hasContext() {
+				b = AppendJSONString(b, c.Text)
+				break
 			}
-			b.Write(s)
+			b = append(b, `{"i":`...)
+			b = AppendJSONString(b, c.Text)
+			if c.After != 0 {
+				b = append(b, `,"a":`...)
+				b = strconv.AppendInt(b, int64(c.After), 10)
+			}
+			if c.Gone != 0 {
+				b = append(b, `,"g":`...)
+				b = strconv.AppendInt(b, int64(c.Gone), 10)
+			}
+			b = append(b, '}')
 		case Delete:
-			b.WriteString(`{"d":`)
-			b.WriteString(strconv.Itoa(c.N))
-			b.WriteByte('}')
+			b = append(b, `{"d":`...)
+			b = strconv.AppendInt(b, int64(c.N), 10)
+			b = append(b, '}')
 		}
 	}
-	b.WriteByte(']')
-	return b.Bytes(), nil
+	return append(b, ']')
+}
+
+// AppendJSONString appends s as a JSON string that decodes to s (invalid
+// UTF-8 becomes U+FFFD, as encoding/json does).
+func AppendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON decodes the wire form into a normalised op. Every failure
@@ -88,28 +150,14 @@ func parseComponent(p json.RawMessage) (Component, error) {
 	}
 	switch p[0] {
 	case '"':
-		// encoding/json silently turns invalid UTF-8 and lone surrogate
-		// escapes into U+FFFD; refuse those bytes before it can.
-		if !utf8.Valid(p) {
-			return Component{}, fmt.Errorf("insert is not valid UTF-8")
-		}
-		var s string
-		if err := json.Unmarshal(p, &s); err != nil {
-			return Component{}, err
-		}
-		if s == "" {
-			return Component{}, fmt.Errorf("empty insert")
-		}
-		if bytes.Contains(p, []byte(`\ud`)) || bytes.Contains(p, []byte(`\uD`)) {
-			if err := checkSurrogates(p); err != nil {
-				return Component{}, err
-			}
-		}
-		return Component{Kind: Insert, N: utf8.RuneCountInString(s), Text: s}, nil
+		return parseInsert(p)
 	case '{':
 		var d map[string]json.RawMessage
 		if err := json.Unmarshal(p, &d); err != nil {
 			return Component{}, err
+		}
+		if _, ok := d["i"]; ok {
+			return parseInsertContext(d, p)
 		}
 		raw, ok := d["d"]
 		if !ok || len(d) != 1 {
@@ -127,6 +175,58 @@ func parseComponent(p json.RawMessage) (Component, error) {
 		}
 		return Component{Kind: Retain, N: n}, nil
 	}
+}
+
+// parseInsert decodes an insert's JSON string.
+func parseInsert(p json.RawMessage) (Component, error) {
+	// encoding/json silently turns invalid UTF-8 and lone surrogate
+	// escapes into U+FFFD; refuse those bytes before it can.
+	if len(p) == 0 || p[0] != '"' {
+		return Component{}, fmt.Errorf("insert must be a string, got %s", p)
+	}
+	if !utf8.Valid(p) {
+		return Component{}, fmt.Errorf("insert is not valid UTF-8")
+	}
+	var s string
+	if err := json.Unmarshal(p, &s); err != nil {
+		return Component{}, err
+	}
+	if s == "" {
+		return Component{}, fmt.Errorf("empty insert")
+	}
+	if bytes.Contains(p, []byte(`\ud`)) || bytes.Contains(p, []byte(`\uD`)) {
+		if err := checkSurrogates(p); err != nil {
+			return Component{}, err
+		}
+	}
+	return Component{Kind: Insert, N: utf8.RuneCountInString(s), Text: s}, nil
+}
+
+// parseInsertContext decodes {"i": s, "a": after, "g": gone}.
+func parseInsertContext(d map[string]json.RawMessage, p json.RawMessage) (Component, error) {
+	c, err := parseInsert(d["i"])
+	if err != nil {
+		return Component{}, err
+	}
+	for k, raw := range d {
+		var v *int32
+		switch k {
+		case "i":
+			continue
+		case "a":
+			v = &c.After
+		case "g":
+			v = &c.Gone
+		default:
+			return Component{}, fmt.Errorf(`insert object has unknown key %q in %s`, k, p)
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 32)
+		if err != nil || n < 0 {
+			return Component{}, fmt.Errorf("insert context %q: %s is not a non-negative integer", k, raw)
+		}
+		*v = int32(n)
+	}
+	return c, nil
 }
 
 // parseCount accepts only a positive JSON integer that fits an int.

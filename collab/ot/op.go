@@ -48,11 +48,27 @@ func (k Kind) String() string {
 // Component is one step of an Op. N is the length in code points for every
 // kind (for Insert it is the code point count of Text, cached so transform
 // and compose never recount).
+//
+// After and Gone are an insert's tie-break context (see Transform): zero for
+// an insert as its author typed it, raised by Transform as the insert is
+// rebased over concurrent ops. They travel with the op (wire form
+// {"i": text, "a": After, "g": Gone}) so that every replica breaks a tie
+// the same way.
 type Component struct {
 	Kind Kind
 	N    int
 	Text string // only for Insert
+	// After counts the code points of concurrent inserts this insert was
+	// moved past at its own position: the character its author typed it
+	// after is that much further left.
+	After int32
+	// Gone counts the code points deleted concurrently right before this
+	// insert, between it and the nearest character still there.
+	Gone int32
 }
+
+// hasContext reports whether c carries tie-break context.
+func (c Component) hasContext() bool { return c.After != 0 || c.Gone != 0 }
 
 // Op is a text operation. The zero value (nil) is the identity (no-op).
 // Build ops with the chainable methods, which keep them canonical:
@@ -115,18 +131,25 @@ func (o Op) insert(s string) Op {
 }
 
 func (o Op) insertN(s string, n int) Op {
+	return o.insertC(Component{Kind: Insert, N: n, Text: s})
+}
+
+// insertC appends an insert. Joined to a preceding insert it becomes the
+// tail of that run and takes the run's tie-break context: each character
+// after a run's first was typed right after the one before it.
+func (o Op) insertC(c Component) Op {
 	l := len(o)
 	if l > 0 && o[l-1].Kind == Delete {
 		del := o[l-1]
-		o = o[:l-1].insertN(s, n)
+		o = o[:l-1].insertC(c)
 		return append(o, del)
 	}
 	if l > 0 && o[l-1].Kind == Insert {
-		o[l-1].Text += s
-		o[l-1].N += n
+		o[l-1].Text += c.Text
+		o[l-1].N += c.N
 		return o
 	}
-	return append(o, Component{Kind: Insert, N: n, Text: s})
+	return append(o, c)
 }
 
 // push appends a component through the canonicalising builders.
@@ -140,7 +163,7 @@ func (o Op) push(c Component) Op {
 		if c.N <= 0 {
 			return o
 		}
-		return o.insertN(c.Text, c.N)
+		return o.insertC(c)
 	}
 	return o
 }
@@ -156,6 +179,9 @@ func (o Op) trim() Op {
 // Normalize returns the canonical form of o (see the package comment). It
 // does not check validity; call Validate for that.
 func (o Op) Normalize() Op {
+	if o.canonical() {
+		return o // ops are never modified in place: sharing is safe
+	}
 	var out Op
 	for _, c := range o {
 		if c.Kind == Insert {
@@ -164,6 +190,23 @@ func (o Op) Normalize() Op {
 		out = out.push(c)
 	}
 	return out.trim()
+}
+
+// canonical reports whether o is already in canonical form (with insert
+// lengths that match their text), so Normalize need not rebuild it.
+func (o Op) canonical() bool {
+	for i, c := range o {
+		if c.N <= 0 || (c.Kind == Insert && utf8.RuneCountInString(c.Text) != c.N) {
+			return false
+		}
+		if i > 0 {
+			p := o[i-1].Kind
+			if p == c.Kind || (p == Delete && c.Kind == Insert) {
+				return false
+			}
+		}
+	}
+	return len(o) == 0 || o[len(o)-1].Kind != Retain
 }
 
 // IsNoop reports whether o changes nothing.
@@ -209,6 +252,9 @@ func (o Op) Delta() int {
 // does that.
 func (o Op) Validate() error {
 	for i, c := range o {
+		if c.After < 0 || c.Gone < 0 || (c.Kind != Insert && c.hasContext()) {
+			return fmt.Errorf("%w: component %d: tie-break context (after %d, gone %d) on a %s", ErrInvalidOp, i, c.After, c.Gone, c.Kind)
+		}
 		switch c.Kind {
 		case Retain, Delete:
 			if c.N <= 0 {

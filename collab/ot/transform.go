@@ -1,6 +1,7 @@
 package ot
 
-// Side breaks the tie when two concurrent ops insert at the same position.
+// Side breaks the tie when two concurrent inserts at the same position
+// carry the same tie-break context (see Transform).
 type Side uint8
 
 const (
@@ -21,25 +22,70 @@ const (
 // converge: Apply(Apply(s, b), a') == Apply(Apply(s, a), b').
 // If b deletes text that a also deleted or retained over, a' skips it; text
 // that a inserts inside a region b deletes survives.
+//
+// Two inserts at one position are ordered by their context (Component.Gone,
+// then Component.After), and only when those are equal by side:
+//
+//   - the insert with less concurrently deleted text right before it goes
+//     first: one typed after a character that was deleted meanwhile belongs
+//     after the inserts typed before that character;
+//   - then the insert moved past less concurrent text goes first: an insert
+//     typed right after a character (After 0) belongs before one that only
+//     sits there because an earlier tie pushed it past that character. This
+//     keeps a run typed in several round trips together: its later keystrokes
+//     follow its own earlier ones, never the other author's.
+//
+// The insert that goes second records what it was moved past (After grows
+// by the other insert's length) and a' records b's deletes right before
+// each of a's inserts (Gone), so the next tie sees where it came from.
+// Both orders decide the same way, so any context keeps TP1.
 func Transform(a, b Op, side Side) Op {
 	var out Op
 	ia, ib := iter{op: a}, iter{op: b}
+	// Context for a's insert at the current position: b's text it was moved
+	// past at a tie (after, and the loser gives up the deleted text the
+	// winner already sits behind: less), and b's deletes right before (gone).
+	var after, less, gone int32
 	for !ia.done() {
 		switch {
-		case ia.kind() == Insert && (side == Left || ib.kind() != Insert):
-			out = out.push(ia.take(-1))
+		case ia.kind() == Insert && (ib.kind() != Insert || insertFirst(ia.peek(), ib.peek(), side)):
+			c := ia.take(-1)
+			c.After += after
+			c.Gone = max(0, c.Gone-less) + gone
+			after, less, gone = 0, 0, 0
+			out = out.push(c)
 		case ib.kind() == Insert:
-			out = out.retain(ib.take(-1).N)
+			cb := ib.take(-1)
+			out = out.retain(cb.N)
+			if ia.kind() == Insert { // a's insert lost the tie
+				after += int32(cb.N)
+				less = cb.Gone
+			}
+			gone = 0
 		default:
 			n := min(ia.remaining(), ib.remaining())
 			ca, cb := ia.take(n), ib.take(n)
 			if cb.Kind == Delete {
+				gone += int32(n)
 				continue // b already removed this text
 			}
+			gone = 0
 			out = out.push(ca) // retain or delete over text b kept
 		}
 	}
 	return out.trim()
+}
+
+// insertFirst reports whether insert a goes before the concurrent insert b
+// at the same position (see Transform).
+func insertFirst(a, b Component, side Side) bool {
+	if a.Gone != b.Gone {
+		return a.Gone < b.Gone
+	}
+	if a.After != b.After {
+		return a.After < b.After
+	}
+	return side == Left
 }
 
 // TransformPair returns (a', b') for concurrent a and b, with a on the given

@@ -5,14 +5,17 @@
 //   positive integer n  retain n code points
 //   non-empty string s  insert s
 //   {d: n}              delete n code points
+//   {i: s, a: n, g: m}  insert s with its tie-break context (a, g >= 0,
+//                       each optional): see transform
 //
 // Every position and count is in Unicode CODE POINTS, as on the wire. The
 // browser's strings are UTF-16: a code point outside the BMP (an emoji) is
 // two string units. cpLen/unitOffset/cpIndex convert at the edges.
 //
 // Ops are kept canonical like Go's: adjacent parts merged, an insert before
-// an adjacent delete, no trailing retain. Transform breaks insert ties for
-// the LEFT op, as Go's ot.Transform does.
+// an adjacent delete, no trailing retain. Transform orders concurrent
+// inserts at one position by their context, then for the LEFT op, exactly
+// as Go's ot.Transform does.
 
 export const LEFT = 0;
 export const RIGHT = 1;
@@ -66,13 +69,19 @@ function comp(c) {
   }
   if (typeof c === 'string') {
     if (c === '') throw new OpError('empty insert');
-    return { k: 'i', n: cpLen(c), s: c };
+    return { k: 'i', n: cpLen(c), s: c, a: 0, g: 0 };
   }
   if (c && typeof c === 'object' && Object.keys(c).length === 1 && Number.isInteger(c.d) && c.d > 0) {
     return { k: 'd', n: c.d };
   }
+  if (c && typeof c === 'object' && typeof c.i === 'string' && c.i !== '' &&
+      Object.keys(c).every((k) => k === 'i' || ((k === 'a' || k === 'g') && isCount(c[k])))) {
+    return { k: 'i', n: cpLen(c.i), s: c.i, a: c.a || 0, g: c.g || 0 };
+  }
   throw new OpError(`bad component ${JSON.stringify(c)}`);
 }
+
+const isCount = (v) => Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
 
 export class OpError extends Error {
   constructor(msg) { super(`invalid op: ${msg}`); this.name = 'OpError'; }
@@ -80,7 +89,7 @@ export class OpError extends Error {
 
 /** Builds a canonical op, like Go's in-place builders. */
 class Builder {
-  constructor() { this.parts = []; } // {k, n, s}
+  constructor() { this.parts = []; } // {k, n, s, a, g}
   push(c) {
     if (c.n <= 0) return this;
     const p = this.parts;
@@ -97,7 +106,9 @@ class Builder {
         last.n += c.n;
         return this;
       }
-      p.push({ k: 'i', n: c.n, s: c.s });
+      // A new insert keeps its context; one joined to a run above takes
+      // the run's (each later character was typed after the one before).
+      p.push({ k: 'i', n: c.n, s: c.s, a: c.a || 0, g: c.g || 0 });
       return this;
     }
     if (last && last.k === c.k) last.n += c.n;
@@ -111,7 +122,15 @@ class Builder {
   op() {
     const p = this.parts;
     if (p.length && p[p.length - 1].k === 'r') p.pop();
-    return p.map((c) => (c.k === 'r' ? c.n : c.k === 'i' ? c.s : { d: c.n }));
+    return p.map((c) => {
+      if (c.k === 'r') return c.n;
+      if (c.k === 'd') return { d: c.n };
+      if (!c.a && !c.g) return c.s;
+      const o = { i: c.s };
+      if (c.a) o.a = c.a;
+      if (c.g) o.g = c.g;
+      return o;
+    });
   }
 }
 
@@ -126,13 +145,20 @@ class Iter {
   done() { return this.i >= this.c.length; }
   kind() { return this.done() ? 'r' : this.c[this.i].k; }
   remaining() { return this.done() ? Infinity : this.c[this.i].n - this.off; }
+  peek() { return this.c[this.i]; }
   take(n) {
     if (this.done()) return { k: 'r', n };
     const c = this.c[this.i];
     const left = c.n - this.off;
+    // Only an insert's first piece keeps its tie-break context.
+    const first = this.off === 0;
     if (n < 0 || n >= left) {
       const out = { k: c.k, n: left };
-      if (c.k === 'i') out.s = c.s.slice(this.offU);
+      if (c.k === 'i') {
+        out.s = c.s.slice(this.offU);
+        out.a = first ? c.a : 0;
+        out.g = first ? c.g : 0;
+      }
       this.i++;
       this.off = 0;
       this.offU = 0;
@@ -140,6 +166,8 @@ class Iter {
     }
     const out = { k: c.k, n };
     if (c.k === 'i') {
+      out.a = first ? c.a : 0;
+      out.g = first ? c.g : 0;
       const end = unitOffset(c.s, n, this.offU);
       out.s = c.s.slice(this.offU, end);
       this.offU = end;
@@ -169,7 +197,7 @@ export function baseLen(op) {
   let n = 0;
   for (const c of op) {
     if (typeof c === 'number') n += c;
-    else if (typeof c === 'object') n += c.d;
+    else if (typeof c === 'object' && c.d !== undefined) n += c.d;
   }
   return n;
 }
@@ -221,22 +249,52 @@ export function compose(a, b) {
   return out.op();
 }
 
+/** Whether insert a goes before the concurrent insert b at one position. */
+function insertFirst(a, b, side) {
+  if (a.g !== b.g) return a.g < b.g;
+  if (a.a !== b.a) return a.a < b.a;
+  return side === LEFT;
+}
+
 /**
- * a rebased over concurrent b (both made against the same text). Insert
- * ties go to a when side is LEFT.
+ * a rebased over concurrent b (both made against the same text). Inserts
+ * at one position: less text concurrently deleted right before (g) goes
+ * first, then less concurrent text moved past (a), then a when side is
+ * LEFT. The insert that goes second records what it passed, as Go does.
  */
 export function transform(a, b, side) {
   const out = new Builder();
   const ia = new Iter(a);
   const ib = new Iter(b);
+  let after = 0;
+  let less = 0;
+  let gone = 0;
   while (!ia.done()) {
-    if (ia.kind() === 'i' && (side === LEFT || ib.kind() !== 'i')) out.push(ia.take(-1));
-    else if (ib.kind() === 'i') out.retain(ib.take(-1).n);
-    else {
+    if (ia.kind() === 'i' && (ib.kind() !== 'i' || insertFirst(ia.peek(), ib.peek(), side))) {
+      const c = ia.take(-1);
+      c.a += after;
+      c.g = Math.max(0, c.g - less) + gone;
+      after = 0;
+      less = 0;
+      gone = 0;
+      out.push(c);
+    } else if (ib.kind() === 'i') {
+      const cb = ib.take(-1);
+      out.retain(cb.n);
+      if (ia.kind() === 'i') {
+        after += cb.n;
+        less = cb.g;
+      }
+      gone = 0;
+    } else {
       const n = Math.min(ia.remaining(), ib.remaining());
       const ca = ia.take(n);
       const cb = ib.take(n);
-      if (cb.k === 'd') continue;
+      if (cb.k === 'd') {
+        gone += n;
+        continue;
+      }
+      gone = 0;
       out.push(ca);
     }
   }

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/huddle-rtc/huddle/collab"
+	"github.com/huddle-rtc/huddle/collab/ot"
+)
+
+// benchOT replays an editing trace (josephg/editing-traces format) through
+// the document service, one author pipelining its keystrokes as a client
+// does (op i made against revision i), in memory and with the durable bbolt
+// store, and reports ops per second. Every op is acknowledged (durably, for
+// bbolt) before the replay counts as done, and the final text is checked
+// against the trace's end.
+func benchOT(args []string) error {
+	f := newEnvFlags("bench ot")
+	tracePath := f.String("trace", "", "editing trace (.json or .json.gz) to replay (required)")
+	stores := f.String("store", "mem,bolt", "stores to replay through: mem, bolt or both")
+	runs := f.Int("runs", 3, "replays per store (the best is reported)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if *tracePath == "" {
+		return fmt.Errorf("bench ot: --trace is required")
+	}
+	start, end, ops, err := readTrace(*tracePath)
+	if err != nil {
+		return fmt.Errorf("bench ot: %w", err)
+	}
+	fmt.Printf("trace %s: %d ops, %d code points at the end\n", *tracePath, len(ops), len([]rune(end)))
+	for _, kind := range list(*stores) {
+		best := time.Duration(0)
+		var cpu time.Duration
+		for r := 0; r < max(1, *runs); r++ {
+			d, c, err := replayOnce(kind, start, end, ops)
+			if err != nil {
+				return fmt.Errorf("bench ot: %s: %w", kind, err)
+			}
+			if best == 0 || d < best {
+				best, cpu = d, c
+			}
+		}
+		fmt.Printf("%-5s %9.0f ops/s  (%d ops in %v, CPU %v)\n", kind, float64(len(ops))/best.Seconds(), len(ops), best.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// replayOnce replays ops into a fresh store of the given kind and returns
+// the wall and CPU time from the first submission to the last ack.
+func replayOnce(kind, start, end string, ops []ot.Op) (time.Duration, time.Duration, error) {
+	var store collab.Store
+	switch kind {
+	case "mem":
+		store = collab.NewMemStore()
+	case "bolt":
+		dir, err := os.MkdirTemp("", "huddle-bench-ot")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer os.RemoveAll(dir)
+		bs, err := collab.OpenBoltStore(dir, 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		store = bs
+	default:
+		return 0, 0, fmt.Errorf("unknown store %q (want mem or bolt)", kind)
+	}
+	defer store.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := collab.NewService(collab.Config{Store: store, Logger: quiet})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer svc.Close()
+	ctx := context.Background()
+	if _, err := svc.CreateDoc(ctx, collab.CreateRequest{ID: "trace", Room: "bench", Text: start}); err != nil {
+		return 0, 0, err
+	}
+	if _, err := svc.Text(ctx, "trace"); err != nil { // load it before the clock starts
+		return 0, 0, err
+	}
+	results := make(chan (<-chan collab.Result), 8192)
+	errc := make(chan error, 1)
+	go func() {
+		var first error
+		for ch := range results {
+			if r := <-ch; r.Err != nil && first == nil {
+				first = r.Err
+			}
+		}
+		errc <- first
+	}()
+	cpu0 := cpuTime()
+	t0 := time.Now()
+	for i, op := range ops {
+		results <- svc.SubmitAsync(collab.SubmitRequest{DocID: "trace", Author: "typist", ClientOpID: strconv.Itoa(i), BaseRev: int64(i), Op: op})
+	}
+	close(results)
+	if err := <-errc; err != nil {
+		return 0, 0, err
+	}
+	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	snap, err := svc.Text(ctx, "trace")
+	if err != nil {
+		return 0, 0, err
+	}
+	if snap.Text != end || snap.Rev != int64(len(ops)) {
+		return 0, 0, fmt.Errorf("replay ended at revision %d with a text that differs from the trace's end", snap.Rev)
+	}
+	return wall, cpu, nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// readTrace reads a trace and turns each patch into an op.
+func readTrace(path string) (start, end string, ops []ot.Op, err error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer fh.Close()
+	var rd io.Reader = fh
+	if zr, err := gzip.NewReader(fh); err == nil {
+		rd = zr
+	} else if _, err := fh.Seek(0, io.SeekStart); err != nil {
+		return "", "", nil, err
+	}
+	var tr struct {
+		StartContent string `json:"startContent"`
+		EndContent   string `json:"endContent"`
+		Txns         []struct {
+			Patches [][3]json.RawMessage `json:"patches"`
+		} `json:"txns"`
+	}
+	if err := json.NewDecoder(rd).Decode(&tr); err != nil {
+		return "", "", nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	for _, txn := range tr.Txns {
+		for _, p := range txn.Patches {
+			var pos, del int
+			var ins string
+			if json.Unmarshal(p[0], &pos) != nil || json.Unmarshal(p[1], &del) != nil || json.Unmarshal(p[2], &ins) != nil {
+				return "", "", nil, fmt.Errorf("%s: malformed patch %s", path, p)
+			}
+			ops = append(ops, ot.Op{}.Retain(pos).Delete(del).Insert(ins).Normalize())
+		}
+	}
+	return tr.StartContent, tr.EndContent, ops, nil
+}

@@ -1,0 +1,41 @@
+package collab
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/huddle-rtc/huddle/collab/ot"
+)
+
+// TestAppendRecordMatchesEncodingJSON: the store's hand-written encoding
+// decodes to the same record as encoding/json's, for awkward strings and
+// ops with tie-break context.
+func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
+	ctxOp := ot.Op{}.Retain(3).Insert("x").Normalize()
+	ctxOp[1].After, ctxOp[1].Gone = 2, 1
+	recs := []OpRecord{
+		{Rev: 1, Author: "a", Op: ot.Op{}.Insert("hé\"llo\\\n\t\x01<&>\u2028😀"), Inverse: ot.Op{}.Delete(13), Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)},
+		{Rev: 99, Author: "bad\xffutf8", ClientOpID: "c-7", Op: ctxOp, Inverse: ot.Op{}.Retain(3).Delete(1), Cause: CauseUndo, Target: 42, Time: time.Now()},
+		{Rev: 2, Author: "z", Op: nil, Inverse: nil, Time: time.Unix(0, 0).In(time.FixedZone("x", 3600))},
+	}
+	for _, r := range recs {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := appendRecord(nil, r)
+		var a, b OpRecord
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &b); err != nil {
+			t.Fatal(err)
+		}
+		ga, _ := json.Marshal(a)
+		gb, _ := json.Marshal(b)
+		if string(ga) != string(gb) || !a.Time.Equal(b.Time) {
+			t.Fatalf("appendRecord %s\ndecodes differently from encoding/json's %s", got, want)
+		}
+	}
+}
