@@ -61,6 +61,7 @@ type Docs struct {
 	collab  msgLink
 	cursors msgLink
 	up      chan struct{} // closed while a link is up
+	cut     error         // the server closed the current link: nothing will bring it back
 	reqSeq  uint64
 	docSeq  uint64
 	pending map[string]*pendingReq
@@ -123,6 +124,7 @@ func (d *Docs) linkUp(gen uint64, collab, cursors msgLink) {
 		return
 	}
 	d.collab, d.cursors = collab, cursors
+	d.cut = nil
 	close(d.up)
 	docs := make([]*Document, 0, len(d.open))
 	for _, doc := range d.open {
@@ -137,13 +139,18 @@ func (d *Docs) linkUp(gen uint64, collab, cursors msgLink) {
 // linkDown forgets the channels of generation gen (or of any generation,
 // when newGen is set, which also starts generation gen+1). Requests
 // waiting on them fail with ErrDisconnected.
-func (d *Docs) linkDown(gen uint64) {
+func (d *Docs) linkDown(gen uint64) { d.down(gen, ErrDisconnected) }
+
+func (d *Docs) down(gen uint64, why error) {
 	d.mu.Lock()
 	if gen != d.gen {
 		d.mu.Unlock()
 		return
 	}
 	d.gen++
+	if why == ErrCutOff {
+		d.cut = why
+	}
 	wasUp := d.collab != nil
 	d.collab, d.cursors = nil, nil
 	if wasUp {
@@ -160,12 +167,19 @@ func (d *Docs) linkDown(gen uint64) {
 	}
 	d.mu.Unlock()
 	for _, p := range failed {
-		p.handle(nil, ErrDisconnected)
+		p.handle(nil, why)
 	}
 	for _, doc := range docs {
 		doc.disconnected()
 	}
 }
+
+// cutOff is linkDown for a collab channel that closed while its room
+// stayed connected: the server ended the participant's documents session
+// (it did not read its answers, or it left), and no reconnect will open a
+// new channel. Requests waiting, and later ones, fail with ErrCutOff
+// instead of waiting for a link until the room reconnects.
+func (d *Docs) cutOff(gen uint64) { d.down(gen, ErrCutOff) }
 
 // generation returns the current link generation, for binding new channels.
 func (d *Docs) generation() uint64 {
@@ -178,10 +192,13 @@ func (d *Docs) generation() uint64 {
 func (d *Docs) waitLink(ctx context.Context) (msgLink, uint64, error) {
 	for {
 		d.mu.Lock()
-		l, gen, up := d.collab, d.gen, d.up
+		l, gen, up, cut := d.collab, d.gen, d.up, d.cut
 		d.mu.Unlock()
 		if l != nil {
 			return l, gen, nil
+		}
+		if cut != nil {
+			return nil, 0, fmt.Errorf("documents: %w", cut)
 		}
 		select {
 		case <-up:

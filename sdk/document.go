@@ -536,9 +536,13 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 	}
 	if err != nil {
 		d.openReq = ""
-		if errors.Is(err, ErrDisconnected) {
+		if errors.Is(err, ErrDisconnected) && (d.opened || !errors.Is(err, ErrCutOff)) {
 			d.mu.Unlock() // the next link re-opens it
 			return
+		}
+		if errors.Is(err, ErrCutOff) {
+			// Open is waiting for a link that will not come back.
+			err = fmt.Errorf("open %s: %w", d.id, err)
 		}
 		if !d.opened {
 			d.openErr = err
