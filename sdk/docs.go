@@ -236,11 +236,16 @@ func (d *Docs) sendAsync(l msgLink, m any) {
 // answer, which is returned (a *protocol.DocList, *protocol.DocDone, ...).
 // A docError answer is returned as *DocError.
 func (d *Docs) request(ctx context.Context, req *protocol.DocRequest) (any, error) {
+	return d.roundTrip(ctx, req.Type, func(id string) any { req.ReqID = id; return req })
+}
+
+// roundTrip is request for any message: build makes it with the reqId.
+func (d *Docs) roundTrip(ctx context.Context, typ string, build func(reqID string) any) (any, error) {
 	l, gen, err := d.waitLink(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req.ReqID = d.nextReqID()
+	reqID := d.nextReqID()
 	type answer struct {
 		m   any
 		err error
@@ -251,25 +256,25 @@ func (d *Docs) request(ctx context.Context, req *protocol.DocRequest) (any, erro
 		d.mu.Unlock()
 		return nil, ErrDisconnected
 	}
-	d.pending[req.ReqID] = &pendingReq{gen: gen, handle: func(m any, err error) { ch <- answer{m, err} }}
+	d.pending[reqID] = &pendingReq{gen: gen, handle: func(m any, err error) { ch <- answer{m, err} }}
 	d.mu.Unlock()
-	data, err := json.Marshal(req)
+	data, err := json.Marshal(build(reqID))
 	if err != nil {
-		d.forget(req.ReqID)
+		d.forget(reqID)
 		return nil, err
 	}
 	if err := l.send(ctx, data); err != nil {
-		d.forget(req.ReqID)
-		return nil, fmt.Errorf("documents: %s: %w", req.Type, err)
+		d.forget(reqID)
+		return nil, fmt.Errorf("documents: %s: %w", typ, err)
 	}
 	select {
 	case a := <-ch:
 		return a.m, a.err
 	case <-ctx.Done():
-		d.forget(req.ReqID)
-		return nil, fmt.Errorf("documents: %s: %w", req.Type, ctx.Err())
+		d.forget(reqID)
+		return nil, fmt.Errorf("documents: %s: %w", typ, ctx.Err())
 	case <-d.room.ctx.Done():
-		d.forget(req.ReqID)
+		d.forget(reqID)
 		return nil, fmt.Errorf("documents: %w", context.Cause(d.room.ctx))
 	}
 }
@@ -484,6 +489,10 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 		m = &protocol.DocRequest{}
 	case protocol.DocTypeCursorGone, protocol.DocTypeCursor:
 		m = &protocol.Cursor{}
+	case protocol.DocTypeComments:
+		m = &protocol.CommentList{}
+	case protocol.DocTypeThread:
+		m = &protocol.ThreadUpdate{}
 	default:
 		d.log.Debug("documents: ignoring message", "type", env.Type)
 		return
@@ -548,6 +557,17 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 	case *protocol.DocPresence:
 		if doc := d.doc(m.Doc); doc != nil {
 			doc.handlePresence(m.Participants)
+		}
+	case *protocol.CommentList:
+		if doc := d.doc(m.Doc); doc != nil {
+			doc.handleThreads(m.Threads)
+		}
+	case *protocol.ThreadUpdate:
+		if doc := d.doc(m.Doc); doc != nil {
+			doc.handleThreads([]protocol.CommentThread{m.Thread})
+		}
+		if p := d.takePending(m.ReqID); p != nil {
+			p.handle(m, nil)
 		}
 	case *protocol.DocRequest: // lagging
 		if doc := d.doc(m.Doc); doc != nil {

@@ -34,6 +34,12 @@ func WireError(err error) (code, message string) {
 		return protocol.DocErrConflict, "nothing to redo"
 	case errors.Is(err, collab.ErrDocExists):
 		return protocol.DocErrConflict, "document already exists"
+	case errors.Is(err, collab.ErrUnknownThread):
+		return protocol.DocErrBadMessage, "no such comment thread or comment"
+	case errors.Is(err, collab.ErrNotAuthor):
+		return protocol.DocErrForbidden, "only its author may edit a comment"
+	case errors.Is(err, collab.ErrCommentLimit):
+		return protocol.DocErrLimit, err.Error()
 	case errors.Is(err, collab.ErrBadRequest):
 		return protocol.DocErrBadMessage, err.Error()
 	case errors.Is(err, protocol.ErrTooLarge):

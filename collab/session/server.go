@@ -46,14 +46,17 @@ type Config struct {
 	// PendingSubmits bounds a participant's submits awaiting their result
 	// before its requests wait (and the transport stops reading) [1024].
 	PendingSubmits int
+	// CommentLimits bound comment threads (collab.CommentLimits' defaults).
+	CommentLimits collab.CommentLimits
 }
 
 // Server holds every participant's session, so that presence and document
 // lists can be computed and broadcast across them.
 type Server struct {
-	svc *collab.Service
-	cfg Config
-	log *slog.Logger
+	svc      *collab.Service
+	comments *collab.Comments // nil when the store cannot keep comments
+	cfg      Config
+	log      *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -74,8 +77,12 @@ func NewServer(svc *collab.Service, cfg Config) *Server {
 	if cfg.PendingSubmits <= 0 {
 		cfg.PendingSubmits = 1024
 	}
+	comments, err := collab.NewComments(svc, cfg.CommentLimits)
+	if err != nil {
+		cfg.Logger.Warn("documents without comments", "err", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{svc: svc, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+	return &Server{svc: svc, comments: comments, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		sessions: map[string]*Session{}, rooms: map[string]string{}}
 }
 

@@ -28,8 +28,9 @@ type Session struct {
 	out  Outbox
 	left bool
 
-	results chan pendingSubmit // submits awaiting their result, in order (submit.go)
-	cur     cursorBox          // coalesced cursors (cursors.go)
+	results       chan pendingSubmit // submits awaiting their result, in order (submit.go)
+	cur           cursorBox          // coalesced cursors (cursors.go)
+	commentTokens tokens             // comment requests' rate (comments.go)
 }
 
 func newSession(srv *Server, p Participant, link Link) *Session {
@@ -99,7 +100,7 @@ type header struct {
 
 // Handle takes one message of the collab channel. Submits go to submit
 // (submit.go), cursors to the cursor box, everything else to the request
-// handler of its type (requests.go).
+// handler of its type (requests.go, comments.go).
 func (s *Session) Handle(data []byte) {
 	var hd header
 	if err := json.Unmarshal(data, &hd); err != nil {
@@ -117,6 +118,12 @@ func (s *Session) Handle(data []byte) {
 		return
 	case "":
 		s.fail(refuse(protocol.DocErrBadMessage, "message has no type"), hd.ReqID, hd.Doc, "")
+		return
+	}
+	if ch := commentHandlers[hd.Type]; ch != nil {
+		if e := s.handleComment(ch, hd, data); e != nil {
+			s.fail(e, hd.ReqID, hd.Doc, "")
+		}
 		return
 	}
 	h := requestHandlers[hd.Type]

@@ -108,6 +108,7 @@ func (s *Session) open(req *protocol.DocRequest) *docErr {
 	default:
 		out.Send(mustEncode(opened))
 	}
+	s.sendThreads(out, req.Doc)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
