@@ -59,6 +59,9 @@ type Config struct {
 	// PendingSubmits bounds a participant's submits awaiting their result
 	// before its reading pauses [1024].
 	PendingSubmits int
+	// PresenceExpiry: a participant silent this long leaves document
+	// presence [protocol.PresenceExpiry].
+	PresenceExpiry time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -116,6 +119,7 @@ func New(svc *collab.Service, cfg Config) *Hub {
 	return &Hub{
 		sessions: session.NewServer(svc, session.Config{
 			Logger: cfg.Logger, CursorInterval: cfg.CursorInterval, PendingSubmits: cfg.PendingSubmits,
+			PresenceExpiry: cfg.PresenceExpiry,
 		}),
 		cfg: cfg, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -62,12 +63,16 @@ type Docs struct {
 	cursors msgLink
 	up      chan struct{} // closed while a link is up
 	cut     error         // the server closed the current link: nothing will bring it back
-	reqSeq  uint64
-	docSeq  uint64
-	pending map[string]*pendingReq
-	open    map[string]*Document
-	list    []DocInfo
-	known   map[string]bool
+
+	beatEvery time.Duration  // heartbeat period (heartbeat.go)
+	beatStop  chan struct{}  // closes to stop the current link's heartbeat
+	beats     sync.WaitGroup // the heartbeat goroutine
+	reqSeq    uint64
+	docSeq    uint64
+	pending   map[string]*pendingReq
+	open      map[string]*Document
+	list      []DocInfo
+	known     map[string]bool
 
 	onList  func([]DocInfo)
 	onError func(error)
@@ -84,7 +89,7 @@ func newDocs(r *Room, log *slog.Logger) *Docs {
 	_, _ = rand.Read(b[:])
 	return &Docs{
 		room: r, log: log, prefix: hex.EncodeToString(b[:]),
-		up: make(chan struct{}), pending: map[string]*pendingReq{},
+		up: make(chan struct{}), pending: map[string]*pendingReq{}, beatEvery: protocol.HeartbeatInterval,
 		open: map[string]*Document{}, known: map[string]bool{},
 	}
 }
@@ -125,6 +130,7 @@ func (d *Docs) linkUp(gen uint64, collab, cursors msgLink) {
 	}
 	d.collab, d.cursors = collab, cursors
 	d.cut = nil
+	d.startBeatLocked(collab)
 	close(d.up)
 	docs := make([]*Document, 0, len(d.open))
 	for _, doc := range d.open {
@@ -148,6 +154,7 @@ func (d *Docs) down(gen uint64, why error) {
 		return
 	}
 	d.gen++
+	d.stopBeatLocked()
 	if why == ErrCutOff {
 		d.cut = why
 	}

@@ -614,4 +614,5 @@ func (r *Room) shutdown(cause error) {
 		_ = sub.Close()
 	}
 	r.docs.linkDown(r.docs.generation())
+	r.docs.beats.Wait()
 }

@@ -43,6 +43,7 @@ func signal(c chan struct{}) {
 
 // Cursor takes a cursor update from the client (on either channel).
 func (s *Session) Cursor(data []byte) {
+	s.touch()
 	var m struct {
 		Type   string `json:"type"`
 		Doc    string `json:"doc"`

@@ -48,6 +48,9 @@ type Config struct {
 	PendingSubmits int
 	// CommentLimits bound comment threads (collab.CommentLimits' defaults).
 	CommentLimits collab.CommentLimits
+	// PresenceExpiry: a session silent this long leaves document presence
+	// [protocol.PresenceExpiry].
+	PresenceExpiry time.Duration
 }
 
 // Server holds every participant's session, so that presence and document
@@ -60,6 +63,7 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup // expireLoop
 
 	mu       sync.Mutex // guards the maps and every session's fields marked "srv.mu"
 	sessions map[string]*Session
@@ -77,13 +81,19 @@ func NewServer(svc *collab.Service, cfg Config) *Server {
 	if cfg.PendingSubmits <= 0 {
 		cfg.PendingSubmits = 1024
 	}
+	if cfg.PresenceExpiry <= 0 {
+		cfg.PresenceExpiry = protocol.PresenceExpiry
+	}
 	comments, err := collab.NewComments(svc, cfg.CommentLimits)
 	if err != nil {
 		cfg.Logger.Warn("documents without comments", "err", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{svc: svc, comments: comments, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+	srv := &Server{svc: svc, comments: comments, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		sessions: map[string]*Session{}, rooms: map[string]string{}}
+	srv.wg.Add(1)
+	go srv.expireLoop()
+	return srv
 }
 
 // Join starts p's session. A session of the same participant id still
@@ -108,8 +118,12 @@ func (srv *Server) Session(participantID string) *Session {
 	return srv.sessions[participantID]
 }
 
-// Close stops what is left: sessions are closed by their transport.
-func (srv *Server) Close() { srv.cancel() }
+// Close stops the server's own goroutine; sessions are closed by their
+// transport.
+func (srv *Server) Close() {
+	srv.cancel()
+	srv.wg.Wait()
+}
 
 // roomOf returns the room of a document, asking the service once.
 func (srv *Server) roomOf(ctx context.Context, doc string) (string, error) {
@@ -152,7 +166,7 @@ func (srv *Server) roomSessions(room string) []*Session {
 func (srv *Server) editorsLocked(room, doc string) []string {
 	var ids []string
 	for _, s := range srv.sessions {
-		if s.p.Room == room && s.docs[doc] != nil {
+		if s.p.Room == room && s.docs[doc] != nil && !s.expired.Load() {
 			ids = append(ids, s.p.ID)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/huddle-rtc/huddle/internal/ratelog"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -31,6 +33,8 @@ type Session struct {
 	results       chan pendingSubmit // submits awaiting their result, in order (submit.go)
 	cur           cursorBox          // coalesced cursors (cursors.go)
 	commentTokens tokens             // comment requests' rate (comments.go)
+	seen          atomic.Int64       // when the client last sent anything, unix ns (presence.go)
+	expired       atomic.Bool        // silent past the expiry: out of presence
 }
 
 func newSession(srv *Server, p Participant, link Link) *Session {
@@ -47,6 +51,7 @@ func newSession(srv *Server, p Participant, link Link) *Session {
 }
 
 func (s *Session) start() {
+	s.seen.Store(time.Now().UnixNano())
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.resultLoop() }()
 	go func() { defer s.wg.Done(); s.cursorLoop() }()
@@ -102,6 +107,7 @@ type header struct {
 // (submit.go), cursors to the cursor box, everything else to the request
 // handler of its type (requests.go, comments.go).
 func (s *Session) Handle(data []byte) {
+	s.touch()
 	var hd header
 	if err := json.Unmarshal(data, &hd); err != nil {
 		s.fail(&docErr{code: protocol.DocErrBadMessage, msg: "not a JSON message object", err: err}, "", "", "")
@@ -115,6 +121,8 @@ func (s *Session) Handle(data []byte) {
 		return
 	case protocol.DocTypeCursor:
 		s.Cursor(data)
+		return
+	case protocol.DocTypeHeartbeat:
 		return
 	case "":
 		s.fail(refuse(protocol.DocErrBadMessage, "message has no type"), hd.ReqID, hd.Doc, "")

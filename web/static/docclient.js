@@ -20,6 +20,9 @@ export const AWAITING_WITH_BUFFER = 'awaiting with buffer';
 
 const CURSOR_INTERVAL_MS = 50;
 const CURSOR_REFRESH_MS = 2000; // cursors are lossy: say it again now and then
+// The server drops a client silent for 30 s from document presence (and
+// its cursors from the others' views): say we are here every 10 s.
+const HEARTBEAT_MS = 10000;
 const HISTORY_KEEP = 500; // server ops kept to move late cursors forward
 
 export class OutOfOrder extends Error {}
@@ -448,6 +451,10 @@ export class DocSession {
   }
 
   refreshCursors() {
+    if (this.connected && Date.now() - (this.lastBeat || 0) >= HEARTBEAT_MS) {
+      this.lastBeat = Date.now();
+      this.send({ type: 'heartbeat' });
+    }
     for (const d of this.open.values()) {
       if (d.selection && Date.now() - d.lastCursorAt > CURSOR_REFRESH_MS) {
         d.cursorDirty = true;
