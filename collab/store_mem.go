@@ -18,6 +18,7 @@ type memDoc struct {
 	ops      []OpRecord // ascending Rev
 	snaps    []Snapshot // ascending Rev
 	versions []Version
+	threads  map[string]CommentThread // by id (store_comments.go)
 }
 
 // NewMemStore returns an empty in-memory store.

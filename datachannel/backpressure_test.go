@@ -76,7 +76,7 @@ func TestSlowReaderIsBoundedAndLags(t *testing.T) {
 		if m.Type == protocol.DocTypeLagging {
 			break
 		}
-		if m.Type == protocol.DocTypePresence {
+		if m.Type == protocol.DocTypePresence || m.Type == protocol.DocTypeComments {
 			continue
 		}
 		if m.Type != protocol.DocTypeOp {

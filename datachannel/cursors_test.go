@@ -10,6 +10,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/collab/ot"
+	"github.com/huddle-rtc/huddle/collab/session"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -60,7 +61,7 @@ func TestCursorsAndPresence(t *testing.T) {
 	a.sendCursor(doc, 0, 6, 11) // "world" selected at rev 0
 	for _, rc := range []*tclient{b, v} {
 		cur := rc.waitCursor("A's selection", func(c protocol.Cursor) bool { return c.Participant == "A" })
-		want := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: doc, Rev: 1, Anchor: 8, Head: 13, Participant: "A", Name: "Name A", Color: colorFor("A")}
+		want := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: doc, Rev: 1, Anchor: 8, Head: 13, Participant: "A", Name: "Name A", Color: session.ColorFor("A")}
 		if cur != want {
 			t.Fatalf("%s got %+v, want %+v", rc.p.ID, cur, want)
 		}
@@ -70,16 +71,12 @@ func TestCursorsAndPresence(t *testing.T) {
 	for i := 1; i <= 10; i++ {
 		a.sendCursor(doc, 1, i, i)
 	}
-	e.hub.mu.Lock()
-	pr := e.hub.peers["A"]
-	e.hub.mu.Unlock()
+	pr := e.hub.Sessions().Session("A")
 	waitFor(t, "cursors coalesced", func() bool {
-		pr.curMu.Lock()
-		defer pr.curMu.Unlock()
-		st := pr.cursors[doc]
-		return st != nil && st.pending != nil && st.pending.Anchor == 10
+		c, pending, _ := pr.CursorPending(doc)
+		return pending && c.Anchor == 10
 	})
-	pr.flushCursors()
+	pr.FlushCursors()
 	b.waitCursor("newest cursor", func(c protocol.Cursor) bool { return c.Participant == "A" && c.Anchor == 10 })
 	got := b.cursorsSeen()
 	if len(got) != 2 {
@@ -151,27 +148,22 @@ func TestCursorsDroppedForBackedUpReceiver(t *testing.T) {
 		}
 		return false
 	})
-	e.hub.mu.Lock()
-	pa := e.hub.peers["A"]
-	e.hub.mu.Unlock()
+	pa := e.hub.Sessions().Session("A")
 
 	a.sendCursor(doc, 0, 1, 1) // F's channel is backed up: dropped
 	waitFor(t, "first cursor handled", func() bool {
-		pa.curMu.Lock()
-		defer pa.curMu.Unlock()
-		st := pa.cursors[doc]
-		return st != nil && !st.last.IsZero()
+		_, _, passed := pa.CursorPending(doc)
+		return passed
 	})
 	fcur.mu.Lock()
 	fcur.buffered = 0 // drained
 	fcur.mu.Unlock()
 	a.sendCursor(doc, 0, 2, 2)
 	waitFor(t, "second cursor pending", func() bool {
-		pa.curMu.Lock()
-		defer pa.curMu.Unlock()
-		return pa.cursors[doc].pending != nil
+		_, pending, _ := pa.CursorPending(doc)
+		return pending
 	})
-	pa.flushCursors()
+	pa.FlushCursors()
 	waitFor(t, "second cursor delivered", func() bool {
 		fcur.mu.Lock()
 		defer fcur.mu.Unlock()

@@ -242,8 +242,8 @@ func (e *env) joinWith(p Participant, block chan struct{}) *tclient {
 	c.waitUntil("hub attached", func() bool {
 		e.hub.mu.Lock()
 		defer e.hub.mu.Unlock()
-		pr := e.hub.peers[p.ID]
-		return pr != nil && pr.collab != nil && pr.cursorsCh != nil
+		l := e.hub.links[p.ID]
+		return l != nil && l.collab != nil && l.cursorsCh != nil
 	})
 	return c
 }

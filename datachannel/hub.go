@@ -1,27 +1,27 @@
 // Package datachannel is the transport of Huddle's shared documents: it
-// routes the "collab" and "cursors" data channels that every client opens
-// on its publisher PeerConnection to the document service (package
-// collab), following the wire protocol of docs/PROTOCOL.md ("Shared
-// documents") and the types of signaling/protocol.
+// takes the "collab" and "cursors" data channels that every client opens
+// on its publisher PeerConnection, reassembles their chunk frames
+// (signaling/protocol's framing) and routes whole messages to the
+// participant's documents session (package collab/session), which speaks
+// the protocol; it carries the session's answers back under backpressure.
 //
 // Per participant there is one reader per channel (Pion's OnMessage, with
-// a Reassembler for chunk frames), one goroutine that handles collab
-// requests in order, one that reports submit results in order, one that
-// forwards coalesced cursors, one forwarder per open document and one
-// writer with a queue bounded by bytes. The writer hands frames to the
-// channel only while its buffered amount is under a high-water mark, so a
-// slow peer never grows server memory without bound: when the queue is
-// full a document subscription's pending ops are dropped and the client
-// is told `lagging` (it reopens and catches up); when even answers do not
-// fit, the participant's data channels are closed.
+// a reassembler), one goroutine that hands collab messages to the session
+// in order, and one writer with a queue bounded by bytes. The writer hands
+// frames to the channel only while its buffered amount is under a
+// high-water mark, so a slow peer never grows server memory without bound:
+// when the queue is full a document stream's pending ops are dropped and
+// the client is told `lagging` (it reopens and catches up); when even
+// answers do not fit, the participant's data channels are closed. A
+// message larger than a frame that the session streams (a big snapshot) is
+// produced frame by frame as the channel drains, never queued whole.
+// Cursors are sent straight away, or dropped when the receiver's cursors
+// channel is backed up.
 package datachannel
 
 import (
 	"context"
-	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,19 +29,12 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/collab"
+	"github.com/huddle-rtc/huddle/collab/session"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // Participant is who owns a pair of data channels, as signaling knows it.
-type Participant struct {
-	ID       string // participant id (unique per connection)
-	Identity string // token subject: the author of ops, per-author undo
-	Name     string
-	Room     string
-	Color    string // derived from ID when empty
-	CanEdit  bool   // editDocs grant
-	IsAdmin  bool   // roomAdmin grant
-}
+type Participant = session.Participant
 
 // Config tunes a hub. Zero values pick the defaults in brackets.
 type Config struct {
@@ -66,6 +59,9 @@ type Config struct {
 	// PendingSubmits bounds a participant's submits awaiting their result
 	// before its reading pauses [1024].
 	PendingSubmits int
+	// PresenceExpiry: a participant silent this long leaves document
+	// presence [protocol.PresenceExpiry].
+	PresenceExpiry time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -92,11 +88,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Hub routes every participant's document channels to one collab.Service.
+// Hub routes every participant's document channels to its session.
 type Hub struct {
-	svc *collab.Service
-	cfg Config
-	log *slog.Logger
+	sessions *session.Server
+	cfg      Config
+	log      *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,8 +100,7 @@ type Hub struct {
 
 	mu     sync.Mutex
 	closed bool
-	peers  map[string]*peer  // by participant id
-	rooms  map[string]string // document id -> room, learnt from the service
+	links  map[string]*link // by participant id
 
 	queued        atomic.Int64 // bytes queued for all participants
 	peak          atomic.Int64 // most bytes ever queued for one participant
@@ -117,16 +112,23 @@ func NewHub(svc *collab.Service, log *slog.Logger) *Hub {
 	return New(svc, Config{Logger: log})
 }
 
-// New returns a hub configured by cfg.
+// New returns a hub configured by cfg, with a session server over svc.
 func New(svc *collab.Service, cfg Config) *Hub {
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
-		svc: svc, cfg: cfg, log: cfg.Logger,
+		sessions: session.NewServer(svc, session.Config{
+			Logger: cfg.Logger, CursorInterval: cfg.CursorInterval, PendingSubmits: cfg.PendingSubmits,
+			PresenceExpiry: cfg.PresenceExpiry,
+		}),
+		cfg: cfg, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
-		peers: map[string]*peer{}, rooms: map[string]string{},
+		links: map[string]*link{},
 	}
 }
+
+// Sessions is the documents session server the hub routes to.
+func (h *Hub) Sessions() *session.Server { return h.sessions }
 
 // Stats are the hub's queue figures, for metrics and tests.
 type Stats struct {
@@ -139,7 +141,7 @@ type Stats struct {
 // Stats reports the queue figures.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	n := len(h.peers)
+	n := len(h.links)
 	h.mu.Unlock()
 	return Stats{Participants: n, QueuedBytes: h.queued.Load(), PeakQueued: h.peak.Load(), Lagging: h.metricLagging.Load()}
 }
@@ -170,30 +172,27 @@ func (h *Hub) attach(p Participant, ch Channel) {
 		_ = ch.Close()
 		return
 	}
-	if p.Color == "" {
-		p.Color = colorFor(p.ID)
-	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		_ = ch.Close()
 		return
 	}
-	pr := h.peers[p.ID]
-	if pr == nil {
-		pr = newPeer(h, p)
-		h.peers[p.ID] = pr
+	l := h.links[p.ID]
+	if l == nil {
+		l = newLink(h, p)
+		h.links[p.ID] = l
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			pr.run()
+			l.run()
 		}()
 	}
 	h.mu.Unlock()
 	if label == protocol.ChannelCollab {
-		pr.attachCollab(ch)
+		l.attachCollab(ch)
 	} else {
-		pr.attachCursors(ch)
+		l.attachCursors(ch)
 	}
 }
 
@@ -201,171 +200,39 @@ func (h *Hub) attach(p Participant, ch Channel) {
 // cursorGone and docPresence for the documents it had open.
 func (h *Hub) Leave(participantID string) {
 	h.mu.Lock()
-	pr := h.peers[participantID]
-	if pr != nil {
-		delete(h.peers, participantID)
+	l := h.links[participantID]
+	if l != nil {
+		delete(h.links, participantID)
 	}
 	h.mu.Unlock()
-	if pr != nil {
-		pr.leave(true)
+	if l != nil {
+		l.leave(true)
 	}
 }
 
-// leaveIf is Leave for a peer that is still the registered one.
-func (h *Hub) leaveIf(pr *peer) {
+// leaveIf is Leave for a link that is still the registered one.
+func (h *Hub) leaveIf(l *link) {
 	h.mu.Lock()
-	if h.peers[pr.p.ID] != pr {
+	if h.links[l.p.ID] != l {
 		h.mu.Unlock()
 		return
 	}
-	delete(h.peers, pr.p.ID)
+	delete(h.links, l.p.ID)
 	h.mu.Unlock()
-	pr.leave(true)
+	l.leave(true)
 }
 
 // Close ends every participant and waits for all the hub's goroutines.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
-	peers := h.peers
-	h.peers = map[string]*peer{}
+	links := h.links
+	h.links = map[string]*link{}
 	h.mu.Unlock()
-	for _, pr := range peers {
-		pr.leave(false)
+	for _, l := range links {
+		l.leave(false)
 	}
 	h.cancel()
 	h.wg.Wait()
-}
-
-// roomOf returns the room of a document, asking the service once.
-func (h *Hub) roomOf(ctx context.Context, doc string) (string, error) {
-	h.mu.Lock()
-	room, ok := h.rooms[doc]
-	h.mu.Unlock()
-	if ok {
-		return room, nil
-	}
-	meta, err := h.svc.Doc(ctx, doc)
-	if err != nil {
-		return "", err
-	}
-	h.mu.Lock()
-	h.rooms[doc] = meta.Room
-	h.mu.Unlock()
-	return meta.Room, nil
-}
-
-func (h *Hub) forgetDoc(doc string) {
-	h.mu.Lock()
-	delete(h.rooms, doc)
-	h.mu.Unlock()
-}
-
-// roomPeers lists the peers of a room.
-func (h *Hub) roomPeers(room string) []*peer {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []*peer
-	for _, pr := range h.peers {
-		if pr.p.Room == room {
-			out = append(out, pr)
-		}
-	}
-	return out
-}
-
-// editors lists who has doc open in room, sorted; under h.mu.
-func (h *Hub) editorsLocked(room, doc string) []string {
-	var ids []string
-	for _, pr := range h.peers {
-		if pr.p.Room == room && pr.docs[doc] != nil {
-			ids = append(ids, pr.p.ID)
-		}
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-// broadcastPresence tells the room who has doc open.
-func (h *Hub) broadcastPresence(room, doc string) {
-	h.mu.Lock()
-	ids := h.editorsLocked(room, doc)
-	h.mu.Unlock()
-	if ids == nil {
-		ids = []string{}
-	}
-	msg := mustEncode(&protocol.DocPresence{Type: protocol.DocTypePresence, Doc: doc, Participants: ids})
-	for _, pr := range h.roomPeers(room) {
-		pr.sendControl(msg)
-	}
-}
-
-// broadcastCursorGone tells the others who have doc open that who's cursor
-// is gone.
-func (h *Hub) broadcastCursorGone(room, doc, who string) {
-	msg := mustEncode(&protocol.Cursor{Type: protocol.DocTypeCursorGone, Doc: doc, Participant: who})
-	for _, pr := range h.roomPeers(room) {
-		if pr.p.ID != who && pr.hasOpen(doc) {
-			pr.sendControl(msg)
-		}
-	}
-}
-
-// docList builds the room's document list.
-func (h *Hub) docList(ctx context.Context, room string) ([]protocol.DocInfo, error) {
-	metas, err := h.svc.ListDocs(ctx, room)
-	if err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]protocol.DocInfo, 0, len(metas))
-	for _, m := range metas {
-		h.rooms[m.ID] = m.Room
-		out = append(out, protocol.DocInfo{
-			ID: m.ID, Title: m.Title, ReadOnly: m.ReadOnly,
-			Created: m.Created.UTC().Format(time.RFC3339),
-			Editors: h.editorsLocked(room, m.ID),
-		})
-	}
-	return out, nil
-}
-
-// broadcastDocs sends the room's list to everyone in it; the requester's
-// copy carries its reqId.
-func (h *Hub) broadcastDocs(ctx context.Context, room string, from *peer, reqID, doc string) error {
-	docs, err := h.docList(ctx, room)
-	if err != nil {
-		return err
-	}
-	all := mustEncode(&protocol.DocList{Type: protocol.DocTypeDocs, Doc: doc, Docs: docs})
-	for _, pr := range h.roomPeers(room) {
-		if pr == from && reqID != "" {
-			pr.sendControl(mustEncode(&protocol.DocList{Type: protocol.DocTypeDocs, ReqID: reqID, Doc: doc, Docs: docs}))
-			continue
-		}
-		pr.sendControl(all)
-	}
-	return nil
-}
-
-// palette holds colours that read well on white and on dark backgrounds.
-var palette = []string{
-	"#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
-	"#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075",
-}
-
-// colorFor derives a stable colour from a participant id.
-func colorFor(id string) string {
-	f := fnv.New32a()
-	_, _ = f.Write([]byte(id))
-	return palette[f.Sum32()%uint32(len(palette))]
-}
-
-func mustEncode(m any) []byte {
-	b, err := encode(m)
-	if err != nil {
-		panic(fmt.Sprintf("datachannel: encode %T: %v", m, err))
-	}
-	return b
+	h.sessions.Close()
 }

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,6 +25,11 @@ const (
 // away before the answer came. Edits are not lost: they are resubmitted
 // after the reconnect.
 var ErrDisconnected = errors.New("documents: data channel disconnected")
+
+// ErrCutOff is returned by document calls after the server closed the
+// documents channel of a connected room (for example because the client
+// did not read its answers). Leave and join again to use documents.
+var ErrCutOff = fmt.Errorf("%w: closed by the server", ErrDisconnected)
 
 // msgLink sends whole protocol messages on one channel.
 type msgLink interface {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -61,12 +62,17 @@ type Docs struct {
 	collab  msgLink
 	cursors msgLink
 	up      chan struct{} // closed while a link is up
-	reqSeq  uint64
-	docSeq  uint64
-	pending map[string]*pendingReq
-	open    map[string]*Document
-	list    []DocInfo
-	known   map[string]bool
+	cut     error         // the server closed the current link: nothing will bring it back
+
+	beatEvery time.Duration  // heartbeat period (heartbeat.go)
+	beatStop  chan struct{}  // closes to stop the current link's heartbeat
+	beats     sync.WaitGroup // the heartbeat goroutine
+	reqSeq    uint64
+	docSeq    uint64
+	pending   map[string]*pendingReq
+	open      map[string]*Document
+	list      []DocInfo
+	known     map[string]bool
 
 	onList  func([]DocInfo)
 	onError func(error)
@@ -83,7 +89,7 @@ func newDocs(r *Room, log *slog.Logger) *Docs {
 	_, _ = rand.Read(b[:])
 	return &Docs{
 		room: r, log: log, prefix: hex.EncodeToString(b[:]),
-		up: make(chan struct{}), pending: map[string]*pendingReq{},
+		up: make(chan struct{}), pending: map[string]*pendingReq{}, beatEvery: protocol.HeartbeatInterval,
 		open: map[string]*Document{}, known: map[string]bool{},
 	}
 }
@@ -123,6 +129,8 @@ func (d *Docs) linkUp(gen uint64, collab, cursors msgLink) {
 		return
 	}
 	d.collab, d.cursors = collab, cursors
+	d.cut = nil
+	d.startBeatLocked(collab)
 	close(d.up)
 	docs := make([]*Document, 0, len(d.open))
 	for _, doc := range d.open {
@@ -137,13 +145,19 @@ func (d *Docs) linkUp(gen uint64, collab, cursors msgLink) {
 // linkDown forgets the channels of generation gen (or of any generation,
 // when newGen is set, which also starts generation gen+1). Requests
 // waiting on them fail with ErrDisconnected.
-func (d *Docs) linkDown(gen uint64) {
+func (d *Docs) linkDown(gen uint64) { d.down(gen, ErrDisconnected) }
+
+func (d *Docs) down(gen uint64, why error) {
 	d.mu.Lock()
 	if gen != d.gen {
 		d.mu.Unlock()
 		return
 	}
 	d.gen++
+	d.stopBeatLocked()
+	if why == ErrCutOff {
+		d.cut = why
+	}
 	wasUp := d.collab != nil
 	d.collab, d.cursors = nil, nil
 	if wasUp {
@@ -160,12 +174,19 @@ func (d *Docs) linkDown(gen uint64) {
 	}
 	d.mu.Unlock()
 	for _, p := range failed {
-		p.handle(nil, ErrDisconnected)
+		p.handle(nil, why)
 	}
 	for _, doc := range docs {
 		doc.disconnected()
 	}
 }
+
+// cutOff is linkDown for a collab channel that closed while its room
+// stayed connected: the server ended the participant's documents session
+// (it did not read its answers, or it left), and no reconnect will open a
+// new channel. Requests waiting, and later ones, fail with ErrCutOff
+// instead of waiting for a link until the room reconnects.
+func (d *Docs) cutOff(gen uint64) { d.down(gen, ErrCutOff) }
 
 // generation returns the current link generation, for binding new channels.
 func (d *Docs) generation() uint64 {
@@ -178,10 +199,13 @@ func (d *Docs) generation() uint64 {
 func (d *Docs) waitLink(ctx context.Context) (msgLink, uint64, error) {
 	for {
 		d.mu.Lock()
-		l, gen, up := d.collab, d.gen, d.up
+		l, gen, up, cut := d.collab, d.gen, d.up, d.cut
 		d.mu.Unlock()
 		if l != nil {
 			return l, gen, nil
+		}
+		if cut != nil {
+			return nil, 0, fmt.Errorf("documents: %w", cut)
 		}
 		select {
 		case <-up:
@@ -219,11 +243,16 @@ func (d *Docs) sendAsync(l msgLink, m any) {
 // answer, which is returned (a *protocol.DocList, *protocol.DocDone, ...).
 // A docError answer is returned as *DocError.
 func (d *Docs) request(ctx context.Context, req *protocol.DocRequest) (any, error) {
+	return d.roundTrip(ctx, req.Type, func(id string) any { req.ReqID = id; return req })
+}
+
+// roundTrip is request for any message: build makes it with the reqId.
+func (d *Docs) roundTrip(ctx context.Context, typ string, build func(reqID string) any) (any, error) {
 	l, gen, err := d.waitLink(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req.ReqID = d.nextReqID()
+	reqID := d.nextReqID()
 	type answer struct {
 		m   any
 		err error
@@ -234,25 +263,25 @@ func (d *Docs) request(ctx context.Context, req *protocol.DocRequest) (any, erro
 		d.mu.Unlock()
 		return nil, ErrDisconnected
 	}
-	d.pending[req.ReqID] = &pendingReq{gen: gen, handle: func(m any, err error) { ch <- answer{m, err} }}
+	d.pending[reqID] = &pendingReq{gen: gen, handle: func(m any, err error) { ch <- answer{m, err} }}
 	d.mu.Unlock()
-	data, err := json.Marshal(req)
+	data, err := json.Marshal(build(reqID))
 	if err != nil {
-		d.forget(req.ReqID)
+		d.forget(reqID)
 		return nil, err
 	}
 	if err := l.send(ctx, data); err != nil {
-		d.forget(req.ReqID)
-		return nil, fmt.Errorf("documents: %s: %w", req.Type, err)
+		d.forget(reqID)
+		return nil, fmt.Errorf("documents: %s: %w", typ, err)
 	}
 	select {
 	case a := <-ch:
 		return a.m, a.err
 	case <-ctx.Done():
-		d.forget(req.ReqID)
-		return nil, fmt.Errorf("documents: %s: %w", req.Type, ctx.Err())
+		d.forget(reqID)
+		return nil, fmt.Errorf("documents: %s: %w", typ, ctx.Err())
 	case <-d.room.ctx.Done():
-		d.forget(req.ReqID)
+		d.forget(reqID)
 		return nil, fmt.Errorf("documents: %w", context.Cause(d.room.ctx))
 	}
 }
@@ -467,6 +496,10 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 		m = &protocol.DocRequest{}
 	case protocol.DocTypeCursorGone, protocol.DocTypeCursor:
 		m = &protocol.Cursor{}
+	case protocol.DocTypeComments:
+		m = &protocol.CommentList{}
+	case protocol.DocTypeThread:
+		m = &protocol.ThreadUpdate{}
 	default:
 		d.log.Debug("documents: ignoring message", "type", env.Type)
 		return
@@ -531,6 +564,17 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 	case *protocol.DocPresence:
 		if doc := d.doc(m.Doc); doc != nil {
 			doc.handlePresence(m.Participants)
+		}
+	case *protocol.CommentList:
+		if doc := d.doc(m.Doc); doc != nil {
+			doc.handleThreads(m.Threads)
+		}
+	case *protocol.ThreadUpdate:
+		if doc := d.doc(m.Doc); doc != nil {
+			doc.handleThreads([]protocol.CommentThread{m.Thread})
+		}
+		if p := d.takePending(m.ReqID); p != nil {
+			p.handle(m, nil)
 		}
 	case *protocol.DocRequest: // lagging
 		if doc := d.doc(m.Doc); doc != nil {

@@ -42,6 +42,9 @@ type Change struct {
 	Rollback bool
 	// Cursor names the participant whose cursor moved, appeared or left.
 	Cursor string
+	// Thread names a comment thread that appeared or changed (not when
+	// only its range moved with an edit).
+	Thread string
 }
 
 // RemoteCursor is another participant's caret or selection, in the local
@@ -117,6 +120,7 @@ type Document struct {
 	cursorTimer *time.Timer
 	remote      map[string]*RemoteCursor
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
+	threads     map[string]*threadState     // comment threads (comments.go)
 
 	stats DocStats
 
@@ -130,6 +134,7 @@ func newDocument(d *Docs, id string) *Document {
 		docs: d, id: id, c: client.New("", 0, ""),
 		ready: make(chan struct{}), changed: make(chan struct{}),
 		remote: map[string]*RemoteCursor{}, early: map[string]*protocol.Cursor{},
+		threads: map[string]*threadState{},
 	}
 }
 
@@ -269,6 +274,7 @@ func (d *Document) ApplyOp(op ot.Op) error {
 		s := ot.TransformSelection(ot.Selection{Anchor: rc.Anchor, Head: rc.Head}, op, false)
 		rc.Anchor, rc.Head = s.Anchor, s.Head
 	}
+	d.moveThreadsLocked(op)
 	if sub != nil {
 		d.sendSubmitLocked()
 	}
@@ -536,9 +542,13 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 	}
 	if err != nil {
 		d.openReq = ""
-		if errors.Is(err, ErrDisconnected) {
+		if errors.Is(err, ErrDisconnected) && (d.opened || !errors.Is(err, ErrCutOff)) {
 			d.mu.Unlock() // the next link re-opens it
 			return
+		}
+		if errors.Is(err, ErrCutOff) {
+			// Open is waiting for a link that will not come back.
+			err = fmt.Errorf("open %s: %w", d.id, err)
 		}
 		if !d.opened {
 			d.openErr = err
@@ -577,6 +587,7 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 
 func (d *Document) handleOpenedLocked(m *protocol.DocOpened) (changes []Change, errs []error) {
 	d.syncing, d.openReq = false, ""
+	d.unplaceThreadsLocked() // placed again from the threads sent after opened
 	d.readOnly = m.ReadOnly
 	if !d.opened {
 		text := ""
@@ -863,6 +874,7 @@ func (d *Document) moveCursorsLocked(view ot.Op, author string) {
 		s := ot.TransformSelection(ot.Selection{Anchor: rc.Anchor, Head: rc.Head}, view, false)
 		rc.Anchor, rc.Head = s.Anchor, s.Head
 	}
+	d.moveThreadsLocked(view)
 }
 
 // handleCursor takes another participant's cursor, reported at a server
@@ -926,7 +938,7 @@ func (d *Document) resolveEarlyLocked() []Change {
 			changes = append(changes, Change{Rev: cur, Cursor: p})
 		}
 	}
-	return changes
+	return append(changes, d.placeEarlyThreadsLocked()...)
 }
 
 func (d *Document) cursorGone(participant string) {

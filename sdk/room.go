@@ -288,7 +288,7 @@ func (r *Room) bindDocs(collab, cursors *webrtc.DataChannel) {
 	bad := func(err error) { r.log.Warn("documents: bad frame from server", "err", err) }
 	cu = newDCLink(cursors, func() {}, func(m []byte) { r.docs.onCursors(gen, m) }, bad, func() {})
 	cl = newDCLink(collab, func() { r.docs.linkUp(gen, cl, cu) }, func(m []byte) { r.docs.onCollab(gen, m) }, bad,
-		func() { r.docs.linkDown(gen) })
+		func() { r.docs.cutOff(gen) })
 }
 
 func (r *Room) sendCandidate(conn *signalConn, target string, c *webrtc.ICECandidate) {
@@ -614,4 +614,5 @@ func (r *Room) shutdown(cause error) {
 		_ = sub.Close()
 	}
 	r.docs.linkDown(r.docs.generation())
+	r.docs.beats.Wait()
 }

@@ -225,6 +225,10 @@ func (s *Server) hubStats() datachannel.Stats {
 // Documents is the document service (for tests and tools).
 func (s *Server) Documents() *collab.Service { return s.docs }
 
+// DocumentHub is the data-channel hub of the documents (for tests and
+// tools: Leave cuts a participant's documents session off).
+func (s *Server) DocumentHub() *datachannel.Hub { return s.hub }
+
 // startTURN starts the relay with the SFU's media addresses as the peers
 // it may always reach.
 func (s *Server) startTURN(media *sfu.Engine) (*turn.Server, error) {

@@ -1,9 +1,8 @@
 package web_test
 
 // Shared documents in the page, end to end: people in their own chromium
-// profiles type into the document panel. The test bodies here run against
-// the real server (docs_test.go) and against the stand-in transport
-// (docs_standin_test.go).
+// profiles type into the document panel, against the real server; the
+// tests are in docs_test.go.
 
 import (
 	"fmt"
@@ -30,8 +29,6 @@ const (
 type docsEnv struct {
 	pageURL string // with a trailing "/"
 	room    string
-	inject  bool     // the stand-in's fake channels
-	standin *standin // when inject
 }
 
 // startDocsServer runs a real server with API keys, so that tests can mint
@@ -70,9 +67,7 @@ func joinDocsWith(t *testing.T, env docsEnv, identity, name string, grants proto
 	t.Helper()
 	b := newBrowser(t, identity)
 	b.dumpLogsOnFailure()
-	if env.inject {
-		injectFakeChannels(t, b)
-	}
+	injectLoss(t, b)
 	tok := mintToken(t, env.room, identity, name, grants)
 	b.mustDo(20*time.Second, "open the invitation and join",
 		chromedp.Navigate(env.pageURL+"?nomedia=1&token="+url.QueryEscape(tok)),
@@ -592,13 +587,12 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 
 // testDocsRejoin: leaving and joining the same room again keeps the open
 // document: the page opens it again from its revision and applies the
-// catch-up. Against the stand-in, the submit (first round) or the ack
-// (second round) of Alice's typing is lost before she leaves: the page
-// takes its own op in the catch-up as the ack, or resubmits it with the
-// same id, and it is applied exactly once. Against the real server, Bob
-// types while Alice is away.
-func testDocsRejoin(t *testing.T, env docsEnv) {
-	s := env.standin
+// catch-up. Without lose, Bob types while Alice is away. With lose, the
+// submit (first round) or the ack (second round) of Alice's typing is lost
+// in her page before she leaves (docs_loss_test.go): the page takes its
+// own op in the catch-up as the ack, or resubmits it with the same id, and
+// it is applied exactly once.
+func testDocsRejoin(t *testing.T, env docsEnv, lose bool) {
 	alice := joinDocs(t, env, "alice", "Alice", true)
 	bob := joinDocs(t, env, "bob", "Bob", true)
 	doc, err := eval[string](alice.browser, `window.huddle.createDoc('Plan', 'base\n')`)
@@ -610,30 +604,35 @@ func testDocsRejoin(t *testing.T, env docsEnv) {
 	rev := waitConverged(t, doc, alice, bob).Rev
 
 	rounds := []string{"away"}
-	if s != nil {
+	if lose {
 		rounds = []string{"submit", "ack"}
 	}
 	for i, what := range rounds {
 		typed := fmt.Sprintf("[%s %d é😀]", what, i)
-		if s != nil {
-			s.loseNext("alice", what)
+		lostBefore, _ := eval[int](alice.browser, `window.__huddleLost || 0`)
+		if lose {
+			loseNext(t, alice, what)
 		}
 		alice.focusAt(t, -1)
 		alice.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), typed))
-		if s != nil {
+		if lose {
 			bob.focusAt(t, 0)
 			bob.mustDo(10*time.Second, "type", chromedp.SendKeys(chromedp.ID("doc-text"), "b"))
 			time.Sleep(300 * time.Millisecond)
 			if st, _ := alice.status(doc); st.State == "synchronized" {
 				t.Fatalf("alice is synchronized although her %s was lost: %+v", what, st)
 			}
-			s.loseNext("alice", "")
+			waitFor(t, 10*time.Second, "alice's "+what+" to be lost", func() (bool, string) {
+				n, err := eval[int](alice.browser, `window.__huddleLost || 0`)
+				return err == nil && n > lostBefore, fmt.Sprint(n, err)
+			})
+			loseNext(t, alice, "")
 		} else {
 			waitConvergedAfter(t, doc, rev, alice, bob)
 		}
 		alice.mustDo(10*time.Second, "leave", chromedp.Click(chromedp.ID("leave")))
 		waitState(t, alice.browser, "left")
-		if s == nil {
+		if !lose {
 			bob.focusAt(t, 0)
 			bob.mustDo(10*time.Second, "type while alice is away", chromedp.SendKeys(chromedp.ID("doc-text"), "bob was here "))
 		}
@@ -641,7 +640,7 @@ func testDocsRejoin(t *testing.T, env docsEnv) {
 		waitState(t, alice.browser, "joined")
 		final := waitConvergedAfter(t, doc, rev, alice, bob)
 		rev = final.Rev
-		if strings.Count(final.Text, typed) != 1 || (s == nil && !strings.HasPrefix(final.Text, "bob was here ")) {
+		if strings.Count(final.Text, typed) != 1 || (!lose && !strings.HasPrefix(final.Text, "bob was here ")) {
 			t.Fatalf("after %s and joining again: %q, want %q exactly once (and Bob's edits)", what, final.Text, typed)
 		}
 		shown, _ := eval[string](alice.browser, `document.getElementById('doc-text').value`)

@@ -32,7 +32,13 @@ func TestDocsListAndHistory(t *testing.T) {
 
 // TestDocsRejoin: see testDocsRejoin.
 func TestDocsRejoin(t *testing.T) {
-	testDocsRejoin(t, realDocsEnv(t, "docs"))
+	testDocsRejoin(t, realDocsEnv(t, "docs"), false)
+}
+
+// TestDocsRejoinResubmits: see testDocsRejoin; the page loses a submit,
+// then an ack, before each re-join (docs_loss_test.go).
+func TestDocsRejoinResubmits(t *testing.T) {
+	testDocsRejoin(t, realDocsEnv(t, "docs"), true)
 }
 
 // TestDocsComposing: see testDocsComposing.

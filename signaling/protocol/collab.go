@@ -1,6 +1,9 @@
 package protocol
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Shared documents travel over two WebRTC data channels on the publisher
 // PeerConnection, which the client always creates:
@@ -36,6 +39,11 @@ const (
 	DocTypeName    = "nameVersion" // DocRequest{Doc, Name, Rev}
 	DocTypeHistory = "history"     // DocRequest{Doc}: named versions and snapshots
 	DocTypeRestore = "restore"     // DocRequest{Doc, Name} or DocRequest{Doc, Rev}
+	// DocTypeHeartbeat says the client is still there; no answer. A client
+	// sends it at least every HeartbeatInterval; one silent for
+	// PresenceExpiry drops out of document presence and its cursors are
+	// gone for the others, until it sends anything again.
+	DocTypeHeartbeat = "heartbeat"
 
 	// server -> client (collab)
 	DocTypeDocs     = "docs"        // DocList: the room's documents, on request and on every change
@@ -51,6 +59,13 @@ const (
 	// both ways (cursors)
 	DocTypeCursor     = "cursor"     // Cursor
 	DocTypeCursorGone = "cursorGone" // Cursor{Doc, Participant}: sent on collab, it must not be lost
+)
+
+// Document presence: how often clients beat, and when the server takes a
+// silent client for gone.
+const (
+	HeartbeatInterval = 10 * time.Second
+	PresenceExpiry    = 30 * time.Second
 )
 
 // Collab error codes (DocError.Code).

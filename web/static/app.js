@@ -37,12 +37,16 @@
 //                     people's selections, mapped into our text
 //   docErrors()       [{code, message, doc, id, reqId, at}] docErrors and
 //                     local document failures, oldest first
+//   threads(id)       [{id, start, end, placed, resolved, comments}] comment
+//                     threads, ranges mapped into our text
+//   comment(id, start, end, text) Promise<thread id>: a thread on a range
 
 import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
 import { getLocalMedia } from './media.js';
 import { DocSession } from './docclient.js';
 import { DocsPanel } from './docs-ui.js';
+import { threadsOf, createThread } from './doccomments.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -108,6 +112,8 @@ const huddle = {
   docPresence: (id) => docSession.presence.get(id) || [],
   remoteCursors: (id) => { const d = docOf(id); return d ? [...d.remoteCursors.values()].map((c) => ({ ...c })) : []; },
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
+  threads: (id) => threadsOf(docSession, id),
+  comment: (id, start, end, text) => createThread(docSession, id, start, end, text).then((t) => t.id),
 };
 window.huddle = huddle;
 

@@ -12,6 +12,7 @@
 // No DOM here: docs-ui.js draws it.
 
 import * as ot from './ot.js';
+import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
 import { Reassembler, Sender } from './framing.js';
 
 export const SYNCHRONIZED = 'synchronized';
@@ -20,6 +21,9 @@ export const AWAITING_WITH_BUFFER = 'awaiting with buffer';
 
 const CURSOR_INTERVAL_MS = 50;
 const CURSOR_REFRESH_MS = 2000; // cursors are lossy: say it again now and then
+// The server drops a client silent for 30 s from document presence (and
+// its cursors from the others' views): say we are here every 10 s.
+const HEARTBEAT_MS = 10000;
 const HISTORY_KEEP = 500; // server ops kept to move late cursors forward
 
 export class OutOfOrder extends Error {}
@@ -169,7 +173,7 @@ export class DocError extends Error {
  * opened again from its revision, with unacknowledged ops resubmitted.
  *
  * Events (on()): 'docs' (), 'doc' (docId, {kind: 'opened'|'remote'|'ack'|'reset', view}),
- * 'cursors' (docId), 'presence' (docId), 'error' (DocError), 'status' ().
+ * 'cursors' (docId), 'threads' (docId), 'presence' (docId), 'error' (DocError), 'status' ().
  */
 export class DocSession {
   constructor({ nameOf = (id) => id, selfId = () => '' } = {}) {
@@ -366,6 +370,7 @@ export class DocSession {
         id: doc, client: null, opened: false, readOnly: false,
         remoteCursors: new Map(), // participant -> {participant, name, color, anchor, head} (local code points)
         pendingCursors: new Map(), // participant -> cursor message ahead of our revision
+        threads: new Map(), // comment threads (doccomments.js)
         selection: null, cursorDirty: false, lastCursorAt: 0, cursorTimer: 0,
         waiters: [],
       };
@@ -448,6 +453,10 @@ export class DocSession {
   }
 
   refreshCursors() {
+    if (this.connected && Date.now() - (this.lastBeat || 0) >= HEARTBEAT_MS) {
+      this.lastBeat = Date.now();
+      this.send({ type: 'heartbeat' });
+    }
     for (const d of this.open.values()) {
       if (d.selection && Date.now() - d.lastCursorAt > CURSOR_REFRESH_MS) {
         d.cursorDirty = true;
@@ -472,6 +481,10 @@ export class DocSession {
         return this.emit('presence', msg.doc);
       case 'lagging': return this.onLagging(msg);
       case 'cursor': return this.onCursor(msg);
+      case 'comments': return takeThreads(this, this.open.get(msg.doc), msg.threads);
+      case 'thread':
+        takeThreads(this, this.open.get(msg.doc), [msg.thread]);
+        return this.settle(msg.reqId, msg.thread);
       case 'cursorGone': {
         const d = this.open.get(msg.doc);
         if (!d) return;
@@ -515,6 +528,7 @@ export class DocSession {
     d.readOnly = !!msg.readOnly; // no editDocs grant, or locked
     d.remoteCursors.clear();
     d.pendingCursors.clear();
+    unplaceThreads(d); // placed again from the comments after opened
     let kind = 'opened';
     if (typeof msg.text === 'string') {
       if (d.client && (d.client.inflight || d.client.buffer)) {
@@ -600,6 +614,7 @@ export class DocSession {
       }
     }
     if (moved) this.emit('cursors', d.id);
+    if (placeThreads(d)) this.emit('threads', d.id);
     this.flushCursor(d);
   }
 
@@ -667,6 +682,7 @@ export class DocSession {
   }
 
   moveRemoteCursors(d, op) {
+    moveThreads(d, op);
     for (const c of d.remoteCursors.values()) {
       const s = ot.transformSelection(c, op, false);
       c.anchor = s.anchor;

@@ -10,6 +10,7 @@
 
 import * as ot from './ot.js';
 import { colorFor, SYNCHRONIZED } from './docclient.js';
+import { CommentsPanel } from './comments-ui.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -50,6 +51,7 @@ export class DocsPanel {
       versionName: $('doc-version-name'), versions: $('doc-versions'),
     };
     this.bind();
+    this.comments = new CommentsPanel(session, this);
     session.on('docs', () => {
       this.renderList();
       // A lock (docLock) arrives as readOnly in the list.
@@ -59,6 +61,7 @@ export class DocsPanel {
     session.on('status', () => this.renderStatus());
     session.on('error', (err) => this.showError(explain(err)));
     session.on('cursors', (id) => { if (id === this.cur) { this.renderOverlay(); this.renderPeople(); } });
+    session.on('threads', (id) => { if (id === this.cur) this.renderOverlay(); });
     session.on('doc', (id, ev) => { if (id === this.cur) this.onDoc(ev); });
     new ResizeObserver(() => this.renderOverlay()).observe(this.el.text);
     this.renderList();
@@ -288,6 +291,7 @@ export class DocsPanel {
     this.setText(ready ? d.client.text : '', null);
     this.renderPeople();
     this.renderStatus();
+    this.comments.render();
   }
 
   renderStatus() {
@@ -450,8 +454,10 @@ export class DocsPanel {
     const ov = this.el.overlay;
     const d = this.cur && this.s.doc(this.cur);
     const cursors = d && d.client ? [...d.remoteCursors.values()] : [];
+    // Open comment threads are highlighted under the cursors' selections.
+    const threads = d && d.client ? [...d.threads.values()].filter((t) => t.placed && !t.wire.resolved && t.end > t.start) : [];
     ov.replaceChildren();
-    if (!cursors.length) return;
+    if (!cursors.length && !threads.length) return;
     ov.style.left = `${ta.offsetLeft + ta.clientLeft}px`;
     ov.style.top = `${ta.offsetTop + ta.clientTop}px`;
     ov.style.width = `${ta.clientWidth}px`;
@@ -462,8 +468,11 @@ export class DocsPanel {
       const h = ot.unitOffset(text, c.head);
       return { c, start: Math.min(a, h), end: Math.max(a, h), head: h };
     });
+    for (const t of threads) {
+      marks.push({ thread: t.wire.id, start: ot.unitOffset(text, t.start), end: ot.unitOffset(text, t.end), head: -1 });
+    }
     const points = new Set([0]);
-    for (const m of marks) { points.add(m.start); points.add(m.end); points.add(m.head); }
+    for (const m of marks) { points.add(m.start); points.add(m.end); if (m.head >= 0) points.add(m.head); }
     const sorted = [...points].sort((x, y) => x - y);
     const frag = document.createDocumentFragment();
     for (let i = 0; i < sorted.length; i++) {
@@ -483,8 +492,18 @@ export class DocsPanel {
       const next = i + 1 < sorted.length ? sorted[i + 1] : text.length;
       if (next <= at) continue;
       const piece = text.slice(at, next);
-      const cover = marks.find((m) => m.start <= at && m.end >= next && m.start < m.end);
-      if (cover) {
+      const covers = (m) => m.start <= at && m.end >= next && m.start < m.end;
+      const cover = marks.find((m) => m.c && covers(m));
+      const thread = !cover && marks.find((m) => m.thread && covers(m));
+      if (thread) {
+        const span = document.createElement('span');
+        span.className = 'cm-hl';
+        span.dataset.thread = thread.thread;
+        span.style.background = 'rgba(255, 196, 0, 0.35)';
+        span.style.borderBottom = '2px solid rgba(230, 160, 0, 0.9)';
+        span.textContent = piece;
+        frag.append(span);
+      } else if (cover) {
         const span = document.createElement('span');
         span.className = 'rc-sel';
         span.dataset.participant = cover.c.participant;
