@@ -66,6 +66,7 @@ type Peer struct {
 	negMu       sync.Mutex
 	awaiting    bool // an offer is out; the next waits for its answer
 	renegotiate bool // something changed while awaiting
+	iceRestart  bool // the next offer restarts ICE (after a resume)
 	subPending  []webrtc.ICECandidateInit
 	downs       map[string]*DownTrack // by track id
 	closed      bool
@@ -134,16 +135,15 @@ func (p *Peer) sendCandidate(target string, c *webrtc.ICECandidate) {
 func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
-	if p.sources == nil {
-		p.sources = map[string]string{}
-	}
-	for k, v := range sources {
-		p.sources[k] = v
+	if err := checkSources(sources); err != nil {
+		return err
 	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
-	if _, err := offer.Unmarshal(); err != nil {
+	parsed, err := offer.Unmarshal()
+	if err != nil {
 		return fmt.Errorf("%w: publisher offer does not parse: %w", ErrBadSDP, err)
 	}
+	p.sources = keepSources(p.sources, sources, offeredTracks(parsed))
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return fmt.Errorf("%w: publisher offer: %w", ErrBadSDP, err)
 	}
@@ -205,6 +205,9 @@ func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error 
 		p.pubMu.Lock()
 		defer p.pubMu.Unlock()
 		if p.pub.RemoteDescription() == nil {
+			if len(p.pubPending) >= MaxPendingCandidates {
+				return fmt.Errorf("%w: %d publisher candidates before the offer", ErrLimit, MaxPendingCandidates)
+			}
 			p.pubPending = append(p.pubPending, *c)
 			return nil
 		}
@@ -215,6 +218,9 @@ func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error 
 		p.negMu.Lock()
 		defer p.negMu.Unlock()
 		if p.sub.RemoteDescription() == nil || p.awaiting {
+			if len(p.subPending) >= MaxPendingCandidates {
+				return fmt.Errorf("%w: %d subscriber candidates before the answer", ErrLimit, MaxPendingCandidates)
+			}
 			p.subPending = append(p.subPending, *c)
 			return nil
 		}
@@ -243,7 +249,8 @@ func (p *Peer) offerLocked() {
 	if p.closed {
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.iceRestart})
+	p.iceRestart = false
 	if err != nil {
 		p.log.Warn("subscriber offer", "err", err)
 		return
