@@ -103,9 +103,10 @@ func (s *session) peerOptions(m *member) sfu.PeerOptions {
 		CanPublish:   claims.Grants.Publish,
 		CanSubscribe: claims.Grants.Subscribe,
 		OnDataChannel: func(dc *webrtc.DataChannel) {
-			if !claims.Grants.PublishData {
-				// Documents and cursors are data the participant
-				// publishes to the room: the grant is required.
+			if !claims.Grants.PublishData && dc.Label() == protocol.ChannelCursors {
+				// Cursors are data the participant publishes to the
+				// room (like chat): the grant is required. Documents
+				// are governed by editDocs, and reading needs no grant.
 				if c := m.connection(); c != nil {
 					c.sendError(protocol.CodeForbidden, fmt.Sprintf("data channel %q refused: the token has no publishData grant", dc.Label()), "")
 				}

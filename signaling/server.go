@@ -50,10 +50,10 @@ type Server struct {
 	http       *http.Server
 	upgrader   websocket.Upgrader
 
-	chat       *chatStore
-	joins      *joinLimiter
-	draining   atomic.Bool  // shutting down: no new connections
-	conns      atomic.Int64 // open WebSocket connections
+	chat     *chatStore
+	joins    *joinLimiter
+	draining atomic.Bool  // shutting down: no new connections
+	conns    atomic.Int64 // open WebSocket connections
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -70,9 +70,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		keys:  cfg.APIKeys,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		keys:     cfg.APIKeys,
 		rooms:    map[string]*Room{},
 		sessions: map[string]*member{},
 		reg:      prometheus.NewRegistry(),

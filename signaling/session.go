@@ -309,6 +309,10 @@ func (s *session) handle(data []byte) {
 			s.mediaError(err, t)
 		}
 	case *protocol.Candidate:
+		if err := checkCandidate(msg.Candidate); err != nil {
+			s.sendError(protocol.CodeBadCandidate, err.Error(), t)
+			return
+		}
 		if err := m.peer.HandleCandidate(msg.Target, toWebRTC(msg.Candidate)); err != nil {
 			s.mediaError(err, t)
 		}
@@ -368,4 +372,16 @@ func newID(prefix string) string {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}
 	return prefix + hex.EncodeToString(b)
+}
+
+// checkCandidate refuses candidates far larger than real ones before they
+// can be held.
+func checkCandidate(c *protocol.ICECandidate) error {
+	if c == nil {
+		return nil
+	}
+	if len(c.Candidate) > 1024 || c.SDPMid != nil && len(*c.SDPMid) > 64 || c.UsernameFragment != nil && len(*c.UsernameFragment) > 256 {
+		return errors.New("candidate is longer than any real one (candidate 1024 bytes, sdpMid 64, usernameFragment 256)")
+	}
+	return nil
 }
