@@ -88,7 +88,9 @@ func TestHostileInputKeepsHeapBounded(t *testing.T) {
 	for i := range clients {
 		clients[i] = dialWS(t, s)
 		clients[i].joinAs(s, fmt.Sprintf("attacker-%d", i), "r")
+		clients[i].pump() // answer pings however long the flood takes
 	}
+	watcher.pump()
 	before := heapInUse()
 	bigSources := map[string]string{}
 	for i := 0; i < 16; i++ {

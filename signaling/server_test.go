@@ -110,8 +110,44 @@ func TestDevKeySurvivesRestart(t *testing.T) {
 }
 
 type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t      *testing.T
+	ws     *websocket.Conn
+	pumped chan pumpedMsg // set by pump: a goroutine reads for waitFor
+}
+
+type pumpedMsg struct {
+	data []byte
+	err  error
+}
+
+// pump reads in the background (answering pings) for a client the test
+// keeps busy writing; waitFor then takes messages from it.
+func (c *wsClient) pump() {
+	c.pumped = make(chan pumpedMsg, 100000)
+	_ = c.ws.SetReadDeadline(time.Time{})
+	go func() {
+		for {
+			_, data, err := c.ws.ReadMessage()
+			c.pumped <- pumpedMsg{data, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (c *wsClient) next() ([]byte, error) {
+	if c.pumped == nil {
+		_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, data, err := c.ws.ReadMessage()
+		return data, err
+	}
+	select {
+	case m := <-c.pumped:
+		return m.data, m.err
+	case <-time.After(60 * time.Second):
+		return nil, errors.New("nothing for 60s")
+	}
 }
 
 func dialWS(t *testing.T, s *Server) *wsClient {
@@ -142,9 +178,8 @@ func (c *wsClient) joinAs(s *Server, identity, room string) *protocol.Joined {
 // waitFor reads until a message matches; it fails if the connection ends.
 func (c *wsClient) waitFor(match func(any) bool) any {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
 	for {
-		_, data, err := c.ws.ReadMessage()
+		data, err := c.next()
 		if err != nil {
 			c.t.Fatalf("connection ended while waiting: %v", err)
 		}
@@ -223,7 +258,12 @@ func TestSilentConnectionsAreDropped(t *testing.T) {
 
 func mintToken(t *testing.T, key, secret, identity, room string) string {
 	t.Helper()
-	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: protocol.AllGrants()}, time.Hour)
+	return mintTokenGrants(t, key, secret, identity, room, protocol.AllGrants())
+}
+
+func mintTokenGrants(t *testing.T, key, secret, identity, room string, g protocol.Grants) string {
+	t.Helper()
+	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: g}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ const (
 	// at most 16 KB.
 	maxMessageSize = 256 << 10
 	writeTimeout   = 10 * time.Second
+	// socketSendBuffer is each WebSocket's kernel send buffer.
+	socketSendBuffer = 64 << 10
 )
 
 // session is one WebSocket connection. Its read loop is the only goroutine
@@ -63,6 +65,12 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
+	}
+	// Signaling needs little kernel buffer; a fixed one bounds what a
+	// connection that stops reading can hold, so that the send queue (and
+	// its policy) sees a stalled client soon.
+	if tc, ok := conn.UnderlyingConn().(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(socketSendBuffer)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
