@@ -220,7 +220,10 @@ func TestResumeAfterGraceJoinsAfresh(t *testing.T) {
 	ann := dialWS(t, s)
 	j := ann.joinAs(s, "ann", "r")
 	ann.ws.UnderlyingConn().Close()
-	other.waitFor(func(m any) bool { l, ok := m.(*protocol.ParticipantLeft); return ok && l.ParticipantID == j.Participant.ID })
+	other.waitFor(func(m any) bool {
+		l, ok := m.(*protocol.ParticipantLeft)
+		return ok && l.ParticipantID == j.Participant.ID
+	})
 	rj := dialWS(t, s).joinWith(s, "ann", "r", j.SessionID, j.Seq)
 	if rj.Resumed || rj.Participant.ID == j.Participant.ID {
 		t.Errorf("resume after the grace period: resumed=%v id %s", rj.Resumed, rj.Participant.ID)
