@@ -24,8 +24,8 @@ func serve(args []string) error {
 	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
 	logLevel := f.String("log-level", "info", "debug, info, warn or error")
 	origins := f.String("allowed-origins", "", "comma-separated browser origins (https://app.example.com) that may open WebSockets besides the page's own")
-	grace := f.String("resume-grace", "30s", "how long a dropped participant keeps its place for a resume")
-	shutdownTimeout := f.String("shutdown-timeout", "10s", "bound on a graceful shutdown (SIGTERM)")
+	grace := f.Duration("resume-grace", 30*time.Second, "how long a dropped participant keeps its place for a resume")
+	shutdownTimeout := f.Duration("shutdown-timeout", 10*time.Second, "bound on a graceful shutdown (SIGTERM)")
 	turnFlags := addTURNFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -47,14 +47,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	graceD, err := time.ParseDuration(*grace)
-	if err != nil {
-		return fmt.Errorf("resume-grace %q: %w", *grace, err)
-	}
-	shutdownD, err := time.ParseDuration(*shutdownTimeout)
-	if err != nil {
-		return fmt.Errorf("shutdown-timeout %q: %w", *shutdownTimeout, err)
-	}
+	graceD, shutdownD := *grace, *shutdownTimeout
 	srv, err := signaling.New(signaling.Config{
 		TURN:         turnCfg,
 		HTTPAddr:     *httpAddr,
