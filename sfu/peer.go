@@ -54,6 +54,9 @@ type Peer struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
+	// The PeerConnections are made on first use (pub at the first offer,
+	// sub at the first track to send), so that an idle participant costs
+	// no Pion goroutines. pub is guarded by pubMu, sub by negMu.
 	pub *webrtc.PeerConnection
 	sub *webrtc.PeerConnection
 
@@ -83,26 +86,47 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		stop:  stop,
 		downs: map[string]*DownTrack{},
 	}
-	var err error
-	if p.pub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
-		stop()
-		return nil, fmt.Errorf("publisher pc for %s: %w", id, err)
+	return p, nil
+}
+
+// ensurePub makes the publisher PeerConnection; pubMu is held.
+func (p *Peer) ensurePub() error {
+	if p.pub != nil {
+		return nil
 	}
-	if p.sub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
-		p.pub.Close()
-		stop()
-		return nil, fmt.Errorf("subscriber pc for %s: %w", id, err)
+	if p.ctx.Err() != nil {
+		return fmt.Errorf("publisher pc for %s: peer closed", p.id)
 	}
-	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
-	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
-	p.pub.OnTrack(p.onTrack)
-	if opts.OnDataChannel != nil {
-		p.pub.OnDataChannel(opts.OnDataChannel)
+	pc, err := p.room.engine.newPeerConnection(p.opts.ICEServers)
+	if err != nil {
+		return fmt.Errorf("publisher pc for %s: %w", p.id, err)
 	}
-	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
+	pc.OnTrack(p.onTrack)
+	if p.opts.OnDataChannel != nil {
+		pc.OnDataChannel(p.opts.OnDataChannel)
+	}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("publisher pc", "state", s.String())
 	})
-	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	p.pub = pc
+	return nil
+}
+
+// ensureSub makes the subscriber PeerConnection; negMu is held.
+func (p *Peer) ensureSub() error {
+	if p.sub != nil {
+		return nil
+	}
+	if p.closed {
+		return fmt.Errorf("subscriber pc for %s: peer closed", p.id)
+	}
+	pc, err := p.room.engine.newPeerConnection(p.opts.ICEServers)
+	if err != nil {
+		return fmt.Errorf("subscriber pc for %s: %w", p.id, err)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("subscriber pc", "state", s.String())
 		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
 		if s == webrtc.PeerConnectionStateConnected {
@@ -113,15 +137,20 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 			p.negMu.Unlock()
 		}
 	})
-	return p, nil
+	p.sub = pc
+	return nil
 }
 
 // ID is the participant id.
 func (p *Peer) ID() string { return p.id }
 
 // Publisher is the publisher PeerConnection, where the client's data
-// channels arrive.
-func (p *Peer) Publisher() *webrtc.PeerConnection { return p.pub }
+// channels arrive; nil until the client's first offer.
+func (p *Peer) Publisher() *webrtc.PeerConnection {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	return p.pub
+}
 
 func (p *Peer) sendCandidate(target string, c *webrtc.ICECandidate) {
 	if c == nil {
@@ -144,6 +173,9 @@ func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 		return fmt.Errorf("%w: publisher offer does not parse: %w", ErrBadSDP, err)
 	}
 	p.sources = keepSources(p.sources, sources, offeredTracks(parsed))
+	if err := p.ensurePub(); err != nil {
+		return err
+	}
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return fmt.Errorf("%w: publisher offer: %w", ErrBadSDP, err)
 	}
@@ -169,7 +201,7 @@ func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 func (p *Peer) HandleAnswer(sdp string) error {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
-	if !p.awaiting {
+	if !p.awaiting || p.sub == nil {
 		return fmt.Errorf("%w: subscriber answer with no offer outstanding", ErrBadSDP)
 	}
 	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
@@ -204,7 +236,7 @@ func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error 
 	case TargetPublisher:
 		p.pubMu.Lock()
 		defer p.pubMu.Unlock()
-		if p.pub.RemoteDescription() == nil {
+		if p.pub == nil || p.pub.RemoteDescription() == nil {
 			if len(p.pubPending) >= MaxPendingCandidates {
 				return fmt.Errorf("%w: %d publisher candidates before the offer", ErrLimit, MaxPendingCandidates)
 			}
@@ -217,7 +249,7 @@ func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error 
 	case TargetSubscriber:
 		p.negMu.Lock()
 		defer p.negMu.Unlock()
-		if p.sub.RemoteDescription() == nil || p.awaiting {
+		if p.sub == nil || p.sub.RemoteDescription() == nil || p.awaiting {
 			if len(p.subPending) >= MaxPendingCandidates {
 				return fmt.Errorf("%w: %d subscriber candidates before the answer", ErrLimit, MaxPendingCandidates)
 			}
@@ -246,7 +278,7 @@ func (p *Peer) negotiate() {
 }
 
 func (p *Peer) offerLocked() {
-	if p.closed {
+	if p.closed || p.sub == nil {
 		return
 	}
 	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.iceRestart})
@@ -311,6 +343,11 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 	}
 	added := 0
 	p.negMu.Lock()
+	if err := p.ensureSub(); err != nil {
+		p.negMu.Unlock()
+		p.log.Warn("subscribe", "err", err)
+		return
+	}
 	for _, f := range fs {
 		if p.closed || p.downs[f.info.ID] != nil {
 			continue
@@ -366,10 +403,20 @@ func (p *Peer) close() {
 		d.close()
 	}
 	p.stop()
-	if err := p.pub.Close(); err != nil {
-		p.log.Debug("close publisher pc", "err", err)
+	p.pubMu.Lock()
+	pub := p.pub
+	p.pubMu.Unlock()
+	p.negMu.Lock()
+	sub := p.sub
+	p.negMu.Unlock()
+	if pub != nil {
+		if err := pub.Close(); err != nil {
+			p.log.Debug("close publisher pc", "err", err)
+		}
 	}
-	if err := p.sub.Close(); err != nil {
-		p.log.Debug("close subscriber pc", "err", err)
+	if sub != nil {
+		if err := sub.Close(); err != nil {
+			p.log.Debug("close subscriber pc", "err", err)
+		}
 	}
 }

@@ -8,7 +8,7 @@ package sfu
 func (p *Peer) RestartICE() {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
-	if p.closed || p.sub.RemoteDescription() == nil && !p.awaiting {
+	if p.closed || p.sub == nil || p.sub.RemoteDescription() == nil && !p.awaiting {
 		return // never negotiated: nothing to restart
 	}
 	p.iceRestart = true

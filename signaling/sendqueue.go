@@ -14,7 +14,9 @@ type outMsg struct {
 }
 
 // sendQueue holds the messages waiting for one client. It is bounded by
-// count and by bytes. Ephemeral messages (typing, speaking, presence
+// count and by bytes. A writer goroutine runs only while there is
+// something to write: start is called (under the lock) when work arrives
+// and no writer runs, so an idle connection has none. Ephemeral messages (typing, speaking, presence
 // hints) are dropped first when it fills; when only reliable messages are
 // left and one more does not fit, push reports an overflow and the session
 // gives up on the client (it can resume and get a snapshot).
@@ -24,22 +26,41 @@ type sendQueue struct {
 	bytes     int
 	maxItems  int
 	maxBytes  int
-	final     *closeFrame // set once: written after items, then the writer stops
-	failed    bool        // overflowed: further pushes are dropped
-	wake      chan struct{}
+	final     *closeFrame   // set once: written after items, then the writer stops
+	failed    bool          // overflowed: further pushes are dropped
+	running   bool          // a writer goroutine is draining the queue (or none may start)
+	done      chan struct{} // closed when the last writer started has stopped
+	start     func(done chan struct{})
 	ephemeral int // queued ephemeral messages
 	dropped   int // ephemeral messages dropped, for metrics
 }
 
-func newSendQueue(maxItems, maxBytes int) *sendQueue {
-	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes, wake: make(chan struct{}, 1)}
+func newSendQueue(maxItems, maxBytes int, start func(done chan struct{})) *sendQueue {
+	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes, start: start}
 }
 
+// signal starts a writer unless one runs; q.mu is held.
 func (q *sendQueue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if !q.running {
+		q.running = true
+		q.done = make(chan struct{})
+		q.start(q.done)
 	}
+}
+
+// writerDone is closed once the last writer started has stopped (nil if
+// none ever ran).
+func (q *sendQueue) writerDone() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.done
+}
+
+// seal lets no writer start any more, for a connection that has ended.
+func (q *sendQueue) seal() {
+	q.mu.Lock()
+	q.running = true
+	q.mu.Unlock()
 }
 
 // push queues a message. It returns false when a reliable message does not
@@ -119,7 +140,8 @@ func (q *sendQueue) fail(f closeFrame, last []byte) {
 }
 
 // pop returns the next message, or the close frame once the messages are
-// out; ok is false when there is nothing to do yet.
+// out; ok is false when there is nothing to do, and then the calling
+// writer must stop (the next push starts another).
 func (q *sendQueue) pop() (m outMsg, final *closeFrame, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -139,6 +161,7 @@ func (q *sendQueue) pop() (m outMsg, final *closeFrame, ok bool) {
 	if q.final != nil {
 		return outMsg{}, q.final, true
 	}
+	q.running = false
 	return outMsg{}, nil, false
 }
 

@@ -42,6 +42,7 @@ type session struct {
 	end   context.CancelFunc
 	limit *rate.Limiter
 
+	ping      *time.Timer
 	member    *member      // set by the join; read only by the read loop
 	left      bool         // the client sent leave
 	lastHeard atomic.Int64 // Unix ns of the last message or pong
@@ -78,17 +79,22 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		conn:  conn,
 		log:   s.log.With("remote", r.RemoteAddr),
 		host:  r.Host,
-		q:     newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes),
 		ctx:   ctx,
 		end:   cancel,
 		limit: rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
+	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter)
 	sess.heard()
+	// The session runs on a goroutine of its own and the handler returns:
+	// the HTTP server's connection goroutine, its buffers and the request
+	// are then freed, which is most of an idle connection's cost.
 	s.wg.Add(1)
-	defer s.wg.Done()
 	s.conns.Add(1)
-	defer s.conns.Add(-1)
-	sess.serve()
+	go func() {
+		defer s.wg.Done()
+		defer s.conns.Add(-1)
+		sess.serve()
+	}()
 }
 
 func remoteIP(r *http.Request) string {
@@ -102,11 +108,7 @@ func remoteIP(r *http.Request) string {
 func (s *session) heard() { s.lastHeard.Store(time.Now().UnixNano()) }
 
 func (s *session) serve() {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.writeLoop()
-	}()
+	s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.sendPing)
 	s.readLoop()
 	if m := s.member; m != nil {
 		if s.left {
@@ -118,13 +120,42 @@ func (s *session) serve() {
 	// Let a final message and close frame (leave, join timeout, too
 	// slow, shutdown) go out, within the write timeout.
 	if s.q.closing() {
-		select {
-		case <-done:
-		case <-time.After(writeTimeout):
+		if done := s.q.writerDone(); done != nil {
+			select {
+			case <-done:
+			case <-time.After(writeTimeout):
+			}
 		}
 	}
 	s.end()
-	<-done
+	s.ping.Stop()
+	s.q.seal()
+	s.conn.Close() // ends a write in progress
+	if done := s.q.writerDone(); done != nil {
+		<-done
+	}
+}
+
+// sendPing pings the client from a timer, so that an idle connection needs
+// no goroutine of its own for it. WriteControl may run beside the writer.
+func (s *session) sendPing() {
+	if s.ctx.Err() != nil {
+		return
+	}
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+		s.end()
+		return
+	}
+	s.ping.Reset(s.srv.cfg.PingInterval)
+}
+
+// startWriter runs a writer goroutine; the queue calls it (under its lock)
+// when work arrives and none runs.
+func (s *session) startWriter(done chan struct{}) {
+	go func() {
+		defer close(done)
+		s.writeLoop()
+	}()
 }
 
 func (s *session) readLoop() {
@@ -195,33 +226,26 @@ func (s *session) memberID() string {
 	return s.member.id
 }
 
+// writeLoop writes until the queue is empty (then it stops; the next
+// message starts another) or until the close frame is out.
 func (s *session) writeLoop() {
-	ping := time.NewTicker(s.srv.cfg.PingInterval)
-	defer ping.Stop()
-	defer s.conn.Close()
 	for {
 		m, final, ok := s.q.pop()
 		switch {
+		case !ok:
+			return
 		case final != nil:
 			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(final.code, final.reason), time.Now().Add(writeTimeout))
+			s.conn.Close()
 			return
-		case ok:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := s.conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
-				s.end()
-				return
-			}
-			continue
 		}
-		select {
-		case <-s.ctx.Done():
+		_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := s.conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
+			// The queue stays "running": nothing more is written to a
+			// broken connection, and the session ends.
+			s.end()
+			s.conn.Close()
 			return
-		case <-s.q.wake:
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				s.end()
-				return
-			}
 		}
 	}
 }
