@@ -3,6 +3,7 @@
 //	huddle [serve] [flags]   run the server (the default)
 //	huddle token [flags]     mint an access token
 //	huddle bench [flags]     load a server with SDK bots and report numbers
+//	huddle bench signaling   idle participants' cost: memory, goroutines, join latency, CPU
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is
@@ -27,7 +28,11 @@ func main() {
 	case "token":
 		err = token(args)
 	case "bench":
-		err = bench(args)
+		if len(args) > 0 && args[0] == "signaling" {
+			err = benchSignaling(args[1:])
+		} else {
+			err = bench(args)
+		}
 	case "help":
 		fmt.Println("usage: huddle [serve|token|bench] [flags]; huddle <command> -h for flags")
 	default:
