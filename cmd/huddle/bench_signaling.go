@@ -115,7 +115,7 @@ func benchSignaling(args []string) error {
 
 	n := float64(*conns)
 	fmt.Printf("huddle bench signaling: %d participants in %d rooms of %d, held idle %s (heartbeat %s)\n",
-		*conns, (*conns+*perRoom-1)/ *perRoom, *perRoom, hold.String(), heartbeat.String())
+		*conns, (*conns+*perRoom-1) / *perRoom, *perRoom, hold.String(), heartbeat.String())
 	fmt.Printf("  memory per participant:     %.1f KB (heap+stacks after GC; %.1f KB after the hold)\n",
 		float64(joined.bytes-base.bytes)/n/1024, float64(after.bytes-base.bytes)/n/1024)
 	fmt.Printf("  goroutines per participant: %.2f (%d total, %d before)\n", float64(joined.goroutines-base.goroutines)/n, joined.goroutines, base.goroutines)
