@@ -53,9 +53,15 @@ func TestPendingCandidatesBounded(t *testing.T) {
 	// A candidate far longer than any real one is refused outright.
 	c.sendMsg(&protocol.Candidate{Target: protocol.TargetSubscriber, Candidate: &protocol.ICECandidate{Candidate: strings.Repeat("c", 4096)}})
 	c.waitError(protocol.CodeBadCandidate)
-	// A bad candidate gets an error (the docs promise one).
-	c.sendMsg(&protocol.Candidate{Target: "sideways", Candidate: &protocol.ICECandidate{Candidate: "candidate:1"}})
+	// A bad candidate gets an error (the docs promise one), even before
+	// the offer, when it would only be held.
+	c.sendMsg(&protocol.Candidate{Target: "sideways", Candidate: &protocol.ICECandidate{Candidate: "candidate:1 1 udp 1 192.0.2.1 9 typ host"}})
 	c.waitError(protocol.CodeBadCandidate)
+	c.sendMsg(&protocol.Candidate{Target: protocol.TargetSubscriber, Candidate: &protocol.ICECandidate{Candidate: "candidate:garbage"}})
+	e = c.waitError(protocol.CodeBadCandidate)
+	if !strings.Contains(e.Message, "does not parse") {
+		t.Errorf("garbage candidate refused with %q", e.Message)
+	}
 }
 
 // An offer's sources are checked before anything is kept: too many, or an

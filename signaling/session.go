@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/huddle-rtc/huddle/sfu"
@@ -414,6 +416,14 @@ func checkCandidate(c *protocol.ICECandidate) error {
 	}
 	if len(c.Candidate) > 1024 || c.SDPMid != nil && len(*c.SDPMid) > 64 || c.UsernameFragment != nil && len(*c.UsernameFragment) > 256 {
 		return errors.New("candidate is longer than any real one (candidate 1024 bytes, sdpMid 64, usernameFragment 256)")
+	}
+	if c.Candidate == "" {
+		return nil // end of candidates, in the form some browsers use
+	}
+	// Checked now, even when it is held until the remote description, so
+	// that a bad one is answered with an error rather than dropped later.
+	if _, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Candidate, "candidate:")); err != nil {
+		return fmt.Errorf("candidate does not parse: %w", err)
 	}
 	return nil
 }
