@@ -88,7 +88,9 @@ func (s *session) freshJoin(claims *auth.Claims) {
 		s.left = true // nothing to resume
 		return
 	}
+	m.connMu.Lock()
 	m.peer = peer
+	m.connMu.Unlock()
 	m.log.Info("joined", "name", claims.Name)
 }
 
@@ -131,8 +133,8 @@ func (s *session) resume(m *member, claims *auth.Claims, lastSeq uint64) bool {
 	}
 	s.member = m
 	s.log = m.log
-	if m.peer != nil {
-		m.peer.RestartICE()
+	if peer := m.mediaPeer(); peer != nil {
+		peer.RestartICE()
 	}
 	m.log.Info("resumed", "lastSeq", lastSeq, "replayed", joined.Replayed)
 	return true

@@ -23,7 +23,6 @@ type member struct {
 	sessionID string
 	claims    *auth.Claims
 	log       *slog.Logger
-	peer      *sfu.Peer // set once media is set up, then read-only
 
 	// Guarded by room.mu.
 	presence protocol.Presence
@@ -33,7 +32,14 @@ type member struct {
 	// connMu guards conn for the media callbacks, which must not take the
 	// room lock; writers of conn hold both (room.mu first).
 	connMu sync.Mutex
-	conn   *session // nil while the member is reconnecting
+	conn   *session  // nil while the member is reconnecting
+	peer   *sfu.Peer // set once media is set up (a resume may read it at once)
+}
+
+func (m *member) mediaPeer() *sfu.Peer {
+	m.connMu.Lock()
+	defer m.connMu.Unlock()
+	return m.peer
 }
 
 func (m *member) participant() protocol.Participant {

@@ -322,7 +322,11 @@ func (s *session) handle(data []byte) {
 		s.handleJoin(j)
 		return
 	}
-	m := s.member
+	peer := s.member.mediaPeer()
+	if peer == nil && (t == protocol.TypeOffer || t == protocol.TypeAnswer || t == protocol.TypeCandidate) {
+		s.sendError(protocol.CodeInternal, "media is not ready for this participant", t)
+		return
+	}
 	switch msg := msg.(type) {
 	case *protocol.Join:
 		s.sendError(protocol.CodeBadMessage, "already joined", t)
@@ -331,7 +335,7 @@ func (s *session) handle(data []byte) {
 			s.sendError(protocol.CodeBadMessage, "clients offer only on the publisher PeerConnection", t)
 			return
 		}
-		if err := m.peer.HandleOffer(msg.SDP, msg.Sources); err != nil {
+		if err := peer.HandleOffer(msg.SDP, msg.Sources); err != nil {
 			s.mediaError(err, t)
 		}
 	case *protocol.Answer:
@@ -339,7 +343,7 @@ func (s *session) handle(data []byte) {
 			s.sendError(protocol.CodeBadMessage, "clients answer only on the subscriber PeerConnection", t)
 			return
 		}
-		if err := m.peer.HandleAnswer(msg.SDP); err != nil {
+		if err := peer.HandleAnswer(msg.SDP); err != nil {
 			s.mediaError(err, t)
 		}
 	case *protocol.Candidate:
@@ -347,7 +351,7 @@ func (s *session) handle(data []byte) {
 			s.sendError(protocol.CodeBadCandidate, err.Error(), t)
 			return
 		}
-		if err := m.peer.HandleCandidate(msg.Target, toWebRTC(msg.Candidate)); err != nil {
+		if err := peer.HandleCandidate(msg.Target, toWebRTC(msg.Candidate)); err != nil {
 			s.mediaError(err, t)
 		}
 	case *protocol.Leave:
