@@ -262,3 +262,35 @@ func TestChatHistoryAndDedup(t *testing.T) {
 	c.sendMsg(&protocol.Chat{ClientID: "x", Text: "let me in"})
 	c.waitError(protocol.CodeForbidden)
 }
+
+// Presence: away with a custom status and last seen; typing reaches the
+// others with its expiry and is rate limited; a long status is refused.
+func TestPresenceAwayStatusAndTyping(t *testing.T) {
+	s := startTestServer(t, Config{})
+	a := dialWS(t, s)
+	ja := a.joinAs(s, "a", "r")
+	b := dialWS(t, s)
+	b.joinAs(s, "b", "r")
+	a.sendMsg(&protocol.SetPresence{State: protocol.PresenceAway, Status: "at lunch 🍜"})
+	p := b.waitFor(func(m any) bool { _, ok := m.(*protocol.PresenceChanged); return ok }).(*protocol.PresenceChanged)
+	if p.ParticipantID != ja.Participant.ID || p.State != protocol.PresenceAway || p.Status != "at lunch 🍜" || p.LastSeen == 0 {
+		t.Errorf("presence: %+v", p)
+	}
+	late := dialWS(t, s).joinAs(s, "late", "r")
+	for _, q := range late.Participants {
+		if q.ID == ja.Participant.ID && (q.State != protocol.PresenceAway || q.Status != "at lunch 🍜") {
+			t.Errorf("a late joiner sees %+v", q.Presence)
+		}
+	}
+	a.sendMsg(&protocol.Typing{Typing: true})
+	ty := b.waitFor(func(m any) bool { _, ok := m.(*protocol.Typing); return ok }).(*protocol.Typing)
+	if ty.ParticipantID != ja.Participant.ID || !ty.Typing || ty.ExpiresIn != protocol.TypingTTLMillis {
+		t.Errorf("typing: %+v", ty)
+	}
+	a.sendMsg(&protocol.Typing{Typing: true})
+	a.waitError(protocol.CodeRateLimited)
+	a.sendMsg(&protocol.SetPresence{State: protocol.PresenceOnline, Status: strings.Repeat("s", protocol.MaxStatusLen+1)})
+	a.waitError(protocol.CodeLimit)
+	a.sendMsg(&protocol.SetPresence{State: "invisible"})
+	a.waitError(protocol.CodeBadMessage)
+}

@@ -1,13 +1,17 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // gate forwards TCP connections to the server until closed: then it cuts
@@ -155,4 +159,37 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	if n, err := eval[int](bob, `window.huddle.unread()`); err != nil || n != 1 {
 		t.Errorf("bob's unread count with the chat hidden: %d (%v), want 1", n, err)
 	}
+}
+
+// TestReloadRejoins: the page keeps the room in its URL and its token for
+// the tab, so a reload joins the same room again by itself, as the same
+// identity (the old participant is replaced, not left behind).
+func TestReloadRejoins(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, "rita")
+	b.dumpLogsOnFailure()
+	first := joinByTyping(t, b, srv.URL()+"/", "Rita", "sticky")
+	loc, err := eval[string](b, `window.location.search`)
+	if err != nil || !strings.Contains(loc, "room=sticky") {
+		t.Fatalf("URL after joining: %q (%v), want the room in it", loc, err)
+	}
+	b.mustDo(20*time.Second, "reload", chromedp.Reload())
+	waitState(t, b, "joined")
+	id, err := eval[string](b, `window.huddle.participantId`)
+	if err != nil || id == "" || id == first {
+		t.Fatalf("after the reload: participant %q (%v), first was %q", id, err, first)
+	}
+	if room, _ := eval[string](b, `window.huddle.room`); room != "sticky" {
+		t.Errorf("after the reload the page is in room %q", room)
+	}
+	waitFor(t, 15*time.Second, "one participant on the server", func() (bool, string) {
+		var h struct{ Participants int }
+		resp, err := http.Get(srv.URL() + "/healthz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&h)
+		return h.Participants == 1, fmt.Sprint(h.Participants, " participants")
+	})
 }

@@ -43,6 +43,7 @@
 //   sendChat(text)    posts a message (shown once the server stored it)
 //   unread()          the unread count on the chat panel
 //   presenceOf(id)    {state, status, reconnecting, lastSeen} of a participant
+//   setStatus(text)   sets our custom status ('' clears it)
 //   dropSignaling()   cuts the WebSocket as a network failure would; the
 //                     page reconnects (state 'reconnecting', then 'joined')
 //
@@ -143,6 +144,7 @@ const huddle = {
   sendChat: (text) => chatPanel.post(text),
   unread: () => chatPanel.unread,
   presenceOf: (id) => { const p = presence.people.get(id); return p ? { ...p } : null; },
+  setStatus: (text) => presence.set(presence.state, text),
   dropSignaling: () => { if (meeting) meeting.dropSignaling(); },
 };
 window.huddle = huddle;

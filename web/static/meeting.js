@@ -329,7 +329,8 @@ export class Meeting {
   addParticipant(p) {
     if (!p || !p.id || (this.self && p.id === this.self.id)) return;
     this.departed.delete(p.id);
-    this.grid.upsert(p.id, p.name || p.identity || 'Guest');
+    const tile = this.grid.upsert(p.id, p.name || p.identity || 'Guest');
+    if (tile && p.state) tile.el.dataset.presence = p.reconnecting ? 'reconnecting' : p.state;
   }
 
   onRemoteTrack({ participantId, trackId, track, stream }) {
