@@ -315,7 +315,8 @@ func (s *Server) Close() error {
 
 func (s *Server) shutdown() {
 	s.closeOnce.Do(func() {
-		deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+		began := time.Now()
+		deadline := began.Add(s.cfg.ShutdownTimeout)
 		s.draining.Store(true)
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
@@ -331,6 +332,7 @@ func (s *Server) shutdown() {
 		for s.conns.Load() > 0 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
+		s.log.Info("shutdown: participants told to reconnect", "still_connected", s.conns.Load(), "after", time.Since(began))
 		s.cancel()
 		s.mu.Lock()
 		rooms = s.rooms
@@ -343,8 +345,10 @@ func (s *Server) shutdown() {
 		if err := s.media.Close(); err != nil {
 			s.log.Warn("close media", "err", err)
 		}
+		s.log.Info("shutdown: media closed", "after", time.Since(began))
 		s.closeDocs()
 		s.chat.close()
+		s.log.Info("shutdown: documents and chat flushed", "after", time.Since(began))
 		if s.turn != nil {
 			if err := s.turn.Close(); err != nil {
 				s.log.Warn("close turn", "err", err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/huddle-rtc/huddle/signaling"
 )
 
 // gate forwards TCP connections to the server until closed: then it cuts
@@ -192,4 +194,42 @@ func TestReloadRejoins(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&h)
 		return h.Participants == 1, fmt.Sprint(h.Participants, " participants")
 	})
+}
+
+// TestServerRestartPageRejoins: a server restarted on the same address
+// does not know the page's session; the page, reconnecting by itself,
+// joins afresh (a new participant id) and its media flows again.
+func TestServerRestartPageRejoins(t *testing.T) {
+	start := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
+	dir := t.TempDir()
+	first := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir })
+	addr := strings.TrimPrefix(first.URL(), "http://")
+	b := newBrowser(t, "rex")
+	b.dumpLogsOnFailure()
+	id := joinByTyping(t, b, first.URL()+"/", "Rex", "phoenix")
+	watcher := newBrowser(t, "wendy")
+	watcher.dumpLogsOnFailure()
+	step("closing")
+	if err := first.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	step("closed")
+	waitState(t, b, "reconnecting")
+	step("reconnecting")
+	second := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir; c.HTTPAddr = addr })
+	step("restarted")
+	waitState(t, b, "joined")
+	step("rejoined")
+	newID, err := eval[string](b, `window.huddle.participantId`)
+	if err != nil || newID == "" || newID == id {
+		t.Fatalf("after the restart: participant %q (%v), was %q", newID, err, id)
+	}
+	wendy := joinByTyping(t, watcher, second.URL()+"/", "Wendy", "phoenix")
+	step("wendy joined")
+	waitVideoFlowing(t, watcher, newID, "Rex")
+	step("wendy sees rex")
+	waitVideoFlowing(t, b, wendy, "Wendy")
+	step("rex sees wendy")
+	t.Cleanup(func() { step("cleanup done") })
 }
