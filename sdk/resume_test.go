@@ -130,9 +130,11 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 	g := newGate(t, strings.TrimPrefix(srv.URL(), "http://"))
 	aChat := &chatLog{ids: map[string]int{}}
 	resumed := make(chan protocol.Participant, 4)
+	var reconnecting atomic.Int32
 	alice, err := sdk.Join(ctx, g.url(), mintToken(t, srv, "alice", "rs", protocol.AllGrants()), sdk.Options{
-		OnChat:      aChat.on,
-		OnReconnect: func(p protocol.Participant) { resumed <- p },
+		OnChat:         aChat.on,
+		OnReconnect:    func(p protocol.Participant) { resumed <- p },
+		OnReconnecting: func(error) { reconnecting.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +173,9 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 
 	select {
 	case p := <-resumed:
+		if reconnecting.Load() == 0 {
+			t.Error("OnReconnecting was not called before the resume")
+		}
 		if p.ID != idBefore {
 			t.Fatalf("alice came back as %s, was %s: a new join, not a resume", p.ID, idBefore)
 		}

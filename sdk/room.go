@@ -71,6 +71,9 @@ type Options struct {
 	// reconnect, with the participant as the room sees it: the same id
 	// after a resume, a new one after a clean rejoin.
 	OnReconnect func(self protocol.Participant)
+	// OnReconnecting is called when the connection drops and the room
+	// starts reconnecting by itself (then OnReconnect, or the end).
+	OnReconnecting func(cause error)
 	// OnChat is called once per chat message (de-duplicated by id),
 	// history included, in order.
 	OnChat func(protocol.ChatMessage)
@@ -228,7 +231,11 @@ func (r *Room) setupPeerConnections(conn *signalConn, servers []protocol.ICEServ
 		r.mu.Unlock()
 		if current {
 			r.log.Info("publisher connection failed; reconnecting")
-			go r.autoReconnect(errors.New("publisher connection failed"), gen)
+			cause := errors.New("publisher connection failed")
+			if r.opts.OnReconnecting != nil {
+				r.opts.OnReconnecting(cause)
+			}
+			go r.autoReconnect(cause, gen)
 		}
 	})
 	sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetSubscriber, c) })
@@ -337,6 +344,9 @@ func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 				return
 			}
 			r.log.Info("signaling connection dropped; reconnecting", "err", err)
+			if r.opts.OnReconnecting != nil {
+				r.opts.OnReconnecting(err)
+			}
 			go r.autoReconnect(err, gen)
 			return
 		}

@@ -86,6 +86,14 @@ func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMe
 	return msg, false, nil
 }
 
+// forget drops a room's memory of client ids (the room is gone; its
+// messages stay on disk).
+func (c *chatStore) forget(room string) {
+	c.mu.Lock()
+	delete(c.recent, room)
+	c.mu.Unlock()
+}
+
 // history returns the room's most recent messages, oldest first.
 func (c *chatStore) history(room string) []protocol.ChatMessage {
 	out := []protocol.ChatMessage{}

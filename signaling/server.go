@@ -390,6 +390,7 @@ func (s *Server) dropRoomIfEmpty(r *Room) {
 	defer s.mu.Unlock()
 	if s.rooms[r.name] == r && r.size() == 0 && !s.draining.Load() {
 		delete(s.rooms, r.name)
+		s.chat.forget(r.name)
 		s.metrics.rooms.Set(float64(len(s.rooms)))
 		r.close()
 	}
