@@ -107,23 +107,35 @@ func benchSignaling(args []string) error {
 	if err := waitParticipants(srv.URL(), *conns, time.Minute); err != nil {
 		return err
 	}
-	joined := measureSelf()
+	r := signalingReport{conns: *conns, perRoom: *perRoom, workers: *workers, hold: *hold, heartbeat: *heartbeat, base: base, lat: lat}
+	r.joined = measureSelf()
 	cpu0, wall0 := cpuTime(), time.Now()
 	time.Sleep(*hold)
-	idleCPU, wall := cpuTime()-cpu0, time.Since(wall0)
-	after := measureSelf()
-
-	n := float64(*conns)
-	fmt.Printf("huddle bench signaling: %d participants in %d rooms of %d, held idle %s (heartbeat %s)\n",
-		*conns, (*conns+*perRoom-1) / *perRoom, *perRoom, hold.String(), heartbeat.String())
-	fmt.Printf("  memory per participant:     %.1f KB (heap+stacks after GC; %.1f KB after the hold)\n",
-		float64(joined.bytes-base.bytes)/n/1024, float64(after.bytes-base.bytes)/n/1024)
-	fmt.Printf("  goroutines per participant: %.2f (%d total, %d before)\n", float64(joined.goroutines-base.goroutines)/n, joined.goroutines, base.goroutines)
-	fmt.Printf("  join latency:               p50 %s  p99 %s  max %s (%d joins, %d at once)\n",
-		lat.P50.Round(time.Microsecond), lat.P99.Round(time.Microsecond), lat.Max.Round(time.Microsecond), lat.N, *workers)
-	fmt.Printf("  server idle CPU:            %.2f%% of one core (%s over %s, getrusage)\n",
-		100*idleCPU.Seconds()/wall.Seconds(), idleCPU.Round(time.Millisecond), wall.Round(time.Millisecond))
+	r.idleCPU, r.wall = cpuTime()-cpu0, time.Since(wall0)
+	r.after = measureSelf()
+	r.print()
 	return nil
+}
+
+type signalingReport struct {
+	conns, perRoom, workers int
+	hold, heartbeat         time.Duration
+	base, joined, after     selfCost
+	lat                     joinLatency
+	idleCPU, wall           time.Duration
+}
+
+func (r signalingReport) print() {
+	n := float64(r.conns)
+	fmt.Printf("huddle bench signaling: %d participants in %d rooms of %d, held idle %s (heartbeat %s)\n",
+		r.conns, (r.conns+r.perRoom-1)/r.perRoom, r.perRoom, r.hold, r.heartbeat)
+	fmt.Printf("  memory per participant:     %.1f KB (heap+stacks after GC; %.1f KB after the hold)\n",
+		float64(r.joined.bytes-r.base.bytes)/n/1024, float64(r.after.bytes-r.base.bytes)/n/1024)
+	fmt.Printf("  goroutines per participant: %.2f (%d total, %d before)\n", float64(r.joined.goroutines-r.base.goroutines)/n, r.joined.goroutines, r.base.goroutines)
+	fmt.Printf("  join latency:               p50 %s  p99 %s  max %s (%d joins, %d at once)\n",
+		r.lat.P50.Round(time.Microsecond), r.lat.P99.Round(time.Microsecond), r.lat.Max.Round(time.Microsecond), r.lat.N, r.workers)
+	fmt.Printf("  server idle CPU:            %.2f%% of one core (%s over %s, getrusage)\n",
+		100*r.idleCPU.Seconds()/r.wall.Seconds(), r.idleCPU.Round(time.Millisecond), r.wall.Round(time.Millisecond))
 }
 
 type selfCost struct {
@@ -221,7 +233,13 @@ func benchClients(url, key, secret string, n, perRoom, workers int, heartbeat ti
 	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
 	rep, _ := json.Marshal(joinLatency{N: len(lats), P50: pct(0.50), P99: pct(0.99), Max: lats[len(lats)-1]})
 	fmt.Printf("JOINED %s\n", rep)
+	holdClients(open, heartbeat)
+	return nil
+}
 
+// holdClients keeps the connections idle (answering pings, sending a
+// heartbeat) until stdin closes, then closes them.
+func holdClients(open []*websocket.Conn, heartbeat time.Duration) {
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	for i, ws := range open {
@@ -255,7 +273,6 @@ func benchClients(url, key, secret string, n, perRoom, workers int, heartbeat ti
 		ws.Close()
 	}
 	readers.Wait()
-	return nil
 }
 
 func benchJoin(url, key, secret string, i, perRoom int) (*websocket.Conn, time.Duration, error) {
