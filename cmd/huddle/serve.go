@@ -26,6 +26,8 @@ func serve(args []string) error {
 	origins := f.String("allowed-origins", "", "comma-separated browser origins (https://app.example.com) that may open WebSockets besides the page's own")
 	grace := f.Duration("resume-grace", 30*time.Second, "how long a dropped participant keeps its place for a resume")
 	shutdownTimeout := f.Duration("shutdown-timeout", 10*time.Second, "bound on a graceful shutdown (SIGTERM)")
+	maxParticipants := f.Int("max-participants", 200, "participants per room")
+	joinsPerSecond := f.Int("joins-per-second", 20, "WebSocket connections a second per client address (burst 5x); -1 for no limit")
 	turnFlags := addTURNFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -61,6 +63,9 @@ func serve(args []string) error {
 		AllowedOrigins:  list(*origins),
 		ResumeGrace:     graceD,
 		ShutdownTimeout: shutdownD,
+		MaxParticipants: *maxParticipants,
+		JoinRate:        float64(*joinsPerSecond),
+		JoinBurst:       5 * max(*joinsPerSecond, 1),
 	})
 	if err != nil {
 		return err
