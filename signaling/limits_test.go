@@ -82,6 +82,24 @@ func TestOfferSourcesBounded(t *testing.T) {
 	c.waitError(protocol.CodeBadSDP)
 }
 
+// A message longer than the limit is refused with an error, costs no
+// memory, and the connection carries on.
+func TestOversizedMessageRefused(t *testing.T) {
+	s := startTestServer(t, Config{})
+	c := dialWS(t, s)
+	c.joinAs(s, "big", "r")
+	huge := `{"type":"chat","clientId":"x","text":"` + strings.Repeat("a", 2*maxMessageSize) + `"}`
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(huge)); err != nil {
+		t.Fatal(err)
+	}
+	e := c.waitError(protocol.CodeLimit)
+	if !strings.Contains(e.Message, "longer than") {
+		t.Errorf("oversized message refused with %q", e.Message)
+	}
+	c.sendMsg(&protocol.Chat{ClientID: "after", Text: "still here"})
+	c.waitFor(func(m any) bool { cm, ok := m.(*protocol.ChatMessage); return ok && cm.ClientID == "after" })
+}
+
 // Hostile clients that try to make the server hold state (candidates,
 // sources, chat, status, typing, oversized frames) are refused, and the
 // server's heap stays bounded: measured from the heap, not from timings.
@@ -103,6 +121,12 @@ func TestHostileInputKeepsHeapBounded(t *testing.T) {
 		bigSources[strings.Repeat("k", 120)+fmt.Sprint(i)] = "camera"
 	}
 	bigStatus := strings.Repeat("ü", protocol.MaxStatusLen+1)
+	oversized := []byte(`{"type":"typing","x":"` + strings.Repeat("z", maxMessageSize+1000) + `"}`)
+	for _, c := range clients {
+		if err := c.ws.WriteMessage(websocket.TextMessage, oversized); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for round := 0; round < 20; round++ { // 9 messages a round: within the rate burst
 		for i, c := range clients {
 			for k := 0; k < 4; k++ {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -161,7 +162,6 @@ func (s *session) startWriter(done chan struct{}) {
 }
 
 func (s *session) readLoop() {
-	s.conn.SetReadLimit(maxMessageSize)
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func(string) error {
 		s.heard()
@@ -171,7 +171,12 @@ func (s *session) readLoop() {
 		return s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 	})
 	for {
-		kind, data, err := s.conn.ReadMessage()
+		kind, data, err := s.readMessage()
+		if errors.Is(err, errTooLarge) {
+			s.heard()
+			s.sendError(protocol.CodeLimit, fmt.Sprintf("message longer than %d bytes; it was dropped", maxMessageSize), "")
+			continue
+		}
 		if err != nil {
 			s.readEnded(err)
 			return
@@ -195,6 +200,29 @@ func (s *session) readLoop() {
 			return
 		}
 	}
+}
+
+var errTooLarge = errors.New("message too large")
+
+// readMessage reads the next message, keeping at most maxMessageSize
+// bytes: a longer one is read to its end and thrown away (errTooLarge),
+// so that it costs no memory and the connection carries on.
+func (s *session) readMessage() (int, []byte, error) {
+	kind, r, err := s.conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxMessageSize+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(data) > maxMessageSize {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return 0, nil, err
+		}
+		return kind, nil, errTooLarge
+	}
+	return kind, data, nil
 }
 
 // readEnded logs why the connection ended, and answers a client that
