@@ -104,6 +104,9 @@ func (r *Room) disconnected(m *member, conn *session, lastHeard time.Time) {
 
 // expire removes a member whose grace period ended.
 func (s *Server) expire(m *member) {
+	if s.ctx.Err() != nil {
+		return // shutting down: the rooms are being closed
+	}
 	r := m.room
 	r.mu.Lock()
 	stillAway := r.members[m.id] == m && m.conn == nil
