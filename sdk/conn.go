@@ -72,12 +72,14 @@ func (c *signalConn) send(m any) error {
 	return nil
 }
 
-func (c *signalConn) read() (any, error) {
+// read returns the next message and its room event seq (0 if it is not a
+// room event).
+func (c *signalConn) read() (any, uint64, error) {
 	_, data, err := c.ws.ReadMessage()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return protocol.Decode(data)
+	return protocol.DecodeEvent(data)
 }
 
 func (c *signalConn) close() error {

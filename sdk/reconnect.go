@@ -3,12 +3,18 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-// Reconnect replaces the session's connections: it closes the WebSocket
+// Reconnect replaces the session's connections. It first tries to resume:
+// a new WebSocket presents the session id and the last room event seen,
+// and the server keeps the participant (same id, tracks and documents),
+// replays the missed events and restarts ICE on both PeerConnections. When
+// the server cannot resume (grace period over, server restarted) or the
+// PeerConnections have failed, it rejoins cleanly: it closes the WebSocket
 // and both PeerConnections, joins again with the same token (so the same
 // identity; the server gives a new participant id), builds new
 // PeerConnections and data channels, re-publishes the local tracks, then
@@ -40,25 +46,32 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 	r.gen++
 	gen = r.gen
 	oldConn, oldPub, oldSub, oldDone := r.conn, r.pub, r.sub, r.loopDone
+	join := &protocol.Join{Version: protocol.Version, Token: r.token}
+	if canResume(oldPub, oldSub) {
+		join.SessionID, join.LastSeq = r.sessionID, r.lastSeq
+	}
 	r.mu.Unlock()
 
-	r.docs.linkDown(r.docs.generation())
 	_ = oldConn.abort()
 	select {
 	case <-oldDone:
 	case <-ctx.Done():
 		return false, fmt.Errorf("reconnect: %w", ctx.Err())
 	}
+	conn, joined, err := dialJoin(ctx, r.url, join)
+	if err != nil {
+		return false, fmt.Errorf("reconnect: %w", err) // the PeerConnections stay for the next try
+	}
+	if joined.Resumed {
+		return false, r.resumeOn(conn, joined, gen)
+	}
+	// A clean rejoin: new participant, new PeerConnections.
+	r.docs.linkDown(r.docs.generation())
 	if oldPub != nil {
 		_ = oldPub.Close()
 	}
 	if oldSub != nil {
 		_ = oldSub.Close()
-	}
-
-	conn, joined, err := dialJoin(ctx, r.url, r.token)
-	if err != nil {
-		return false, fmt.Errorf("reconnect: %w", err)
 	}
 	done := make(chan struct{})
 	r.mu.Lock()
@@ -68,15 +81,11 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 		return false, fmt.Errorf("reconnect: %w", context.Cause(r.ctx))
 	}
 	r.conn, r.loopDone = conn, done
-	r.self, r.grants = joined.Participant, joined.Grants
-	r.participants = map[string]protocol.Participant{}
-	for _, p := range joined.Participants {
-		r.participants[p.ID] = p
-	}
-	r.pubAwaiting, r.pubAgain = false, false
+	r.pubAwaiting, r.pubAgain, r.pubRestart = false, false, false
 	r.subPending, r.pubPending = nil, nil
 	tracks := append([]*LocalTrack(nil), r.tracks...)
 	r.mu.Unlock()
+	r.resetFrom(joined)
 
 	if err := r.setupPeerConnections(conn, joined.ICEServers); err != nil {
 		conn.close()
@@ -96,6 +105,7 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 	}
 	go r.readLoop(conn, gen, done)
 	r.negotiate()
+	r.chat.resend(r)
 	r.log.Info("reconnected", "participant", joined.Participant.ID)
 	if r.opts.OnReconnect != nil {
 		r.opts.OnReconnect(joined.Participant)
@@ -126,13 +136,16 @@ func (r *Room) autoReconnect(cause error, gen uint64) {
 			r.shutdown(fmt.Errorf("%w; reconnecting failed: %v", cause, err))
 			return
 		}
-		r.log.Info("reconnect failed; retrying", "err", err, "in", backoff)
+		// Exponential backoff with jitter, so that the clients of a
+		// restarted server do not all come back in the same instant.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		r.log.Info("reconnect failed; retrying", "err", err, "in", wait)
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

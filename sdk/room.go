@@ -32,8 +32,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
@@ -67,8 +65,20 @@ type Options struct {
 	// drop [30s]; when they all fail the session ends.
 	ReconnectTimeout time.Duration
 	// OnReconnect is called after every successful (automatic or explicit)
-	// reconnect, with the new participant as the room sees it.
+	// reconnect, with the participant as the room sees it: the same id
+	// after a resume, a new one after a clean rejoin.
 	OnReconnect func(self protocol.Participant)
+	// OnReconnecting is called when the connection drops and the room
+	// starts reconnecting by itself (then OnReconnect, or the end).
+	OnReconnecting func(cause error)
+	// OnChat is called once per chat message (de-duplicated by id),
+	// history included, in order.
+	OnChat func(protocol.ChatMessage)
+	// OnPresence is called when someone's presence changes.
+	OnPresence func(participantID string, p protocol.Presence)
+	// OnTyping is called when someone starts or stops typing; a start
+	// lasts expiresIn unless renewed.
+	OnTyping func(participantID string, typing bool, expiresIn time.Duration)
 }
 
 // RemoteTrack is another participant's track arriving at this bot.
@@ -102,11 +112,18 @@ type Room struct {
 	participants map[string]protocol.Participant
 	pubAwaiting  bool // a publisher offer is out
 	pubAgain     bool // renegotiate when its answer arrives
+	pubRestart   bool // the next publisher offer restarts ICE (after a resume)
 	sources      map[string]string
 	subPending   []webrtc.ICECandidateInit
 	pubPending   []webrtc.ICECandidateInit
 
 	collab, cursors *webrtc.DataChannel
+
+	// Resume state: the server's session id and the last room event seen.
+	sessionID string
+	lastSeq   uint64
+	chat      chatState
+	errw      errorWatchers
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -123,7 +140,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	if log == nil {
 		log = slog.Default()
 	}
-	conn, joined, err := dialJoin(ctx, u, token)
+	conn, joined, err := dialJoin(ctx, u, &protocol.Join{Version: protocol.Version, Token: token})
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +159,8 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		ctx:          rctx, cancel: cancel,
 	}
 	r.docs = newDocs(r, r.log)
-	for _, p := range joined.Participants {
-		r.participants[p.ID] = p
-	}
+	r.chat.init()
+	r.resetFrom(joined)
 	if err := r.setupPeerConnections(conn, joined.ICEServers); err != nil {
 		r.shutdown(err)
 		return nil, err
@@ -152,49 +168,6 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	go r.readLoop(conn, 0, r.loopDone)
 	r.negotiate()
 	return r, nil
-}
-
-// dialJoin opens the WebSocket and joins; it returns once the server has
-// accepted the join.
-func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *protocol.Joined, error) {
-	conn, err := dial(ctx, u)
-	if err != nil {
-		return nil, nil, fmt.Errorf("join: %w", err)
-	}
-	if err := conn.send(&protocol.Join{Version: protocol.Version, Token: token}); err != nil {
-		conn.close()
-		return nil, nil, fmt.Errorf("join: %w", err)
-	}
-	// The server answers joined or error; bound the wait by ctx.
-	type result struct {
-		m   any
-		err error
-	}
-	first := make(chan result, 1)
-	go func() {
-		m, err := conn.read()
-		first <- result{m, err}
-	}()
-	select {
-	case <-ctx.Done():
-		conn.close()
-		return nil, nil, fmt.Errorf("join: %w", ctx.Err())
-	case r := <-first:
-		if r.err != nil {
-			conn.close()
-			return nil, nil, fmt.Errorf("join: %w", r.err)
-		}
-		switch m := r.m.(type) {
-		case *protocol.Joined:
-			return conn, m, nil
-		case *protocol.Error:
-			conn.close()
-			return nil, nil, fmt.Errorf("join refused: %w", m)
-		default:
-			conn.close()
-			return nil, nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))
-		}
-	}
 }
 
 func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
@@ -243,7 +216,7 @@ func (r *Room) setupPeerConnections(conn *signalConn, servers []protocol.ICEServ
 	r.mu.Lock()
 	gen := r.gen
 	r.mu.Unlock()
-	pub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(conn, protocol.TargetPublisher, c) })
+	pub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetPublisher, c) })
 	// The data channels die with the publisher PC: a failed one (ICE gave
 	// up while the WebSocket lives on) is a drop too.
 	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -255,10 +228,14 @@ func (r *Room) setupPeerConnections(conn *signalConn, servers []protocol.ICEServ
 		r.mu.Unlock()
 		if current {
 			r.log.Info("publisher connection failed; reconnecting")
-			go r.autoReconnect(errors.New("publisher connection failed"), gen)
+			cause := errors.New("publisher connection failed")
+			if r.opts.OnReconnecting != nil {
+				r.opts.OnReconnecting(cause)
+			}
+			go r.autoReconnect(cause, gen)
 		}
 	})
-	sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(conn, protocol.TargetSubscriber, c) })
+	sub.OnICECandidate(func(c *webrtc.ICECandidate) { r.sendCandidate(protocol.TargetSubscriber, c) })
 	sub.OnTrack(r.onTrack)
 	// The data channels always exist, so the publisher PC always has
 	// something to negotiate, even for a bot that publishes no media.
@@ -291,10 +268,15 @@ func (r *Room) bindDocs(collab, cursors *webrtc.DataChannel) {
 		func() { r.docs.cutOff(gen) })
 }
 
-func (r *Room) sendCandidate(conn *signalConn, target string, c *webrtc.ICECandidate) {
+// sendCandidate sends on the current connection: a resume keeps the
+// PeerConnections and replaces the WebSocket.
+func (r *Room) sendCandidate(target string, c *webrtc.ICECandidate) {
 	if c == nil {
 		return
 	}
+	r.mu.Lock()
+	conn := r.conn
+	r.mu.Unlock()
 	init := c.ToJSON()
 	if err := conn.send(&protocol.Candidate{Target: target, Candidate: &protocol.ICECandidate{
 		Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
@@ -316,7 +298,14 @@ func (r *Room) negotiate() {
 }
 
 func (r *Room) offerLocked() {
-	offer, err := r.pub.CreateOffer(nil)
+	r.offerWithLocked(nil)
+}
+
+func (r *Room) offerWithLocked(opts *webrtc.OfferOptions) {
+	if r.pubRestart {
+		opts, r.pubRestart = &webrtc.OfferOptions{ICERestart: true}, false
+	}
+	offer, err := r.pub.CreateOffer(opts)
 	if err != nil {
 		r.log.Warn("publisher offer", "err", err)
 		return
@@ -338,7 +327,7 @@ func (r *Room) offerLocked() {
 func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 	defer close(done)
 	for {
-		m, err := conn.read()
+		m, seq, err := conn.read()
 		if err != nil {
 			r.mu.Lock()
 			current, replaced := gen == r.gen, r.replaced
@@ -347,16 +336,23 @@ func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 				return // ended on purpose, or replaced by Reconnect
 			}
 			err = fmt.Errorf("signaling connection: %w", err)
-			if r.opts.NoAutoReconnect || replaced ||
-				websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.ClosePolicyViolation) {
+			if r.opts.NoAutoReconnect || replaced || finalClose(err) {
 				r.shutdown(err)
 				return
 			}
 			r.log.Info("signaling connection dropped; reconnecting", "err", err)
+			if r.opts.OnReconnecting != nil {
+				r.opts.OnReconnecting(err)
+			}
 			go r.autoReconnect(err, gen)
 			return
 		}
 		r.handle(m)
+		if seq > 0 {
+			r.mu.Lock()
+			r.lastSeq = seq
+			r.mu.Unlock()
+		}
 	}
 }
 
@@ -403,6 +399,22 @@ func (r *Room) handle(m any) {
 			r.participants[m.ParticipantID] = p
 		}
 		r.mu.Unlock()
+	case *protocol.ChatMessage:
+		r.chat.deliver(r, *m)
+	case *protocol.PresenceChanged:
+		r.mu.Lock()
+		if p, ok := r.participants[m.ParticipantID]; ok {
+			p.Presence = m.Presence
+			r.participants[m.ParticipantID] = p
+		}
+		r.mu.Unlock()
+		if r.opts.OnPresence != nil {
+			r.opts.OnPresence(m.ParticipantID, m.Presence)
+		}
+	case *protocol.Typing:
+		if r.opts.OnTyping != nil {
+			r.opts.OnTyping(m.ParticipantID, m.Typing, time.Duration(m.ExpiresIn)*time.Millisecond)
+		}
 	case *protocol.Error:
 		if m.Code == protocol.CodeReplaced {
 			r.mu.Lock()
@@ -410,6 +422,7 @@ func (r *Room) handle(m any) {
 			r.mu.Unlock()
 		}
 		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+		r.notifyError(m)
 		if r.opts.OnError != nil {
 			r.opts.OnError(m)
 		}
@@ -513,70 +526,6 @@ func (r *Room) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			return
 		}
 	}
-}
-
-// Self is this bot as the room sees it (its id changes on a reconnect).
-func (r *Room) Self() protocol.Participant {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.self
-}
-
-func (r *Room) identity() string { return r.Self().Identity }
-func (r *Room) selfID() string   { return r.Self().ID }
-
-// Grants are what this bot may do.
-func (r *Room) Grants() protocol.Grants {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.grants
-}
-
-// Docs is the room's shared documents.
-func (r *Room) Docs() *Docs { return r.docs }
-
-// Participants lists everyone else in the room, with their tracks.
-func (r *Room) Participants() []protocol.Participant {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]protocol.Participant, 0, len(r.participants))
-	for _, p := range r.participants {
-		out = append(out, p)
-	}
-	return out
-}
-
-// PublisherPC and SubscriberPC expose the PeerConnections, for stats and
-// tests. A reconnect replaces them.
-func (r *Room) PublisherPC() *webrtc.PeerConnection {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.pub
-}
-
-func (r *Room) SubscriberPC() *webrtc.PeerConnection {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.sub
-}
-
-// DataChannels returns the collab (reliable) and cursors (lossy) channels.
-// A reconnect replaces them.
-func (r *Room) DataChannels() (collab, cursors *webrtc.DataChannel) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.collab, r.cursors
-}
-
-// Done is closed when the session has ended; Err tells why.
-func (r *Room) Done() <-chan struct{} { return r.ctx.Done() }
-
-// Err is why the session ended, or nil while it runs.
-func (r *Room) Err() error {
-	if err := context.Cause(r.ctx); !errors.Is(err, errLeft) {
-		return err
-	}
-	return nil
 }
 
 var errLeft = errors.New("left the room")

@@ -54,6 +54,10 @@ type Peer struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
+	// The PeerConnections are made on first use (pub at the first offer,
+	// sub at the first track to send), so that an idle participant costs
+	// no Pion goroutines and no send path. pub is guarded by pubMu, sub by
+	// negMu.
 	pub *webrtc.PeerConnection
 	sub *webrtc.PeerConnection
 
@@ -69,13 +73,16 @@ type Peer struct {
 	subPending  []webrtc.ICECandidateInit
 	downs       map[string]*DownTrack // by track id
 	closed      bool
+	iceRestart  bool // the next offer restarts ICE (after a resume)
 
 	subReady atomic.Bool // the subscriber PC is connected
 
-	// path is the subscriber PC's one send path; wg holds the goroutines
-	// reading this peer's published tracks. close waits for both.
-	path *sendPath
-	wg   sync.WaitGroup
+	// path is the subscriber PC's one send path, running once the
+	// subscriber PC exists (pathRunning, under negMu); wg holds the
+	// goroutines reading this peer's published tracks. close waits for both.
+	path        *sendPath
+	pathRunning bool
+	wg          sync.WaitGroup
 }
 
 func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) {
@@ -89,32 +96,52 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 	}
 	p.path = newSendPath(p.log)
 	p.path.useGSO(r.engine.gso)
-	var err error
-	if p.pub, err = r.engine.newPeerConnection(opts.ICEServers); err != nil {
-		stop()
-		return nil, fmt.Errorf("publisher pc for %s: %w", id, err)
+	return p, nil
+}
+
+// ensurePub makes the publisher PeerConnection; pubMu is held.
+func (p *Peer) ensurePub() error {
+	if p.pub != nil {
+		return nil
 	}
-	if p.sub, err = r.engine.newSubscriberPeerConnection(opts.ICEServers, p.path.handleRTCP); err != nil {
-		p.pub.Close()
-		stop()
-		return nil, fmt.Errorf("subscriber pc for %s: %w", id, err)
+	if p.ctx.Err() != nil {
+		return fmt.Errorf("publisher pc for %s: peer closed", p.id)
 	}
-	r.engine.metrics.track(p.path)
-	go p.path.run()
-	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
-	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
-	p.pub.OnTrack(p.onTrack)
-	if opts.OnDataChannel != nil {
-		p.pub.OnDataChannel(opts.OnDataChannel)
+	pc, err := p.room.engine.newPeerConnection(p.opts.ICEServers)
+	if err != nil {
+		return fmt.Errorf("publisher pc for %s: %w", p.id, err)
 	}
-	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
+	pc.OnTrack(p.onTrack)
+	if p.opts.OnDataChannel != nil {
+		pc.OnDataChannel(p.opts.OnDataChannel)
+	}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("publisher pc", "state", s.String())
 	})
-	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	p.pub = pc
+	return nil
+}
+
+// ensureSub makes the subscriber PeerConnection and starts its send path;
+// negMu is held.
+func (p *Peer) ensureSub() error {
+	if p.sub != nil {
+		return nil
+	}
+	if p.closed {
+		return fmt.Errorf("subscriber pc for %s: peer closed", p.id)
+	}
+	pc, err := p.room.engine.newSubscriberPeerConnection(p.opts.ICEServers, p.path.handleRTCP)
+	if err != nil {
+		return fmt.Errorf("subscriber pc for %s: %w", p.id, err)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("subscriber pc", "state", s.String())
 		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
 		if s == webrtc.PeerConnectionStateConnected {
-			if pair, err := p.sub.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
+			if pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
 				p.path.setRemote(pair)
 			}
 			p.negMu.Lock()
@@ -124,15 +151,23 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 			p.negMu.Unlock()
 		}
 	})
-	return p, nil
+	p.sub = pc
+	p.room.engine.metrics.track(p.path)
+	p.pathRunning = true
+	go p.path.run()
+	return nil
 }
 
 // ID is the participant id.
 func (p *Peer) ID() string { return p.id }
 
 // Publisher is the publisher PeerConnection, where the client's data
-// channels arrive.
-func (p *Peer) Publisher() *webrtc.PeerConnection { return p.pub }
+// channels arrive; nil until the client's first offer.
+func (p *Peer) Publisher() *webrtc.PeerConnection {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	return p.pub
+}
 
 func (p *Peer) sendCandidate(target string, c *webrtc.ICECandidate) {
 	if c == nil {
@@ -146,15 +181,17 @@ func (p *Peer) sendCandidate(target string, c *webrtc.ICECandidate) {
 func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
-	if p.sources == nil {
-		p.sources = map[string]string{}
-	}
-	for k, v := range sources {
-		p.sources[k] = v
+	if err := checkSources(sources); err != nil {
+		return err
 	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
-	if _, err := offer.Unmarshal(); err != nil {
+	parsed, err := offer.Unmarshal()
+	if err != nil {
 		return fmt.Errorf("%w: publisher offer does not parse: %w", ErrBadSDP, err)
+	}
+	p.sources = keepSources(p.sources, sources, offeredTracks(parsed))
+	if err := p.ensurePub(); err != nil {
+		return err
 	}
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return fmt.Errorf("%w: publisher offer: %w", ErrBadSDP, err)
@@ -181,7 +218,7 @@ func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 func (p *Peer) HandleAnswer(sdp string) error {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
-	if !p.awaiting {
+	if !p.awaiting || p.sub == nil {
 		return fmt.Errorf("%w: subscriber answer with no offer outstanding", ErrBadSDP)
 	}
 	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
@@ -216,7 +253,10 @@ func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error 
 	case TargetPublisher:
 		p.pubMu.Lock()
 		defer p.pubMu.Unlock()
-		if p.pub.RemoteDescription() == nil {
+		if p.pub == nil || p.pub.RemoteDescription() == nil {
+			if len(p.pubPending) >= MaxPendingCandidates {
+				return fmt.Errorf("%w: %d publisher candidates before the offer", ErrLimit, MaxPendingCandidates)
+			}
 			p.pubPending = append(p.pubPending, *c)
 			return nil
 		}
@@ -226,7 +266,10 @@ func (p *Peer) HandleCandidate(target string, c *webrtc.ICECandidateInit) error 
 	case TargetSubscriber:
 		p.negMu.Lock()
 		defer p.negMu.Unlock()
-		if p.sub.RemoteDescription() == nil || p.awaiting {
+		if p.sub == nil || p.sub.RemoteDescription() == nil || p.awaiting {
+			if len(p.subPending) >= MaxPendingCandidates {
+				return fmt.Errorf("%w: %d subscriber candidates before the answer", ErrLimit, MaxPendingCandidates)
+			}
 			p.subPending = append(p.subPending, *c)
 			return nil
 		}
@@ -252,10 +295,11 @@ func (p *Peer) negotiate() {
 }
 
 func (p *Peer) offerLocked() {
-	if p.closed {
+	if p.closed || p.sub == nil {
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.iceRestart})
+	p.iceRestart = false
 	if err != nil {
 		p.log.Warn("subscriber offer", "err", err)
 		return
@@ -328,6 +372,11 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 	}
 	added := 0
 	p.negMu.Lock()
+	if err := p.ensureSub(); err != nil {
+		p.negMu.Unlock()
+		p.log.Warn("subscribe", "err", err)
+		return
+	}
 	for _, f := range fs {
 		if p.closed || p.downs[f.info.ID] != nil {
 			continue
@@ -384,18 +433,28 @@ func (p *Peer) close() {
 	p.closed = true
 	downs := p.downs
 	p.downs = map[string]*DownTrack{}
+	sub, pathRunning := p.sub, p.pathRunning
 	p.negMu.Unlock()
 	for _, d := range downs {
 		d.close()
 	}
 	p.stop()
-	if err := p.pub.Close(); err != nil {
-		p.log.Debug("close publisher pc", "err", err)
+	p.pubMu.Lock()
+	pub := p.pub
+	p.pubMu.Unlock()
+	if pub != nil {
+		if err := pub.Close(); err != nil {
+			p.log.Debug("close publisher pc", "err", err)
+		}
 	}
-	if err := p.sub.Close(); err != nil {
-		p.log.Debug("close subscriber pc", "err", err)
+	if sub != nil {
+		if err := sub.Close(); err != nil {
+			p.log.Debug("close subscriber pc", "err", err)
+		}
 	}
-	p.path.close()
-	p.room.engine.metrics.retire(p.path)
+	if pathRunning {
+		p.path.close()
+		p.room.engine.metrics.retire(p.path)
+	}
 	p.wg.Wait() // the forwarders of this peer's tracks end with its PC
 }

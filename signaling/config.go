@@ -30,9 +30,32 @@ type Config struct {
 	TURN   *turn.Config
 	Logger *slog.Logger
 
-	PingInterval time.Duration // default 10s
-	PongTimeout  time.Duration // default 30s: silent connections are dropped
-	JoinTimeout  time.Duration // default 10s: time to send the join
+	PingInterval time.Duration // default 5s
+	// PongTimeout: a connection silent this long (no message, no pong) is
+	// dropped and its participant shown offline; default 20s.
+	PongTimeout time.Duration
+	JoinTimeout time.Duration // default 10s: time to send the join
+	// ResumeGrace is how long a dropped participant keeps its place (id,
+	// tracks, documents) for a resume; default 30s.
+	ResumeGrace time.Duration
+	// AllowedOrigins are the browser origins (scheme://host[:port]) that
+	// may open WebSockets besides the page's own origin.
+	AllowedOrigins []string
+	// HTTPIdleTimeout closes idle keep-alive HTTP connections; default 60s.
+	HTTPIdleTimeout time.Duration
+	// ShutdownTimeout bounds a graceful shutdown; default 10s.
+	ShutdownTimeout time.Duration
+
+	// Limits. Zero means the default; see withDefaults.
+	MaxParticipants int     // per room; default 200
+	MessageRate     float64 // messages a second per connection; default 50
+	MessageBurst    int     // default 200
+	JoinRate        float64 // WebSocket connections a second per address; default 20 (negative: no limit)
+	JoinBurst       int     // default 100
+	SendQueueLen    int     // messages waiting for one client; default 512
+	SendQueueBytes  int     // bytes waiting for one client; default 4 MiB
+	EventLogLen     int     // room events kept for resumes; default 1024
+	EventLogBytes   int     // default 1 MiB
 
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
@@ -69,13 +92,39 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	if c.PingInterval <= 0 {
-		c.PingInterval = 10 * time.Second
+		c.PingInterval = 5 * time.Second
 	}
 	if c.PongTimeout <= 0 {
-		c.PongTimeout = 30 * time.Second
+		c.PongTimeout = 20 * time.Second
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 10 * time.Second
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur(&c.ResumeGrace, 30*time.Second)
+	defDur(&c.HTTPIdleTimeout, 60*time.Second)
+	defDur(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.MaxParticipants, 200)
+	def(&c.MessageBurst, 200)
+	def(&c.JoinBurst, 100)
+	def(&c.SendQueueLen, 512)
+	def(&c.SendQueueBytes, 4<<20)
+	def(&c.EventLogLen, 1024)
+	def(&c.EventLogBytes, 1<<20)
+	if c.MessageRate <= 0 {
+		c.MessageRate = 50
+	}
+	if c.JoinRate == 0 {
+		c.JoinRate = 20
 	}
 	return c
 }

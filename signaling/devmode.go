@@ -62,6 +62,10 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "dev tokens are given only to loopback clients")
 		return
 	}
+	if err := s.checkHost(r); err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return
+	}
 	name := strings.TrimSpace(r.URL.Query().Get("name"))
 	room := strings.TrimSpace(r.URL.Query().Get("room"))
 	if err := checkName("name", name); err != nil {
@@ -72,7 +76,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	identity := strings.ToLower(strings.Join(strings.Fields(name), "-")) + "-" + shortID()
+	identity := strings.ToLower(strings.Join(strings.Fields(name), "-")) + "-" + newID("")[:8]
 	tok, err := auth.Mint(s.dev.Key, s.dev.Secret, auth.Claims{
 		Identity: identity, Name: name, Room: room, Grants: protocol.AllGrants(),
 	}, devTokenTTL)

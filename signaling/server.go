@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -49,13 +50,19 @@ type Server struct {
 	http       *http.Server
 	upgrader   websocket.Upgrader
 
+	chat     *chatStore
+	joins    *joinLimiter
+	draining atomic.Bool  // shutting down: no new connections
+	conns    atomic.Int64 // open WebSocket connections
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // sessions and the HTTP server
 	closeOnce sync.Once
 
-	mu    sync.Mutex
-	rooms map[string]*Room
+	mu       sync.Mutex
+	rooms    map[string]*Room
+	sessions map[string]*member // by session id, for resumes
 }
 
 // New checks the configuration and prepares the data directory. Nothing
@@ -63,11 +70,20 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		keys:  cfg.APIKeys,
-		rooms: map[string]*Room{},
-		reg:   prometheus.NewRegistry(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		keys:     cfg.APIKeys,
+		rooms:    map[string]*Room{},
+		sessions: map[string]*member{},
+		reg:      prometheus.NewRegistry(),
+		joins:    newJoinLimiter(cfg.JoinRate, cfg.JoinBurst),
+	}
+	// Origins are checked before the upgrade (checkHost). Write buffers
+	// come from a pool, so an idle connection holds none.
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(*http.Request) bool { return true },
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
@@ -104,7 +120,16 @@ func (s *Server) Start(ctx context.Context) error {
 		media.Close()
 		return err
 	}
-	s.ctx, s.cancel = context.WithCancel(ctx)
+	chat, err := openChatStore(filepath.Join(s.cfg.DataDir, "chat.db"))
+	if err != nil {
+		media.Close()
+		s.closeDocs()
+		return err
+	}
+	s.chat = chat
+	// The server's own context ends only after a graceful shutdown; the
+	// caller's ctx ending starts one.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.cfg.TURN != nil {
 		relay, err := s.startTURN(media)
 		if err != nil {
@@ -123,6 +148,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.turn.Close()
 		}
 		s.closeDocs()
+		s.chat.close()
 		return fmt.Errorf("start http on %s: %w", s.cfg.HTTPAddr, err)
 	}
 	s.media, s.listener = media, ln
@@ -136,6 +162,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 	s.wg.Add(1)
@@ -146,8 +173,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	go func() { // ctx ending is the same as Close
-		<-s.ctx.Done()
-		s.shutdown()
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+		case <-s.ctx.Done():
+		}
 	}()
 
 	if s.devMode {
@@ -278,23 +308,41 @@ func (s *Server) DevKey() (key, secret string, ok bool) {
 // MediaUDPAddr is the bound media UDP port.
 func (s *Server) MediaUDPAddr() net.Addr { return s.media.UDPAddr() }
 
-// Close stops serving, ends every session and releases every port.
+// Close shuts down gracefully: it stops accepting, tells every participant
+// to reconnect (close code 1012 with a reason), waits for them within
+// ShutdownTimeout, flushes documents and chat to disk and releases every
+// port.
 func (s *Server) Close() error {
 	if s.cancel == nil {
 		return nil
 	}
-	s.cancel()
 	s.shutdown()
 	return nil
 }
 
 func (s *Server) shutdown() {
 	s.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		began := time.Now()
+		deadline := began.Add(s.cfg.ShutdownTimeout)
+		s.draining.Store(true)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
-		_ = s.http.Shutdown(ctx) // hijacked WebSockets end through s.ctx
+		_ = s.http.Shutdown(ctx) // stops accepting; hijacked WebSockets are ours
 		s.mu.Lock()
 		rooms := s.rooms
+		s.mu.Unlock()
+		for _, r := range rooms {
+			r.restart("server restarting: reconnect")
+		}
+		// Sessions end once their close frame is out (or their write
+		// times out); then nobody is left to wait for.
+		for s.conns.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		s.log.Info("shutdown: participants told to reconnect", "still_connected", s.conns.Load(), "after", time.Since(began))
+		s.cancel()
+		s.mu.Lock()
+		rooms = s.rooms
 		s.rooms = map[string]*Room{}
 		s.mu.Unlock()
 		for _, r := range rooms {
@@ -304,7 +352,10 @@ func (s *Server) shutdown() {
 		if err := s.media.Close(); err != nil {
 			s.log.Warn("close media", "err", err)
 		}
+		s.log.Info("shutdown: media closed", "after", time.Since(began))
 		s.closeDocs()
+		s.chat.close()
+		s.log.Info("shutdown: documents and chat flushed", "after", time.Since(began))
 		if s.turn != nil {
 			if err := s.turn.Close(); err != nil {
 				s.log.Warn("close turn", "err", err)
@@ -344,9 +395,30 @@ func (s *Server) room(name string) *Room {
 func (s *Server) dropRoomIfEmpty(r *Room) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rooms[r.name] == r && r.size() == 0 {
+	if s.rooms[r.name] == r && r.size() == 0 && !s.draining.Load() {
 		delete(s.rooms, r.name)
+		s.chat.forget(r.name)
 		s.metrics.rooms.Set(float64(len(s.rooms)))
 		r.close()
 	}
+}
+
+func (s *Server) rememberSession(m *member) {
+	s.mu.Lock()
+	s.sessions[m.sessionID] = m
+	s.mu.Unlock()
+}
+
+func (s *Server) forgetSession(m *member) {
+	s.mu.Lock()
+	if s.sessions[m.sessionID] == m {
+		delete(s.sessions, m.sessionID)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) lookupSession(id string) *member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,11 @@ func startTestServer(t *testing.T, cfg Config) *Server {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("HUDDLE_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +47,7 @@ func TestDevTokenOnlyForLoopbackWithoutProxy(t *testing.T) {
 	try := func(remote string, hdr map[string]string, query string) int {
 		r := httptest.NewRequest(http.MethodGet, "/api/dev/token?"+query, nil)
 		r.RemoteAddr = remote
+		r.Host = "localhost:7880"
 		for k, v := range hdr {
 			r.Header.Set(k, v)
 		}
@@ -72,6 +79,7 @@ func TestDevTokenOnlyForLoopbackWithoutProxy(t *testing.T) {
 	prod := startTestServer(t, Config{APIKeys: auth.Keys{"k": "s"}})
 	r := httptest.NewRequest(http.MethodGet, "/api/dev/token?name=a&room=r", nil)
 	r.RemoteAddr = "127.0.0.1:1"
+	r.Host = "localhost:7880"
 	w := httptest.NewRecorder()
 	prod.handleDevToken(w, r)
 	if w.Code != http.StatusNotFound {
@@ -102,8 +110,44 @@ func TestDevKeySurvivesRestart(t *testing.T) {
 }
 
 type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t      *testing.T
+	ws     *websocket.Conn
+	pumped chan pumpedMsg // set by pump: a goroutine reads for waitFor
+}
+
+type pumpedMsg struct {
+	data []byte
+	err  error
+}
+
+// pump reads in the background (answering pings) for a client the test
+// keeps busy writing; waitFor then takes messages from it.
+func (c *wsClient) pump() {
+	c.pumped = make(chan pumpedMsg, 100000)
+	_ = c.ws.SetReadDeadline(time.Time{})
+	go func() {
+		for {
+			_, data, err := c.ws.ReadMessage()
+			c.pumped <- pumpedMsg{data, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (c *wsClient) next() ([]byte, error) {
+	if c.pumped == nil {
+		_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, data, err := c.ws.ReadMessage()
+		return data, err
+	}
+	select {
+	case m := <-c.pumped:
+		return m.data, m.err
+	case <-time.After(60 * time.Second):
+		return nil, errors.New("nothing for 60s")
+	}
 }
 
 func dialWS(t *testing.T, s *Server) *wsClient {
@@ -134,9 +178,8 @@ func (c *wsClient) joinAs(s *Server, identity, room string) *protocol.Joined {
 // waitFor reads until a message matches; it fails if the connection ends.
 func (c *wsClient) waitFor(match func(any) bool) any {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
 	for {
-		_, data, err := c.ws.ReadMessage()
+		data, err := c.next()
 		if err != nil {
 			c.t.Fatalf("connection ended while waiting: %v", err)
 		}
@@ -188,7 +231,7 @@ func TestSameIdentityReplacesOldSession(t *testing.T) {
 }
 
 func TestSilentConnectionsAreDropped(t *testing.T) {
-	s := startTestServer(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond, JoinTimeout: 300 * time.Millisecond})
+	s := startTestServer(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond, JoinTimeout: 300 * time.Millisecond, ResumeGrace: 300 * time.Millisecond})
 
 	never := dialWS(t, s) // never joins
 	if !never.closedWithin(10 * time.Second) {
@@ -200,10 +243,31 @@ func TestSilentConnectionsAreDropped(t *testing.T) {
 	silent := dialWS(t, s)
 	j := silent.joinAs(s, "silent", "r")
 	// From here the silent client reads nothing, so it answers no pings.
-	// The watcher keeps reading (and so answering pings) while it waits.
-	// waitFor fails the test if the participantLeft never comes.
+	// The watcher keeps reading (and so answering pings) while it waits:
+	// first the silent one is shown offline (it may still resume), then,
+	// after the grace period, it leaves.
+	watcher.waitFor(func(m any) bool {
+		p, ok := m.(*protocol.PresenceChanged)
+		return ok && p.ParticipantID == j.Participant.ID && p.State == protocol.PresenceOffline && p.Reconnecting
+	})
 	watcher.waitFor(func(m any) bool {
 		l, ok := m.(*protocol.ParticipantLeft)
 		return ok && l.ParticipantID == j.Participant.ID
 	})
 }
+
+func mintToken(t *testing.T, key, secret, identity, room string) string {
+	t.Helper()
+	return mintTokenGrants(t, key, secret, identity, room, protocol.AllGrants())
+}
+
+func mintTokenGrants(t *testing.T, key, secret, identity, room string, g protocol.Grants) string {
+	t.Helper()
+	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: g}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -6,141 +6,276 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"sync"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pion/webrtc/v4"
+	"github.com/pion/ice/v4"
+	"golang.org/x/time/rate"
 
-	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
-	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 const (
-	// sendQueueLen bounds the messages waiting for one client. Signaling
-	// messages cannot be dropped one by one (a lost offer stalls the call),
-	// so a client this far behind is disconnected; it can rejoin.
-	sendQueueLen = 256
-	// maxMessageSize bounds one incoming message; SDPs are a few KB.
-	maxMessageSize = 1 << 20
+	// maxMessageSize bounds one incoming message; SDPs are a few KB, chat
+	// at most 16 KB.
+	maxMessageSize = 256 << 10
 	writeTimeout   = 10 * time.Second
+	// socketSendBuffer is each WebSocket's kernel send buffer.
+	socketSendBuffer = 64 << 10
 )
 
-// session is one participant's WebSocket connection. Its read loop is the
-// only goroutine that handles the client's messages, so they are handled in
-// order; its write loop is the only writer to the socket.
+// session is one WebSocket connection. Its read loop is the only goroutine
+// that handles the client's messages, so they are handled in order; its
+// write loop is the only writer to the socket. After the join it belongs
+// to a member, which may outlive it (resume).
 type session struct {
-	srv  *Server
-	conn *websocket.Conn
-	log  *slog.Logger
+	srv   *Server
+	conn  *websocket.Conn
+	log   *slog.Logger
+	host  string // the Host the client reached us at, for TURN URLs
+	q     *sendQueue
+	ctx   context.Context
+	end   context.CancelFunc
+	limit *rate.Limiter
 
-	host    string      // the Host the client reached us at, for TURN URLs
-	out     chan []byte // nil entry: close after the messages before it
-	ctx     context.Context
-	cancel  context.CancelFunc
-	closing sync.Once
-
-	// Set by the join, then read-only.
-	id     string
-	claims *auth.Claims
-	room   *Room
-	peer   *sfu.Peer
+	ping      *time.Timer
+	member    *member      // set by the join; read only by the read loop
+	left      bool         // the client sent leave
+	lastHeard atomic.Int64 // Unix ns of the last message or pong
+	limitedAt time.Time    // last rate_limited error, to send one per second
 }
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	if s.ctx.Err() != nil {
+	if s.ctx.Err() != nil || s.draining.Load() {
 		httpError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	if err := s.checkHost(r); err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return
+	}
+	if !s.joins.allow(remoteIP(r)) {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusTooManyRequests, "too many connections from this address; retry in a second")
 		return
 	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
 	}
+	// Signaling needs little kernel buffer; a fixed one bounds what a
+	// connection that stops reading can hold, so that the send queue (and
+	// its policy) sees a stalled client soon.
+	if tc, ok := conn.UnderlyingConn().(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(socketSendBuffer)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
-		srv:    s,
-		conn:   conn,
-		log:    s.log.With("remote", r.RemoteAddr),
-		host:   r.Host,
-		out:    make(chan []byte, sendQueueLen),
-		ctx:    ctx,
-		cancel: cancel,
+		srv:   s,
+		conn:  conn,
+		log:   s.log.With("remote", r.RemoteAddr),
+		host:  r.Host,
+		ctx:   ctx,
+		end:   cancel,
+		limit: rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
+	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter)
+	sess.heard()
+	// The session runs on a goroutine of its own and the handler returns:
+	// the HTTP server's connection goroutine, its buffers and the request
+	// are then freed, which is most of an idle connection's cost.
 	s.wg.Add(1)
-	defer s.wg.Done()
-	sess.serve()
+	s.conns.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.conns.Add(-1)
+		sess.serve()
+	}()
 }
 
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *session) heard() { s.lastHeard.Store(time.Now().UnixNano()) }
+
 func (s *session) serve() {
-	done := make(chan struct{})
+	s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.sendPing)
+	s.readLoop()
+	if m := s.member; m != nil {
+		if s.left {
+			s.srv.removeMember(m)
+		} else {
+			m.room.disconnected(m, s, time.Unix(0, s.lastHeard.Load()))
+		}
+	}
+	// Let a final message and close frame (leave, join timeout, too
+	// slow, shutdown) go out, within the write timeout.
+	if s.q.closing() {
+		if done := s.q.writerDone(); done != nil {
+			select {
+			case <-done:
+			case <-time.After(writeTimeout):
+			}
+		}
+	}
+	s.end()
+	s.ping.Stop()
+	s.q.seal()
+	s.conn.Close() // ends a write in progress
+	if done := s.q.writerDone(); done != nil {
+		<-done
+	}
+}
+
+// sendPing pings the client from a timer, so that an idle connection needs
+// no goroutine of its own for it. WriteControl may run beside the writer.
+func (s *session) sendPing() {
+	if s.ctx.Err() != nil {
+		return
+	}
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+		s.end()
+		return
+	}
+	s.ping.Reset(s.srv.cfg.PingInterval)
+}
+
+// startWriter runs a writer goroutine; the queue calls it (under its lock)
+// when work arrives and none runs.
+func (s *session) startWriter(done chan struct{}) {
 	go func() {
 		defer close(done)
 		s.writeLoop()
 	}()
-	defer func() {
-		s.cancel()
-		<-done
-		s.leaveRoom()
-	}()
+}
 
-	s.conn.SetReadLimit(maxMessageSize)
+func (s *session) readLoop() {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func(string) error {
-		if s.peer == nil {
+		s.heard()
+		if s.member == nil {
 			return nil // before the join only the join deadline counts
 		}
 		return s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 	})
 	for {
-		kind, data, err := s.conn.ReadMessage()
+		kind, data, err := s.readMessage()
+		if errors.Is(err, errTooLarge) {
+			s.heard()
+			s.sendError(protocol.CodeLimit, fmt.Sprintf("message longer than %d bytes; it was dropped", maxMessageSize), "")
+			continue
+		}
 		if err != nil {
-			if s.ctx.Err() == nil && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
-				s.log.Info("connection ended", "participant", s.id, "err", err)
-			}
+			s.readEnded(err)
 			return
 		}
-		if s.peer != nil {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
-		}
+		s.heard()
 		if kind != websocket.TextMessage {
 			s.sendError(protocol.CodeBadMessage, "messages must be JSON text frames", "")
 			continue
 		}
+		if !s.limit.Allow() {
+			s.rateLimited("")
+			continue
+		}
 		s.handle(data)
-		if s.ctx.Err() != nil {
+		if s.member != nil {
+			// The join ends the join deadline; from here silence counts.
+			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
+		}
+		if s.ctx.Err() != nil || s.q.closing() {
+			s.drain()
 			return
 		}
 	}
 }
 
-func (s *session) writeLoop() {
-	ping := time.NewTicker(s.srv.cfg.PingInterval)
-	defer ping.Stop()
-	defer s.conn.Close()
+var errTooLarge = errors.New("message too large")
+
+// readMessage reads the next message, keeping at most maxMessageSize
+// bytes: a longer one is read to its end and thrown away (errTooLarge),
+// so that it costs no memory and the connection carries on.
+func (s *session) readMessage() (int, []byte, error) {
+	kind, r, err := s.conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxMessageSize+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(data) > maxMessageSize {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return 0, nil, err
+		}
+		return kind, nil, errTooLarge
+	}
+	return kind, data, nil
+}
+
+// readEnded logs why the connection ended, and answers a client that
+// never joined with a reason.
+func (s *session) readEnded(err error) {
+	var ne net.Error
+	if s.member == nil && errors.As(err, &ne) && ne.Timeout() && !s.q.closing() {
+		s.endWith(protocol.CodeJoinTimeout, fmt.Sprintf("no join within %s", s.srv.cfg.JoinTimeout), "", protocol.ClosePolicy)
+		return
+	}
+	if s.ctx.Err() == nil && !s.q.closing() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+		s.log.Info("connection ended", "participant", s.memberID(), "err", err)
+	}
+}
+
+// drain reads (and ignores) until the writer has closed the socket after
+// its close frame, so the client's close reply is consumed.
+func (s *session) drain() {
+	_ = s.conn.SetReadDeadline(time.Now().Add(writeTimeout))
 	for {
-		select {
-		case <-s.ctx.Done():
+		if _, _, err := s.conn.ReadMessage(); err != nil {
 			return
-		case data := <-s.out:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if data == nil {
-				_ = s.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, ""))
-				s.cancel()
-				return
-			}
-			if err := s.conn.WriteMessage(websocket.TextMessage, data); err != nil {
-				s.cancel()
-				return
-			}
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				s.cancel()
-				return
-			}
+		}
+	}
+}
+
+func (s *session) memberID() string {
+	if s.member == nil {
+		return ""
+	}
+	return s.member.id
+}
+
+// writeLoop writes until the queue is empty (then it stops; the next
+// message starts another) or until the close frame is out.
+func (s *session) writeLoop() {
+	for {
+		m, final, ok := s.q.pop()
+		switch {
+		case !ok:
+			return
+		case final != nil:
+			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(final.code, final.reason), time.Now().Add(writeTimeout))
+			s.conn.Close()
+			return
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := s.conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
+			// The queue stays "running": nothing more is written to a
+			// broken connection, and the session ends.
+			s.end()
+			s.conn.Close()
+			return
 		}
 	}
 }
@@ -148,43 +283,55 @@ func (s *session) writeLoop() {
 // send queues a message for the client without ever blocking the caller,
 // which may be a room broadcasting to everyone.
 func (s *session) send(m any) {
-	if s.ctx.Err() != nil {
-		return
-	}
 	data, err := protocol.Encode(m)
 	if err != nil {
 		s.log.Error("encode", "err", err)
 		return
 	}
-	select {
-	case s.out <- data:
-	default:
-		s.log.Warn("client is not reading its messages; disconnecting", "participant", s.id, "queued", len(s.out))
-		s.srv.metrics.errors.WithLabelValues(protocol.CodeTooSlow).Inc()
-		s.cancel()
+	s.sendRaw(data, false)
+}
+
+// sendRaw queues encoded bytes (shared, never modified). A client that
+// cannot keep up with reliable messages is told too_slow and dropped; it
+// may resume.
+func (s *session) sendRaw(data []byte, ephemeral bool) {
+	if s.q.push(data, ephemeral) {
+		return
 	}
+	s.log.Warn("client is not reading its messages; disconnecting", "participant", s.memberID(), "queued", s.q.len())
+	s.srv.metrics.errors.WithLabelValues(protocol.CodeTooSlow).Inc()
+	last, _ := protocol.Encode(&protocol.Error{Code: protocol.CodeTooSlow, Message: "you did not read your messages fast enough; resume to catch up"})
+	s.q.fail(closeFrame{protocol.ClosePolicy, "too_slow: messages not read in time"}, last)
+	// Unblock the read loop now, so the room sees the member go at once;
+	// the writer still has the write timeout to deliver the reason.
+	_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now())
 }
 
 func (s *session) sendError(code, msg, ref string) {
 	s.srv.metrics.errors.WithLabelValues(code).Inc()
-	s.log.Info("refused client message", "participant", s.id, "code", code, "ref", ref, "err", msg)
+	s.log.Info("refused client message", "participant", s.memberID(), "code", code, "ref", ref, "err", msg)
 	s.send(&protocol.Error{Code: code, Message: msg, Ref: ref})
 }
 
-// endWith tells the client why, then closes the connection.
-func (s *session) endWith(code, msg, ref string) {
-	s.sendError(code, msg, ref)
-	s.closing.Do(func() {
-		select {
-		case s.out <- nil:
-		default:
-			s.cancel()
-		}
-	})
+func (s *session) rateLimited(ref string) {
+	s.srv.metrics.errors.WithLabelValues(protocol.CodeRateLimited).Inc()
+	if time.Since(s.limitedAt) < time.Second {
+		return // one error per second is enough to explain the drops
+	}
+	s.limitedAt = time.Now()
+	s.send(&protocol.Error{Code: protocol.CodeRateLimited, Message: fmt.Sprintf("more than %g messages a second (burst %d); messages were dropped", s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst), Ref: ref})
 }
 
-// end closes the connection now.
-func (s *session) end() { s.cancel() }
+// endWith tells the client why, then closes the connection with a close
+// frame carrying the code.
+func (s *session) endWith(code, msg, ref string, closeCode int) {
+	s.srv.metrics.errors.WithLabelValues(code).Inc()
+	last, _ := protocol.Encode(&protocol.Error{Code: code, Message: msg, Ref: ref})
+	s.q.finishWith(closeFrame{closeCode, code}, last)
+}
+
+// finish sends what is queued, then a close frame, then closes.
+func (s *session) finish(f closeFrame) { s.q.finishWith(f, nil) }
 
 func (s *session) handle(data []byte) {
 	msg, err := protocol.Decode(data)
@@ -194,7 +341,7 @@ func (s *session) handle(data []byte) {
 	}
 	t := protocol.TypeOf(msg)
 	s.srv.metrics.messages.WithLabelValues(t).Inc()
-	if s.peer == nil {
+	if s.member == nil {
 		j, ok := msg.(*protocol.Join)
 		if !ok {
 			s.sendError(protocol.CodeNotJoined, "the first message must be a join", t)
@@ -203,31 +350,47 @@ func (s *session) handle(data []byte) {
 		s.handleJoin(j)
 		return
 	}
-	switch m := msg.(type) {
+	peer := s.member.mediaPeer()
+	if peer == nil && (t == protocol.TypeOffer || t == protocol.TypeAnswer || t == protocol.TypeCandidate) {
+		s.sendError(protocol.CodeInternal, "media is not ready for this participant", t)
+		return
+	}
+	switch msg := msg.(type) {
 	case *protocol.Join:
 		s.sendError(protocol.CodeBadMessage, "already joined", t)
 	case *protocol.Offer:
-		if m.Target != protocol.TargetPublisher {
+		if msg.Target != protocol.TargetPublisher {
 			s.sendError(protocol.CodeBadMessage, "clients offer only on the publisher PeerConnection", t)
 			return
 		}
-		if err := s.peer.HandleOffer(m.SDP, m.Sources); err != nil {
+		if err := peer.HandleOffer(msg.SDP, msg.Sources); err != nil {
 			s.mediaError(err, t)
 		}
 	case *protocol.Answer:
-		if m.Target != protocol.TargetSubscriber {
+		if msg.Target != protocol.TargetSubscriber {
 			s.sendError(protocol.CodeBadMessage, "clients answer only on the subscriber PeerConnection", t)
 			return
 		}
-		if err := s.peer.HandleAnswer(m.SDP); err != nil {
+		if err := peer.HandleAnswer(msg.SDP); err != nil {
 			s.mediaError(err, t)
 		}
 	case *protocol.Candidate:
-		if err := s.peer.HandleCandidate(m.Target, toWebRTC(m.Candidate)); err != nil {
+		if err := checkCandidate(msg.Candidate); err != nil {
+			s.sendError(protocol.CodeBadCandidate, err.Error(), t)
+			return
+		}
+		if err := peer.HandleCandidate(msg.Target, toWebRTC(msg.Candidate)); err != nil {
 			s.mediaError(err, t)
 		}
 	case *protocol.Leave:
-		s.end()
+		s.left = true
+		s.finish(closeFrame{protocol.CloseNormal, "left"})
+	case *protocol.Chat:
+		s.handleChat(msg)
+	case *protocol.SetPresence:
+		s.handleSetPresence(msg)
+	case *protocol.Typing:
+		s.handleTyping(msg)
 	default:
 		s.sendError(protocol.CodeBadMessage, "clients do not send "+t, t)
 	}
@@ -235,6 +398,8 @@ func (s *session) handle(data []byte) {
 
 func (s *session) mediaError(err error, ref string) {
 	switch {
+	case errors.Is(err, sfu.ErrLimit):
+		s.sendError(protocol.CodeLimit, err.Error(), ref)
 	case errors.Is(err, sfu.ErrBadSDP):
 		s.sendError(protocol.CodeBadSDP, err.Error(), ref)
 	case errors.Is(err, sfu.ErrBadCandidate):
@@ -244,125 +409,53 @@ func (s *session) mediaError(err error, ref string) {
 	}
 }
 
-func (s *session) handleJoin(j *protocol.Join) {
-	if j.Version != protocol.Version {
-		s.endWith(protocol.CodeBadVersion, fmt.Sprintf("protocol version %d is not supported; this server speaks %d", j.Version, protocol.Version), protocol.TypeJoin)
-		return
-	}
-	claims, err := s.srv.keys.Verify(j.Token)
-	if err != nil {
-		s.endWith(protocol.CodeBadToken, err.Error(), protocol.TypeJoin)
-		return
-	}
-	s.claims = claims
-	s.id = "PA_" + shortID()
-	s.log = s.log.With("participant", s.id, "identity", claims.Identity, "room", claims.Room)
-
-	var room *Room
-	var others []protocol.Participant
-	for attempt := 0; ; attempt++ {
-		room = s.srv.room(claims.Room)
-		for _, old := range room.withIdentity(claims.Identity) {
-			if room.leave(old) {
-				old.endWith(protocol.CodeReplaced, "the same identity joined this room again", "")
-			}
-		}
-		others, err = room.join(s)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errRoomClosed) || attempt > 3 {
-			s.endWith(protocol.CodeInternal, err.Error(), protocol.TypeJoin)
-			return
-		}
-	}
-	s.room = room
-	s.send(&protocol.Joined{
-		Room:         claims.Room,
-		Participant:  s.participant(),
-		Participants: others,
-		Grants:       claims.Grants,
-		ICEServers:   s.iceServers(),
-	})
-	docPeer := datachannel.Participant{
-		ID: s.id, Identity: claims.Identity, Name: claims.Name, Room: claims.Room,
-		CanEdit: claims.Grants.EditDocs, IsAdmin: claims.Grants.RoomAdmin,
-	}
-	hub := s.srv.hub
-	peer, err := room.media.AddPeer(s.id, s, sfu.PeerOptions{
-		CanPublish:    claims.Grants.Publish,
-		CanSubscribe:  claims.Grants.Subscribe,
-		OnDataChannel: func(dc *webrtc.DataChannel) { hub.Attach(docPeer, dc) },
-	})
-	if err != nil {
-		s.endWith(protocol.CodeInternal, "media: "+err.Error(), protocol.TypeJoin)
-		return
-	}
-	s.peer = peer
-	s.log.Info("joined", "name", claims.Name)
-}
-
 // iceServers are the configured servers plus TURN credentials of this
 // participant's own, so that the relay can count and refuse per identity.
-func (s *session) iceServers() []protocol.ICEServer {
-	out := append([]protocol.ICEServer(nil), s.srv.cfg.ICEServers...)
+func (s *session) iceServers(identity string) []protocol.ICEServer {
+	out := append([]protocol.ICEServer{}, s.srv.cfg.ICEServers...)
 	if s.srv.turn == nil {
 		return out
 	}
-	creds := s.srv.turn.Credentials(s.claims.Identity)
+	creds := s.srv.turn.Credentials(identity)
 	for _, is := range s.srv.turn.ICEServers(s.host, creds) {
 		out = append(out, protocol.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
 	return out
 }
 
-// leaveRoom runs once the connection has ended.
-func (s *session) leaveRoom() {
-	if s.room == nil {
-		return
-	}
-	if s.room.leave(s) {
-		s.log.Info("left")
-	} else {
-		// Replaced or the room closed: make sure no media stays behind.
-		s.room.media.RemovePeer(s.id)
-	}
-	s.srv.hub.Leave(s.id) // after the media peer (and its data channels) is gone
-	s.srv.dropRoomIfEmpty(s.room)
-}
-
-func (s *session) participant() protocol.Participant {
-	return protocol.Participant{ID: s.id, Identity: s.claims.Identity, Name: s.claims.Name}
-}
-
-// SendDescription implements sfu.Signaler.
-func (s *session) SendDescription(target string, sd webrtc.SessionDescription) {
-	if sd.Type == webrtc.SDPTypeOffer {
-		s.send(&protocol.Offer{Target: target, SDP: sd.SDP})
-		return
-	}
-	s.send(&protocol.Answer{Target: target, SDP: sd.SDP})
-}
-
-// SendCandidate implements sfu.Signaler.
-func (s *session) SendCandidate(target string, c *webrtc.ICECandidateInit) {
-	s.send(&protocol.Candidate{Target: target, Candidate: &protocol.ICECandidate{
-		Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment,
-	}})
-}
-
-func toWebRTC(c *protocol.ICECandidate) *webrtc.ICECandidateInit {
+func toWebRTC(c *protocol.ICECandidate) *webrtcCandidate {
 	if c == nil {
 		return nil
 	}
-	return &webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
+	return &webrtcCandidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
 }
 
-// shortID is a random id part, unique enough within a room.
-func shortID() string {
-	b := make([]byte, 4)
+// newID is a random id with 128 bits: ids are keys across the whole server
+// (the documents hub), and session ids are secrets.
+func newID(prefix string) string {
+	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}
-	return hex.EncodeToString(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// checkCandidate refuses candidates far larger than real ones before they
+// can be held.
+func checkCandidate(c *protocol.ICECandidate) error {
+	if c == nil {
+		return nil
+	}
+	if len(c.Candidate) > 1024 || c.SDPMid != nil && len(*c.SDPMid) > 64 || c.UsernameFragment != nil && len(*c.UsernameFragment) > 256 {
+		return errors.New("candidate is longer than any real one (candidate 1024 bytes, sdpMid 64, usernameFragment 256)")
+	}
+	if c.Candidate == "" {
+		return nil // end of candidates, in the form some browsers use
+	}
+	// Checked now, even when it is held until the remote description, so
+	// that a bad one is answered with an error rather than dropped later.
+	if _, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Candidate, "candidate:")); err != nil {
+		return fmt.Errorf("candidate does not parse: %w", err)
+	}
+	return nil
 }

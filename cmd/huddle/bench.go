@@ -19,7 +19,7 @@ import (
 // bench dispatches `huddle bench <what>`.
 func bench(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: huddle bench sfu [flags]")
+		return errors.New("usage: huddle bench sfu|signaling|ot [flags]")
 	}
 	switch args[0] {
 	case "sfu":
@@ -28,8 +28,10 @@ func bench(args []string) error {
 		return benchServer(args[1:])
 	case "ot":
 		return benchOT(args[1:])
+	case "signaling":
+		return benchSignaling(args[1:])
 	}
-	return fmt.Errorf("unknown benchmark %q (want sfu)", args[0])
+	return fmt.Errorf("unknown benchmark %q (want sfu, signaling or ot)", args[0])
 }
 
 // benchConfig is one bench sfu invocation's load.

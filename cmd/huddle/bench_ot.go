@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/huddle-rtc/huddle/collab"
@@ -119,14 +118,6 @@ func replayOnce(kind, start, end string, ops []ot.Op) (time.Duration, time.Durat
 		return 0, 0, fmt.Errorf("replay ended at revision %d with a text that differs from the trace's end", snap.Rev)
 	}
 	return wall, cpu, nil
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // readTrace reads a trace and turns each patch into an op.

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
@@ -22,6 +23,11 @@ func serve(args []string) error {
 	dataDir := f.String("data-dir", signaling.DefaultDataDir, "where documents and keys are kept")
 	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
 	logLevel := f.String("log-level", "info", "debug, info, warn or error")
+	origins := f.String("allowed-origins", "", "comma-separated browser origins (https://app.example.com) that may open WebSockets besides the page's own")
+	grace := f.Duration("resume-grace", 30*time.Second, "how long a dropped participant keeps its place for a resume")
+	shutdownTimeout := f.Duration("shutdown-timeout", 10*time.Second, "bound on a graceful shutdown (SIGTERM)")
+	maxParticipants := f.Int("max-participants", 200, "participants per room")
+	joinsPerSecond := f.Int("joins-per-second", 20, "WebSocket connections a second per client address (burst 5x); -1 for no limit")
 	turnFlags := addTURNFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -43,6 +49,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	graceD, shutdownD := *grace, *shutdownTimeout
 	srv, err := signaling.New(signaling.Config{
 		TURN:         turnCfg,
 		HTTPAddr:     *httpAddr,
@@ -52,6 +59,13 @@ func serve(args []string) error {
 		DataDir:      *dataDir,
 		APIKeys:      apiKeys,
 		Logger:       log,
+
+		AllowedOrigins:  list(*origins),
+		ResumeGrace:     graceD,
+		ShutdownTimeout: shutdownD,
+		MaxParticipants: *maxParticipants,
+		JoinRate:        float64(*joinsPerSecond),
+		JoinBurst:       5 * max(*joinsPerSecond, 1),
 	})
 	if err != nil {
 		return err
@@ -63,6 +77,16 @@ func serve(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "\n  Huddle is running: open %s\n\n", srv.URL())
 	<-ctx.Done()
-	log.Info("shutting down")
-	return srv.Close()
+	// SIGTERM: stop accepting, tell every participant to reconnect (close
+	// 1012 with a reason), flush documents and chat, exit. Bounded: a
+	// stuck shutdown must not keep an orchestrator waiting for ever.
+	log.Info("shutting down: participants are told to reconnect", "timeout", shutdownD)
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(shutdownD + 10*time.Second):
+		return fmt.Errorf("shutdown did not finish within %s", shutdownD+10*time.Second)
+	}
 }

@@ -48,6 +48,18 @@ const (
 	CodeInternal     = "internal"      // server fault; the connection stays usable
 	CodeReplaced     = "replaced"      // the same identity joined again elsewhere; this connection ends
 	CodeTooSlow      = "too_slow"      // the client did not read its messages; this connection ends
+	CodeRateLimited  = "rate_limited"  // too many messages too fast; this one was dropped
+	CodeLimit        = "limit"         // a per-participant bound was hit (candidates, sources, chat...); nothing was stored
+	CodeRoomFull     = "room_full"     // the room has its maximum of participants; this connection ends
+	CodeJoinTimeout  = "join_timeout"  // no join in time; this connection ends
+)
+
+// WebSocket close codes the server uses, with a reason text in the frame.
+const (
+	CloseNormal         = 1000 // leave, replaced
+	CloseGoingAway      = 1001
+	ClosePolicy         = 1008 // bad token or version, join timeout, too slow, room full
+	CloseServiceRestart = 1012 // the server is restarting: reconnect (resume) after a short wait
 )
 
 // Grants say what a participant may do. They travel inside the access token.
@@ -69,7 +81,8 @@ type Participant struct {
 	ID       string  `json:"id"`       // server-chosen, unique per join; also the MediaStream id of their tracks
 	Identity string  `json:"identity"` // from the token: stable across joins
 	Name     string  `json:"name"`
-	Tracks   []Track `json:"tracks,omitempty"`
+	Tracks   []Track `json:"tracks"` // never null
+	Presence
 }
 
 // Track is one published media track. On the subscriber PC the track's
@@ -100,6 +113,10 @@ type ICECandidate struct {
 type Join struct {
 	Version int    `json:"version"`
 	Token   string `json:"token"`
+	// Resume: the session id from the last joined and the seq of the last
+	// room event seen. An unknown or expired session joins afresh.
+	SessionID string `json:"sessionId,omitempty"`
+	LastSeq   uint64 `json:"lastSeq,omitempty"`
 }
 
 // Joined answers a successful join.
@@ -109,6 +126,18 @@ type Joined struct {
 	Participants []Participant `json:"participants"` // everyone else, with their tracks
 	Grants       Grants        `json:"grants"`
 	ICEServers   []ICEServer   `json:"iceServers"`
+	// SessionID resumes this session after a drop (Join.SessionID).
+	SessionID string `json:"sessionId"`
+	// Seq is the room event sequence at this moment: the room events that
+	// follow carry seq > Seq.
+	Seq uint64 `json:"seq"`
+	// Resumed: this is the same participant as before the drop (same id,
+	// tracks and documents). Replayed is true when the missed events
+	// follow; false after a resume means Participants and Chat are a fresh
+	// snapshot.
+	Resumed  bool          `json:"resumed,omitempty"`
+	Replayed bool          `json:"replayed,omitempty"`
+	Chat     []ChatMessage `json:"chat"` // recent history, oldest first; never null
 }
 
 // Leave ends the session on purpose.
@@ -195,6 +224,9 @@ func typeOf(m any) (string, error) {
 	case *Error:
 		return TypeError, nil
 	default:
+		if t, ok := registeredTypeOf(m); ok {
+			return t, nil
+		}
 		return "", fmt.Errorf("protocol: no wire type for %T", m)
 	}
 }
@@ -231,7 +263,7 @@ func newOf(t string) (any, bool) {
 	case TypeError:
 		return &Error{}, true
 	}
-	return nil, false
+	return registeredNew(t)
 }
 
 // Encode renders a message as one JSON object with its "type" field first.

@@ -54,3 +54,16 @@ func TestDecodeRefuses(t *testing.T) {
 		t.Error("encoding a non-message succeeded")
 	}
 }
+
+func TestEventCarriesSeq(t *testing.T) {
+	for _, m := range []any{&Leave{}, &ParticipantLeft{ParticipantID: "PA_1"}, &ChatMessage{ID: "c", Text: "hé"}} {
+		data, err := EncodeEvent(m, 42)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, seq, err := DecodeEvent(data)
+		if err != nil || seq != 42 || !reflect.DeepEqual(back, m) {
+			t.Errorf("%s: seq %d err %v back %+v", data, seq, err, back)
+		}
+	}
+}

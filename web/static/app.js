@@ -40,6 +40,18 @@
 //   threads(id)       [{id, start, end, placed, resolved, comments}] comment
 //                     threads, ranges mapped into our text
 //   comment(id, start, end, text) Promise<thread id>: a thread on a range
+//
+// Chat and presence (chat.js, presence.js):
+//   chat()            [{id, from, name, text, ts}] messages shown, oldest first
+//   sendChat(text)    posts a message (shown once the server stored it)
+//   unread()          the unread count on the chat panel
+//   presenceOf(id)    {state, status, reconnecting, lastSeen} of a participant
+//   setStatus(text)   sets our custom status ('' clears it)
+//   dropSignaling()   cuts the WebSocket as a network failure would; the
+//                     page reconnects (state 'reconnecting', then 'joined')
+//
+// The room stays in the URL (?room=&name=) once joined, and the token in
+// sessionStorage: a reload joins the same room again by itself.
 
 import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
@@ -47,11 +59,14 @@ import { getLocalMedia } from './media.js';
 import { DocSession } from './docclient.js';
 import { DocsPanel } from './docs-ui.js';
 import { threadsOf, createThread } from './doccomments.js';
+import { ChatPanel } from './chat.js';
+import { Presence } from './presence.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
 const options = {
   token: params.get('token') || '',
+  awayMs: (Number(params.get('away')) || 300) * 1000,
   relay: params.get('relay') === '1',
   nomedia: params.get('nomedia') === '1',
 };
@@ -88,6 +103,23 @@ function attachDocs(collab, cursors, joined) {
 
 const docOf = (id) => docSession.doc(id);
 
+const sendNow = (type, fields) => !!meeting && meeting.send(type, fields);
+const chatPanel = new ChatPanel($('chat-panel'), { send: sendNow, nameOf: (id) => grid.nameOf(id) });
+const presence = new Presence(sendNow, options.awayMs);
+const REJOIN_KEY = 'huddle.rejoin';
+
+function onMeetingEvent(msg) {
+  if (msg.type === 'joined') huddle.participantId = msg.participant.id;
+  chatPanel.onEvent(msg);
+  presence.onEvent(msg);
+}
+
+function onMeetingState(state) {
+  setState(state);
+  if (state === 'reconnecting') showNotice('Connection lost; reconnecting…');
+  else showNotice('Reconnected.', 3000);
+}
+
 const huddle = {
   state: 'idle',
   participantId: null,
@@ -114,19 +146,26 @@ const huddle = {
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
   threads: (id) => threadsOf(docSession, id),
   comment: (id, start, end, text) => createThread(docSession, id, start, end, text).then((t) => t.id),
+  chat: () => chatPanel.messages.map((m) => ({ ...m })),
+  sendChat: (text) => chatPanel.post(text),
+  unread: () => chatPanel.unread,
+  presenceOf: (id) => { const p = presence.people.get(id); return p ? { ...p } : null; },
+  setStatus: (text) => presence.set(presence.state, text),
+  dropSignaling: () => { if (meeting) meeting.dropSignaling(); },
 };
 window.huddle = huddle;
 
 function setState(state) {
   huddle.state = state;
   document.body.dataset.state = state;
-  const inCall = state === 'joined';
+  const inCall = state === 'joined' || state === 'reconnecting';
   form.hidden = inCall;
   $('call').hidden = !inCall;
   leaveButton.hidden = !inCall;
   roomLabel.hidden = !inCall;
   joinButton.disabled = state === 'joining';
   joinButton.textContent = state === 'joining' ? 'Joining…' : 'Join';
+  if (state === 'reconnecting') return;
   if (!inCall) {
     huddle.participantId = null;
     huddle.room = null;
@@ -196,13 +235,13 @@ function tokenClaims(token) {
   }
 }
 
-async function join(name, room) {
+async function join(name, room, savedToken = '') {
   setState('joining');
   showError('');
   showNotice('');
   let stream = null;
   try {
-    const token = options.token || await devToken(name, room);
+    const token = options.token || savedToken || await devToken(name, room);
     let warning = null;
     if (!options.nomedia) ({ stream, warning } = await getLocalMedia());
     meeting = new Meeting({
@@ -213,6 +252,8 @@ async function join(name, room) {
       onError: onMeetingError,
       onNotice: (text) => showNotice(text),
       onChannels: attachDocs,
+      onState: onMeetingState,
+      onEvent: onMeetingEvent,
     });
     const joined = await meeting.join();
     roomLabel.textContent = joined.room;
@@ -223,6 +264,14 @@ async function join(name, room) {
     $('invite-link').href = invite.href;
     $('invite-link').textContent = invite.href;
     document.title = `${joined.room} · Huddle`;
+    // Keep the room in the URL and the token for this tab: a reload
+    // joins again by itself.
+    const here = new URL(window.location.href);
+    here.searchParams.set('room', joined.room);
+    if (name) here.searchParams.set('name', name);
+    window.history.replaceState(null, '', here.href);
+    try { sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ room: joined.room, name, token })); } catch { /* storage off */ }
+    presence.start();
     setState('joined');
     huddle.participantId = joined.participant.id;
     huddle.room = joined.room;
@@ -245,11 +294,14 @@ function onMeetingError(err, fatal) {
   }
   meeting = null;
   docSession.detach();
+  presence.stop();
   setState('error');
   showError(text);
 }
 
 function leave() {
+  try { sessionStorage.removeItem(REJOIN_KEY); } catch { /* storage off */ }
+  presence.stop();
   if (meeting) meeting.leave();
   docSession.detach();
   meeting = null;
@@ -299,3 +351,10 @@ window.addEventListener('pagehide', () => { if (meeting) meeting.leave(); });
 
 setState('idle');
 (nameInput.value ? roomInput : nameInput).focus();
+
+// A reload of a page that was in a call joins the same room again.
+(() => {
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(REJOIN_KEY) || 'null'); } catch { /* none */ }
+  if (saved && saved.room && saved.room === params.get('room') && saved.token) join(saved.name || '', saved.room, saved.token);
+})();

@@ -7,6 +7,21 @@ import { sourceOf, stopStream } from './media.js';
 
 export const PROTOCOL_VERSION = 1;
 const JOIN_TIMEOUT_MS = 15000;
+// Reconnect backoff: doubling from the first delay to the cap, each wait
+// drawn between half and all of it (jitter), so that the clients of a
+// restarted server do not all come back at once.
+const RECONNECT_FIRST_MS = 250;
+const RECONNECT_CAP_MS = 8000;
+
+/**
+ * Whether a close ends the session for good: a leave or replacement (1000),
+ * or a refusal (1008) other than too_slow. Everything else (network loss,
+ * server restart 1012, too_slow) is worth a reconnect.
+ */
+export function finalClose(ev) {
+  if (ev.code === 1000) return true;
+  return ev.code === 1008 && !String(ev.reason || '').startsWith('too_slow');
+}
 
 /** An error the server sent, with its code (bad_token, forbidden, ...). */
 export class ServerError extends Error {
@@ -29,8 +44,18 @@ export class Meeting {
    * @param {(collab: RTCDataChannel, cursors: RTCDataChannel, joined: object) => void} [opts.onChannels]
    *   called once joined, with the publisher's data channels
    */
-  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {} }) {
+  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {}, onState = () => {}, onEvent = () => {} }) {
     this.onChannels = onChannels;
+    // onState('reconnecting' | 'joined') while the session survives a drop;
+    // onEvent(msg) gets joined (with its chat history), chatMessage,
+    // presence and typing, for the chat and presence panels.
+    this.onState = onState;
+    this.onEvent = onEvent;
+    this.sessionId = '';
+    this.lastSeq = 0;
+    this.reconnecting = false;
+    this.attempt = 0;
+    this.retryTimer = 0;
     this.token = token;
     this.stream = stream;
     this.relay = relay;
@@ -67,6 +92,46 @@ export class Meeting {
     });
   }
 
+  /** Sends a message on the current socket; false while reconnecting. */
+  send(type, fields = {}) {
+    return !!this.sig && !this.reconnecting && this.sig.send(type, fields);
+  }
+
+  /**
+   * The socket dropped: try to resume (same participant, tracks and
+   * documents, the missed events replayed) with exponential backoff and
+   * jitter. A server that no longer knows the session answers with a
+   * fresh joined, and the call is rebuilt (clean rejoin).
+   */
+  reconnect() {
+    if (this.ended) return;
+    if (!this.reconnecting) {
+      this.reconnecting = true;
+      this.attempt = 0;
+      this.onState('reconnecting');
+    }
+    const base = Math.min(RECONNECT_CAP_MS, RECONNECT_FIRST_MS * 2 ** this.attempt);
+    const wait = this.attempt === 0 ? 0 : base / 2 + Math.random() * (base / 2);
+    this.attempt++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.ended) return;
+      const sig = new Signaling(signalingURL(), (msg) => { if (this.sig === sig) this.handle(msg); }, (ev) => {
+        if (this.sig === sig) this.lost(ev);
+      });
+      this.sig = sig;
+      sig.open().then(
+        () => sig.send('join', { version: PROTOCOL_VERSION, token: this.token, sessionId: this.sessionId, lastSeq: this.lastSeq }),
+        () => { if (this.sig === sig) this.reconnect(); },
+      );
+    }, wait);
+  }
+
+  /** For tests: cut the socket as a network failure would. */
+  dropSignaling() {
+    if (this.sig && this.sig.ws) this.sig.ws.close(4000, 'test: dropped');
+  }
+
   failJoin(err) {
     if (!this.settleJoin) return;
     const { reject } = this.settleJoin;
@@ -82,22 +147,37 @@ export class Meeting {
       return;
     }
     if (this.ended) return;
-    this.teardown();
-    this.onError(new Error(`lost the connection to the server (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ''})`), true);
+    if (finalClose(ev)) {
+      this.teardown();
+      this.onError(new Error(`lost the connection to the server (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ''})`), true);
+      return;
+    }
+    console.info(`huddle: signaling dropped (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ''}); reconnecting`);
+    this.reconnect();
   }
 
   /** Dispatches one server message. Called in arrival order. */
   handle(msg) {
     if (this.ended) return;
     switch (msg.type) {
-      case 'joined': return this.onJoined(msg);
+      case 'joined': return this.reconnecting ? this.onRejoined(msg) : this.onJoined(msg);
       case 'error': return this.onServerError(msg);
     }
     if (!this.self) {
       console.warn('huddle: message before joined, ignored', msg);
       return;
     }
+    // Room events carry seq: remember the last, to resume after it.
+    if (typeof msg.seq === 'number' && msg.seq > this.lastSeq) this.lastSeq = msg.seq;
     switch (msg.type) {
+      case 'chatMessage':
+      case 'typing':
+        return this.onEvent(msg);
+      case 'presence': {
+        const tile = this.grid.get(msg.participantId);
+        if (tile) tile.el.dataset.presence = msg.reconnecting ? 'reconnecting' : msg.state;
+        return this.onEvent(msg);
+      }
       case 'answer':
         if (msg.target !== 'publisher') return this.protocolWarning(msg);
         return this.publisher.handleAnswer(msg.sdp).catch((err) => this.onError(err, false));
@@ -133,6 +213,14 @@ export class Meeting {
 
   onServerError(msg) {
     const err = new ServerError(msg);
+    if (this.reconnecting) {
+      // An error before joined refuses the join: the token expired, the
+      // room is full... The server closes the socket; do not retry.
+      this.ended = true;
+      this.teardown();
+      this.onError(err, true);
+      return;
+    }
     if (this.settleJoin) {
       // Before joined every error is about the join (bad_token, bad_version):
       // the server closes the socket after it.
@@ -149,15 +237,58 @@ export class Meeting {
 
   onJoined(msg) {
     if (!this.settleJoin) return; // a second joined makes no sense; ignore it
+    this.setupCall(msg);
+    const { resolve } = this.settleJoin;
+    this.settleJoin = null;
+    resolve(msg);
+  }
+
+  /** A joined on a new socket after a drop: resumed, or a fresh start. */
+  onRejoined(msg) {
+    this.reconnecting = false;
+    this.attempt = 0;
+    this.sessionId = msg.sessionId || '';
+    if (msg.resumed) {
+      this.self = msg.participant;
+      if (!msg.replayed) {
+        // A snapshot: the room as it is now replaces our view.
+        this.lastSeq = msg.seq || 0;
+        const present = new Set((msg.participants || []).map((p) => p.id));
+        for (const id of [...this.grid.tiles.keys()]) {
+          if (id !== this.self.id && !present.has(id)) this.grid.remove(id);
+        }
+        for (const p of msg.participants || []) this.addParticipant(p);
+      }
+      // Restart ICE on the publisher (the server restarts the
+      // subscriber's): the network may have changed under us. An offer
+      // whose answer was lost is rolled back first.
+      const pub = this.publisher;
+      pub.offerRefused().then(() => pub.pc.restartIce());
+    } else {
+      // The server did not know us any more (grace period over, or it
+      // restarted): rebuild the call as a new participant.
+      if (this.publisher) this.publisher.close();
+      if (this.subscriber) this.subscriber.close();
+      this.grid.clear();
+      this.departed.clear();
+      this.setupCall(msg);
+    }
+    this.onState('joined');
+    this.onEvent(msg);
+  }
+
+  setupCall(msg) {
     this.self = msg.participant;
     this.room = msg.room;
+    this.sessionId = msg.sessionId || '';
+    this.lastSeq = msg.seq || 0;
     const grants = msg.grants || {};
     const config = {
       iceServers: (msg.iceServers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
     };
     if (this.relay) config.iceTransportPolicy = 'relay';
 
-    const send = (type, fields) => this.sig.send(type, fields);
+    const send = (type, fields) => this.send(type, fields);
     this.subscriber = new Subscriber(config, send, (ev) => this.onRemoteTrack(ev));
     this.publisher = new Publisher(config, send, (err) => this.onError(err, false));
     for (const peer of [this.publisher, this.subscriber]) {
@@ -192,16 +323,14 @@ export class Meeting {
     }
     // With or without media the data channels were added, so the browser
     // fires negotiationneeded and the publisher offers by itself.
-
-    const { resolve } = this.settleJoin;
-    this.settleJoin = null;
-    resolve(msg);
+    this.onEvent(msg);
   }
 
   addParticipant(p) {
     if (!p || !p.id || (this.self && p.id === this.self.id)) return;
     this.departed.delete(p.id);
-    this.grid.upsert(p.id, p.name || p.identity || 'Guest');
+    const tile = this.grid.upsert(p.id, p.name || p.identity || 'Guest');
+    if (tile && p.state) tile.el.dataset.presence = p.reconnecting ? 'reconnecting' : p.state;
   }
 
   onRemoteTrack({ participantId, trackId, track, stream }) {
@@ -242,6 +371,7 @@ export class Meeting {
 
   teardown() {
     this.ended = true;
+    clearTimeout(this.retryTimer);
     if (this.publisher) this.publisher.close();
     if (this.subscriber) this.subscriber.close();
     if (this.sig) this.sig.close();

@@ -1,0 +1,128 @@
+package sdk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+const (
+	chatSeenMax    = 2048 // message ids remembered for de-duplication
+	chatHistoryMax = 500  // messages kept for ChatHistory
+)
+
+// chatState de-duplicates chat by message id (delivery is at least once),
+// keeps recent history, and holds the bot's own messages until the server
+// echoes them back (its acknowledgement).
+type chatState struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	order   []string
+	history []protocol.ChatMessage
+	pending map[string]*pendingChat // by client id
+}
+
+type pendingChat struct {
+	text string
+	done chan protocol.ChatMessage // buffered 1
+}
+
+func (c *chatState) init() {
+	c.seen = map[string]bool{}
+	c.pending = map[string]*pendingChat{}
+}
+
+// deliver handles a chat message from the server: history, replay or live.
+func (c *chatState) deliver(r *Room, m protocol.ChatMessage) {
+	c.mu.Lock()
+	if p := c.pending[m.ClientID]; p != nil && m.Identity == r.identity() {
+		delete(c.pending, m.ClientID)
+		p.done <- m
+	}
+	if c.seen[m.ID] {
+		c.mu.Unlock()
+		return
+	}
+	c.seen[m.ID] = true
+	c.order = append(c.order, m.ID)
+	if len(c.order) > chatSeenMax {
+		delete(c.seen, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.history = append(c.history, m)
+	if len(c.history) > chatHistoryMax {
+		c.history = c.history[len(c.history)-chatHistoryMax:]
+	}
+	c.mu.Unlock()
+	if r.opts.OnChat != nil {
+		r.opts.OnChat(m)
+	}
+}
+
+// resend sends again what the server has not acknowledged, with the same
+// client ids: the server stores each once.
+func (c *chatState) resend(r *Room) {
+	c.mu.Lock()
+	var out []*protocol.Chat
+	for id, p := range c.pending {
+		out = append(out, &protocol.Chat{ClientID: id, Text: p.text})
+	}
+	c.mu.Unlock()
+	r.mu.Lock()
+	conn := r.conn
+	r.mu.Unlock()
+	for _, m := range out {
+		_ = conn.send(m)
+	}
+}
+
+// SendChat posts a message to the room and waits until the server has
+// stored it; it returns the message as stored (with the server's id and
+// time). If the connection drops meanwhile, the message is sent again
+// after the reconnect, and still stored once.
+func (r *Room) SendChat(ctx context.Context, text string) (protocol.ChatMessage, error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	p := &pendingChat{text: text, done: make(chan protocol.ChatMessage, 1)}
+	r.chat.mu.Lock()
+	r.chat.pending[id] = p
+	r.chat.mu.Unlock()
+	defer func() {
+		r.chat.mu.Lock()
+		delete(r.chat.pending, id)
+		r.chat.mu.Unlock()
+	}()
+	errs := make(chan *protocol.Error, 1)
+	stop := r.watchErrors(protocol.TypeChat, errs)
+	defer stop()
+	r.mu.Lock()
+	conn := r.conn
+	r.mu.Unlock()
+	if err := conn.send(&protocol.Chat{ClientID: id, Text: text}); err != nil {
+		r.log.Debug("chat: send failed; it goes again after the reconnect", "err", err)
+	}
+	select {
+	case m := <-p.done:
+		return m, nil
+	case e := <-errs:
+		return protocol.ChatMessage{}, fmt.Errorf("chat refused: %w", e)
+	case <-ctx.Done():
+		return protocol.ChatMessage{}, fmt.Errorf("chat: %w", ctx.Err())
+	case <-r.ctx.Done():
+		return protocol.ChatMessage{}, errors.Join(errors.New("chat: session ended"), context.Cause(r.ctx))
+	}
+}
+
+// ChatHistory returns the recent chat messages the bot has seen, oldest
+// first: the history the server sent at the join, then what came since.
+func (r *Room) ChatHistory() []protocol.ChatMessage {
+	r.chat.mu.Lock()
+	defer r.chat.mu.Unlock()
+	return append([]protocol.ChatMessage(nil), r.chat.history...)
+}

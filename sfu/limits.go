@@ -1,0 +1,74 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
+// ErrLimit wraps input refused because a per-participant bound was hit;
+// nothing of it was stored.
+var ErrLimit = errors.New("limit reached")
+
+const (
+	// MaxPendingCandidates bounds the candidates held for one
+	// PeerConnection until its remote description arrives.
+	MaxPendingCandidates = 64
+	// MaxSources bounds the entries of one offer's sources map.
+	MaxSources    = 16
+	maxTrackIDLen = 128
+)
+
+var validSources = map[string]bool{"camera": true, "microphone": true, "screen": true, "screen_audio": true, "unknown": true}
+
+// checkSources refuses a sources map that is too big or names unknown
+// sources, before anything of it is kept.
+func checkSources(sources map[string]string) error {
+	if len(sources) > MaxSources {
+		return fmt.Errorf("%w: %d sources in one offer, at most %d", ErrLimit, len(sources), MaxSources)
+	}
+	for id, src := range sources {
+		if len(id) > maxTrackIDLen {
+			return fmt.Errorf("%w: source track id longer than %d bytes", ErrLimit, maxTrackIDLen)
+		}
+		if !validSources[src] {
+			return fmt.Errorf("%w: unknown source %q", ErrBadSDP, src)
+		}
+	}
+	return nil
+}
+
+// offeredTracks are the msid track ids of an offer's media sections.
+func offeredTracks(d *sdp.SessionDescription) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range d.MediaDescriptions {
+		for _, a := range m.Attributes {
+			if a.Key != "msid" {
+				continue
+			}
+			if _, track, ok := strings.Cut(a.Value, " "); ok {
+				out[track] = true
+			}
+		}
+	}
+	return out
+}
+
+// keepSources is the sources map after an offer: only the tracks the offer
+// still has, the new entries winning.
+func keepSources(old, offered map[string]string, tracks map[string]bool) map[string]string {
+	out := map[string]string{}
+	for id, src := range old {
+		if tracks[id] {
+			out[id] = src
+		}
+	}
+	for id, src := range offered {
+		if tracks[id] {
+			out[id] = src
+		}
+	}
+	return out
+}

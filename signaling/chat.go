@@ -1,0 +1,61 @@
+package signaling
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// handleChat stores a chat message and then sends it to the whole room,
+// the sender included (its copy, with the server's id and time, is the
+// acknowledgement).
+func (s *session) handleChat(c *protocol.Chat) {
+	m := s.member
+	if !m.claims.Grants.PublishData {
+		s.sendError(protocol.CodeForbidden, "chat needs the publishData grant", protocol.TypeChat)
+		return
+	}
+	if err := checkText(c.Text, protocol.MaxChatLen, false); err != nil {
+		s.sendError(protocol.CodeLimit, "chat text: "+err.Error(), protocol.TypeChat)
+		return
+	}
+	if len(c.ClientID) > protocol.MaxClientIDLen {
+		s.sendError(protocol.CodeLimit, fmt.Sprintf("clientId is longer than %d bytes", protocol.MaxClientIDLen), protocol.TypeChat)
+		return
+	}
+	msg := protocol.ChatMessage{
+		ClientID: c.ClientID, From: m.id, Identity: m.claims.Identity, Name: m.claims.Name,
+		Text: c.Text, TS: time.Now().UnixMilli(),
+	}
+	stored, dup, err := s.srv.chat.post(m.room.name, msg)
+	if err != nil {
+		s.sendError(protocol.CodeInternal, err.Error(), protocol.TypeChat)
+		return
+	}
+	if dup {
+		s.send(&stored) // already posted: only the sender needs its ack again
+		return
+	}
+	m.room.mu.Lock()
+	m.room.eventLocked(&stored, "")
+	m.room.mu.Unlock()
+}
+
+// checkText refuses text that is too long, not UTF-8, or has control
+// characters other than newlines and tabs.
+func checkText(t string, maxLen int, emptyOK bool) error {
+	switch {
+	case t == "" && !emptyOK:
+		return fmt.Errorf("is empty")
+	case !utf8.ValidString(t):
+		return fmt.Errorf("is not valid UTF-8")
+	case utf8.RuneCountInString(t) > maxLen:
+		return fmt.Errorf("is longer than %d characters", maxLen)
+	case strings.ContainsFunc(t, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' }):
+		return fmt.Errorf("has control characters")
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package signaling
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// maxChatPerRoom bounds what one room keeps on disk; older messages are
+// deleted as new ones arrive.
+const maxChatPerRoom = 5000
+
+// chatStore keeps each room's chat in the embedded store, one bucket per
+// room, keyed by the bucket's sequence. A message is broadcast only after
+// its commit, so what people saw survives a restart.
+type chatStore struct {
+	db *bolt.DB
+
+	mu     sync.Mutex
+	recent map[string]*dedup // by room: (identity, clientId) -> message
+}
+
+func openChatStore(path string) (*chatStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open chat store %s: %w", path, err)
+	}
+	return &chatStore{db: db, recent: map[string]*dedup{}}, nil
+}
+
+func (c *chatStore) close() {
+	if c == nil {
+		return
+	}
+	_ = c.db.Close()
+}
+
+// post stores a message, or returns the one already stored for the same
+// sender and client id (a resend after a reconnect).
+func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
+	c.mu.Lock()
+	d := c.recent[room]
+	if d == nil {
+		d = newDedup(1024)
+		c.recent[room] = d
+	}
+	key := msg.Identity + "\x00" + msg.ClientID
+	if prev, ok := d.get(key); ok && msg.ClientID != "" {
+		c.mu.Unlock()
+		return prev, true, nil
+	}
+	c.mu.Unlock()
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(room))
+		if err != nil {
+			return err
+		}
+		n, _ := b.NextSequence()
+		msg.ID = fmt.Sprintf("CH_%d_%s", n, newID("")[:12])
+		data, err := json.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(seqKey(n), data); err != nil {
+			return err
+		}
+		if n > maxChatPerRoom {
+			return b.Delete(seqKey(n - maxChatPerRoom))
+		}
+		return nil
+	})
+	if err != nil {
+		return msg, false, fmt.Errorf("store chat: %w", err)
+	}
+	if msg.ClientID != "" {
+		c.mu.Lock()
+		d.put(key, msg)
+		c.mu.Unlock()
+	}
+	return msg, false, nil
+}
+
+// forget drops a room's memory of client ids (the room is gone; its
+// messages stay on disk).
+func (c *chatStore) forget(room string) {
+	c.mu.Lock()
+	delete(c.recent, room)
+	c.mu.Unlock()
+}
+
+// history returns the room's most recent messages, oldest first.
+func (c *chatStore) history(room string) []protocol.ChatMessage {
+	out := []protocol.ChatMessage{}
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(room))
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
+		for k, v := cur.Last(); k != nil && len(out) < protocol.ChatHistory; k, v = cur.Prev() {
+			var m protocol.ChatMessage
+			if json.Unmarshal(v, &m) == nil {
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func seqKey(n uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], n)
+	return k[:]
+}
+
+// dedup remembers the last n client ids of a room, oldest forgotten first.
+type dedup struct {
+	order []string
+	next  int
+	m     map[string]protocol.ChatMessage
+}
+
+func newDedup(n int) *dedup {
+	return &dedup{order: make([]string, 0, n), m: map[string]protocol.ChatMessage{}}
+}
+
+func (d *dedup) get(k string) (protocol.ChatMessage, bool) {
+	m, ok := d.m[k]
+	return m, ok
+}
+
+func (d *dedup) put(k string, m protocol.ChatMessage) {
+	if _, ok := d.m[k]; ok {
+		return
+	}
+	if len(d.order) < cap(d.order) {
+		d.order = append(d.order, k)
+	} else {
+		delete(d.m, d.order[d.next])
+		d.order[d.next] = k
+		d.next = (d.next + 1) % len(d.order)
+	}
+	d.m[k] = m
+}

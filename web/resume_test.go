@@ -1,0 +1,235 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/huddle-rtc/huddle/signaling"
+)
+
+// gate forwards TCP connections to the server until closed: then it cuts
+// the open ones (no close frame) and refuses new ones until reopened, like
+// a network outage for one browser's signaling. Media goes straight to the
+// server's UDP port and is not affected.
+type gate struct {
+	ln     net.Listener
+	closed atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newGate(t *testing.T, target string) *gate {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gate{ln: ln}
+	t.Cleanup(func() { ln.Close(); g.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if g.closed.Load() {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			g.mu.Lock()
+			g.conns = append(g.conns, c, up)
+			g.mu.Unlock()
+			go forward(c, up)
+			go forward(up, c)
+		}
+	}()
+	return g
+}
+
+func forward(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (g *gate) cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.conns {
+		c.Close()
+	}
+	g.conns = nil
+}
+
+type presenceInfo struct {
+	State        string `json:"state"`
+	Reconnecting bool   `json:"reconnecting"`
+}
+
+type chatInfo struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// TestBrowserResumesAfterSignalingDrop: the page's WebSocket is cut and
+// cannot reconnect for a while; the others see it reconnecting; when the
+// network is back the page resumes by itself with the same participant id,
+// gets the chat sent meanwhile exactly once, and its video keeps reaching
+// the others from the same tracks.
+func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
+	srv := startServer(t)
+	g := newGate(t, strings.TrimPrefix(srv.URL(), "http://"))
+	alice := newBrowser(t, "alice")
+	alice.dumpLogsOnFailure()
+	bob := newBrowser(t, "bob")
+	bob.dumpLogsOnFailure()
+	room := "resume"
+	aliceID := joinByTyping(t, alice, "http://"+g.ln.Addr().String()+"/", "Alice", room)
+	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
+	before := waitVideoFlowing(t, bob, aliceID, "Alice")
+	waitVideoFlowing(t, alice, bobID, "Bob")
+
+	g.closed.Store(true)
+	g.cut()
+	waitFor(t, 30*time.Second, "bob to see alice reconnecting", func() (bool, string) {
+		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
+		return err == nil && p != nil && p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
+	})
+	waitState(t, alice, "reconnecting")
+	for i := 0; i < 2; i++ {
+		if _, err := eval[string](bob, fmt.Sprintf(`window.huddle.sendChat("while away %d")`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 15*time.Second, "bob's chat to be stored", func() (bool, string) {
+		c, err := eval[[]chatInfo](bob, `window.huddle.chat()`)
+		return err == nil && len(c) == 2, fmt.Sprintf("%+v %v", c, err)
+	})
+	g.closed.Store(false)
+
+	waitState(t, alice, "joined")
+	if id, err := eval[string](alice, `window.huddle.participantId`); err != nil || id != aliceID {
+		t.Fatalf("alice came back as %q (%v), was %q: a new join, not a resume", id, err, aliceID)
+	}
+	waitFor(t, 20*time.Second, "alice to get the missed chat once", func() (bool, string) {
+		c, err := eval[[]chatInfo](alice, `window.huddle.chat()`)
+		return err == nil && len(c) == 2 && c[0].Text == "while away 0" && c[1].Text == "while away 1", fmt.Sprintf("%+v %v", c, err)
+	})
+	waitFor(t, 30*time.Second, "alice's video to keep reaching bob from the same track", func() (bool, string) {
+		s, ok, seen := framesFrom(bob, aliceID)
+		return ok && s.TrackID == before.TrackID && s.FramesDecoded > before.FramesDecoded+30, seen
+	})
+	waitFor(t, 15*time.Second, "bob to see alice online again", func() (bool, string) {
+		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
+		return err == nil && p != nil && p.State == "online" && !p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
+	})
+	// Chat still works both ways on the resumed socket; bob, with his chat
+	// panel hidden, counts it unread.
+	if _, err := eval[bool](bob, `(document.querySelector('.chat-toggle').click(), true)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eval[string](alice, `window.huddle.sendChat("back")`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "bob to get alice's chat", func() (bool, string) {
+		c, err := eval[[]chatInfo](bob, `window.huddle.chat()`)
+		return err == nil && len(c) == 3 && c[2].Text == "back", fmt.Sprintf("%+v %v", c, err)
+	})
+	if n, err := eval[int](bob, `window.huddle.unread()`); err != nil || n != 1 {
+		t.Errorf("bob's unread count with the chat hidden: %d (%v), want 1", n, err)
+	}
+}
+
+// TestReloadRejoins: the page keeps the room in its URL and its token for
+// the tab, so a reload joins the same room again by itself, as the same
+// identity (the old participant is replaced, not left behind).
+func TestReloadRejoins(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, "rita")
+	b.dumpLogsOnFailure()
+	first := joinByTyping(t, b, srv.URL()+"/", "Rita", "sticky")
+	loc, err := eval[string](b, `window.location.search`)
+	if err != nil || !strings.Contains(loc, "room=sticky") {
+		t.Fatalf("URL after joining: %q (%v), want the room in it", loc, err)
+	}
+	b.mustDo(20*time.Second, "reload", chromedp.Reload())
+	waitState(t, b, "joined")
+	id, err := eval[string](b, `window.huddle.participantId`)
+	if err != nil || id == "" || id == first {
+		t.Fatalf("after the reload: participant %q (%v), first was %q", id, err, first)
+	}
+	if room, _ := eval[string](b, `window.huddle.room`); room != "sticky" {
+		t.Errorf("after the reload the page is in room %q", room)
+	}
+	waitFor(t, 15*time.Second, "one participant on the server", func() (bool, string) {
+		var h struct{ Participants int }
+		resp, err := http.Get(srv.URL() + "/healthz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&h)
+		return h.Participants == 1, fmt.Sprint(h.Participants, " participants")
+	})
+}
+
+// TestServerRestartPageRejoins: a server restarted on the same address
+// does not know the page's session; the page, reconnecting by itself,
+// joins afresh (a new participant id) and its media flows again.
+func TestServerRestartPageRejoins(t *testing.T) {
+	start := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
+	dir := t.TempDir()
+	first := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir })
+	addr := strings.TrimPrefix(first.URL(), "http://")
+	b := newBrowser(t, "rex")
+	b.dumpLogsOnFailure()
+	id := joinByTyping(t, b, first.URL()+"/", "Rex", "phoenix")
+	watcher := newBrowser(t, "wendy")
+	watcher.dumpLogsOnFailure()
+	step("closing")
+	if err := first.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	step("closed")
+	waitState(t, b, "reconnecting")
+	step("reconnecting")
+	second := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir; c.HTTPAddr = addr })
+	step("restarted")
+	waitState(t, b, "joined")
+	step("rejoined")
+	newID, err := eval[string](b, `window.huddle.participantId`)
+	if err != nil || newID == "" || newID == id {
+		t.Fatalf("after the restart: participant %q (%v), was %q", newID, err, id)
+	}
+	wendy := joinByTyping(t, watcher, second.URL()+"/", "Wendy", "phoenix")
+	step("wendy joined")
+	waitVideoFlowing(t, watcher, newID, "Rex")
+	step("wendy sees rex")
+	waitVideoFlowing(t, b, wendy, "Wendy")
+	step("rex sees wendy")
+	t.Cleanup(func() { step("cleanup done") })
+}

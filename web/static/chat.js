@@ -1,0 +1,151 @@
+// The chat panel: room messages (stored by the server, with its ids and
+// times), an unread count while the panel is hidden or the tab is in the
+// background, and typing indicators that expire by themselves.
+//
+// Delivery is at least once: a message the server already sent (history,
+// a replay after a resume) is dropped by id. Our own messages wait in
+// `pending` until the server echoes them; after a reconnect they are sent
+// again with the same clientId, and the server stores each once.
+
+const TYPING_EVERY_MS = 2000; // we say "typing" at most this often
+
+export class ChatPanel {
+  /**
+   * @param {HTMLElement} root an empty element the panel fills
+   * @param {object} opts
+   * @param {(type: string, fields: object) => boolean} opts.send
+   * @param {(id: string) => string} opts.nameOf participant id -> name
+   */
+  constructor(root, { send, nameOf }) {
+    this.send = send;
+    this.nameOf = nameOf;
+    this.seen = new Set();
+    this.messages = [];
+    this.pending = new Map(); // clientId -> text
+    this.unread = 0;
+    this.open = true;
+    this.typers = new Map(); // participant id -> expiry timer
+    this.lastTypingSent = 0;
+
+    root.innerHTML = `
+      <header class="chat-head">
+        <h2>Chat <span class="chat-unread" hidden></span></h2>
+        <button type="button" class="small chat-toggle" aria-expanded="true">Hide</button>
+      </header>
+      <div class="chat-body">
+        <ol class="chat-list" aria-live="polite"></ol>
+        <p class="chat-typing" aria-live="polite"></p>
+        <form class="chat-form" autocomplete="off">
+          <input class="chat-input" type="text" maxlength="4000" placeholder="Message" aria-label="Chat message">
+          <button type="submit" class="small">Send</button>
+        </form>
+      </div>`;
+    this.list = root.querySelector('.chat-list');
+    this.body = root.querySelector('.chat-body');
+    this.badge = root.querySelector('.chat-unread');
+    this.typingLine = root.querySelector('.chat-typing');
+    this.input = root.querySelector('.chat-input');
+    const toggle = root.querySelector('.chat-toggle');
+    toggle.addEventListener('click', () => {
+      this.open = !this.open;
+      this.body.hidden = !this.open;
+      toggle.textContent = this.open ? 'Hide' : 'Show';
+      toggle.setAttribute('aria-expanded', String(this.open));
+      if (this.open) this.markRead();
+    });
+    root.querySelector('.chat-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const text = this.input.value.trim();
+      if (!text) return;
+      this.input.value = '';
+      this.post(text);
+    });
+    this.input.addEventListener('input', () => {
+      const now = Date.now();
+      if (now - this.lastTypingSent < TYPING_EVERY_MS) return;
+      this.lastTypingSent = now;
+      this.send('typing', { typing: true });
+    });
+    document.addEventListener('visibilitychange', () => { if (!document.hidden && this.open) this.markRead(); });
+  }
+
+  /** Posts a message; it shows once the server has stored it. */
+  post(text) {
+    const clientId = crypto.randomUUID();
+    this.pending.set(clientId, text);
+    this.send('chat', { clientId, text });
+    return clientId;
+  }
+
+  /** After a reconnect: what the server has not echoed goes again. */
+  resend() {
+    for (const [clientId, text] of this.pending) this.send('chat', { clientId, text });
+  }
+
+  /** A message from the server (history, replay or live). */
+  add(m) {
+    this.pending.delete(m.clientId);
+    if (!m.id || this.seen.has(m.id)) return;
+    this.seen.add(m.id);
+    this.messages.push(m);
+    const li = document.createElement('li');
+    const who = document.createElement('b');
+    who.textContent = m.name || m.identity || this.nameOf(m.from) || 'Someone';
+    const when = document.createElement('time');
+    when.dateTime = new Date(m.ts).toISOString();
+    when.textContent = new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const text = document.createElement('span');
+    text.textContent = m.text;
+    li.append(who, ' ', when, ' ', text);
+    this.list.append(li);
+    li.scrollIntoView({ block: 'nearest' });
+    this.stopTyping(m.from);
+    if (!this.open || document.hidden) {
+      this.unread++;
+      this.showUnread();
+    }
+  }
+
+  markRead() {
+    this.unread = 0;
+    this.showUnread();
+  }
+
+  showUnread() {
+    this.badge.hidden = this.unread === 0;
+    this.badge.textContent = this.unread > 99 ? '99+' : String(this.unread);
+  }
+
+  /** Someone's typing indicator; it expires unless renewed. */
+  typing(msg) {
+    if (!msg.typing) return this.stopTyping(msg.participantId);
+    clearTimeout(this.typers.get(msg.participantId));
+    this.typers.set(msg.participantId, setTimeout(() => this.stopTyping(msg.participantId), msg.expiresIn || 6000));
+    this.showTyping();
+  }
+
+  stopTyping(id) {
+    if (!this.typers.has(id)) return;
+    clearTimeout(this.typers.get(id));
+    this.typers.delete(id);
+    this.showTyping();
+  }
+
+  showTyping() {
+    const names = [...this.typers.keys()].map((id) => this.nameOf(id) || 'Someone');
+    this.typingLine.textContent = names.length === 0 ? ''
+      : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`;
+  }
+
+  /** Handles the meeting's events (joined carries the history). */
+  onEvent(msg) {
+    switch (msg.type) {
+      case 'joined':
+        for (const m of msg.chat || []) this.add(m);
+        this.resend();
+        return;
+      case 'chatMessage': return this.add(msg);
+      case 'typing': return this.typing(msg);
+    }
+  }
+}
