@@ -3,6 +3,7 @@
 //	huddle [serve] [flags]   run the server (the default)
 //	huddle token [flags]     mint an access token
 //	huddle bench [flags]     load a server with SDK bots and report numbers
+//	huddle bot record|play   record a room's tracks to files, or play files into a room
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is
@@ -28,10 +29,12 @@ func main() {
 		err = token(args)
 	case "bench":
 		err = bench(args)
+	case "bot":
+		err = bot(args)
 	case "help":
-		fmt.Println("usage: huddle [serve|token|bench] [flags]; huddle <command> -h for flags")
+		fmt.Println("usage: huddle [serve|token|bench|bot] [flags]; huddle <command> -h for flags")
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, token or bench)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, token, bench or bot)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "huddle:", err)

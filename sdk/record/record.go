@@ -64,6 +64,11 @@ type Options struct {
 	// KeyframeRetry is how often a video track that has not yet sent a
 	// keyframe is asked again [1s].
 	KeyframeRetry time.Duration
+	// ManifestInterval is how often the manifest on disk is brought up to
+	// date while recording [2s], so that a killed recorder leaves one that
+	// is at most this old (the files themselves are written as packets
+	// arrive).
+	ManifestInterval time.Duration
 }
 
 // Recorder writes tracks into one directory.
@@ -72,6 +77,8 @@ type Recorder struct {
 	opts Options
 	log  *slog.Logger
 
+	stop     chan struct{} // ends the manifest ticker
+	ticker   sync.WaitGroup
 	mu       sync.Mutex
 	closed   bool
 	wg       sync.WaitGroup // one per track being written
@@ -98,9 +105,34 @@ func New(dir string, opts Options) (*Recorder, error) {
 	if opts.KeyframeRetry <= 0 {
 		opts.KeyframeRetry = time.Second
 	}
-	r := &Recorder{dir: dir, opts: opts, log: opts.Logger, names: map[string]int{},
+	if opts.ManifestInterval <= 0 {
+		opts.ManifestInterval = 2 * time.Second
+	}
+	r := &Recorder{dir: dir, opts: opts, log: opts.Logger, names: map[string]int{}, stop: make(chan struct{}),
 		manifest: Manifest{Room: opts.Room, Started: time.Now().UTC(), Tracks: []Track{}}}
-	return r, r.writeManifest()
+	if err := r.writeManifest(); err != nil {
+		return nil, err
+	}
+	r.ticker.Add(1)
+	go r.refreshManifest()
+	return r, nil
+}
+
+// refreshManifest rewrites the manifest every ManifestInterval until Close.
+func (r *Recorder) refreshManifest() {
+	defer r.ticker.Done()
+	t := time.NewTicker(r.opts.ManifestInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			if err := r.writeManifest(); err != nil {
+				r.log.Warn("write manifest", "err", err)
+			}
+		}
+	}
 }
 
 // OnTrack records one remote track until it ends; pass it as
@@ -231,6 +263,8 @@ func (r *Recorder) Close() error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	close(r.stop)
+	r.ticker.Wait()
 	r.wg.Wait()
 	r.mu.Lock()
 	r.manifest.Ended = time.Now().UTC()

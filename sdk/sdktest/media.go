@@ -46,11 +46,12 @@ func OpusFrame(n uint32) []byte {
 var startCode = []byte{0, 0, 0, 1}
 
 // H264Frame is an Annex B access unit: SPS, PPS and an IDR slice when key,
-// else one non-IDR slice. The slice holds "CTR" and the counter as eight
-// ASCII digits, which no start code can hide in.
+// else one non-IDR slice. The slice starts as a picture's first slice does
+// (first_mb_in_slice 0: its first bit set), then holds "CTR" and the
+// counter as eight ASCII digits, which no start code can hide in.
 func H264Frame(n uint32, key bool) []byte {
 	var f bytes.Buffer
-	slice := append([]byte{0x41}, fmt.Sprintf("CTR%08d", n)...)
+	slice := append([]byte{0x41, 0x88}, fmt.Sprintf("CTR%08d", n)...)
 	if key {
 		f.Write(startCode)
 		f.Write([]byte{0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80})
