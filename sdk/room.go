@@ -99,7 +99,7 @@ type Room struct {
 	self         protocol.Participant
 	grants       protocol.Grants
 	pub, sub     *webrtc.PeerConnection
-	tracks       []*LocalTrack
+	tracks       []published
 	participants map[string]protocol.Participant
 	pubAwaiting  bool // a publisher offer is out
 	pubAgain     bool // renegotiate when its answer arrives

@@ -24,6 +24,7 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
 	"github.com/huddle-rtc/huddle/web"
+	"github.com/huddle-rtc/huddle/whip"
 )
 
 // Server is a whole Huddle node: HTTP, signaling and media. Tests start and
@@ -47,6 +48,7 @@ type Server struct {
 	docMetrics bool
 	listener   net.Listener
 	http       *http.Server
+	whip       *whip.Server // WHIP and WHEP sessions
 	upgrader   websocket.Upgrader
 
 	ctx       context.Context
@@ -130,6 +132,8 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /api/dev/token", s.handleDevToken)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.whip = s.startWHIP()
+	s.whip.Mount(mux)
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -286,6 +290,7 @@ func (s *Server) shutdown() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.http.Shutdown(ctx) // hijacked WebSockets end through s.ctx
+		s.whip.Close()
 		s.mu.Lock()
 		rooms := s.rooms
 		s.rooms = map[string]*Room{}

@@ -1,0 +1,322 @@
+package whip_test
+
+import (
+	"context"
+	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
+	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+	"github.com/huddle-rtc/huddle/whip"
+)
+
+// sendVP8 publishes counter frames on a plain pion track every 20 ms until
+// ctx ends, with a keyframe first and whenever the sender gets a PLI.
+func sendVP8(ctx context.Context, wg *sync.WaitGroup, track *webrtc.TrackLocalStaticSample, sender *webrtc.RTPSender) {
+	keyframes := make(chan struct{}, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := sender.Read(buf)
+			if err != nil {
+				return
+			}
+			pkts, _ := rtcp.Unmarshal(buf[:n])
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					select {
+					case keyframes <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(sdktest.FrameInterval)
+		defer tick.Stop()
+		key := true
+		for n := uint32(0); ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-keyframes:
+				key = true
+			case <-tick.C:
+			}
+			if track.WriteSample(media.Sample{Data: sdktest.VP8Frame(n, key), Duration: sdktest.FrameInterval}) != nil {
+				return
+			}
+			key = false
+		}
+	}()
+}
+
+// An encoder publishing over WHIP (a client written from RFC 9725 with
+// plain pion, trickling its candidates with PATCH) reaches an SDK bot in
+// the room, in order; it is a participant under its token's identity
+// until DELETE ends it.
+func TestWHIPPublishReachesBot(t *testing.T) {
+	srv := sdktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := sdktest.NewFrameLog()
+	left := make(chan protocol.Participant, 4)
+	viewer, err := sdk.Join(ctx, srv.URL(), sdktest.Token(t, srv, "viewer", "stream", protocol.AllGrants()), sdk.Options{
+		OnTrack: got.OnTrack, OnParticipantLeft: func(p protocol.Participant) { left <- p },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Leave()
+
+	c := newClient(t, srv.URL(), "/whip", sdktest.Token(t, srv, "obs", "stream", protocol.Grants{Publish: true}))
+	video, err := webrtc.NewTrackLocalStaticSample(sdk.VP8, "video", "obs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.pc.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.connect()
+	sendCtx, stopSending := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	sendVP8(sendCtx, &wg, video, tr.Sender())
+	defer func() { stopSending(); wg.Wait() }()
+
+	sdktest.WaitFor(t, 30*time.Second, func() string { return "50 WHIP frames at the bot (" + got.String() + ")" }, func() bool {
+		return got.Count(webrtc.MimeTypeVP8) >= 50
+	})
+	if err := sdktest.InOrder(got.Counters(webrtc.MimeTypeVP8)); err != nil {
+		t.Error(err)
+	}
+	var obs protocol.Participant
+	for _, p := range viewer.Participants() {
+		if p.Identity == "obs" {
+			obs = p
+		}
+	}
+	if obs.ID == "" {
+		t.Fatalf("the WHIP publisher is not among the room's participants: %+v", viewer.Participants())
+	}
+
+	if code := c.end(); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	select {
+	case p := <-left:
+		if p.ID != obs.ID {
+			t.Errorf("participant %s left, want the WHIP publisher %s", p.ID, obs.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the WHIP publisher did not leave the room after DELETE")
+	}
+	resp, _ := c.request(http.MethodDelete, c.location, "", "", c.token)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("DELETE of an ended session: %s, want 404", resp.Status)
+	}
+}
+
+// A WHEP client (plain pion, receive-only) watches a room: it gets the
+// video an SDK bot publishes, complete and in order.
+func TestWHEPWatchesRoom(t *testing.T) {
+	srv := sdktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice, err := sdk.Join(ctx, srv.URL(), sdktest.Token(t, srv, "alice", "show", protocol.AllGrants()), sdk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Leave()
+	pub, err := sdktest.Publish(alice, sdk.VP8, sdk.Opus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Stop()
+	c := newClient(t, srv.URL(), "/whep", sdktest.Token(t, srv, "player", "show", protocol.Grants{Subscribe: true}))
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := c.pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var counters []uint32
+	audio := 0
+	var wg sync.WaitGroup
+	c.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		wg.Add(1)
+		defer wg.Done()
+		sb := samplebuilder.New(128, &codecs.VP8Packet{}, 90000)
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if tr.Kind() == webrtc.RTPCodecTypeAudio {
+				mu.Lock()
+				audio++
+				mu.Unlock()
+				continue
+			}
+			sb.Push(p)
+			for s := sb.Pop(); s != nil; s = sb.Pop() {
+				if len(s.Data) >= 14 {
+					mu.Lock()
+					counters = append(counters, binary.BigEndian.Uint32(s.Data[10:]))
+					mu.Unlock()
+				}
+			}
+		}
+	})
+	c.connect()
+	sdktest.WaitFor(t, 30*time.Second, func() string { return "50 video frames and 50 audio packets over WHEP" }, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(counters) >= 50 && audio >= 50
+	})
+	mu.Lock()
+	err = sdktest.InOrder(counters)
+	mu.Unlock()
+	if err != nil {
+		t.Error(err)
+	}
+	if code := c.end(); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	c.pc.Close()
+	wg.Wait()
+}
+
+// Requests without a valid bearer token are refused with 401, and the
+// grants of the WebSocket protocol apply: publishing needs publish,
+// watching needs subscribe.
+func TestRefusals(t *testing.T) {
+	srv := sdktest.Start(t)
+	whipURL, whepURL := srv.URL()+"/whip", srv.URL()+"/whep"
+	c := newClient(t, srv.URL(), "/whip", "")
+	if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := auth.Mint("APIforged", "not-the-secret", auth.Claims{Identity: "x", Room: "stream", Grants: protocol.AllGrants()}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subOnly := sdktest.Token(t, srv, "watcher", "stream", protocol.Grants{Subscribe: true})
+	pubOnly := sdktest.Token(t, srv, "encoder", "stream", protocol.Grants{Publish: true})
+	for _, tc := range []struct {
+		name, url, ctype, body, token string
+		want                          int
+	}{
+		{"no token", whipURL, "application/sdp", offer.SDP, "", http.StatusUnauthorized},
+		{"forged token", whipURL, "application/sdp", offer.SDP, forged, http.StatusUnauthorized},
+		{"garbage token", whepURL, "application/sdp", offer.SDP, "not.a.jwt", http.StatusUnauthorized},
+		{"whip without publish grant", whipURL, "application/sdp", offer.SDP, subOnly, http.StatusForbidden},
+		{"whep without subscribe grant", whepURL, "application/sdp", offer.SDP, pubOnly, http.StatusForbidden},
+		{"not sdp", whipURL, "application/json", "{}", pubOnly, http.StatusUnsupportedMediaType},
+		{"bad sdp", whipURL, "application/sdp", "v=0\r\nnonsense", pubOnly, http.StatusBadRequest},
+		{"huge sdp", whipURL, "application/sdp", strings.Repeat("a", 70<<10), pubOnly, http.StatusRequestEntityTooLarge},
+	} {
+		resp, body := c.request(http.MethodPost, tc.url, tc.ctype, tc.body, tc.token)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s %q, want %d", tc.name, resp.Status, body, tc.want)
+		}
+		if tc.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: 401 without a WWW-Authenticate: Bearer challenge", tc.name)
+		}
+	}
+
+	// A live session refuses other tokens, and unknown sessions are 404.
+	c.token = pubOnly
+	c.connect()
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{{"no token", "", http.StatusUnauthorized}, {"another valid token", subOnly, http.StatusUnauthorized}} {
+		resp, _ := c.request(http.MethodDelete, c.location, "", "", tc.token)
+		if resp.StatusCode != tc.want {
+			t.Errorf("DELETE with %s: %s, want %d", tc.name, resp.Status, tc.want)
+		}
+	}
+	resp, _ := c.request(http.MethodPatch, c.location, "application/trickle-ice-sdpfrag", "a=ice-ufrag:x\r\na=ice-pwd:y\r\n", pubOnly, "If-Match", "*")
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("ICE restart PATCH: %s, want 422", resp.Status)
+	}
+	resp, _ = c.request(http.MethodDelete, whipURL+"/0000", "", "", pubOnly)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("DELETE of an unknown session: %s, want 404", resp.Status)
+	}
+	if code := c.end(); code != http.StatusOK {
+		t.Errorf("DELETE: %d", code)
+	}
+}
+
+// The endpoints hold at most MaxSessions sessions: one more is refused
+// with 503 and Retry-After, and a DELETE frees the slot.
+func TestSessionBound(t *testing.T) {
+	srv := sdktest.Start(t)
+	key, secret, _ := srv.DevKey()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := whip.New(ctx, whip.Config{
+		Verify:            auth.Keys{key: secret}.Verify,
+		ServerURL:         srv.URL,
+		NewPeerConnection: func() (*webrtc.PeerConnection, error) { return loopbackAPI().NewPeerConnection(webrtc.Configuration{}) },
+		MaxSessions:       1,
+	})
+	mux := http.NewServeMux()
+	w.Mount(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	defer w.Close()
+
+	newPublisher := func(identity string) *whipClient {
+		c := newClient(t, hs.URL, "/whip", sdktest.Token(t, srv, identity, "bound", protocol.Grants{Publish: true}))
+		if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := newPublisher("one")
+	first.connect()
+	second := newPublisher("two")
+	offer, err := second.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := second.request(http.MethodPost, hs.URL+"/whip", "application/sdp", offer.SDP, second.token)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a session past the bound: %s %q, want 503 with Retry-After", resp.Status, body)
+	}
+	if code := first.end(); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if n := w.Sessions(); n != 0 {
+		t.Fatalf("%d sessions after DELETE", n)
+	}
+	third := newPublisher("three")
+	third.connect()
+	if code := third.end(); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+}
