@@ -160,7 +160,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *protocol.Joined, error) {
 	conn, err := dial(ctx, u)
 	if err != nil {
-		return nil, nil, fmt.Errorf("join: %w", err)
+		return nil, nil, fmt.Errorf("join: %w (is a Huddle server running at %s? `huddle serve` starts one)", err, u.Host)
 	}
 	if err := conn.send(&protocol.Join{Version: protocol.Version, Token: token}); err != nil {
 		conn.close()
@@ -190,7 +190,7 @@ func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *prot
 			return conn, m, nil
 		case *protocol.Error:
 			conn.close()
-			return nil, nil, fmt.Errorf("join refused: %w", m)
+			return nil, nil, fmt.Errorf("join refused: %w%s", m, joinHint(m.Code))
 		default:
 			conn.close()
 			return nil, nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))
