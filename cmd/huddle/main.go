@@ -4,6 +4,7 @@
 //	huddle token [flags]     mint an access token
 //	huddle bench [flags]     load a server with SDK bots and report numbers
 //	huddle bot record|play   record a room's tracks to files, or play files into a room
+//	huddle load-test [flags] ramp rooms of bots until quality drops; participants per core
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is
@@ -31,10 +32,12 @@ func main() {
 		err = bench(args)
 	case "bot":
 		err = bot(args)
+	case "load-test":
+		err = loadTest(args)
 	case "help":
-		fmt.Println("usage: huddle [serve|token|bench|bot] [flags]; huddle <command> -h for flags")
+		fmt.Println("usage: huddle [serve|token|bench|bot|load-test] [flags]; huddle <command> -h for flags")
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, token, bench or bot)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, token, bench, bot or load-test)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "huddle:", err)
