@@ -36,15 +36,10 @@ type egress struct {
 // sections). Video goes in the codec of the room's first video track.
 func (ss *session) addEgress(kinds map[string]bool) error {
 	video := sdk.VP8
-	for _, p := range ss.room.Participants() {
-		for _, t := range p.Tracks {
-			if t.Kind == "video" && t.Codec != "" {
-				video = webrtc.RTPCodecCapability{MimeType: t.Codec, ClockRate: 90000}
-				if strings.EqualFold(t.Codec, webrtc.MimeTypeH264) {
-					video = sdk.H264
-				}
-			}
-		}
+	if codec := roomVideoCodec(ss.room); strings.EqualFold(codec, webrtc.MimeTypeH264) {
+		video = sdk.H264
+	} else if codec != "" {
+		video = webrtc.RTPCodecCapability{MimeType: codec, ClockRate: 90000}
 	}
 	for kind, codec := range map[string]webrtc.RTPCodecCapability{"audio": sdk.Opus, "video": video} {
 		if !kinds[kind] {
@@ -67,6 +62,18 @@ func (ss *session) addEgress(kinds map[string]bool) error {
 		}()
 	}
 	return nil
+}
+
+// roomVideoCodec is the codec of a video track in the room, or "".
+func roomVideoCodec(room *sdk.Room) string {
+	for _, p := range room.Participants() {
+		for _, t := range p.Tracks {
+			if t.Kind == "video" && t.Codec != "" {
+				return t.Codec
+			}
+		}
+	}
+	return ""
 }
 
 // readRTCP passes the client's keyframe requests to the active track.
@@ -101,9 +108,11 @@ func (ss *session) onRoomTrack(t *sdk.RemoteTrack) {
 	select { // the answer (and so the egress tracks) comes after the join
 	case <-ss.ready:
 	case <-ss.ctx.Done():
+		drainRemote(t)
+		return
 	}
 	e := ss.out[t.Track.Kind().String()]
-	if ss.ctx.Err() != nil || e == nil || !strings.EqualFold(e.mime, t.Track.Codec().MimeType) || !ss.track() {
+	if e == nil || !strings.EqualFold(e.mime, t.Track.Codec().MimeType) || !ss.track() {
 		drainRemote(t)
 		return
 	}

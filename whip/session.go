@@ -51,20 +51,9 @@ func (ss *session) end() { ss.cancel() }
 // start joins the room, answers the offer and starts the session.
 func (s *Server) start(reqCtx context.Context, id, tok string, claims *auth.Claims, publish bool, offerSDP string) (*session, string, error) {
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}
-	parsed, err := offer.Unmarshal()
+	ufrag, kinds, err := parseOffer(offer)
 	if err != nil {
-		return nil, "", badOffer{fmt.Errorf("SDP offer does not parse: %w", err)}
-	}
-	ufrag, _ := parsed.Attribute("ice-ufrag")
-	kinds := map[string]bool{}
-	for _, m := range parsed.MediaDescriptions {
-		kinds[m.MediaName.Media] = true
-		if u, ok := m.Attribute("ice-ufrag"); ok && ufrag == "" {
-			ufrag = u
-		}
-	}
-	if !kinds["audio"] && !kinds["video"] {
-		return nil, "", badOffer{errors.New("SDP offer has no audio or video section")}
+		return nil, "", err
 	}
 	pc, err := s.cfg.NewPeerConnection()
 	if err != nil {
@@ -137,6 +126,27 @@ func (s *Server) start(reqCtx context.Context, id, tok string, claims *auth.Clai
 	go ss.run()
 	ss.log.Info("session started")
 	return ss, pc.LocalDescription().SDP, nil
+}
+
+// parseOffer returns the offer's ICE username fragment and the kinds of
+// media it has sections for.
+func parseOffer(offer webrtc.SessionDescription) (string, map[string]bool, error) {
+	parsed, err := offer.Unmarshal()
+	if err != nil {
+		return "", nil, badOffer{fmt.Errorf("SDP offer does not parse: %w", err)}
+	}
+	ufrag, _ := parsed.Attribute("ice-ufrag")
+	kinds := map[string]bool{}
+	for _, m := range parsed.MediaDescriptions {
+		kinds[m.MediaName.Media] = true
+		if u, ok := m.Attribute("ice-ufrag"); ok && ufrag == "" {
+			ufrag = u
+		}
+	}
+	if !kinds["audio"] && !kinds["video"] {
+		return "", nil, badOffer{errors.New("SDP offer has no audio or video section")}
+	}
+	return ufrag, kinds, nil
 }
 
 // run owns the session: it waits for an end (DELETE, the client's PC
