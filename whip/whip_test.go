@@ -23,9 +23,10 @@ import (
 	"github.com/huddle-rtc/huddle/whip"
 )
 
-// sendVP8 publishes counter frames on a plain pion track every 20 ms until
-// ctx ends, with a keyframe first and whenever the sender gets a PLI.
-func sendVP8(ctx context.Context, wg *sync.WaitGroup, track *webrtc.TrackLocalStaticSample, sender *webrtc.RTPSender) {
+// sendFrames publishes counter frames (H.264, VP8 or Opus, by the track's
+// codec) on a plain pion track every 20 ms until ctx ends, with a keyframe
+// first and whenever the sender gets a PLI.
+func sendFrames(ctx context.Context, wg *sync.WaitGroup, track *webrtc.TrackLocalStaticSample, sender *webrtc.RTPSender) {
 	keyframes := make(chan struct{}, 1)
 	wg.Add(2)
 	go func() {
@@ -60,7 +61,14 @@ func sendVP8(ctx context.Context, wg *sync.WaitGroup, track *webrtc.TrackLocalSt
 				key = true
 			case <-tick.C:
 			}
-			if track.WriteSample(media.Sample{Data: sdktest.VP8Frame(n, key), Duration: sdktest.FrameInterval}) != nil {
+			frame := sdktest.OpusFrame(n)
+			switch track.Codec().MimeType {
+			case webrtc.MimeTypeVP8:
+				frame = sdktest.VP8Frame(n, key)
+			case webrtc.MimeTypeH264:
+				frame = sdktest.H264Frame(n, key)
+			}
+			if track.WriteSample(media.Sample{Data: frame, Duration: sdktest.FrameInterval}) != nil {
 				return
 			}
 			key = false
@@ -68,10 +76,10 @@ func sendVP8(ctx context.Context, wg *sync.WaitGroup, track *webrtc.TrackLocalSt
 	}()
 }
 
-// An encoder publishing over WHIP (a client written from RFC 9725 with
-// plain pion, trickling its candidates with PATCH) reaches an SDK bot in
-// the room, in order; it is a participant under its token's identity
-// until DELETE ends it.
+// An encoder publishing H.264 and Opus over WHIP, as OBS does (a client
+// written from RFC 9725 with plain pion, trickling its candidates with
+// PATCH), reaches an SDK bot in the room, in order; it is a participant
+// under its token's identity until DELETE ends it.
 func TestWHIPPublishReachesBot(t *testing.T) {
 	srv := sdktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -87,25 +95,33 @@ func TestWHIPPublishReachesBot(t *testing.T) {
 	defer viewer.Leave()
 
 	c := newClient(t, srv.URL(), "/whip", sdktest.Token(t, srv, "obs", "stream", protocol.Grants{Publish: true}))
-	video, err := webrtc.NewTrackLocalStaticSample(sdk.VP8, "video", "obs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := c.pc.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.connect()
 	sendCtx, stopSending := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	sendVP8(sendCtx, &wg, video, tr.Sender())
 	defer func() { stopSending(); wg.Wait() }()
+	var start []func()
+	for _, codec := range []webrtc.RTPCodecCapability{sdk.H264, sdk.Opus} {
+		track, err := webrtc.NewTrackLocalStaticSample(codec, codec.MimeType, "obs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = append(start, func() { sendFrames(sendCtx, &wg, track, tr.Sender()) })
+	}
+	c.connect()
+	for _, s := range start {
+		s()
+	}
 
-	sdktest.WaitFor(t, 30*time.Second, func() string { return "50 WHIP frames at the bot (" + got.String() + ")" }, func() bool {
-		return got.Count(webrtc.MimeTypeVP8) >= 50
+	sdktest.WaitFor(t, 30*time.Second, func() string { return "50 WHIP frames of each kind at the bot (" + got.String() + ")" }, func() bool {
+		return got.Count(webrtc.MimeTypeH264) >= 50 && got.Count(webrtc.MimeTypeOpus) >= 50
 	})
-	if err := sdktest.InOrder(got.Counters(webrtc.MimeTypeVP8)); err != nil {
-		t.Error(err)
+	for _, codec := range []string{webrtc.MimeTypeH264, webrtc.MimeTypeOpus} {
+		if err := sdktest.InOrder(got.Counters(codec)); err != nil {
+			t.Errorf("%s: %v", codec, err)
+		}
 	}
 	var obs protocol.Participant
 	for _, p := range viewer.Participants() {
