@@ -336,3 +336,74 @@ func TestSessionBound(t *testing.T) {
 		t.Fatalf("DELETE: %d", code)
 	}
 }
+
+// When the track a WHEP player watches ends, the room's next video track
+// takes its place in the same stream: the player keeps getting frames,
+// with sequence numbers that carry on.
+func TestWHEPMovesToTheNextTrack(t *testing.T) {
+	srv := sdktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	publish := func(who string) (*sdk.Room, *sdktest.Publisher) {
+		r, err := sdk.Join(ctx, srv.URL(), sdktest.Token(t, srv, who, "relay", protocol.AllGrants()), sdk.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Leave() })
+		p, err := sdktest.Publish(r, sdk.VP8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Stop)
+		return r, p
+	}
+	alice, alicePub := publish("alice")
+
+	c := newClient(t, srv.URL(), "/whep", sdktest.Token(t, srv, "player", "relay", protocol.Grants{Subscribe: true}))
+	if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	frames, bigJumps := 0, 0
+	var wg sync.WaitGroup
+	c.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		wg.Add(1)
+		defer wg.Done()
+		sb := samplebuilder.New(128, &codecs.VP8Packet{}, 90000)
+		var last uint16
+		for i := 0; ; i++ {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if d := int16(p.SequenceNumber - last); i > 0 && (d > 100 || d < -100) {
+				bigJumps++
+			}
+			last = p.SequenceNumber
+			sb.Push(p)
+			for s := sb.Pop(); s != nil; s = sb.Pop() {
+				frames++
+			}
+			mu.Unlock()
+		}
+	})
+	count := func() int { mu.Lock(); defer mu.Unlock(); return frames }
+	c.connect()
+	sdktest.WaitFor(t, 30*time.Second, func() string { return "50 frames over WHEP" }, func() bool { return count() >= 50 })
+	// The player shows alice's track, the only one; bob comes, alice goes.
+	publish("bob")
+	alicePub.Stop()
+	alice.Leave()
+	before := count()
+	sdktest.WaitFor(t, 30*time.Second, func() string { return "50 more frames after alice left" }, func() bool { return count() >= before+50 })
+	mu.Lock()
+	jumps := bigJumps
+	mu.Unlock()
+	if jumps != 0 {
+		t.Errorf("the stream's sequence numbers jumped %d times", jumps)
+	}
+	c.end()
+	c.pc.Close()
+	wg.Wait()
+}
