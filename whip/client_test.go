@@ -158,3 +158,15 @@ func (c *whipClient) end() int {
 	resp, _ := c.request(http.MethodDelete, loc, "", "", c.token)
 	return resp.StatusCode
 }
+
+// remoteUfrag is the client's own ICE username fragment (the server's
+// remote one).
+func (c *whipClient) remoteUfrag() string {
+	c.t.Helper()
+	parsed, err := c.pc.LocalDescription().Unmarshal()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	u, _ := parsed.MediaDescriptions[0].Attribute("ice-ufrag")
+	return u
+}

@@ -15,8 +15,13 @@ type sdpFrag struct {
 	candidates []webrtc.ICECandidateInit
 }
 
-// maxCandidates bounds the candidates one PATCH may carry.
-const maxCandidates = 64
+// maxCandidates bounds the candidates one PATCH may carry, and
+// maxSessionCandidates those of a whole session: each one costs the ICE
+// agent connectivity checks.
+const (
+	maxCandidates        = 64
+	maxSessionCandidates = 256
+)
 
 func parseSDPFrag(body string) (sdpFrag, error) {
 	var f sdpFrag

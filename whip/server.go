@@ -273,6 +273,14 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the fragment's ice-ufrag is not this session's: ICE restarts are not supported", http.StatusUnprocessableEntity)
 		return
 	}
+	ss.mu.Lock()
+	ss.candidates += len(frag.candidates)
+	tooMany := ss.candidates > maxSessionCandidates
+	ss.mu.Unlock()
+	if tooMany {
+		http.Error(w, fmt.Sprintf("more than %d candidates for one session", maxSessionCandidates), http.StatusBadRequest)
+		return
+	}
 	for _, c := range frag.candidates {
 		if err := ss.pc.AddICECandidate(c); err != nil {
 			http.Error(w, "candidate refused: "+err.Error(), http.StatusBadRequest)

@@ -36,8 +36,9 @@ type session struct {
 	ready     chan struct{} // closed when the answer is made (WHEP tracks exist)
 	done      chan struct{} // closed when torn down
 
-	mu      sync.Mutex
-	stopped bool
+	mu         sync.Mutex
+	stopped    bool
+	candidates int // trickled so far, bounded by maxSessionCandidates
 	wg      sync.WaitGroup // media goroutines
 	layers  map[string]bool
 	out     map[string]*egress // WHEP: by kind

@@ -3,6 +3,7 @@ package whip_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -277,6 +278,35 @@ func TestRefusals(t *testing.T) {
 	resp, _ := c.request(http.MethodPatch, c.location, "application/trickle-ice-sdpfrag", "a=ice-ufrag:x\r\na=ice-pwd:y\r\n", pubOnly, "If-Match", "*")
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("ICE restart PATCH: %s, want 422", resp.Status)
+	}
+	// Trickled candidates are bounded: 64 a request, 256 a session.
+	var frag strings.Builder
+	frag.WriteString("a=ice-ufrag:" + c.remoteUfrag() + "\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n")
+	for i := range 65 {
+		fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host\r\n", i, 20000+i)
+	}
+	lines := strings.SplitAfter(frag.String(), "\r\n")
+	resp, body := c.request(http.MethodPatch, c.location, "application/trickle-ice-sdpfrag", frag.String(), pubOnly)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("PATCH of 65 candidates: %s %q, want 400", resp.Status, body)
+	}
+	sixtyFour := strings.Join(lines[:3+64], "")
+	accepted, refused := 0, false
+	for range 5 {
+		resp, body = c.request(http.MethodPatch, c.location, "application/trickle-ice-sdpfrag", sixtyFour, pubOnly)
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(body, "256") {
+			refused = true
+			break
+		}
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("PATCH of 64 candidates: %s %q", resp.Status, body)
+		}
+		accepted++
+	}
+	// The client trickled its own few candidates first: 3 or 4 more sets
+	// of 64 fit in 256, the next is refused.
+	if !refused || accepted < 3 || accepted > 4 {
+		t.Errorf("%d PATCHes of 64 candidates accepted, refused after: %v; want 3 or 4 and a refusal", accepted, refused)
 	}
 	resp, _ = c.request(http.MethodDelete, whipURL+"/0000", "", "", pubOnly)
 	if resp.StatusCode != http.StatusNotFound {
