@@ -38,10 +38,10 @@ type session struct {
 
 	mu         sync.Mutex
 	stopped    bool
-	candidates int // trickled so far, bounded by maxSessionCandidates
-	wg      sync.WaitGroup // media goroutines
-	layers  map[string]bool
-	out     map[string]*egress // WHEP: by kind
+	candidates int            // trickled so far, bounded by maxSessionCandidates
+	wg         sync.WaitGroup // media goroutines
+	layers     map[string]bool
+	out        map[string]*egress // WHEP: by kind
 }
 
 func (ss *session) etag() string { return `"` + ss.remoteUfrag + `"` }
