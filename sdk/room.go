@@ -166,15 +166,30 @@ func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *prot
 		conn.close()
 		return nil, nil, fmt.Errorf("join: %w", err)
 	}
-	// The server answers joined or error; bound the wait by ctx.
+	// The server answers joined or error; bound the wait by ctx. Room
+	// events that overtake the joined (another participant joining at the
+	// same moment) are kept for the read loop.
 	type result struct {
-		m   any
-		err error
+		m     any
+		early []any
+		err   error
 	}
 	first := make(chan result, 1)
 	go func() {
-		m, err := conn.read()
-		first <- result{m, err}
+		var early []any
+		for {
+			m, err := conn.read()
+			switch m.(type) {
+			case nil, *protocol.Joined, *protocol.Error:
+				first <- result{m, early, err}
+				return
+			}
+			if len(early) == maxEarly {
+				first <- result{err: fmt.Errorf("more than %d messages before joined", maxEarly)}
+				return
+			}
+			early = append(early, m)
+		}
 	}()
 	select {
 	case <-ctx.Done():
@@ -185,18 +200,17 @@ func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *prot
 			conn.close()
 			return nil, nil, fmt.Errorf("join: %w", r.err)
 		}
-		switch m := r.m.(type) {
-		case *protocol.Joined:
-			return conn, m, nil
-		case *protocol.Error:
+		if e, ok := r.m.(*protocol.Error); ok {
 			conn.close()
-			return nil, nil, fmt.Errorf("join refused: %w%s", m, joinHint(m.Code))
-		default:
-			conn.close()
-			return nil, nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))
+			return nil, nil, fmt.Errorf("join refused: %w%s", e, joinHint(e.Code))
 		}
+		conn.early = r.early
+		return conn, r.m.(*protocol.Joined), nil
 	}
 }
+
+// maxEarly bounds the room events kept while waiting for joined.
+const maxEarly = 256
 
 func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
@@ -338,6 +352,10 @@ func (r *Room) offerLocked() {
 
 func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 	defer close(done)
+	for _, m := range conn.early {
+		r.handle(m)
+	}
+	conn.early = nil
 	for {
 		m, err := conn.read()
 		if err != nil {
