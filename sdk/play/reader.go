@@ -170,7 +170,8 @@ type h264Frames struct {
 }
 
 func newH264Frames(f *os.File, interval time.Duration) (*h264Frames, error) {
-	r, err := h264reader.NewReader(f)
+	// SEI (captions, timing) goes along with its picture.
+	r, err := h264reader.NewReaderWithOptions(f, h264reader.WithIncludeSEI(true))
 	if err != nil {
 		return nil, err
 	}
