@@ -3,6 +3,7 @@ package sdk
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -15,6 +16,9 @@ var (
 	H264 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
 	Opus = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
 )
+
+// trackSeq numbers local tracks.
+var trackSeq atomic.Uint64
 
 // published is a track this bot sends, as a reconnect re-publishes it.
 type published interface {
@@ -82,7 +86,6 @@ func (r *Room) PublishRTPTrack(codec webrtc.RTPCodecCapability, source string) (
 func (r *Room) publish(codec webrtc.RTPCodecCapability, source string, newTrack func(id, stream string) (published, error)) error {
 	r.mu.Lock()
 	pub, self, grants := r.pub, r.self, r.grants
-	n := len(r.tracks)
 	r.mu.Unlock()
 	if !grants.Publish {
 		return errors.New("publish: the token has no publish grant (mint one with the publish grant, e.g. `huddle token --grants publish,subscribe`)")
@@ -91,7 +94,7 @@ func (r *Room) publish(codec webrtc.RTPCodecCapability, source string, newTrack 
 	if codec.MimeType == webrtc.MimeTypeOpus {
 		kind = "audio"
 	}
-	id := fmt.Sprintf("%s-%s-%d", kind, source, n)
+	id := fmt.Sprintf("%s-%s-%d", kind, source, trackSeq.Add(1)) // unique even when two publish at once
 	pt, err := newTrack(id, self.ID)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", id, err)
