@@ -26,6 +26,7 @@ type whipClient struct {
 	mu       sync.Mutex
 	location string
 	etag     string
+	links    []string // Link headers of the answer
 	pending  []*webrtc.ICECandidate
 }
 
@@ -115,7 +116,7 @@ func (c *whipClient) connect() {
 		c.t.Fatalf("answer: %v", err)
 	}
 	c.mu.Lock()
-	c.location, c.etag = c.base+loc, resp.Header.Get("ETag")
+	c.location, c.etag, c.links = c.base+loc, resp.Header.Get("ETag"), resp.Header.Values("Link")
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()

@@ -29,6 +29,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // Config connects the endpoints to a node.
@@ -40,6 +41,10 @@ type Config struct {
 	// NewPeerConnection makes a client-facing PeerConnection, on the
 	// SFU's media ports.
 	NewPeerConnection func() (*webrtc.PeerConnection, error)
+	// ICEServers are the STUN and TURN servers (with credentials for the
+	// identity) offered to a client that reached the node at host, as Link
+	// headers of the 201 answer (RFC 9725 4.6). Optional.
+	ICEServers func(host, identity string) []protocol.ICEServer
 	// MaxSessions bounds the WHIP and WHEP sessions of this node [256].
 	MaxSessions int
 	// ConnectTimeout ends a session whose client has not connected by
@@ -196,6 +201,11 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", base+"/"+id)
 	w.Header().Set("ETag", ss.etag())
+	if s.cfg.ICEServers != nil {
+		for _, l := range linkHeaders(s.cfg.ICEServers(r.Host, claims.Identity)) {
+			w.Header().Add("Link", l)
+		}
+	}
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
@@ -298,6 +308,21 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	ss.end()
 	<-ss.done
 	w.WriteHeader(http.StatusOK)
+}
+
+// linkHeaders writes ICE servers as RFC 9725 Link header values.
+func linkHeaders(servers []protocol.ICEServer) []string {
+	var out []string
+	for _, is := range servers {
+		for _, u := range is.URLs {
+			v := "<" + u + `>; rel="ice-server"`
+			if is.Username != "" {
+				v += fmt.Sprintf(`; username=%q; credential=%q; credential-type="password"`, is.Username, is.Credential)
+			}
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func randomID() string {

@@ -329,6 +329,9 @@ func TestSessionBound(t *testing.T) {
 		ServerURL:         srv.URL,
 		NewPeerConnection: func() (*webrtc.PeerConnection, error) { return loopbackAPI().NewPeerConnection(webrtc.Configuration{}) },
 		MaxSessions:       1,
+		ICEServers: func(host, identity string) []protocol.ICEServer {
+			return []protocol.ICEServer{{URLs: []string{"stun:" + host}}, {URLs: []string{"turn:relay.example:3478?transport=udp"}, Username: "1700000000:" + identity, Credential: "c2VjcmV0"}}
+		},
 	})
 	mux := http.NewServeMux()
 	w.Mount(mux)
@@ -345,6 +348,15 @@ func TestSessionBound(t *testing.T) {
 	}
 	first := newPublisher("one")
 	first.connect()
+	// The answer offers the ICE servers, with TURN credentials for the
+	// token's identity (RFC 9725 4.6).
+	wantLinks := []string{
+		"<stun:" + strings.TrimPrefix(hs.URL, "http://") + `>; rel="ice-server"`,
+		`<turn:relay.example:3478?transport=udp>; rel="ice-server"; username="1700000000:one"; credential="c2VjcmV0"; credential-type="password"`,
+	}
+	if strings.Join(first.links, "\n") != strings.Join(wantLinks, "\n") {
+		t.Errorf("Link headers:\n%s\nwant:\n%s", strings.Join(first.links, "\n"), strings.Join(wantLinks, "\n"))
+	}
 	second := newPublisher("two")
 	offer, err := second.pc.CreateOffer(nil)
 	if err != nil {
