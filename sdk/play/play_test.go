@@ -16,17 +16,11 @@ import (
 	"github.com/huddle-rtc/huddle/sdk/record"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling"
-	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 func joinBot(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
 	t.Helper()
-	r, err := sdk.Join(ctx, srv.URL(), sdktest.Token(t, srv, identity, room, protocol.AllGrants()), opts)
-	if err != nil {
-		t.Fatalf("%s joins: %v", identity, err)
-	}
-	t.Cleanup(func() { r.Leave() })
-	return r
+	return sdktest.Join(t, ctx, srv, identity, room, opts)
 }
 
 // recordCall records a VP8+Opus publisher and an H.264 publisher for at

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -19,19 +20,26 @@ import (
 // Start runs a server with production defaults except its addresses
 // (loopback, kernel-chosen ports) and data directory; it stops with the
 // test. HUDDLE_TEST_LOG=1 shows its debug log.
-func Start(t testing.TB) *signaling.Server {
+func Start(t testing.TB) *signaling.Server { t.Helper(); return StartWith(t, nil) }
+
+// StartWith lets a test change the configuration before the start.
+func StartWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("HUDDLE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	srv, err := signaling.New(signaling.Config{
+	cfg := signaling.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
 		DataDir:      t.TempDir(),
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := signaling.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +48,17 @@ func Start(t testing.TB) *signaling.Server {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// Join joins a bot with every grant, leaving when the test ends.
+func Join(t testing.TB, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+	t.Helper()
+	r, err := sdk.Join(ctx, srv.URL(), Token(t, srv, identity, room, protocol.AllGrants()), opts)
+	if err != nil {
+		t.Fatalf("%s joins: %v", identity, err)
+	}
+	t.Cleanup(func() { r.Leave() })
+	return r
 }
 
 // Token mints a token for the server's dev key with the given grants.
