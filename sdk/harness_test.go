@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +17,8 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling"
-	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -34,42 +32,12 @@ func startServer(t testing.TB) *signaling.Server {
 // startServerWith lets a test change the configuration before the start.
 func startServerWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
 	t.Helper()
-	level := slog.LevelWarn
-	if os.Getenv("HUDDLE_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	cfg := signaling.Config{
-		HTTPAddr:     "127.0.0.1:0",
-		MediaUDPAddr: "127.0.0.1:0",
-		MediaTCPAddr: "127.0.0.1:0",
-		DataDir:      t.TempDir(),
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-	}
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	srv, err := signaling.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	return sdktest.StartWith(t, adjust)
 }
 
 func mintToken(t testing.TB, srv *signaling.Server, identity, room string, g protocol.Grants) string {
 	t.Helper()
-	key, secret, ok := srv.DevKey()
-	if !ok {
-		t.Fatal("server is not in dev mode")
-	}
-	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: g}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return sdktest.Token(t, srv, identity, room, g)
 }
 
 func join(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {

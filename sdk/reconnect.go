@@ -83,7 +83,7 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 	r.conn, r.loopDone = conn, done
 	r.pubAwaiting, r.pubAgain, r.pubRestart = false, false, false
 	r.subPending, r.pubPending = nil, nil
-	tracks := append([]*LocalTrack(nil), r.tracks...)
+	tracks := append([]published(nil), r.tracks...)
 	r.mu.Unlock()
 	r.resetFrom(joined)
 
@@ -96,9 +96,9 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 	pub := r.pub
 	r.mu.Unlock()
 	for _, t := range tracks {
-		sender, err := pub.AddTrack(t.TrackLocalStaticSample)
+		sender, err := pub.AddTrack(t.trackLocal())
 		if err != nil {
-			r.log.Warn("reconnect: re-publish", "track", t.ID(), "err", err)
+			r.log.Warn("reconnect: re-publish", "track", t.trackLocal().ID(), "err", err)
 			continue
 		}
 		go t.readRTCP(sender)

@@ -16,7 +16,7 @@ import (
 func dialJoin(ctx context.Context, u *url.URL, join *protocol.Join) (*signalConn, *protocol.Joined, error) {
 	conn, err := dial(ctx, u)
 	if err != nil {
-		return nil, nil, fmt.Errorf("join: %w", err)
+		return nil, nil, fmt.Errorf("join: %w (is a Huddle server running at %s? `huddle serve` starts one)", err, u.Host)
 	}
 	if err := conn.send(join); err != nil {
 		conn.close()
@@ -47,7 +47,7 @@ func dialJoin(ctx context.Context, u *url.URL, join *protocol.Join) (*signalConn
 			return conn, m, nil
 		case *protocol.Error:
 			conn.close()
-			return nil, nil, fmt.Errorf("join refused: %w", m)
+			return nil, nil, fmt.Errorf("join refused: %w%s", m, joinHint(m.Code))
 		default:
 			conn.close()
 			return nil, nil, fmt.Errorf("join: unexpected %s before joined", protocol.TypeOf(m))

@@ -87,6 +87,7 @@ type RemoteTrack struct {
 	Info        protocol.Track
 	Track       *webrtc.TrackRemote
 	Receiver    *webrtc.RTPReceiver
+	pc          *webrtc.PeerConnection // the subscriber PC, for RequestKeyframe
 }
 
 // Room is a bot's session in one room.
@@ -108,7 +109,7 @@ type Room struct {
 	self         protocol.Participant
 	grants       protocol.Grants
 	pub, sub     *webrtc.PeerConnection
-	tracks       []*LocalTrack
+	tracks       []published
 	participants map[string]protocol.Participant
 	pubAwaiting  bool // a publisher offer is out
 	pubAgain     bool // renegotiate when its answer arrives
@@ -504,7 +505,7 @@ func (r *Room) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 	}()
 	r.mu.Lock()
-	p := r.participants[t.StreamID()]
+	p, sub := r.participants[t.StreamID()], r.sub
 	r.mu.Unlock()
 	info := protocol.Track{ID: t.ID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType}
 	for _, pt := range p.Tracks {
@@ -515,7 +516,7 @@ func (r *Room) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	if p.ID == "" {
 		p.ID = t.StreamID()
 	}
-	rt := &RemoteTrack{Participant: p, Info: info, Track: t, Receiver: recv}
+	rt := &RemoteTrack{Participant: p, Info: info, Track: t, Receiver: recv, pc: sub}
 	if r.opts.OnTrack != nil {
 		r.opts.OnTrack(rt)
 		return

@@ -25,6 +25,7 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
 	"github.com/huddle-rtc/huddle/web"
+	"github.com/huddle-rtc/huddle/whip"
 )
 
 // Server is a whole Huddle node: HTTP, signaling and media. Tests start and
@@ -48,6 +49,7 @@ type Server struct {
 	docMetrics bool
 	listener   net.Listener
 	http       *http.Server
+	whip       *whip.Server // WHIP and WHEP sessions
 	upgrader   websocket.Upgrader
 
 	chat     *chatStore
@@ -159,6 +161,8 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /api/dev/token", s.handleDevToken)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.whip = s.startWHIP()
+	s.whip.Mount(mux)
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -328,6 +332,7 @@ func (s *Server) shutdown() {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		_ = s.http.Shutdown(ctx) // stops accepting; hijacked WebSockets are ours
+		s.whip.Close()
 		s.mu.Lock()
 		rooms := s.rooms
 		s.mu.Unlock()

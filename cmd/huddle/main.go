@@ -32,10 +32,14 @@ func main() {
 		err = token(args)
 	case "bench":
 		err = bench(args)
+	case "bot":
+		err = bot(args)
+	case "load-test":
+		err = loadTest(args)
 	case "help":
-		fmt.Println("usage: huddle [serve|token|bench] [flags]; huddle <command> -h for flags")
+		fmt.Println("usage: huddle [serve|token|bench|bot|load-test] [flags]; huddle <command> -h for flags")
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, token or bench)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, token, bench, bot or load-test)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "huddle:", err)

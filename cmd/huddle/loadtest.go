@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// loadShape is one room's make-up. Every participant subscribes to
+// everyone else (as in the page); publishers also send.
+type loadShape struct {
+	name        string
+	publishers  int
+	subscribers int  // receive only
+	audioOnly   bool // publishers send Opus only
+}
+
+var loadShapes = map[string]loadShape{
+	"meeting": {"meeting", 10, 0, false}, // everyone on camera and microphone
+	"webinar": {"webinar", 2, 100, false},
+	"audio":   {"audio", 50, 0, true}, // an audio-only call of 50
+}
+
+// loadTest ramps rooms of one shape against a server, a step at a time,
+// measuring each step, and stops where quality drops. Without --url it runs
+// `huddle serve` as a child process, so that the server's CPU and memory
+// are its own and not the bots'.
+//
+// It is long because it is the command's whole script: flags, server,
+// steps, summary; the parts are in loadtest_bots.go.
+func loadTest(args []string) error {
+	f := newEnvFlags("load-test")
+	target := f.String("url", "", "server to load (default: start `huddle serve` as a child process on loopback)")
+	shapeName := f.String("shape", "meeting", "room shape: meeting (10 on camera), webinar (2 speakers, 100 viewers), audio (50, audio only), or custom")
+	pubs := f.Int("publishers", 2, "custom shape: publishers per room")
+	subs := f.Int("subscribers", 2, "custom shape: receive-only participants per room")
+	audioOnly := f.FlagSet.Bool("audio-only", false, "custom shape: publishers send audio only")
+	maxRooms := f.Int("rooms", 8, "the most rooms to ramp to")
+	step := f.Int("step", 1, "rooms added per step")
+	stepDur := f.Duration("step-duration", 10*time.Second, "how long each step is measured, after its new participants receive media")
+	fps := f.Int("fps", 30, "video frames per second")
+	kbps := f.Int("video-kbps", 600, "video bitrate per publisher (VP8, one layer: the SDK does not publish simulcast)")
+	maxLoss := f.String("max-loss", "1", "quality drops when loss exceeds this percentage")
+	maxLatency := f.Duration("max-latency", 150*time.Millisecond, "quality drops when the p95 added latency exceeds this")
+	key := f.String("api-key", "", "mint tokens with this key (default: dev tokens from a dev-mode server)")
+	secret := f.String("api-secret", "", "secret of --api-key")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	lossLimit, err := strconv.ParseFloat(*maxLoss, 64)
+	if err != nil {
+		return fmt.Errorf("load-test: --max-loss %q: %w", *maxLoss, err)
+	}
+	shape, ok := loadShapes[*shapeName]
+	if *shapeName == "custom" {
+		shape, ok = loadShape{"custom", *pubs, *subs, *audioOnly}, true
+	}
+	if !ok || shape.publishers+shape.subscribers < 2 || *maxRooms < 1 || *step < 1 {
+		return fmt.Errorf("load-test: --shape %q: want meeting, webinar, audio or custom, with at least 2 participants, --rooms and --step at least 1", *shapeName)
+	}
+	ctx, stop := untilInterrupted(0)
+	defer stop()
+
+	base := *target
+	if base == "" {
+		child, err := startChildServer(ctx)
+		if err != nil {
+			return err
+		}
+		defer child.stop()
+		base = child.url
+	}
+	tokens := func(ctx context.Context, identity, room string) (string, error) {
+		if *key != "" {
+			return auth.Mint(*key, *secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: protocol.AllGrants()}, time.Hour)
+		}
+		return sdk.DevToken(ctx, base, identity, room)
+	}
+	lt := &loadRun{base: base, shape: shape, fps: *fps, kbps: *kbps, tokens: tokens,
+		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	if shape.audioOnly {
+		lt.kbps = 0
+	}
+	defer lt.stop()
+
+	fmt.Printf("huddle load-test: shape %s (%d publishers%s + %d viewers per room), up to %d rooms, %d per step, %v per step, against %s\n",
+		shape.name, shape.publishers, map[bool]string{true: " audio only", false: fmt.Sprintf(" VP8 %d kbps @ %d fps + Opus", *kbps, *fps)}[shape.audioOnly],
+		shape.subscribers, *maxRooms, *step, *stepDur, base)
+	fmt.Println("step rooms people  srv-cpu%  srv-MB  bots-cpu%  sent/s  recv/s  Mbit/s  loss%  join-p95  media-p95  lat-p50  lat-p95  quality")
+	var good *stepResult
+	for rooms := 0; rooms < *maxRooms && ctx.Err() == nil; {
+		n := min(*step, *maxRooms-rooms)
+		if err := lt.addRooms(ctx, rooms, n); err != nil {
+			return err
+		}
+		rooms += n
+		res, err := lt.measure(ctx, rooms, *stepDur)
+		if err != nil {
+			return err
+		}
+		res.ok = res.lossPct <= lossLimit && time.Duration(res.latP95*float64(time.Millisecond)) <= *maxLatency && res.recvPerSec > 0
+		fmt.Printf("\r%-4d %5d %6d  %7.0f  %6.0f  %8.0f  %6.0f  %6.0f  %6.1f  %5.2f  %8s  %9s  %5.1fms  %5.1fms  %s\n",
+			rooms / *step, res.rooms, res.people, res.srvCPU*100, res.srvMB, res.botCPU*100, res.sentPerSec, res.recvPerSec, res.mbps,
+			res.lossPct, res.joinP95.Round(time.Millisecond), res.mediaP95.Round(time.Millisecond), res.latP50, res.latP95, map[bool]string{true: "ok", false: "DROPPED"}[res.ok])
+		if !res.ok {
+			break
+		}
+		good = res
+	}
+	if good == nil {
+		fmt.Printf("RESULT shape=%s quality dropped at the first step\n", shape.name)
+		return nil
+	}
+	perCore := 0.0
+	if good.srvCPU > 0 {
+		perCore = float64(good.people) / good.srvCPU
+	}
+	fmt.Printf("RESULT shape=%s participants=%d rooms=%d server_cpu=%.2f cores participants_per_core=%.0f recv_pps=%.0f loss_pct=%.2f latency_p95_ms=%.1f\n",
+		shape.name, good.people, good.rooms, good.srvCPU, perCore, good.recvPerSec, good.lossPct, good.latP95)
+	return nil
+}
+
+// loadRun is the bots of one run.
+type loadRun struct {
+	base      string
+	shape     loadShape
+	fps, kbps int
+	tokens    func(ctx context.Context, identity, room string) (string, error)
+	log       *slog.Logger
+
+	stats  loadStats
+	rooms  []*sdk.Room
+	cancel []context.CancelFunc
+	wg     sync.WaitGroup // publishers' senders
+	people int
+	fresh  []*atomic.Bool // whether each of the last step's participants got media
+}
+
+// addRooms joins n more rooms' participants, receivers first, eight joins
+// at a time.
+func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
+	type member struct {
+		identity, room string
+		publish        bool
+	}
+	var members []member
+	for r := from; r < from+n; r++ {
+		room := fmt.Sprintf("load-%d-%d", time.Now().Unix(), r)
+		for i := range lt.shape.subscribers {
+			members = append(members, member{fmt.Sprintf("viewer%d", i), room, false})
+		}
+		for i := range lt.shape.publishers {
+			members = append(members, member{fmt.Sprintf("speaker%d", i), room, true})
+		}
+	}
+	lt.fresh = nil
+	sem := make(chan struct{}, 8)
+	errs := make(chan error, len(members))
+	var joins sync.WaitGroup
+	var mu sync.Mutex
+	for _, m := range members {
+		got := new(atomic.Bool)
+		lt.fresh = append(lt.fresh, got)
+		joins.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer joins.Done()
+			defer func() { <-sem }()
+			tok, err := lt.tokens(ctx, m.identity, m.room)
+			if err != nil {
+				errs <- err
+				return
+			}
+			start := time.Now()
+			r, err := sdk.Join(ctx, lt.base, tok, sdk.Options{Logger: lt.log, OnTrack: func(t *sdk.RemoteTrack) {
+				receiveLoad(t, start, got, &lt.stats)
+			}})
+			if err != nil {
+				errs <- fmt.Errorf("%s joins %s: %w", m.identity, m.room, err)
+				return
+			}
+			lt.stats.mu.Lock()
+			lt.stats.joins = append(lt.stats.joins, time.Since(start))
+			lt.stats.mu.Unlock()
+			pctx, cancel := context.WithCancel(context.Background())
+			mu.Lock()
+			lt.rooms, lt.cancel = append(lt.rooms, r), append(lt.cancel, cancel)
+			mu.Unlock()
+			if m.publish {
+				if err := publishLoad(pctx, &lt.wg, r, lt.fps, lt.kbps, &lt.stats); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	joins.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("load-test: %w", err)
+	}
+	lt.people += len(members)
+	return nil
+}
+
+// stepResult is one step's measurements.
+type stepResult struct {
+	rooms, people                int
+	srvCPU, srvMB, botCPU        float64 // CPU in cores
+	sentPerSec, recvPerSec, mbps float64
+	lossPct                      float64
+	joinP95, mediaP95            time.Duration
+	latP50, latP95               float64 // ms
+	ok                           bool
+}
+
+// measure waits for the new participants' first media (up to 20 s), then
+// measures for d, printing a progress line every second.
+func (lt *loadRun) measure(ctx context.Context, rooms int, d time.Duration) (*stepResult, error) {
+	warm := time.Now().Add(20 * time.Second)
+	for time.Now().Before(warm) && ctx.Err() == nil && lt.firstMediaCount() < len(lt.fresh) {
+		fmt.Fprintf(os.Stderr, "\r  warming up: %d of %d new participants receive media   ", lt.firstMediaCount(), len(lt.fresh))
+		time.Sleep(200 * time.Millisecond)
+	}
+	s := &lt.stats
+	cpu0, _, _ := scrapeServer(lt.base)
+	self0 := selfCPU()
+	sent0, recv0, bytes0, exp0, miss0 := s.sent.Load(), s.received.Load(), s.receivedBytes.Load(), s.expected.Load(), s.missing.Load()
+	lat0 := s.latency.snapshot()
+	start := time.Now()
+	for time.Since(start) < d && ctx.Err() == nil {
+		time.Sleep(min(time.Second, d-time.Since(start)))
+		el := time.Since(start).Seconds()
+		fmt.Fprintf(os.Stderr, "\r  %d rooms, %d people: %.0f packets/s received, %.0f%% of the step   ", rooms, lt.people, float64(s.received.Load()-recv0)/el, 100*el/d.Seconds())
+	}
+	el := time.Since(start).Seconds()
+	cpu1, rss, err := scrapeServer(lt.base)
+	if err != nil {
+		return nil, fmt.Errorf("load-test: server metrics: %w", err)
+	}
+	lat := s.latency.snapshot()
+	for i := range lat {
+		lat[i] -= lat0[i]
+	}
+	res := &stepResult{rooms: rooms, people: lt.people, srvCPU: (cpu1 - cpu0) / el, srvMB: rss / 1e6, botCPU: (selfCPU() - self0) / el,
+		sentPerSec: float64(s.sent.Load()-sent0) / el, recvPerSec: float64(s.received.Load()-recv0) / el,
+		mbps: float64(s.receivedBytes.Load()-bytes0) * 8 / el / 1e6, latP50: percentile(lat, 0.5), latP95: percentile(lat, 0.95)}
+	if exp := s.expected.Load() - exp0; exp > 0 {
+		res.lossPct = max(0, 100*float64(s.missing.Load()-miss0)/float64(exp))
+	}
+	s.mu.Lock()
+	res.joinP95, res.mediaP95 = durationPercentile(s.joins, 0.95), durationPercentile(s.firstMedia, 0.95)
+	s.mu.Unlock()
+	if lt.firstMediaCount() < len(lt.fresh) {
+		res.lossPct = 100 // participants that never got media: quality has dropped
+	}
+	return res, nil
+}
+
+// firstMediaCount is how many of the last step's participants got media.
+func (lt *loadRun) firstMediaCount() int {
+	n := 0
+	for _, got := range lt.fresh {
+		if got.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+func (lt *loadRun) stop() {
+	for _, c := range lt.cancel {
+		c()
+	}
+	lt.wg.Wait()
+	var wg sync.WaitGroup
+	for _, r := range lt.rooms {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Leave() }()
+	}
+	wg.Wait()
+}
+
+// scrapeServer reads the server's CPU seconds and resident memory from its
+// Prometheus metrics.
+func scrapeServer(base string) (cpu, rss float64, err error) {
+	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "process_cpu_seconds_total":
+			cpu, err = strconv.ParseFloat(val, 64)
+			found++
+		case "process_resident_memory_bytes":
+			rss, err = strconv.ParseFloat(val, 64)
+			found++
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	if found < 2 {
+		return 0, 0, fmt.Errorf("%s/metrics has no process_cpu_seconds_total or process_resident_memory_bytes", base)
+	}
+	return cpu, rss, nil
+}
+
+// selfCPU is this process's CPU time (the bots), in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// childServer is `huddle serve` run by the load test.
+type childServer struct {
+	cmd  *exec.Cmd
+	dir  string
+	url  string
+	done chan struct{}
+}
+
+var runningURL = regexp.MustCompile(`Huddle is running: open (http://\S+)`)
+
+func startChildServer(ctx context.Context) (*childServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("load-test: find own binary: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "huddle-load")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "serve", "--http-addr", "127.0.0.1:0", "--media-udp-addr", "127.0.0.1:0",
+		"--media-tcp-addr", "off", "--turn", "off", "--data-dir", dir, "--log-level", "error")
+	cmd.Env = os.Environ()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("load-test: start server: %w", err)
+	}
+	c := &childServer{cmd: cmd, dir: dir, done: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := runningURL.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case c.url = <-found:
+		return c, nil
+	case <-c.done:
+		err = errors.New("load-test: the server exited before it said where it runs")
+	case <-time.After(20 * time.Second):
+		err = errors.New("load-test: the server did not start within 20 s")
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	c.stop()
+	return nil, err
+}
+
+func (c *childServer) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	_ = c.cmd.Wait()
+	os.RemoveAll(c.dir)
+}
