@@ -35,9 +35,10 @@ type DownTrack struct {
 	ssrc   uint32
 	pt     uint8
 
-	sender *webrtc.RTPSender
-	ctx    context.Context
-	cancel context.CancelFunc
+	sender  *webrtc.RTPSender
+	quality *QualityScorer // the subscriber's (quality.go); may be nil
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	// Rewriting state; only the send goroutine touches it.
 	started    bool
@@ -278,9 +279,11 @@ func (d *DownTrack) readRTCP() {
 			continue
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.fwd.RequestKeyframe()
+			case *rtcp.ReceiverReport: // hook: loss, jitter and RTT to the quality scorer
+				d.observeReport(p.Reports)
 			}
 		}
 	}

@@ -108,6 +108,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	// Audio levels (RFC 6464) from publishers, for the speaker detector;
+	// recvonly: the publisher PCs' transceivers only (speaker.go).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("audio level extension: %w", err)
+	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		e.Close()

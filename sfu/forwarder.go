@@ -46,6 +46,7 @@ type Forwarder struct {
 	receiver *webrtc.RTPReceiver
 	writePLI func(ssrc uint32) error
 	log      *slog.Logger
+	meter    *trackMeter // audio level and uplink quality (quality.go); may be nil
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -100,6 +101,7 @@ func (f *Forwarder) run() {
 			continue
 		}
 		f.packets.Add(1)
+		f.meter.observe(&p.header) // hook: levels to the speaker detector, arrivals to the quality scorer
 		for _, d := range *f.downs.Load() {
 			d.enqueue(p)
 		}

@@ -285,6 +285,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
 		return p.pub.WriteRTCP(pliPacket(ssrc))
 	}, p.log)
+	f.meter = p.room.newTrackMeter(p.id, remote, receiver) // hook: speaker and quality (quality.go)
 	p.room.publish(p, f)
 }
 
@@ -316,6 +317,7 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 			continue
 		}
 		d.sender = sender
+		d.quality = p.room.quality.scorer(p.id) // hook: receiver reports to the quality scorer
 		go d.readRTCP()
 		f.addDownTrack(d)
 		p.downs[f.info.ID] = d

@@ -19,6 +19,7 @@ type Room struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by participant id
 	closed   bool
+	meeting  meetingState // mutes and hands (meeting.go)
 }
 
 func newRoom(s *Server, name string) *Room {
@@ -69,7 +70,7 @@ func (r *Room) participantLocked(s *session) protocol.Participant {
 	for _, t := range r.media.Tracks(s.id) {
 		p.Tracks = append(p.Tracks, trackOf(t))
 	}
-	return p
+	return r.withMeetingLocked(p)
 }
 
 // leave removes a session; it reports whether the session was still there.
@@ -80,6 +81,7 @@ func (r *Room) leave(s *session) bool {
 		return false
 	}
 	delete(r.sessions, s.id)
+	r.forgetParticipantLocked(s.id)
 	r.srv.metrics.participants.Dec()
 	r.broadcastLocked(&protocol.ParticipantLeft{ParticipantID: s.id}, "")
 	r.mu.Unlock()
@@ -107,6 +109,7 @@ func (r *Room) TrackPublished(t sfu.TrackInfo) {
 func (r *Room) TrackUnpublished(t sfu.TrackInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forgetTrackLocked(t.ID)
 	r.broadcastLocked(&protocol.TrackUnpublished{ParticipantID: t.PublisherID, TrackID: t.ID}, "")
 }
 

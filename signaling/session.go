@@ -49,6 +49,8 @@ type session struct {
 	claims *auth.Claims
 	room   *Room
 	peer   *sfu.Peer
+
+	meetingBudget meetingBudget // read loop only (meeting.go)
 }
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +231,9 @@ func (s *session) handle(data []byte) {
 	case *protocol.Leave:
 		s.end()
 	default:
-		s.sendError(protocol.CodeBadMessage, "clients do not send "+t, t)
+		if !s.handleMeeting(m) {
+			s.sendError(protocol.CodeBadMessage, "clients do not send "+t, t)
+		}
 	}
 }
 

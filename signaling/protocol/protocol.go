@@ -70,6 +70,7 @@ type Participant struct {
 	Identity string  `json:"identity"` // from the token: stable across joins
 	Name     string  `json:"name"`
 	Tracks   []Track `json:"tracks,omitempty"`
+	Hand     bool    `json:"handRaised,omitempty"` // hand raised (meeting.go)
 }
 
 // Track is one published media track. On the subscriber PC the track's
@@ -79,6 +80,7 @@ type Track struct {
 	Kind   string `json:"kind"`   // "audio" or "video"
 	Source string `json:"source"` // "camera", "microphone", "screen" or "unknown"
 	Codec  string `json:"codec,omitempty"`
+	Muted  bool   `json:"muted,omitempty"` // the publisher muted it (meeting.go)
 }
 
 // ICEServer is a STUN or TURN server the client should use.
@@ -195,6 +197,9 @@ func typeOf(m any) (string, error) {
 	case *Error:
 		return TypeError, nil
 	default:
+		if t, ok := meetingTypeOf(m); ok {
+			return t, nil
+		}
 		return "", fmt.Errorf("protocol: no wire type for %T", m)
 	}
 }
@@ -231,7 +236,7 @@ func newOf(t string) (any, bool) {
 	case TypeError:
 		return &Error{}, true
 	}
-	return nil, false
+	return meetingNewOf(t)
 }
 
 // Encode renders a message as one JSON object with its "type" field first.
