@@ -107,6 +107,7 @@ type Room struct {
 	pubPending   []webrtc.ICECandidateInit
 
 	collab, cursors *webrtc.DataChannel
+	meet            meeting // mute, hands, speakers, quality (meeting.go)
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -127,7 +128,8 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors)
+	levels := newAudioLevels()
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels)
 	if err != nil {
 		conn.close()
 		return nil, err
@@ -140,6 +142,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		sources:      map[string]string{},
 		loopDone:     make(chan struct{}),
 		ctx:          rctx, cancel: cancel,
+		meet: meeting{levels: levels},
 	}
 	r.docs = newDocs(r, r.log)
 	for _, p := range joined.Participants {
@@ -197,7 +200,7 @@ func dialJoin(ctx context.Context, u *url.URL, token string) (*signalConn, *prot
 	}
 }
 
-func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
+func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
@@ -209,6 +212,9 @@ func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
 	}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
+	}
+	if err := registerAudioLevel(me, ir, levels); err != nil {
+		return nil, err
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -414,7 +420,9 @@ func (r *Room) handle(m any) {
 			r.opts.OnError(m)
 		}
 	default:
-		r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
+		if !r.handleMeeting(m) {
+			r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ type TrackInfo struct {
 	Kind        string // "audio" or "video"
 	Source      string // "camera", "microphone", "screen" or "unknown"
 	Codec       string // MIME type, e.g. "video/VP8"
+	ClientID    string // the publisher's own track id (msid), for mute requests that name it
 }
 
 // keyframeInterval bounds how often one track asks its publisher for a

@@ -275,6 +275,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		Kind:        remote.Kind().String(),
 		Source:      source,
 		Codec:       remote.Codec().MimeType,
+		ClientID:    remote.ID(),
 	}
 	if remote.RID() != "" && !p.room.firstLayer(p.id, remote.ID()) {
 		// Simulcast: the first layer to arrive is forwarded; the others are

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/huddle-rtc/huddle/sfu"
@@ -68,14 +69,18 @@ func (s *session) handleMeeting(msg any) bool {
 }
 
 // setMuted records a track's mute state and tells the room if it changed.
-// It returns a reason when the track is not the sender's.
-func (r *Room) setMuted(s *session, trackID string, muted bool) string {
-	own := false
+// The track may be named by the server's id or by the client's own (the
+// msid track id it published under). It returns a reason when the track is
+// not the sender's.
+func (r *Room) setMuted(s *session, id string, muted bool) string {
+	trackID := ""
 	for _, t := range r.media.Tracks(s.id) {
-		own = own || t.ID == trackID
+		if t.ID == id || t.ClientID == id {
+			trackID = t.ID
+		}
 	}
-	if !own {
-		return "no published track of yours has id " + trackID
+	if trackID == "" || id == "" {
+		return "no published track of yours has id " + strconv.Quote(id)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
