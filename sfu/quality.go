@@ -70,6 +70,7 @@ type QualityScorer struct {
 	downLoss, downJitterMs float64
 	rttMs                  float64 // the latest measured, kept across windows
 	level                  string
+	lastUpLoss             float64 // uplink loss percent of the last window
 }
 
 // rxStream is one uplink stream's receive state (RFC 3550 A.3 and A.8).
@@ -130,12 +131,32 @@ func (q *QualityScorer) ObserveRTP(h *rtp.Header, clockRate uint32, arrival time
 	s.lastTransit, s.lastArrivalS = transit, arr
 }
 
-// ObserveReceiverReport takes one report block the participant sent about
-// a track it receives.
-func (q *QualityScorer) ObserveReceiverReport(r rtcp.ReceptionReport, clockRate uint32, now time.Time) {
+// UplinkLoss is the share of this participant's packets, in percent, that
+// were lost before reaching the server: the greater of the last window's
+// and the current one's so far.
+func (q *QualityScorer) UplinkLoss() float64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.downLoss = max(q.downLoss, float64(r.FractionLost)*100/256)
+	got, lost := 0, 0
+	for _, s := range q.streams {
+		got += s.got
+		lost += s.lost
+	}
+	cur := 0.0
+	if got+lost > 0 {
+		cur = float64(lost) * 100 / float64(got+lost)
+	}
+	return max(cur, q.lastUpLoss)
+}
+
+// ObserveReceiverReport takes one report block the participant sent about
+// a track it receives. upstreamLoss is the loss (percent) the track had
+// before the server, which the subscriber's report counts too but which is
+// not its connection's fault.
+func (q *QualityScorer) ObserveReceiverReport(r rtcp.ReceptionReport, clockRate uint32, upstreamLoss float64, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.downLoss = max(q.downLoss, float64(r.FractionLost)*100/256-upstreamLoss)
 	if clockRate > 0 {
 		q.downJitterMs = max(q.downJitterMs, float64(r.Jitter)*1000/float64(clockRate))
 	}
@@ -165,6 +186,7 @@ func (q *QualityScorer) Sample() (LinkStats, string) {
 	if got+lost > 0 {
 		st.LossPercent = float64(lost) * 100 / float64(got+lost)
 	}
+	q.lastUpLoss = st.LossPercent
 	st.LossPercent = max(st.LossPercent, q.downLoss)
 	st.JitterMs = max(st.JitterMs, q.downJitterMs)
 	st.RTTMs = q.rttMs
@@ -308,9 +330,13 @@ func (d *DownTrack) observeReport(reports []rtcp.ReceptionReport) {
 	d.mu.Lock()
 	ssrc := d.ssrc
 	d.mu.Unlock()
+	upstream := 0.0
+	if m := d.fwd.meter; m != nil {
+		upstream = m.quality.UplinkLoss()
+	}
 	for _, r := range reports {
 		if r.SSRC == ssrc {
-			d.quality.ObserveReceiverReport(r, d.codec.ClockRate, time.Now())
+			d.quality.ObserveReceiverReport(r, d.codec.ClockRate, upstream, time.Now())
 		}
 	}
 }

@@ -85,10 +85,15 @@ func TestQualityScorerReceiverReports(t *testing.T) {
 	// A report saying 25% lost, 10 ms jitter at 90 kHz, and an SR echoed
 	// 100 ms ago of which 20 ms were spent at the receiver: RTT 80 ms.
 	lsr := ntpMiddle(now.Add(-100 * time.Millisecond))
-	q.ObserveReceiverReport(rtcp.ReceptionReport{FractionLost: 64, Jitter: 900, LastSenderReport: lsr, Delay: 65536 / 50}, 90000, now)
+	q.ObserveReceiverReport(rtcp.ReceptionReport{FractionLost: 64, Jitter: 900, LastSenderReport: lsr, Delay: 65536 / 50}, 90000, 0, now)
 	st, level := q.Sample()
 	if level != QualityPoor || st.LossPercent != 25 || st.JitterMs != 10 || st.RTTMs < 75 || st.RTTMs > 85 {
 		t.Fatalf("report: %+v %s", st, level)
+	}
+	// Loss the track had before the server is not the subscriber's.
+	q.ObserveReceiverReport(rtcp.ReceptionReport{FractionLost: 64}, 90000, 24, now)
+	if st, _ := q.Sample(); st.LossPercent > 1.5 {
+		t.Fatalf("upstream loss counted against the subscriber: %+v", st)
 	}
 	// The next window has no report: loss is forgotten, RTT kept.
 	st, level = q.Sample()

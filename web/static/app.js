@@ -40,9 +40,10 @@
 
 import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
-import { getLocalMedia } from './media.js';
 import { DocSession } from './docclient.js';
 import { DocsPanel } from './docs-ui.js';
+import { CallUI } from './call-ui.js';
+import { plainNetworkError } from './errors.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -61,6 +62,8 @@ const noticeBox = $('notice');
 const leaveButton = $('leave');
 const roomLabel = $('room-label');
 const grid = new Grid($('grid'), $('tile-template'));
+// Pre-join screen, controls, tile state and layout (call-ui.js).
+const callUI = new CallUI({ grid, nomedia: options.nomedia, notice: (text, ms) => showNotice(text, ms) });
 
 let meeting = null;
 
@@ -108,6 +111,9 @@ const huddle = {
   docPresence: (id) => docSession.presence.get(id) || [],
   remoteCursors: (id) => { const d = docOf(id); return d ? [...d.remoteCursors.values()].map((c) => ({ ...c })) : []; },
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
+  call: () => callUI.state(),
+  switchCamera: (deviceId) => callUI.switchDevice('camera', deviceId),
+  mediaDevices: () => callUI.media.devices(),
 };
 window.huddle = huddle;
 
@@ -152,7 +158,7 @@ function explain(err) {
     }
   }
   const text = err.message || String(err);
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  return plainNetworkError(text.charAt(0).toUpperCase() + text.slice(1));
 }
 
 /** Asks the dev endpoint for a token. Only dev-mode servers answer, and only to loopback. */
@@ -197,11 +203,13 @@ async function join(name, room) {
   let stream = null;
   try {
     const token = options.token || await devToken(name, room);
-    let warning = null;
-    if (!options.nomedia) ({ stream, warning } = await getLocalMedia());
+    const { media, warning } = await callUI.mediaForJoin();
     meeting = new Meeting({
       token,
       stream,
+      localMedia: media,
+      onRoomEvent: (msg) => callUI.onRoomEvent(msg),
+      sourceOf: (participantId, trackId) => callUI.room.sourceOf(participantId, trackId),
       relay: options.relay,
       grid,
       onError: onMeetingError,
@@ -218,14 +226,17 @@ async function join(name, room) {
     $('invite-link').textContent = invite.href;
     document.title = `${joined.room} · Huddle`;
     setState('joined');
+    callUI.joined(meeting);
     huddle.participantId = joined.participant.id;
     huddle.room = joined.room;
     if (warning) showNotice(warning);
   } catch (err) {
     if (stream) for (const t of stream.getTracks()) t.stop();
     meeting = null;
+    callUI.left();
     setState('error');
     showError(explain(err));
+    callUI.preview();
   }
 }
 
@@ -239,16 +250,20 @@ function onMeetingError(err, fatal) {
   }
   meeting = null;
   docSession.detach();
+  callUI.left();
   setState('error');
   showError(text);
+  callUI.preview();
 }
 
 function leave() {
   if (meeting) meeting.leave();
   docSession.detach();
   meeting = null;
+  callUI.left();
   document.title = 'Huddle';
   setState('left');
+  callUI.preview();
   showNotice('');
   showError('');
 }
@@ -293,3 +308,4 @@ window.addEventListener('pagehide', () => { if (meeting) meeting.leave(); });
 
 setState('idle');
 (nameInput.value ? roomInput : nameInput).focus();
+callUI.preview();

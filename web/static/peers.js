@@ -125,10 +125,15 @@ export class Publisher extends Peer {
     this.pc.onnegotiationneeded = () => this.negotiate();
   }
 
-  /** Publishes a local track, sendonly, labelled with its source. */
+  /** Publishes a local track, sendonly, labelled with its source; returns its sender. */
   addTrack(track, stream, source) {
     this.sources[track.id] = source;
-    this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    return this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }).sender;
+  }
+
+  /** Stops publishing a track: the next offer ends it on the server. */
+  removeTrack(sender) {
+    if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
   }
 
   negotiate() {
