@@ -114,6 +114,14 @@ const huddle = {
   call: () => callUI.state(),
   switchCamera: (deviceId) => callUI.switchDevice('camera', deviceId),
   mediaDevices: () => callUI.media.devices(),
+  publisherStats: async () => {
+    if (!meeting || !meeting.publisher) return [];
+    const r = await meeting.publisher.pc.getStats();
+    return [...r.values()].filter((s) => s.type === 'outbound-rtp').map((s) => ({
+      kind: s.kind, packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded || 0,
+      width: s.frameWidth || 0, limitation: s.qualityLimitationReason || '',
+    }));
+  },
 };
 window.huddle = huddle;
 

@@ -248,6 +248,9 @@ export class Subscriber extends Peer {
         participantId: owner.participantId,
         trackId: owner.trackId,
         framesDecoded: s.framesDecoded || 0,
+        framesReceived: s.framesReceived || 0,
+        keyFramesDecoded: s.keyFramesDecoded || 0,
+        pliCount: s.pliCount || 0,
         width: s.frameWidth || 0,
         height: s.frameHeight || 0,
       });
