@@ -45,8 +45,12 @@ export class CallUI {
       inCall: () => !!this.meeting,
     });
     this.bindPrejoin();
-    // On a phone the documents would cover the call: closed until asked for.
-    if (window.matchMedia('(max-width: 900px)').matches) $('docs-panel').hidden = true;
+    // On a phone the documents would cover the call: closed until asked for,
+    // and closed again when the window narrows.
+    const narrow = window.matchMedia('(max-width: 900px)');
+    const fit = () => { $('docs-panel').hidden = narrow.matches; this.renderControls(); };
+    narrow.addEventListener('change', fit);
+    if (narrow.matches) $('docs-panel').hidden = true;
     // The panel's own Hide button hides the whole panel (no empty column);
     // the Documents control brings it back. Capture runs before docs-ui's
     // own handler, which only folds the panel's body.
@@ -61,16 +65,16 @@ export class CallUI {
   controlList() {
     const run = (p) => p.then((err) => { if (err) this.notice(err, 8000); });
     return [
-      { id: 'mic', icon: '🎙', label: 'Mute', key: 'm', help: 'Turn your microphone off or on', run: () => run(this.media.setMic(!this.media.micOn)) },
-      { id: 'cam', icon: '📷', label: 'Stop video', key: 'v', help: 'Turn your camera off or on', run: () => run(this.media.setCamera(!this.media.camOn)) },
-      { id: 'share', icon: '🖥', label: 'Share screen', key: 's', help: 'Share your screen or a window, or stop sharing', run: () => this.toggleShare() },
-      { id: 'hand', icon: '✋', label: 'Raise hand', key: 'h', help: 'Raise or lower your hand', run: () => this.setHand(!this.hand) },
-      { id: 'layout', icon: '▦', label: 'Speaker view', key: 'l', help: 'Switch between the grid and the speaker view', run: () => this.toggleLayout() },
-      { id: 'people', icon: '👥', label: 'People', key: 'p', help: 'Show or hide the participant list', run: () => this.people.show() },
-      { id: 'docs', icon: '📝', label: 'Documents', key: 'd', help: 'Show or hide the shared documents', run: () => this.toggleDocs() },
-      { id: 'devices', icon: '⚙', label: 'Devices', key: 'e', help: 'Choose camera, microphone and speaker', run: () => this.toggleDevices() },
-      { id: 'full', icon: '⛶', label: 'Full screen', key: 'f', help: 'Full screen for the whole call', run: () => this.toggleFullScreen() },
-      { id: 'help', icon: '?', label: 'Shortcuts', key: '?', help: 'Keyboard shortcuts', run: () => this.controls.showHelp() },
+      { id: 'mic', icon: 'mic', label: 'Mute', key: 'm', help: 'Turn your microphone off or on', run: () => run(this.media.setMic(!this.media.micOn)) },
+      { id: 'cam', icon: 'cam', label: 'Stop video', key: 'v', help: 'Turn your camera off or on', run: () => run(this.media.setCamera(!this.media.camOn)) },
+      { id: 'share', icon: 'screen', label: 'Share screen', key: 's', help: 'Share your screen or a window, or stop sharing', run: () => this.toggleShare() },
+      { id: 'hand', icon: 'hand', label: 'Raise hand', key: 'h', help: 'Raise or lower your hand', run: () => this.setHand(!this.hand) },
+      { id: 'layout', icon: 'speaker', label: 'Speaker view', key: 'l', help: 'Switch between the grid and the speaker view', run: () => this.toggleLayout() },
+      { id: 'people', icon: 'people', label: 'People', key: 'p', help: 'Show or hide the participant list', run: () => this.people.show() },
+      { id: 'docs', icon: 'docs', label: 'Documents', key: 'd', help: 'Show or hide the shared documents', run: () => this.toggleDocs() },
+      { id: 'devices', icon: 'gear', label: 'Devices', key: 'e', help: 'Choose camera, microphone and speaker', run: () => this.toggleDevices() },
+      { id: 'full', icon: 'full', label: 'Full screen', key: 'f', help: 'Full screen for the whole call', run: () => this.toggleFullScreen() },
+      { id: 'help', icon: 'help', label: 'Shortcuts', key: '?', help: 'Keyboard shortcuts', run: () => this.controls.showHelp() },
     ];
   }
 
@@ -242,11 +246,11 @@ export class CallUI {
     const c = this.controls;
     if (!c) return;
     const m = this.media;
-    c.set('mic', { icon: m.micOn ? '🎙' : '🔇', label: m.micOn ? 'Mute' : 'Unmute', pressed: !m.micOn, danger: !m.micOn });
-    c.set('cam', { icon: m.camOn ? '📷' : '🚫', label: m.camOn ? 'Stop video' : 'Start video', pressed: !m.camOn, danger: !m.camOn });
+    c.set('mic', { icon: m.micOn ? 'mic' : 'micOff', label: m.micOn ? 'Mute' : 'Unmute', pressed: !m.micOn, danger: !m.micOn });
+    c.set('cam', { icon: m.camOn ? 'cam' : 'camOff', label: m.camOn ? 'Stop video' : 'Start video', pressed: !m.camOn, danger: !m.camOn });
     c.set('share', { label: this.share.active ? 'Stop sharing' : 'Share screen', pressed: this.share.active });
     c.set('hand', { label: this.hand ? 'Lower hand' : 'Raise hand', pressed: this.hand });
-    c.set('layout', { icon: this.layout.mode === 'grid' ? '◧' : '▦', label: this.layout.mode === 'grid' ? 'Speaker view' : 'Grid view' });
+    c.set('layout', { icon: this.layout.mode === 'grid' ? 'speaker' : 'grid', label: this.layout.mode === 'grid' ? 'Speaker view' : 'Grid view' });
     c.set('people', { pressed: this.people.open });
     c.set('docs', { pressed: !$('docs-panel').hidden });
     if (!this.meeting) this.showPreview();

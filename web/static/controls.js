@@ -3,10 +3,12 @@
 // label (hidden on a phone, where the icon stays) and a tooltip naming its
 // shortcut.
 
+import { icon as svgIcon } from './icons.js';
+
 /**
  * @typedef {object} Control
  * @property {string} id        button id (ctl-<id>)
- * @property {string} icon
+ * @property {string} icon    a name from icons.js
  * @property {string} label     visible text
  * @property {string} key       shortcut key, shown in the tooltip and the help
  * @property {string} help      what it does, for the help overlay
@@ -34,7 +36,6 @@ export class Controls {
       b.className = 'ctl';
       const icon = document.createElement('span');
       icon.className = 'ctl-icon';
-      icon.setAttribute('aria-hidden', 'true');
       const label = document.createElement('span');
       label.className = 'ctl-label';
       b.append(icon, label);
@@ -56,7 +57,10 @@ export class Controls {
     const b = this.buttons.get(id);
     if (!b) return;
     const c = this.controls.find((x) => x.id === id);
-    if (icon !== undefined) b.querySelector('.ctl-icon').textContent = icon;
+    if (icon !== undefined && b.dataset.icon !== icon) {
+      b.dataset.icon = icon;
+      b.querySelector('.ctl-icon').replaceChildren(svgIcon(icon));
+    }
     if (label !== undefined) {
       b.querySelector('.ctl-label').textContent = label;
       b.title = `${label} (${keyName(c.key)})`;

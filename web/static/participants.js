@@ -2,6 +2,8 @@
 // hand and connection state, raised hands first. Names go in through
 // textContent only.
 
+import { icon } from './icons.js';
+
 export class ParticipantList {
   /**
    * @param {HTMLElement} panel the aside
@@ -45,15 +47,16 @@ export class ParticipantList {
       const flag = (cls, text, title) => {
         const s = document.createElement('span');
         s.className = `pflag ${cls}`;
-        s.textContent = text;
+        if (text.length > 1) s.append(icon(text));
+        else s.textContent = text;
         s.title = title;
         s.setAttribute('aria-label', title);
         flags.append(s);
       };
-      if (p.hand) flag('hand', '✋', 'Hand raised');
-      if (this.room.micOff(p.id)) flag('mic-off', '🔇', 'Microphone off');
-      else flag('mic-on', '🎙', speaking.has(p.id) ? 'Speaking' : 'Microphone on');
-      if (this.room.cameraOff(p.id)) flag('cam-off', '🚫', 'Camera off');
+      if (p.hand) flag('hand', 'hand', 'Hand raised');
+      if (this.room.micOff(p.id)) flag('mic-off', 'micOff', 'Microphone off');
+      else flag('mic-on', 'mic', speaking.has(p.id) ? 'Speaking' : 'Microphone on');
+      if (this.room.cameraOff(p.id)) flag('cam-off', 'camOff', 'Camera off');
       if (p.quality) flag(`q-${p.quality.quality}`, '●', `Connection ${p.quality.quality}`);
       li.append(flags);
       return li;

@@ -2,6 +2,8 @@
 // local one first; layout.js places them. Names only ever go through
 // textContent, never innerHTML: they come from other people.
 
+import { icon } from './icons.js';
+
 export class Grid {
   /**
    * @param {HTMLElement} el the grid container
@@ -69,7 +71,11 @@ class Tile {
       mic: this.el.querySelector('.badge.mic-off'),
       quality: this.el.querySelector('.badge.quality'),
     };
+    this.badges.hand.replaceChildren(icon('hand'));
+    this.badges.mic.replaceChildren(icon('micOff'));
     this.pinButton = this.el.querySelector('.tile-btn.pin');
+    this.pinButton.replaceChildren(icon('pin'));
+    this.el.querySelector('.tile-btn.full').replaceChildren(icon('full'));
     this.el.querySelector('.tile-btn.full').addEventListener('click', () => this.fullScreen());
     this.local = local;
     this.name = '';
