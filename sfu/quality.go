@@ -76,6 +76,7 @@ type QualityScorer struct {
 // rxStream is one uplink stream's receive state (RFC 3550 A.3 and A.8).
 type rxStream struct {
 	clockRate    float64
+	timeJitter   bool // audio: packets leave at a steady pace, so jitter means the network
 	started      bool
 	highest      uint16
 	got, lost    int     // this window: first-time arrivals and gaps
@@ -94,8 +95,11 @@ const maxScoredStreams = 16
 
 // ObserveRTP takes one received packet of the participant's uplink. A
 // retransmission (a sequence number at or below the highest seen) repairs
-// a loss already counted: the network lost it all the same.
-func (q *QualityScorer) ObserveRTP(h *rtp.Header, clockRate uint32, arrival time.Time) {
+// a loss already counted: the network lost it all the same. Jitter counts
+// for audio only: a video frame's packets share one timestamp and leave
+// over an encoder's varying delay and a pacer's spread, which would read as
+// network jitter where there is none.
+func (q *QualityScorer) ObserveRTP(h *rtp.Header, clockRate uint32, audio bool, arrival time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := q.streams[h.SSRC]
@@ -103,7 +107,7 @@ func (q *QualityScorer) ObserveRTP(h *rtp.Header, clockRate uint32, arrival time
 		if len(q.streams) >= maxScoredStreams || clockRate == 0 {
 			return
 		}
-		s = &rxStream{clockRate: float64(clockRate)}
+		s = &rxStream{clockRate: float64(clockRate), timeJitter: audio}
 		q.streams[h.SSRC] = s
 	}
 	if !s.started {
@@ -125,7 +129,7 @@ func (q *QualityScorer) ObserveRTP(h *rtp.Header, clockRate uint32, arrival time
 	if d < 0 {
 		d = -d
 	}
-	if arr-s.lastArrivalS < 1 { // a pause (muted) is not jitter
+	if s.timeJitter && arr-s.lastArrivalS < 1 { // a pause (muted) is not jitter
 		s.jitter += (d - s.jitter) / 16
 	}
 	s.lastTransit, s.lastArrivalS = transit, arr
@@ -150,7 +154,8 @@ func (q *QualityScorer) UplinkLoss() float64 {
 }
 
 // ObserveReceiverReport takes one report block the participant sent about
-// a track it receives. upstreamLoss is the loss (percent) the track had
+// a track it receives; clockRate 0 leaves its jitter out (video, as in
+// ObserveRTP). upstreamLoss is the loss (percent) the track had
 // before the server, which the subscriber's report counts too but which is
 // not its connection's fault.
 func (q *QualityScorer) ObserveReceiverReport(r rtcp.ReceptionReport, clockRate uint32, upstreamLoss float64, now time.Time) {
@@ -280,6 +285,7 @@ func (m *qualityMonitor) close() {
 // publisher's quality scorer. Called on the forwarder's read path.
 type trackMeter struct {
 	peerID    string
+	audio     bool
 	levelExt  uint8 // negotiated id of the audio-level extension, or 0
 	clockRate uint32
 	speakers  *SpeakerDetector
@@ -289,6 +295,7 @@ type trackMeter struct {
 func (r *Room) newTrackMeter(peerID string, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *trackMeter {
 	m := &trackMeter{peerID: peerID, clockRate: remote.Codec().ClockRate, quality: r.quality.scorer(peerID)}
 	if remote.Kind() == webrtc.RTPCodecTypeAudio {
+		m.audio = true
 		m.speakers = r.speakers
 		m.levelExt = audioLevelExtID(receiver.GetParameters().HeaderExtensions)
 	}
@@ -300,7 +307,7 @@ func (m *trackMeter) observe(h *rtp.Header) {
 		return
 	}
 	now := time.Now()
-	m.quality.ObserveRTP(h, m.clockRate, now)
+	m.quality.ObserveRTP(h, m.clockRate, m.audio, now)
 	if m.levelExt != 0 {
 		if ext := h.GetExtension(m.levelExt); len(ext) > 0 {
 			m.speakers.Observe(m.peerID, ext[0]&0x7f, now)
@@ -334,9 +341,13 @@ func (d *DownTrack) observeReport(reports []rtcp.ReceptionReport) {
 	if m := d.fwd.meter; m != nil {
 		upstream = m.quality.UplinkLoss()
 	}
+	clock := d.codec.ClockRate
+	if d.fwd.kind != webrtc.RTPCodecTypeAudio {
+		clock = 0 // video jitter is not the network's (see ObserveRTP)
+	}
 	for _, r := range reports {
 		if r.SSRC == ssrc {
-			d.quality.ObserveReceiverReport(r, d.codec.ClockRate, upstream, time.Now())
+			d.quality.ObserveReceiverReport(r, clock, upstream, time.Now())
 		}
 	}
 }

@@ -39,10 +39,10 @@ func uplink(q *QualityScorer, start uint16, n, dropEvery int, at time.Time) time
 			skipped = append(skipped, seq)
 			continue
 		}
-		q.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: seq, Timestamp: uint32(i) * 960}, 48000, at)
+		q.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: seq, Timestamp: uint32(i) * 960}, 48000, true, at)
 	}
 	for _, seq := range skipped {
-		q.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: seq, Timestamp: uint32(seq-start) * 960}, 48000, at)
+		q.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: seq, Timestamp: uint32(seq-start) * 960}, 48000, true, at)
 	}
 	return at
 }
@@ -71,11 +71,20 @@ func TestQualityScorerJitter(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		// Packets every 20 ms of media time, arriving 0 or 60 ms late.
 		late := time.Duration(i%2) * 60 * time.Millisecond
-		q.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, 48000, at.Add(time.Duration(i)*20*time.Millisecond+late))
+		q.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, 48000, true, at.Add(time.Duration(i)*20*time.Millisecond+late))
 	}
 	st, level := q.Sample()
 	if st.JitterMs < 30 || level == QualityExcellent {
 		t.Fatalf("jittery uplink: %+v %s", st, level)
+	}
+	// The same arrivals on a video stream: no jitter counted.
+	v := NewQualityScorer()
+	for i := 0; i < 200; i++ {
+		late := time.Duration(i%2) * 60 * time.Millisecond
+		v.ObserveRTP(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000}, 90000, false, at.Add(time.Duration(i)*20*time.Millisecond+late))
+	}
+	if st, _ := v.Sample(); st.JitterMs != 0 {
+		t.Fatalf("video arrivals counted as jitter: %+v", st)
 	}
 }
 
@@ -105,7 +114,7 @@ func TestQualityScorerReceiverReports(t *testing.T) {
 func TestQualityScorerBoundsStreams(t *testing.T) {
 	q := NewQualityScorer()
 	for i := 0; i < 1000; i++ {
-		q.ObserveRTP(&rtp.Header{SSRC: uint32(i)}, 90000, time.Unix(1000, 0))
+		q.ObserveRTP(&rtp.Header{SSRC: uint32(i)}, 90000, false, time.Unix(1000, 0))
 	}
 	if len(q.streams) != maxScoredStreams {
 		t.Fatalf("%d streams tracked, want the bound %d", len(q.streams), maxScoredStreams)
