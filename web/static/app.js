@@ -114,6 +114,12 @@ const huddle = {
   call: () => callUI.state(),
   switchCamera: (deviceId) => callUI.switchDevice('camera', deviceId),
   mediaDevices: () => callUI.media.devices(),
+  // As when the person clicks the browser's own "Stop sharing".
+  endShareFromBrowser: () => {
+    const s = callUI.share.stream;
+    if (s) for (const t of s.getTracks()) t.dispatchEvent(new Event('ended'));
+    return !!s;
+  },
   publisherStats: async () => {
     if (!meeting || !meeting.publisher) return [];
     const r = await meeting.publisher.pc.getStats();

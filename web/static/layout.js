@@ -59,9 +59,12 @@ export function spotlightRects(n, box, gap) {
     main = { x: box.x, y: box.y, w: box.w - sw - gap, h: box.h };
     side = { x: box.x + box.w - sw, y: box.y, w: sw, h: box.h };
   } else {
-    const sh = Math.min(Math.max(box.h * 0.22, 90), 240);
-    main = { x: box.x, y: box.y, w: box.w, h: box.h - sh - gap };
-    side = { x: box.x, y: box.y + box.h - sh, w: box.w, h: sh };
+    // Portrait (a phone): the featured tile across the top, the others
+    // share what is left below it.
+    const fh = Math.min(box.w / ASPECT, box.h * 0.6);
+    const featured = { x: box.x + (box.w - fh * ASPECT) / 2, y: box.y, w: fh * ASPECT, h: fh };
+    side = { x: box.x, y: box.y + fh + gap, w: box.w, h: box.h - fh - gap };
+    return { featured, strip: gridRects(n, side, gap) };
   }
   return { featured: gridRects(1, main, gap)[0], strip: gridRects(n, side, gap) };
 }
