@@ -6,6 +6,7 @@ package web_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +153,11 @@ func TestMuteAndCameraOff(t *testing.T) {
 	if f := tileOf(t, bob, aliceID); !f.Found || f.MicOff || f.CamOff {
 		t.Fatalf("bob's tile of alice before any mute: %+v", f)
 	}
+	// Her connection quality shows on the tile, with the figures as tooltip.
+	waitFor(t, 20*time.Second, "a quality badge on bob's tile of alice", func() (bool, string) {
+		f := tileOf(t, bob, aliceID)
+		return f.Level != "" && strings.Contains(f.Title, "packets lost") && strings.Contains(f.Title, "jitter"), fmt.Sprintf("%+v", f)
+	})
 
 	alice.mustDo(10*time.Second, "click mute", chromedp.Click(chromedp.ID("ctl-mic")))
 	waitFor(t, 10*time.Second, "bob's tile to show alice muted", func() (bool, string) {
