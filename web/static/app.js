@@ -1,4 +1,5 @@
 // Huddle meeting page: the join form, the call view, and the hooks tests use.
+// The meeting's own controls, tiles and layout live in call-ui.js.
 //
 // Query options:
 //   ?room=R&name=N  prefill the form
@@ -20,6 +21,15 @@
 //   iceInfo()         Promise<{publisher, subscriber}>, each {state, local,
 //                     remote}: connectionState and the selected pair's
 //                     candidate types ('host', 'srflx', 'relay', ...)
+//   call()            the meeting as the page sees it: {micOn, camOn, sharing,
+//                     hand, layout, pinned, featured, speakers,
+//                     serverTrackIds: {audio, video}, people: [{id, name,
+//                     self, hand, micOff, camOff, quality, tracks}]}
+//   switchCamera(id)  Promise: switch to another camera mid-call
+//   mediaDevices()    Promise<{camera, mic, speaker}>: [{id, label}] each
+//   publisherStats()  Promise<[{kind, packetsSent, framesEncoded, width, limitation}]>
+//   endShareFromBrowser() ends the screen share as the browser's own
+//                     "Stop sharing" bar does (its tracks fire 'ended')
 //
 // Shared documents (positions are Unicode code points, as on the wire):
 //   docsConnected()   true while the collab channel is open and listed
