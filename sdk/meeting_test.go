@@ -336,3 +336,32 @@ func sendRaw(t *testing.T, r *sdk.Room, m any) {
 		t.Fatal(err)
 	}
 }
+
+// A screen track is announced with source "screen", beside the camera.
+func TestPublishScreen(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	watcher := join(t, ctx, srv, "watcher", "s", sdk.Options{})
+	alice := join(t, ctx, srv, "alice", "s", sdk.Options{})
+	screen, err := alice.PublishScreen(sdk.VP8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for n := uint32(0); ctx.Err() == nil; n++ {
+			<-tick.C
+			_ = screen.WriteSample(media.Sample{Data: vp8Frame(n, n%20 == 0), Duration: 50 * time.Millisecond})
+		}
+	}()
+	waitFor(t, "the watcher to see alice's screen track", 15*time.Second, func() bool {
+		for _, p := range watcher.Participants() {
+			if p.ID == alice.Self().ID && len(p.Tracks) == 1 {
+				return p.Tracks[0].Source == "screen" && p.Tracks[0].Kind == "video"
+			}
+		}
+		return false
+	})
+}

@@ -234,6 +234,31 @@ func TestLayoutScreenshots(t *testing.T) {
 		}
 	}
 
+	// Hiding the documents gives the stage the whole width: no empty column.
+	me.setViewport(t, viewports[0])
+	before := checkLayout(t, me, "9 participants with documents", 9)
+	me.mustDo(10*time.Second, "hide documents", chromedp.Click(chromedp.ID("docs-toggle")))
+	waitFor(t, 10*time.Second, "the stage to take the documents' place", func() (bool, string) {
+		rep, err := eval[layoutReport](me, layoutJS)
+		hidden, _ := eval[bool](me, `document.getElementById('docs-panel').hidden`)
+		return err == nil && hidden && rep.Stage.W > before.Stage.W+300 && rep.Stage.W > 1200, fmt.Sprintf("%+v hidden=%v", rep.Stage, hidden)
+	})
+	checkLayout(t, me, "9 participants without documents", 9)
+	me.shoot(t, dir, "call-9-nodocs-1280x720.png")
+	me.mustDo(10*time.Second, "show documents", chromedp.Click(chromedp.ID("ctl-docs")))
+	waitFor(t, 10*time.Second, "the documents back", func() (bool, string) {
+		hidden, err := eval[bool](me, `document.getElementById('docs-panel').hidden`)
+		return err == nil && !hidden, fmt.Sprint(hidden, err)
+	})
+	// The device panel in the call.
+	me.mustDo(10*time.Second, "open devices", chromedp.Click(chromedp.ID("ctl-devices")))
+	n, err := eval[int](me, `document.querySelectorAll('#devices-pop select').length`)
+	if err != nil || n != 3 {
+		t.Errorf("device panel has %d pickers (%v), want 3", n, err)
+	}
+	me.shoot(t, dir, "devices-1280x720.png")
+	me.mustDo(10*time.Second, "close devices", chromedp.Click(chromedp.ID("ctl-devices")))
+
 	// The participant list, with a raised hand in it.
 	me.mustDo(10*time.Second, "raise hand", chromedp.Click(chromedp.ID("ctl-hand")))
 	for _, v := range viewports {

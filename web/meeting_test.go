@@ -296,4 +296,17 @@ func TestSwitchCameraKeepsTrack(t *testing.T) {
 		t.Errorf("bob receives %+v (%v), want alice's one video track", stats, err)
 	}
 	waitPacketsGrow(t, srv, room, video, "alice's video on the same server track")
+
+	// The microphone likewise: a new track on the same sender.
+	audio, _ := serverTrackIDs(t, alice)
+	if len(devs["mic"]) == 0 {
+		t.Fatalf("alice has no microphone: %+v", devs)
+	}
+	if _, err := eval[any](alice, fmt.Sprintf(`window.huddle.switchMic(%q).then(() => null)`, devs["mic"][len(devs["mic"])-1].ID)); err != nil {
+		t.Fatalf("switch microphone: %v", err)
+	}
+	waitPacketsGrow(t, srv, room, audio, "alice's audio on the same server track after the microphone switch")
+	if a, _ := serverTrackIDs(t, alice); a != audio {
+		t.Errorf("server audio track %s after the switch, was %s", a, audio)
+	}
 }

@@ -26,6 +26,7 @@
 //                     serverTrackIds: {audio, video}, people: [{id, name,
 //                     self, hand, micOff, camOff, quality, tracks}]}
 //   switchCamera(id)  Promise: switch to another camera mid-call
+//   switchMic(id)     Promise: switch to another microphone mid-call
 //   mediaDevices()    Promise<{camera, mic, speaker}>: [{id, label}] each
 //   publisherStats()  Promise<[{kind, packetsSent, framesEncoded, width, limitation}]>
 //   endShareFromBrowser() ends the screen share as the browser's own
@@ -123,6 +124,7 @@ const huddle = {
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
   call: () => callUI.state(),
   switchCamera: (deviceId) => callUI.switchDevice('camera', deviceId),
+  switchMic: (deviceId) => callUI.switchDevice('mic', deviceId),
   mediaDevices: () => callUI.media.devices(),
   // As when the person clicks the browser's own "Stop sharing".
   endShareFromBrowser: () => {

@@ -32,6 +32,7 @@ export class CallUI {
     this.meeting = null;
     this.hand = false;
     this.previewing = false;
+    this.previewWarning = null;
 
     grid.onChange = () => { this.layout.schedule(); this.renderTiles(); };
     grid.onPin = (id) => this.layout.togglePin(id);
@@ -100,9 +101,9 @@ export class CallUI {
     if (this.nomedia || this.previewing || this.meeting) return null;
     this.previewing = true;
     const warning = await this.media.open();
+    this.previewWarning = warning;
     await this.media.fillPickers($('pick-camera'), $('pick-mic'), $('pick-speaker'));
     this.showPreview();
-    if (warning) $('preview-note').textContent = warning;
     return warning;
   }
 
@@ -110,7 +111,8 @@ export class CallUI {
     const v = $('preview');
     v.srcObject = this.media.video ? new MediaStream([this.media.video]) : null;
     v.hidden = !this.media.video || !this.media.camOn;
-    $('preview-note').textContent = this.media.video ? (this.media.camOn ? '' : 'Camera off') : 'No camera';
+    $('preview-note').textContent = this.previewWarning ||
+      (this.media.video ? (this.media.camOn ? '' : 'Camera off') : 'No camera');
     $('preview-note').hidden = !$('preview-note').textContent;
   }
 
@@ -238,6 +240,7 @@ export class CallUI {
       $('prejoin-media').append(rows);
       pop.hidden = true;
     }
+    this.renderControls();
   }
 
   // --- drawing ------------------------------------------------------------------
@@ -253,6 +256,7 @@ export class CallUI {
     c.set('layout', { icon: this.layout.mode === 'grid' ? 'speaker' : 'grid', label: this.layout.mode === 'grid' ? 'Speaker view' : 'Grid view' });
     c.set('people', { pressed: this.people.open });
     c.set('docs', { pressed: !$('docs-panel').hidden });
+    c.set('devices', { pressed: !!$('devices-pop') && !$('devices-pop').hidden });
     if (!this.meeting) this.showPreview();
   }
 

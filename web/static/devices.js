@@ -8,6 +8,7 @@
 // decoding.
 
 import { plainMediaError } from './errors.js';
+import { output } from './ui.js';
 
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
@@ -253,6 +254,7 @@ export class LocalMedia {
 /** Sets the output device of every audio and video element. */
 export async function applySpeaker(id) {
   if (!id || !('setSinkId' in HTMLMediaElement.prototype)) return;
+  output.sinkId = id; // for audio elements made later
   await Promise.all([...document.querySelectorAll('audio, video')].map((el) => el.setSinkId(id).catch(() => {})));
 }
 

@@ -4,6 +4,9 @@
 
 import { icon } from './icons.js';
 
+/** The chosen speaker (audio output device); '' is the system default. */
+export const output = { sinkId: '' };
+
 export class Grid {
   /**
    * @param {HTMLElement} el the grid container
@@ -101,6 +104,7 @@ class Tile {
     const el = document.createElement('audio');
     el.autoplay = true;
     el.srcObject = new MediaStream([track]);
+    if (output.sinkId && el.setSinkId) el.setSinkId(output.sinkId).catch(() => {});
     this.audio.set(trackId, el);
     this.el.append(el);
     play(el);
