@@ -75,7 +75,7 @@ export class CallUI {
       { id: 'docs', icon: 'docs', label: 'Documents', key: 'd', help: 'Show or hide the shared documents', run: () => this.toggleDocs() },
       { id: 'devices', icon: 'gear', label: 'Devices', key: 'e', help: 'Choose camera, microphone and speaker', run: () => this.toggleDevices() },
       { id: 'full', icon: 'full', label: 'Full screen', key: 'f', help: 'Full screen for the whole call', run: () => this.toggleFullScreen() },
-      { id: 'help', icon: 'help', label: 'Shortcuts', key: '?', help: 'Keyboard shortcuts', run: () => this.controls.showHelp() },
+      { id: 'help', icon: 'help', label: 'Shortcuts', key: '?', help: 'Show or hide this help', run: () => this.controls.showHelp() },
     ];
   }
 

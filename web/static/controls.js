@@ -75,7 +75,6 @@ export class Controls {
     dl.replaceChildren();
     const rows = [...this.controls.map((c) => [keyName(c.key), c.help]),
       ['Space', 'Hold to talk while your microphone is off'],
-      ['?', 'Show or hide this help'],
       ['Esc', 'Close this help, or leave full screen']];
     for (const [k, what] of rows) {
       const dt = document.createElement('dt');
