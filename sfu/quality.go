@@ -215,6 +215,7 @@ type qualityMonitor struct {
 	sent    map[string]string // peer id -> level last reported
 	stop    chan struct{}
 	done    chan struct{}
+	once    sync.Once
 }
 
 func startQualityMonitor(events RoomEvents) *qualityMonitor {
@@ -275,8 +276,9 @@ func (m *qualityMonitor) sample(all bool) []PeerQuality {
 	return out
 }
 
+// close stops the monitor and waits for it; later calls only wait.
 func (m *qualityMonitor) close() {
-	close(m.stop)
+	m.once.Do(func() { close(m.stop) })
 	<-m.done
 }
 

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -114,7 +115,7 @@ func (d *SpeakerDetector) Tick(now time.Time) (speakers []Speaker, ok bool) {
 		case a.Level < b.Level:
 			return 1
 		}
-		return compareStrings(a.PeerID, b.PeerID)
+		return cmp.Compare(a.PeerID, b.PeerID)
 	})
 	// The previous first speaker keeps the first place unless clearly beaten.
 	if len(d.last) > 0 && len(speakers) > 1 && speakers[0].PeerID != d.last[0] {
@@ -182,21 +183,12 @@ func decayed(v float64, dt time.Duration) float64 {
 	return v * halfLifeFactor(dt-100*time.Millisecond)
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // speakerLoop ticks a room's detector and reports changes until stop.
 type speakerLoop struct {
 	detector *SpeakerDetector
 	stop     chan struct{}
 	done     chan struct{}
+	once     sync.Once
 }
 
 func startSpeakerLoop(d *SpeakerDetector, events RoomEvents) *speakerLoop {
@@ -223,9 +215,9 @@ func startSpeakerLoop(d *SpeakerDetector, events RoomEvents) *speakerLoop {
 	return l
 }
 
-// close stops the loop and waits for it.
+// close stops the loop and waits for it; later calls only wait.
 func (l *speakerLoop) close() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 }
 

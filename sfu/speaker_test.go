@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -87,5 +88,23 @@ func TestLoudness(t *testing.T) {
 	}
 	if !(loudness(20) > loudness(40)) {
 		t.Fatal("loudness not monotonic")
+	}
+}
+
+// A room's measurement goroutines stop with it, and closing twice is safe.
+func TestRoomCloseStopsMeters(t *testing.T) {
+	e := &Engine{log: slog.Default()}
+	r := e.NewRoom("r", nil)
+	r.Close()
+	r.Close()
+	select {
+	case <-r.speakerLoop.done:
+	default:
+		t.Fatal("speaker loop still running")
+	}
+	select {
+	case <-r.quality.done:
+	default:
+		t.Fatal("quality monitor still running")
 	}
 }
