@@ -51,7 +51,24 @@ export function gridRects(n, box, gap) {
  */
 export function spotlightRects(n, box, gap) {
   if (n === 0) return { featured: gridRects(1, box, gap)[0], strip: [] };
-  const landscape = box.w >= box.h * 1.1;
+  const { featured, side } = spotlightAreas(box, gap);
+  // The strip's tiles stay clearly smaller than the featured one (on a
+  // narrow stage one strip tile could otherwise be as wide): shrink the
+  // strip's box about its centre until they are.
+  let area = side;
+  let strip = gridRects(n, area, gap);
+  for (let i = 0; i < 12 && strip[0].w * strip[0].h > featured.w * featured.h * 0.4; i++) {
+    const w = area.w * 0.85;
+    const h = area.h * 0.85;
+    area = { x: area.x + (area.w - w) / 2, y: area.y + (area.h - h) / 2, w, h };
+    strip = gridRects(n, area, gap);
+  }
+  return { featured, strip };
+}
+
+/** The featured tile's rectangle and the box the strip gets. */
+function spotlightAreas(box, gap) {
+  const landscape = box.w >= box.h * 1.1 && box.w >= 600;
   let main;
   let side;
   if (landscape) {
@@ -64,9 +81,9 @@ export function spotlightRects(n, box, gap) {
     const fh = Math.min(box.w / ASPECT, box.h * 0.6);
     const featured = { x: box.x + (box.w - fh * ASPECT) / 2, y: box.y, w: fh * ASPECT, h: fh };
     side = { x: box.x, y: box.y + fh + gap, w: box.w, h: box.h - fh - gap };
-    return { featured, strip: gridRects(n, side, gap) };
+    return { featured, side };
   }
-  return { featured: gridRects(1, main, gap)[0], strip: gridRects(n, side, gap) };
+  return { featured: gridRects(1, main, gap)[0], side };
 }
 
 export class Layout {
