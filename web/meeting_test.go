@@ -223,6 +223,15 @@ func TestMuteAndCameraOff(t *testing.T) {
 	if _, v := serverTrackIDs(t, alice); v != video {
 		t.Errorf("alice's camera track is %s after camera on, was %s", v, video)
 	}
+	// Her own tile shows the camera again (a new local track).
+	waitFor(t, 10*time.Second, "alice's own tile to show her camera again", func() (bool, string) {
+		ts, err := tiles(alice)
+		return err == nil && len(ts) > 0 && ts[0].Local && ts[0].VideoWidth > 0 && ts[0].Visible, fmt.Sprintf("%+v %v", ts, err)
+	})
+	live, err := eval[bool](alice, `document.querySelector('#grid .tile.local video').srcObject.getVideoTracks()[0].readyState === 'live'`)
+	if err != nil || !live {
+		t.Errorf("alice's own tile plays a stopped camera track (%v)", err)
+	}
 	for _, b := range []*browser{alice, bob} {
 		if e, err := eval[*string](b, `window.huddle.lastError`); err != nil || e != nil {
 			t.Errorf("%s: lastError %q (%v)", b.name, deref(e), err)

@@ -37,7 +37,13 @@ export class CallUI {
     grid.onChange = () => { this.layout.schedule(); this.renderTiles(); };
     grid.onPin = (id) => this.layout.togglePin(id);
     this.room.on(() => this.renderTiles());
-    this.media.on(() => { this.renderControls(); this.renderTiles(); });
+    this.media.on(() => {
+      // A camera turned on again (or switched) is a new track: show it.
+      const tile = this.meeting && this.meeting.self && this.grid.get(this.meeting.self.id);
+      if (tile && this.media.video && this.media.camOn) tile.addVideo('local-camera', this.media.video);
+      this.renderControls();
+      this.renderTiles();
+    });
     this.share.onChange = (on) => this.onShare(on);
     this.people.onToggle = () => this.renderControls();
     this.controls = new Controls($('controls'), $('help'), this.controlList(), {
@@ -122,10 +128,6 @@ export class CallUI {
     else if (kind === 'mic') err = await this.media.switchMic(id);
     else await this.media.switchSpeaker(id);
     if (err) this.notice(err, 8000);
-    if (kind === 'camera' && this.meeting && this.media.video) {
-      const tile = this.grid.get(this.meeting.self.id);
-      if (tile) tile.addVideo('local-camera', this.media.video);
-    }
     if (!this.meeting) this.showPreview();
   }
 
