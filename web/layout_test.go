@@ -232,6 +232,9 @@ func TestLayoutScreenshots(t *testing.T) {
 			checkLayout(t, me, what, n)
 			me.shoot(t, dir, fmt.Sprintf("call-%d-%s.png", n, v.name))
 		}
+		if n == 4 {
+			pinBob(t, me, dir)
+		}
 	}
 
 	// Hiding the documents gives the stage the whole width: no empty column.
@@ -296,4 +299,29 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// pinBob pins Bob's tile: it becomes the large one, for this viewer only;
+// pinning again goes back to the grid.
+func pinBob(t *testing.T, me *browser, dir string) {
+	t.Helper()
+	me.setViewport(t, viewports[0])
+	bobID, err := eval[string](me, `[...document.querySelectorAll('#grid .tile')].find((t) => t.querySelector('.name').textContent === 'Bob').dataset.participantId`)
+	if err != nil || bobID == "" {
+		t.Fatalf("bob's tile: %q %v", bobID, err)
+	}
+	pin := fmt.Sprintf(`#grid .tile[data-participant-id=%q] .tile-btn.pin`, bobID)
+	me.mustDo(10*time.Second, "pin bob", chromedp.Click(pin))
+	waitFor(t, 10*time.Second, "bob featured", func() (bool, string) {
+		s := callOf(t, me)
+		rep, _ := eval[layoutReport](me, layoutJS)
+		return s.Featured != nil && *s.Featured == bobID && rep.Layout == "spotlight", fmt.Sprintf("%+v %s", s.Featured, rep.Layout)
+	})
+	checkLayout(t, me, "4 participants, bob pinned", 4)
+	me.shoot(t, dir, "pinned-1280x720.png")
+	me.mustDo(10*time.Second, "unpin bob", chromedp.Click(pin))
+	waitFor(t, 10*time.Second, "the grid again", func() (bool, string) {
+		rep, _ := eval[layoutReport](me, layoutJS)
+		return rep.Layout == "grid", rep.Layout
+	})
 }

@@ -315,6 +315,26 @@ func TestSwitchCameraKeepsTrack(t *testing.T) {
 		t.Fatalf("switch microphone: %v", err)
 	}
 	waitPacketsGrow(t, srv, room, audio, "alice's audio on the same server track after the microphone switch")
+
+	// The speaker: every audio element plays through the chosen output,
+	// also those of tracks that start later.
+	bobDevs, err := eval[map[string][]device](bob, `window.huddle.mediaDevices()`) // ids differ per profile
+	if err != nil || len(bobDevs["speaker"]) == 0 {
+		t.Fatalf("bob has no audio outputs listed: %+v %v", bobDevs, err)
+	}
+	out := bobDevs["speaker"][len(bobDevs["speaker"])-1].ID
+	if _, err := eval[any](bob, fmt.Sprintf(`window.huddle.switchSpeaker(%q).then(() => null)`, out)); err != nil {
+		t.Fatalf("switch speaker: %v", err)
+	}
+	sinks, err := eval[[]string](bob, `[...document.querySelectorAll('#grid audio')].map((a) => a.sinkId)`)
+	if err != nil || len(sinks) == 0 {
+		t.Fatalf("bob's audio elements: %v %v", sinks, err)
+	}
+	for _, s := range sinks {
+		if s != out {
+			t.Errorf("an audio element plays to %q, want %q", s, out)
+		}
+	}
 	if a, _ := serverTrackIDs(t, alice); a != audio {
 		t.Errorf("server audio track %s after the switch, was %s", a, audio)
 	}

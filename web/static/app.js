@@ -27,6 +27,7 @@
 //                     self, hand, micOff, camOff, quality, tracks}]}
 //   switchCamera(id)  Promise: switch to another camera mid-call
 //   switchMic(id)     Promise: switch to another microphone mid-call
+//   switchSpeaker(id) Promise: play the call through another output device
 //   mediaDevices()    Promise<{camera, mic, speaker}>: [{id, label}] each
 //   publisherStats()  Promise<[{kind, packetsSent, framesEncoded, width, limitation}]>
 //   endShareFromBrowser() ends the screen share as the browser's own
@@ -125,6 +126,7 @@ const huddle = {
   call: () => callUI.state(),
   switchCamera: (deviceId) => callUI.switchDevice('camera', deviceId),
   switchMic: (deviceId) => callUI.switchDevice('mic', deviceId),
+  switchSpeaker: (deviceId) => callUI.switchDevice('speaker', deviceId),
   mediaDevices: () => callUI.media.devices(),
   // As when the person clicks the browser's own "Stop sharing".
   endShareFromBrowser: () => {
