@@ -196,6 +196,10 @@ func TestLayoutScreenshots(t *testing.T) {
 		if rep.Overflow > 0 || len(rep.Unlabelled) > 0 || len(rep.Outside) > 0 {
 			t.Errorf("pre-join %s: overflow %d, unlabelled %v, outside %v", v.name, rep.Overflow, rep.Unlabelled, rep.Outside)
 		}
+		waitFor(t, 15*time.Second, "the microphone level meter to move", func() (bool, string) {
+			w, err := eval[string](me, `document.getElementById('mic-meter').style.width`)
+			return err == nil && w != "" && w != "0%", fmt.Sprint(w, err)
+		})
 		picks, err := eval[int](me, `document.getElementById('pick-camera').options.length + document.getElementById('pick-mic').options.length`)
 		if err != nil || picks < 2 {
 			t.Errorf("pre-join %s: %d device options (%v), want cameras and microphones listed", v.name, picks, err)
@@ -306,11 +310,13 @@ func boolInt(b bool) int {
 func pinBob(t *testing.T, me *browser, dir string) {
 	t.Helper()
 	me.setViewport(t, viewports[0])
+	checkLayout(t, me, "4 participants before the pin", 4) // and let the tiles settle: a moving button is missed
 	bobID, err := eval[string](me, `[...document.querySelectorAll('#grid .tile')].find((t) => t.querySelector('.name').textContent === 'Bob').dataset.participantId`)
 	if err != nil || bobID == "" {
 		t.Fatalf("bob's tile: %q %v", bobID, err)
 	}
 	pin := fmt.Sprintf(`#grid .tile[data-participant-id=%q] .tile-btn.pin`, bobID)
+	waitStill(t, me, pin)
 	me.mustDo(10*time.Second, "pin bob", chromedp.Click(pin))
 	waitFor(t, 10*time.Second, "bob featured", func() (bool, string) {
 		s := callOf(t, me)
@@ -319,9 +325,41 @@ func pinBob(t *testing.T, me *browser, dir string) {
 	})
 	checkLayout(t, me, "4 participants, bob pinned", 4)
 	me.shoot(t, dir, "pinned-1280x720.png")
+	// Full screen for one tile, and back.
+	full := fmt.Sprintf(`#grid .tile[data-participant-id=%q] .tile-btn.full`, bobID)
+	waitStill(t, me, full)
+	me.mustDo(10*time.Second, "full screen", chromedp.Click(full))
+	waitFor(t, 10*time.Second, "bob's tile full screen", func() (bool, string) {
+		id, err := eval[string](me, `document.fullscreenElement ? document.fullscreenElement.dataset.participantId : ''`)
+		return err == nil && id == bobID, fmt.Sprint(id, err)
+	})
+	waitStill(t, me, full)
+	me.mustDo(10*time.Second, "leave full screen", chromedp.Click(full))
+	waitFor(t, 10*time.Second, "full screen left", func() (bool, string) {
+		in, err := eval[bool](me, `!!document.fullscreenElement`)
+		return err == nil && !in, fmt.Sprint(in, err)
+	})
+	waitStill(t, me, pin)
 	me.mustDo(10*time.Second, "unpin bob", chromedp.Click(pin))
 	waitFor(t, 10*time.Second, "the grid again", func() (bool, string) {
 		rep, _ := eval[layoutReport](me, layoutJS)
 		return rep.Layout == "grid", rep.Layout
+	})
+}
+
+// waitStill waits until an element has stopped moving (tiles glide to new
+// places for 0.2 s; a click aimed at a moving button misses).
+func waitStill(t *testing.T, b *browser, sel string) {
+	t.Helper()
+	pos := fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x, r.y, r.width, r.height].join(','); })()`, sel)
+	last := ""
+	waitFor(t, 10*time.Second, sel+" to stop moving", func() (bool, string) {
+		p, err := eval[string](b, pos)
+		if err != nil {
+			return false, err.Error()
+		}
+		still := p == last
+		last = p
+		return still, p
 	})
 }
