@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,6 +316,16 @@ func TestMuteRefusals(t *testing.T) {
 		if p.ID == bob.Self().ID && p.Tracks[0].Muted {
 			t.Error("alice muted bob's track")
 		}
+	}
+	// A huge id is refused without being echoed back whole.
+	_, n0 := errs.get()
+	sendRaw(t, alice, &protocol.Mute{TrackID: strings.Repeat("x", 100000), Muted: true})
+	waitFor(t, "a refusal of a huge track id", 10*time.Second, func() bool {
+		_, n := errs.get()
+		return n > n0
+	})
+	if e, _ := errs.get(); len(e.Message) > 200 {
+		t.Errorf("the refusal is %d bytes long", len(e.Message))
 	}
 	// A flood: past the budget, refusals; the session stays up.
 	_, before := errs.get()

@@ -80,6 +80,9 @@ func (r *Room) setMuted(s *session, id string, muted bool) string {
 		}
 	}
 	if trackID == "" || id == "" {
+		if len(id) > 64 {
+			id = id[:64] + "…" // the error need not echo a huge id back
+		}
 		return "no published track of yours has id " + strconv.Quote(id)
 	}
 	r.mu.Lock()
