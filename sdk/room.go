@@ -119,6 +119,7 @@ type Room struct {
 	pubPending   []webrtc.ICECandidateInit
 
 	collab, cursors *webrtc.DataChannel
+	meet            meeting // mute, hands, speakers, quality (meeting.go)
 
 	// Resume state: the server's session id and the last room event seen.
 	sessionID string
@@ -145,7 +146,8 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors)
+	levels := newAudioLevels()
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels)
 	if err != nil {
 		conn.close()
 		return nil, err
@@ -158,6 +160,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		sources:      map[string]string{},
 		loopDone:     make(chan struct{}),
 		ctx:          rctx, cancel: cancel,
+		meet: meeting{levels: levels},
 	}
 	r.docs = newDocs(r, r.log)
 	r.chat.init()
@@ -171,7 +174,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	return r, nil
 }
 
-func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
+func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
@@ -183,6 +186,9 @@ func newAPI(loopback bool, network []interceptor.Factory) (*webrtc.API, error) {
 	}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
+	}
+	if err := registerAudioLevel(me, ir, levels); err != nil {
+		return nil, err
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -428,7 +434,9 @@ func (r *Room) handle(m any) {
 			r.opts.OnError(m)
 		}
 	default:
-		r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
+		if !r.handleMeeting(m) {
+			r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
+		}
 	}
 }
 

@@ -37,7 +37,8 @@ type DownTrack struct {
 	pt     uint8
 	ext    extIDs // the subscriber's ids for the extensions the SFU writes
 
-	sender *webrtc.RTPSender
+	sender  *webrtc.RTPSender
+	quality *QualityScorer // the subscriber's (quality.go); may be nil
 
 	// Rewriting state; only the send path's goroutine touches it.
 	started    bool

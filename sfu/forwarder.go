@@ -21,6 +21,7 @@ type TrackInfo struct {
 	Kind        string // "audio" or "video"
 	Source      string // "camera", "microphone", "screen" or "unknown"
 	Codec       string // MIME type, e.g. "video/VP8"
+	ClientID    string // the publisher's own track id (msid), for mute requests that name it
 }
 
 // keyframeInterval bounds how often one track asks its publisher for a
@@ -50,6 +51,7 @@ type Forwarder struct {
 	cache    *packetCache
 	ext      extIDs                      // the publisher's header extension ids
 	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
+	meter    *trackMeter // audio level and uplink quality (quality.go); may be nil
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -123,6 +125,7 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 		return
 	}
 	f.packets.Add(1)
+	f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
 	if f.local != nil {
 		f.forwardBaseline(raw)
 		return

@@ -331,6 +331,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		Kind:        remote.Kind().String(),
 		Source:      source,
 		Codec:       remote.Codec().MimeType,
+		ClientID:    remote.ID(),
 	}
 	if remote.RID() != "" && !p.room.firstLayer(p.id, remote.ID()) {
 		// Simulcast: the first layer to arrive is forwarded; the others are
@@ -344,6 +345,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	if p.room.engine.baseline {
 		f.makeBaseline()
 	}
+	f.meter = p.room.newTrackMeter(p.id, remote, receiver) // speaker and quality (quality.go)
 	p.room.publish(p, f)
 }
 
@@ -392,6 +394,7 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 			continue
 		}
 		d.sender = sender
+		d.quality = p.room.quality.scorer(p.id) // receiver reports to the quality scorer
 		if f.local != nil {
 			p.readBaselineRTCP(sender, f)
 		} else {

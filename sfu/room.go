@@ -27,11 +27,16 @@ type Room struct {
 	peers  map[string]*Peer
 	tracks map[string]*Forwarder // by track id
 	layers map[string]bool       // publisher id + client track id of simulcast tracks already forwarded
+
+	// Speaker and quality measurement (speaker.go, quality.go).
+	speakers    *SpeakerDetector
+	speakerLoop *speakerLoop
+	quality     *qualityMonitor
 }
 
 // NewRoom makes the media router of one room.
 func (e *Engine) NewRoom(name string, events RoomEvents) *Room {
-	return &Room{
+	r := &Room{
 		engine: e,
 		name:   name,
 		events: events,
@@ -40,6 +45,10 @@ func (e *Engine) NewRoom(name string, events RoomEvents) *Room {
 		tracks: map[string]*Forwarder{},
 		layers: map[string]bool{},
 	}
+	r.speakers = NewSpeakerDetector()
+	r.speakerLoop = startSpeakerLoop(r.speakers, events)
+	r.quality = startQualityMonitor(events)
+	return r
 }
 
 // AddPeer creates a participant's PeerConnections and subscribes them to
@@ -75,6 +84,8 @@ func (r *Room) RemovePeer(id string) {
 	if p != nil {
 		p.close()
 	}
+	r.speakers.Forget(id)
+	r.quality.forget(id)
 }
 
 // Tracks lists the tracks a participant publishes now.
@@ -99,6 +110,8 @@ func (r *Room) Close() {
 	for _, p := range peers {
 		p.close()
 	}
+	r.speakerLoop.close()
+	r.quality.close()
 }
 
 func (r *Room) publish(from *Peer, f *Forwarder) {

@@ -75,6 +75,8 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 					break
 				}
 			}
+		case *rtcp.ReceiverReport:
+			d.observeReport(p.Reports) // loss, jitter and RTT to the quality scorer
 		case *rtcp.TransportLayerNack:
 			if p.MediaSSRC != ssrc || !d.video() {
 				continue

@@ -28,6 +28,7 @@ type Room struct {
 	closed  bool
 	seq     uint64
 	log     eventLog
+	meeting meetingState // mutes and hands (meeting.go)
 }
 
 func newRoom(s *Server, name string) *Room {
@@ -135,7 +136,7 @@ func (r *Room) participantLocked(m *member) protocol.Participant {
 	for _, t := range r.media.Tracks(m.id) {
 		p.Tracks = append(p.Tracks, trackOf(t))
 	}
-	return p
+	return r.withMeetingLocked(p)
 }
 
 // remove takes a member out of the room for good; it reports whether the
@@ -151,6 +152,7 @@ func (r *Room) remove(m *member) bool {
 		m.grace.Stop()
 		m.grace = nil
 	}
+	r.forgetParticipantLocked(m.id)
 	r.srv.metrics.participants.Dec()
 	r.eventLocked(&protocol.ParticipantLeft{ParticipantID: m.id}, "")
 	r.mu.Unlock()
@@ -202,6 +204,7 @@ func (r *Room) TrackPublished(t sfu.TrackInfo) {
 func (r *Room) TrackUnpublished(t sfu.TrackInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forgetTrackLocked(t.ID)
 	r.eventLocked(&protocol.TrackUnpublished{ParticipantID: t.PublisherID, TrackID: t.ID}, "")
 }
 

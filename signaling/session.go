@@ -50,6 +50,8 @@ type session struct {
 	left      bool         // the client sent leave
 	lastHeard atomic.Int64 // Unix ns of the last message or pong
 	limitedAt time.Time    // last rate_limited error, to send one per second
+
+	meetingBudget meetingBudget // read loop only (meeting.go)
 }
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -392,7 +394,9 @@ func (s *session) handle(data []byte) {
 	case *protocol.Typing:
 		s.handleTyping(msg)
 	default:
-		s.sendError(protocol.CodeBadMessage, "clients do not send "+t, t)
+		if !s.handleMeeting(msg) {
+			s.sendError(protocol.CodeBadMessage, "clients do not send "+t, t)
+		}
 	}
 }
 

@@ -82,11 +82,12 @@ type browser struct {
 
 // newBrowser starts a chromium process with its own profile and opens a tab.
 // The process stops when the test ends.
-func newBrowser(t testing.TB, name string) *browser {
+// Extra options (flags) go after the defaults and override them.
+func newBrowser(t testing.TB, name string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	b := &browser{t: t, name: name}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		browserFlags(chromiumPath(t), t.TempDir())...)
+		append(browserFlags(chromiumPath(t), t.TempDir()), extra...)...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithListener(b.record))
 	t.Cleanup(func() {
 		cancelCtx()

@@ -83,6 +83,7 @@ type Participant struct {
 	Name     string  `json:"name"`
 	Tracks   []Track `json:"tracks"` // never null
 	Presence
+	Hand bool `json:"handRaised,omitempty"` // hand raised (meeting.go)
 }
 
 // Track is one published media track. On the subscriber PC the track's
@@ -92,6 +93,7 @@ type Track struct {
 	Kind   string `json:"kind"`   // "audio" or "video"
 	Source string `json:"source"` // "camera", "microphone", "screen" or "unknown"
 	Codec  string `json:"codec,omitempty"`
+	Muted  bool   `json:"muted,omitempty"` // the publisher muted it (meeting.go)
 }
 
 // ICEServer is a STUN or TURN server the client should use.

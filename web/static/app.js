@@ -1,4 +1,5 @@
 // Huddle meeting page: the join form, the call view, and the hooks tests use.
+// The meeting's own controls, tiles and layout live in call-ui.js.
 //
 // Query options:
 //   ?room=R&name=N  prefill the form
@@ -20,6 +21,17 @@
 //   iceInfo()         Promise<{publisher, subscriber}>, each {state, local,
 //                     remote}: connectionState and the selected pair's
 //                     candidate types ('host', 'srflx', 'relay', ...)
+//   call()            the meeting as the page sees it: {micOn, camOn, sharing,
+//                     hand, layout, pinned, featured, speakers,
+//                     serverTrackIds: {audio, video}, people: [{id, name,
+//                     self, hand, micOff, camOff, quality, tracks}]}
+//   switchCamera(id)  Promise: switch to another camera mid-call
+//   switchMic(id)     Promise: switch to another microphone mid-call
+//   switchSpeaker(id) Promise: play the call through another output device
+//   mediaDevices()    Promise<{camera, mic, speaker}>: [{id, label}] each
+//   publisherStats()  Promise<[{kind, packetsSent, framesEncoded, width, limitation}]>
+//   endShareFromBrowser() ends the screen share as the browser's own
+//                     "Stop sharing" bar does (its tracks fire 'ended')
 //
 // Shared documents (positions are Unicode code points, as on the wire):
 //   docsConnected()   true while the collab channel is open and listed
@@ -55,12 +67,13 @@
 
 import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
-import { getLocalMedia } from './media.js';
 import { DocSession } from './docclient.js';
 import { DocsPanel } from './docs-ui.js';
 import { threadsOf, createThread } from './doccomments.js';
 import { ChatPanel } from './chat.js';
 import { Presence } from './presence.js';
+import { CallUI } from './call-ui.js';
+import { plainNetworkError } from './errors.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -80,6 +93,8 @@ const noticeBox = $('notice');
 const leaveButton = $('leave');
 const roomLabel = $('room-label');
 const grid = new Grid($('grid'), $('tile-template'));
+// Pre-join screen, controls, tile state and layout (call-ui.js).
+const callUI = new CallUI({ grid, nomedia: options.nomedia, notice: (text, ms) => showNotice(text, ms) });
 
 let meeting = null;
 
@@ -152,6 +167,25 @@ const huddle = {
   presenceOf: (id) => { const p = presence.people.get(id); return p ? { ...p } : null; },
   setStatus: (text) => presence.set(presence.state, text),
   dropSignaling: () => { if (meeting) meeting.dropSignaling(); },
+  call: () => callUI.state(),
+  switchCamera: (deviceId) => callUI.switchDevice('camera', deviceId),
+  switchMic: (deviceId) => callUI.switchDevice('mic', deviceId),
+  switchSpeaker: (deviceId) => callUI.switchDevice('speaker', deviceId),
+  mediaDevices: () => callUI.media.devices(),
+  // As when the person clicks the browser's own "Stop sharing".
+  endShareFromBrowser: () => {
+    const s = callUI.share.stream;
+    if (s) for (const t of s.getTracks()) t.dispatchEvent(new Event('ended'));
+    return !!s;
+  },
+  publisherStats: async () => {
+    if (!meeting || !meeting.publisher) return [];
+    const r = await meeting.publisher.pc.getStats();
+    return [...r.values()].filter((s) => s.type === 'outbound-rtp').map((s) => ({
+      kind: s.kind, packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded || 0,
+      width: s.frameWidth || 0, limitation: s.qualityLimitationReason || '',
+    }));
+  },
 };
 window.huddle = huddle;
 
@@ -197,7 +231,7 @@ function explain(err) {
     }
   }
   const text = err.message || String(err);
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  return plainNetworkError(text.charAt(0).toUpperCase() + text.slice(1));
 }
 
 /** Asks the dev endpoint for a token. Only dev-mode servers answer, and only to loopback. */
@@ -242,11 +276,13 @@ async function join(name, room, savedToken = '') {
   let stream = null;
   try {
     const token = options.token || savedToken || await devToken(name, room);
-    let warning = null;
-    if (!options.nomedia) ({ stream, warning } = await getLocalMedia());
+    const { media, warning } = await callUI.mediaForJoin();
     meeting = new Meeting({
       token,
       stream,
+      localMedia: media,
+      onRoomEvent: (msg) => callUI.onRoomEvent(msg),
+      sourceOf: (participantId, trackId) => callUI.room.sourceOf(participantId, trackId),
       relay: options.relay,
       grid,
       onError: onMeetingError,
@@ -273,14 +309,17 @@ async function join(name, room, savedToken = '') {
     try { sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ room: joined.room, name, token })); } catch { /* storage off */ }
     presence.start();
     setState('joined');
+    callUI.joined(meeting);
     huddle.participantId = joined.participant.id;
     huddle.room = joined.room;
     if (warning) showNotice(warning);
   } catch (err) {
     if (stream) for (const t of stream.getTracks()) t.stop();
     meeting = null;
+    callUI.left();
     setState('error');
     showError(explain(err));
+    callUI.preview();
   }
 }
 
@@ -295,8 +334,10 @@ function onMeetingError(err, fatal) {
   meeting = null;
   docSession.detach();
   presence.stop();
+  callUI.left();
   setState('error');
   showError(text);
+  callUI.preview();
 }
 
 function leave() {
@@ -305,8 +346,10 @@ function leave() {
   if (meeting) meeting.leave();
   docSession.detach();
   meeting = null;
+  callUI.left();
   document.title = 'Huddle';
   setState('left');
+  callUI.preview();
   showNotice('');
   showError('');
 }
@@ -351,6 +394,7 @@ window.addEventListener('pagehide', () => { if (meeting) meeting.leave(); });
 
 setState('idle');
 (nameInput.value ? roomInput : nameInput).focus();
+callUI.preview();
 
 // A reload of a page that was in a call joins the same room again.
 (() => {

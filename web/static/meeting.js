@@ -43,8 +43,14 @@ export class Meeting {
    * @param {(notice: string) => void} opts.onNotice
    * @param {(collab: RTCDataChannel, cursors: RTCDataChannel, joined: object) => void} [opts.onChannels]
    *   called once joined, with the publisher's data channels
+   * @param {import('./devices.js').LocalMedia} [opts.localMedia] camera and
+   *   microphone to publish (instead of stream), with mute and switching
+   * @param {(msg: object) => void} [opts.onRoomEvent] joined, participants,
+   *   tracks and the meeting family (mute, hands, speakers, quality)
+   * @param {(participantId: string, trackId: string) => string} [opts.sourceOf]
+   *   a remote track's source, to give screen shares their own tile
    */
-  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {}, onState = () => {}, onEvent = () => {} }) {
+  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {}, onState = () => {}, onEvent = () => {}, localMedia = null, onRoomEvent = () => {}, sourceOf = () => '' }) {
     this.onChannels = onChannels;
     // onState('reconnecting' | 'joined') while the session survives a drop;
     // onEvent(msg) gets joined (with its chat history), chatMessage,
@@ -56,6 +62,9 @@ export class Meeting {
     this.reconnecting = false;
     this.attempt = 0;
     this.retryTimer = 0;
+    this.localMedia = localMedia;
+    this.onRoomEvent = onRoomEvent;
+    this.sourceOf = sourceOf;
     this.token = token;
     this.stream = stream;
     this.relay = relay;
@@ -190,18 +199,29 @@ export class Meeting {
         return peer.addRemoteCandidate(msg.candidate);
       }
       case 'participantJoined':
+        this.onRoomEvent(msg);
         return this.addParticipant(msg.participant);
       case 'participantLeft':
         this.departed.add(msg.participantId);
+        this.onRoomEvent(msg);
+        this.grid.remove(`${msg.participantId}:screen`);
         return this.grid.remove(msg.participantId);
       case 'trackPublished':
         // The track itself arrives with the server's next subscriber offer.
-        return;
+        if (msg.participantId === this.self.id && this.localMedia) this.localMedia.published(msg.track);
+        return this.onRoomEvent(msg);
       case 'trackUnpublished': {
-        const tile = this.grid.get(msg.participantId);
+        const tileId = this.tileIdFor(msg.participantId, msg.trackId);
+        const tile = this.grid.get(tileId);
         if (tile) tile.removeTrack(msg.trackId);
-        return;
+        if (tileId !== msg.participantId) this.grid.remove(tileId);
+        return this.onRoomEvent(msg);
       }
+      case 'trackMuted':
+      case 'handRaised':
+      case 'speakersChanged':
+      case 'connectionQuality':
+        return this.onRoomEvent(msg);
       default:
         console.warn('huddle: unknown message type', msg.type, msg);
     }
@@ -258,6 +278,7 @@ export class Meeting {
           if (id !== this.self.id && !present.has(id)) this.grid.remove(id);
         }
         for (const p of msg.participants || []) this.addParticipant(p);
+        this.onRoomEvent(msg);
       }
       // Restart ICE on the publisher (the server restarts the
       // subscriber's): the network may have changed under us. An offer
@@ -304,10 +325,19 @@ export class Meeting {
     // Shared documents ride on the publisher's data channels.
     this.onChannels(this.publisher.collab, this.publisher.cursors, msg);
 
+    this.onRoomEvent(msg);
     this.grid.upsert(this.self.id, this.self.name || this.self.identity, { local: true });
     for (const p of msg.participants || []) this.addParticipant(p);
 
-    if (this.stream) {
+    if (this.localMedia) {
+      if (grants.publish === false) {
+        this.onNotice('This invitation lets you watch and listen only; your camera and microphone stay off.');
+      } else {
+        const video = this.localMedia.video;
+        if (video) this.grid.get(this.self.id).addVideo('local-camera', video);
+        this.localMedia.attach((track, stream, source) => this.publisher.addTrack(track, stream, source), send);
+      }
+    } else if (this.stream) {
       if (grants.publish === false) {
         this.onNotice('This invitation lets you watch and listen only; your camera and microphone stay off.');
         stopStream(this.stream);
@@ -333,11 +363,27 @@ export class Meeting {
     if (tile && p.state) tile.el.dataset.presence = p.reconnecting ? 'reconnecting' : p.state;
   }
 
+  /** A screen share gets a tile of its own, next to its sharer's. */
+  tileIdFor(participantId, trackId) {
+    return this.sourceOf(participantId, trackId) === 'screen' ? `${participantId}:screen` : participantId;
+  }
+
+  /** Publishes one more local track (a screen share); returns its sender. */
+  publishTrack(track, stream, source) {
+    return this.publisher ? this.publisher.addTrack(track, stream, source) : null;
+  }
+
+  unpublishTrack(sender) {
+    if (this.publisher && sender) this.publisher.removeTrack(sender);
+  }
+
   onRemoteTrack({ participantId, trackId, track, stream }) {
     if (this.departed.has(participantId)) return;
     // The participant list usually names them first; if the track wins the
     // race, the tile starts unnamed and participantJoined fills it in.
-    const tile = this.grid.upsert(participantId, '');
+    const tileId = this.tileIdFor(participantId, trackId);
+    if (tileId !== participantId) this.grid.upsert(participantId, '');
+    const tile = this.grid.upsert(tileId, tileId === participantId ? '' : this.grid.nameOf(participantId), { screen: tileId !== participantId });
     if (track.kind === 'video') tile.addVideo(trackId, track);
     else tile.addAudio(trackId, track);
     if (stream) {

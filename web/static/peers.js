@@ -125,10 +125,15 @@ export class Publisher extends Peer {
     this.pc.onnegotiationneeded = () => this.negotiate();
   }
 
-  /** Publishes a local track, sendonly, labelled with its source. */
+  /** Publishes a local track, sendonly, labelled with its source; returns its sender. */
   addTrack(track, stream, source) {
     this.sources[track.id] = source;
-    this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    return this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }).sender;
+  }
+
+  /** Stops publishing a track: the next offer ends it on the server. */
+  removeTrack(sender) {
+    if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
   }
 
   negotiate() {
@@ -243,6 +248,9 @@ export class Subscriber extends Peer {
         participantId: owner.participantId,
         trackId: owner.trackId,
         framesDecoded: s.framesDecoded || 0,
+        framesReceived: s.framesReceived || 0,
+        keyFramesDecoded: s.keyFramesDecoded || 0,
+        pliCount: s.pliCount || 0,
         width: s.frameWidth || 0,
         height: s.frameHeight || 0,
       });

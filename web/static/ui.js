@@ -1,5 +1,11 @@
-// The video grid: one tile per participant, the local one first. Names only
-// ever go through textContent, never innerHTML: they come from other people.
+// The video grid: one tile per participant (and one per screen share), the
+// local one first; layout.js places them. Names only ever go through
+// textContent, never innerHTML: they come from other people.
+
+import { icon } from './icons.js';
+
+/** The chosen speaker (audio output device); '' is the system default. */
+export const output = { sinkId: '' };
 
 export class Grid {
   /**
@@ -9,20 +15,24 @@ export class Grid {
   constructor(el, template) {
     this.el = el;
     this.template = template;
-    this.tiles = new Map(); // participant id -> Tile
+    this.tiles = new Map(); // tile id (participant id, or id + ':screen') -> Tile
+    this.onChange = () => {}; // tiles added or removed (layout)
+    this.onPin = () => {}; // (tile id) the pin button was pressed
   }
 
   /** Adds a participant's tile, or renames it if it exists. */
-  upsert(id, name, { local = false } = {}) {
+  upsert(id, name, { local = false, screen = false } = {}) {
     let tile = this.tiles.get(id);
     if (!tile) {
       tile = new Tile(this.template, id, local);
+      tile.el.classList.toggle('screen', screen);
+      tile.pinButton.addEventListener('click', () => this.onPin(id));
       this.tiles.set(id, tile);
-      if (local) this.el.prepend(tile.el);
+      if (local && !screen) this.el.prepend(tile.el);
       else this.el.append(tile.el);
       this.updateCount();
     }
-    if (name) tile.setName(local ? `${name} (you)` : name);
+    if (name) tile.setName(screen ? `${name}'s screen` : local ? `${name} (you)` : name);
     return tile;
   }
 
@@ -47,6 +57,7 @@ export class Grid {
 
   updateCount() {
     this.el.dataset.count = String(this.tiles.size);
+    this.onChange();
   }
 }
 
@@ -58,6 +69,17 @@ class Tile {
     this.video = this.el.querySelector('video');
     this.avatar = this.el.querySelector('.avatar');
     this.label = this.el.querySelector('.name');
+    this.badges = {
+      hand: this.el.querySelector('.badge.hand'),
+      mic: this.el.querySelector('.badge.mic-off'),
+      quality: this.el.querySelector('.badge.quality'),
+    };
+    this.badges.hand.replaceChildren(icon('hand'));
+    this.badges.mic.replaceChildren(icon('micOff'));
+    this.pinButton = this.el.querySelector('.tile-btn.pin');
+    this.pinButton.replaceChildren(icon('pin'));
+    this.el.querySelector('.tile-btn.full').replaceChildren(icon('full'));
+    this.el.querySelector('.tile-btn.full').addEventListener('click', () => this.fullScreen());
     this.local = local;
     this.name = '';
     this.videoTracks = new Map(); // track id -> MediaStreamTrack, newest shown
@@ -82,6 +104,7 @@ class Tile {
     const el = document.createElement('audio');
     el.autoplay = true;
     el.srcObject = new MediaStream([track]);
+    if (output.sinkId && el.setSinkId) el.setSinkId(output.sinkId).catch(() => {});
     this.audio.set(trackId, el);
     this.el.append(el);
     play(el);
@@ -116,8 +139,50 @@ class Tile {
     // A remote track is muted until its first frames arrive, and again
     // while its sender pauses: show the initial instead of a black box.
     const update = () => this.el.classList.toggle('has-video', !track.muted && track.readyState === 'live');
+    this.refreshVideo = update;
     track.onmute = track.onunmute = update;
     update();
+  }
+
+  /** Hand raised or not. */
+  setHand(raised) { this.badges.hand.hidden = !raised; }
+
+  /** The microphone is off (muted, or none published). */
+  setMicOff(off) {
+    this.badges.mic.hidden = !off;
+    this.el.classList.toggle('mic-off', off);
+  }
+
+  /** The camera is off: show the initial even if frames linger. */
+  setCameraOff(off) { this.el.classList.toggle('cam-off', off); }
+
+  /** Active speaker highlight: 'active' (the first), 'speaking', or ''. */
+  setSpeaking(how) {
+    this.el.classList.toggle('speaking', how === 'speaking' || how === 'active');
+    this.el.classList.toggle('active-speaker', how === 'active');
+  }
+
+  setPinned(pinned) {
+    this.el.classList.toggle('pinned', pinned);
+    this.pinButton.title = pinned ? 'Unpin' : 'Pin this tile (large for you only)';
+    this.pinButton.setAttribute('aria-label', pinned ? 'Unpin' : 'Pin');
+  }
+
+  /** Connection quality badge, with the figures as its tooltip. */
+  setQuality(q) {
+    const b = this.badges.quality;
+    if (!q) { b.hidden = true; return; }
+    b.hidden = false;
+    b.dataset.level = q.quality;
+    b.textContent = { excellent: '▂▄▆', good: '▂▄', poor: '▂' }[q.quality] || '';
+    const rtt = q.rttMs ? `, round trip ${Math.round(q.rttMs)} ms` : '';
+    b.title = `Connection ${q.quality}: ${q.loss}% packets lost, jitter ${Math.round(q.jitterMs)} ms${rtt}`;
+    b.setAttribute('aria-label', b.title);
+  }
+
+  fullScreen() {
+    if (document.fullscreenElement === this.el) document.exitFullscreen().catch(() => {});
+    else if (this.el.requestFullscreen) this.el.requestFullscreen().catch(() => {});
   }
 
   destroy() {
