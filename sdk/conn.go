@@ -16,8 +16,8 @@ import (
 // signalConn is the bot's WebSocket: one reader (the room's loop) and
 // writes serialised by a mutex.
 type signalConn struct {
-	ws    *websocket.Conn
-	mu    sync.Mutex
+	ws *websocket.Conn
+	mu sync.Mutex
 }
 
 // wsURL accepts a server's page URL (http://host:7880) or its WebSocket URL

@@ -51,7 +51,7 @@ type Forwarder struct {
 	cache    *packetCache
 	ext      extIDs                      // the publisher's header extension ids
 	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
-	meter    *trackMeter // audio level and uplink quality (quality.go); may be nil
+	meter    *trackMeter                 // audio level and uplink quality (quality.go); may be nil
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
