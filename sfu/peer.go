@@ -99,6 +99,9 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		stop()
 		return nil, fmt.Errorf("subscriber pc for %s: %w", id, err)
 	}
+	// The send path gathers GSO bursts for the subscriber's address, which
+	// follows ICE's selected pair (an ICE restart may change it).
+	p.sub.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.path.setRemote)
 	r.engine.metrics.track(p.path)
 	go p.path.run()
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetPublisher, c) })
@@ -114,9 +117,6 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		p.log.Debug("subscriber pc", "state", s.String())
 		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
 		if s == webrtc.PeerConnectionStateConnected {
-			if pair, err := p.sub.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
-				p.path.setRemote(pair)
-			}
 			p.negMu.Lock()
 			for _, d := range p.downs {
 				d.fwd.RequestKeyframe()
