@@ -137,13 +137,13 @@ func (p *Peer) ensureSub() error {
 		return fmt.Errorf("subscriber pc for %s: %w", p.id, err)
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
+	// The send path gathers GSO bursts for the subscriber's address, which
+	// follows ICE's selected pair (an ICE restart may change it).
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.path.setRemote)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("subscriber pc", "state", s.String())
 		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
 		if s == webrtc.PeerConnectionStateConnected {
-			if pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
-				p.path.setRemote(pair)
-			}
 			p.negMu.Lock()
 			for _, d := range p.downs {
 				d.fwd.RequestKeyframe()
