@@ -77,9 +77,9 @@ type Peer struct {
 
 	subReady atomic.Bool // the subscriber PC is connected
 
-	// path is the subscriber PC's one send path, running once the
-	// subscriber PC exists (pathRunning, under negMu); wg holds the
-	// goroutines reading this peer's published tracks. close waits for both.
+	// path is the subscriber PC's one send path, made and running once the
+	// subscriber PC exists (both under negMu); wg holds the goroutines
+	// reading this peer's published tracks. close waits for both.
 	path        *sendPath
 	pathRunning bool
 	wg          sync.WaitGroup
@@ -94,8 +94,6 @@ func newPeer(r *Room, id string, sig Signaler, opts PeerOptions) (*Peer, error) 
 		stop:  stop,
 		downs: map[string]*DownTrack{},
 	}
-	p.path = newSendPath(p.log)
-	p.path.useGSO(r.engine.gso)
 	return p, nil
 }
 
@@ -132,14 +130,18 @@ func (p *Peer) ensureSub() error {
 	if p.closed {
 		return fmt.Errorf("subscriber pc for %s: peer closed", p.id)
 	}
-	pc, err := p.room.engine.newSubscriberPeerConnection(p.opts.ICEServers, p.path.handleRTCP)
+	// The send path (its queues are most of a subscriber's memory) is made
+	// with the PeerConnection it sends on, so idle participants have none.
+	path := newSendPath(p.log)
+	path.useGSO(p.room.engine.gso)
+	pc, err := p.room.engine.newSubscriberPeerConnection(p.opts.ICEServers, path.handleRTCP)
 	if err != nil {
 		return fmt.Errorf("subscriber pc for %s: %w", p.id, err)
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(TargetSubscriber, c) })
 	// The send path gathers GSO bursts for the subscriber's address, which
 	// follows ICE's selected pair (an ICE restart may change it).
-	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.path.setRemote)
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(path.setRemote)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("subscriber pc", "state", s.String())
 		p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
@@ -151,7 +153,7 @@ func (p *Peer) ensureSub() error {
 			p.negMu.Unlock()
 		}
 	})
-	p.sub = pc
+	p.sub, p.path = pc, path
 	p.room.engine.metrics.track(p.path)
 	p.pathRunning = true
 	go p.path.run()
