@@ -3,7 +3,6 @@ package sdk_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,77 +12,19 @@ import (
 	"github.com/pion/sdp/v3"
 
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/signaling/netgate"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-// gate forwards TCP connections to the server until closed: then it cuts
-// the ones open (no close frame) and refuses new ones until reopened, like
-// a network outage for one client's signaling.
-type gate struct {
-	ln     net.Listener
-	closed atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newGate(t *testing.T, target string) *gate {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newGate(t *testing.T, target string) *netgate.Gate {
+	t.Helper()
+	g, err := netgate.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{ln: ln}
-	t.Cleanup(func() { ln.Close(); g.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if g.closed.Load() {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns = append(g.conns, c, up)
-			g.mu.Unlock()
-			go pipe(c, up)
-			go pipe(up, c)
-		}
-	}()
+	t.Cleanup(g.Close)
 	return g
 }
-
-func pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (g *gate) cut() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range g.conns {
-		c.Close()
-	}
-	g.conns = nil
-}
-
-func (g *gate) url() string { return "http://" + g.ln.Addr().String() }
 
 func iceUfrag(t *testing.T, raw string) string {
 	var d sdp.SessionDescription
@@ -131,7 +72,7 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 	aChat := &chatLog{ids: map[string]int{}}
 	resumed := make(chan protocol.Participant, 4)
 	var reconnecting atomic.Int32
-	alice, err := sdk.Join(ctx, g.url(), mintToken(t, srv, "alice", "rs", protocol.AllGrants()), sdk.Options{
+	alice, err := sdk.Join(ctx, "http://"+g.Addr(), mintToken(t, srv, "alice", "rs", protocol.AllGrants()), sdk.Options{
 		OnChat:         aChat.on,
 		OnReconnect:    func(p protocol.Participant) { resumed <- p },
 		OnReconnecting: func(error) { reconnecting.Add(1) },
@@ -154,8 +95,7 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 
 	// The outage: alice's signaling is cut and cannot come back until the
 	// gate opens; meanwhile bob chats.
-	g.closed.Store(true)
-	g.cut()
+	g.Cut()
 	waitFor(t, "bob to see alice reconnecting", 20*time.Second, func() bool {
 		for _, p := range bob.Participants() {
 			if p.ID == idBefore && p.Reconnecting {
@@ -169,7 +109,7 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g.closed.Store(false)
+	g.Open()
 
 	select {
 	case p := <-resumed:

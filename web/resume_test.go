@@ -3,85 +3,25 @@ package web_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
 
-// gate forwards TCP connections to the server until closed: then it cuts
-// the open ones (no close frame) and refuses new ones until reopened, like
-// a network outage for one browser's signaling. Media goes straight to the
-// server's UDP port and is not affected.
-type gate struct {
-	ln     net.Listener
-	closed atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newGate(t *testing.T, target string) *gate {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newGate(t *testing.T, target string) *netgate.Gate {
+	t.Helper()
+	g, err := netgate.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{ln: ln}
-	t.Cleanup(func() { ln.Close(); g.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if g.closed.Load() {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns = append(g.conns, c, up)
-			g.mu.Unlock()
-			go forward(c, up)
-			go forward(up, c)
-		}
-	}()
+	t.Cleanup(g.Close)
 	return g
-}
-
-func forward(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (g *gate) cut() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range g.conns {
-		c.Close()
-	}
-	g.conns = nil
 }
 
 type presenceInfo struct {
@@ -107,13 +47,12 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	bob := newBrowser(t, "bob")
 	bob.dumpLogsOnFailure()
 	room := "resume"
-	aliceID := joinByTyping(t, alice, "http://"+g.ln.Addr().String()+"/", "Alice", room)
+	aliceID := joinByTyping(t, alice, "http://"+g.Addr()+"/", "Alice", room)
 	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
 	before := waitVideoFlowing(t, bob, aliceID, "Alice")
 	waitVideoFlowing(t, alice, bobID, "Bob")
 
-	g.closed.Store(true)
-	g.cut()
+	g.Cut()
 	waitFor(t, 30*time.Second, "bob to see alice reconnecting", func() (bool, string) {
 		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
 		return err == nil && p != nil && p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
@@ -128,7 +67,7 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 		c, err := eval[[]chatInfo](bob, `window.huddle.chat()`)
 		return err == nil && len(c) == 2, fmt.Sprintf("%+v %v", c, err)
 	})
-	g.closed.Store(false)
+	g.Open()
 
 	waitState(t, alice, "joined")
 	if id, err := eval[string](alice, `window.huddle.participantId`); err != nil || id != aliceID {
