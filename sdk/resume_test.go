@@ -16,16 +16,6 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-func newGate(t *testing.T, target string) *netgate.Gate {
-	t.Helper()
-	g, err := netgate.New(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	return g
-}
-
 func iceUfrag(t *testing.T, raw string) string {
 	var d sdp.SessionDescription
 	if err := d.Unmarshal([]byte(raw)); err != nil {
@@ -68,7 +58,7 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 		OnParticipantLeft:   func(protocol.Participant) { left.Add(1) },
 		OnParticipantJoined: func(protocol.Participant) { joined.Add(1) },
 	})
-	g := newGate(t, strings.TrimPrefix(srv.URL(), "http://"))
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
 	aChat := &chatLog{ids: map[string]int{}}
 	resumed := make(chan protocol.Participant, 4)
 	var reconnecting atomic.Int32

@@ -12,16 +12,6 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-func newGate(t *testing.T, target string) *netgate.Gate {
-	t.Helper()
-	g, err := netgate.New(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	return g
-}
-
 func dialVia(t *testing.T, g *netgate.Gate) *wsClient {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+g.Addr()+"/ws", nil)
@@ -46,7 +36,7 @@ func TestDeadConnectionShownOffline(t *testing.T) {
 	s := startTestServer(t, Config{PingInterval: 200 * time.Millisecond, PongTimeout: time.Second})
 	watcher := dialWS(t, s)
 	watcher.joinAs(s, "watcher", "r")
-	g := newGate(t, s.listener.Addr().String())
+	g := netgate.Start(t, s.listener.Addr().String())
 	victim := dialVia(t, g)
 	j := victim.joinAs(s, "victim", "r")
 	// Keep the victim answering pings until the cut.

@@ -14,16 +14,6 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
 
-func newGate(t *testing.T, target string) *netgate.Gate {
-	t.Helper()
-	g, err := netgate.New(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	return g
-}
-
 type presenceInfo struct {
 	State        string `json:"state"`
 	Reconnecting bool   `json:"reconnecting"`
@@ -41,7 +31,7 @@ type chatInfo struct {
 // the others from the same tracks.
 func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	srv := startServer(t)
-	g := newGate(t, strings.TrimPrefix(srv.URL(), "http://"))
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
 	alice := newBrowser(t, "alice")
 	alice.dumpLogsOnFailure()
 	bob := newBrowser(t, "bob")

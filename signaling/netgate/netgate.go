@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"testing"
 )
 
 // Gate is a TCP forwarder in front of one address.
@@ -103,4 +104,16 @@ func (g *Gate) Close() {
 	g.ln.Close()
 	g.Cut()
 	g.wg.Wait()
+}
+
+// Start is New for a test: it fails the test on error and closes the gate
+// when the test ends.
+func Start(t testing.TB, target string) *Gate {
+	t.Helper()
+	g, err := New(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
 }
