@@ -162,3 +162,32 @@ func TestServerRestartPageRejoins(t *testing.T) {
 	step("rex sees wendy")
 	t.Cleanup(func() { step("cleanup done") })
 }
+
+// TestPageGoesAwayWhenIdle: with nobody touching it for the configured
+// time (?away=1: one second), the page says it is away, with a last seen
+// time, and the others see it; a custom status reaches them too.
+func TestPageGoesAwayWhenIdle(t *testing.T) {
+	srv := startServer(t)
+	idle := newBrowser(t, "ida")
+	idle.dumpLogsOnFailure()
+	other := newBrowser(t, "otto")
+	other.dumpLogsOnFailure()
+	idaID := joinByTyping(t, idle, srv.URL()+"/?away=1&nomedia=1", "Ida", "quiet")
+	joinByTyping(t, other, srv.URL()+"/?nomedia=1", "Otto", "quiet")
+	type presence struct {
+		State    string `json:"state"`
+		Status   string `json:"status"`
+		LastSeen int64  `json:"lastSeen"`
+	}
+	waitFor(t, 20*time.Second, "otto to see ida away", func() (bool, string) {
+		p, err := eval[*presence](other, fmt.Sprintf(`window.huddle.presenceOf(%q)`, idaID))
+		return err == nil && p != nil && p.State == "away" && p.LastSeen > 0, fmt.Sprintf("%+v %v", p, err)
+	})
+	if _, err := eval[bool](idle, `(window.huddle.setStatus('reading 📚'), true)`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "otto to see ida's status", func() (bool, string) {
+		p, err := eval[*presence](other, fmt.Sprintf(`window.huddle.presenceOf(%q)`, idaID))
+		return err == nil && p != nil && p.Status == "reading 📚", fmt.Sprintf("%+v %v", p, err)
+	})
+}
