@@ -156,3 +156,61 @@ func trackIDs(r *sdk.Room, participant string) string {
 	}
 	return ""
 }
+
+// The document session lives on the data channels, which a resume keeps:
+// edits made while the signaling is down are acknowledged, and after the
+// resume the bot's participant id and document are the same.
+func TestResumeKeepsDocuments(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bob := join(t, ctx, srv, "bob", "rd", sdk.Options{})
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
+	resumed := make(chan protocol.Participant, 4)
+	alice, err := sdk.Join(ctx, "http://"+g.Addr(), mintToken(t, srv, "alice", "rd", protocol.AllGrants()), sdk.Options{
+		OnReconnect: func(p protocol.Participant) { resumed <- p },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Leave() })
+	info, err := alice.Docs().Create(ctx, "notes", "start\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := alice.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := alice.Self().ID
+
+	g.Cut() // signaling down, media and data channels up
+	if err := doc.Insert(0, "offline edit "); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatalf("an edit while the signaling was down: %v", err)
+	}
+	g.Open()
+	select {
+	case p := <-resumed:
+		if p.ID != id {
+			t.Fatalf("alice came back as %s, was %s", p.ID, id)
+		}
+	case <-ctx.Done():
+		t.Fatal("alice did not resume")
+	}
+	if err := doc.Insert(0, "back "); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bdoc, err := bob.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bdoc.Text(); got != "back offline edit start\n" {
+		t.Errorf("bob reads %q", got)
+	}
+}
