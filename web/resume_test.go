@@ -42,6 +42,11 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	before := waitVideoFlowing(t, bob, aliceID, "Alice")
 	waitVideoFlowing(t, alice, bobID, "Bob")
 
+	type ufrags struct{ Publisher, Subscriber string }
+	uf, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
+	if err != nil || uf.Publisher == "" || uf.Subscriber == "" {
+		t.Fatalf("ice ufrags before the drop: %+v %v", uf, err)
+	}
 	g.Cut()
 	waitFor(t, 30*time.Second, "bob to see alice reconnecting", func() (bool, string) {
 		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
@@ -66,6 +71,11 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	waitFor(t, 20*time.Second, "alice to get the missed chat once", func() (bool, string) {
 		c, err := eval[[]chatInfo](alice, `window.huddle.chat()`)
 		return err == nil && len(c) == 2 && c[0].Text == "while away 0" && c[1].Text == "while away 1", fmt.Sprintf("%+v %v", c, err)
+	})
+	waitFor(t, 30*time.Second, "ICE to restart on both of alice's PeerConnections", func() (bool, string) {
+		now, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
+		return err == nil && now.Publisher != uf.Publisher && now.Subscriber != uf.Subscriber && now.Publisher != "" && now.Subscriber != "",
+			fmt.Sprintf("before %+v now %+v %v", uf, now, err)
 	})
 	waitFor(t, 30*time.Second, "alice's video to keep reaching bob from the same track", func() (bool, string) {
 		s, ok, seen := framesFrom(bob, aliceID)

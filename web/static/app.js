@@ -46,6 +46,8 @@
 //   setStatus(text)   sets our custom status ('' clears it)
 //   dropSignaling()   cuts the WebSocket as a network failure would; the
 //                     page reconnects (state 'reconnecting', then 'joined')
+//   iceUfrags()       {publisher, subscriber}: the ICE ufrags in use; both
+//                     change when a resume restarts ICE
 //
 // The room stays in the URL (?room=&name=) once joined, and the token in
 // sessionStorage: a reload joins the same room again by itself.
@@ -146,6 +148,7 @@ const huddle = {
   presenceOf: (id) => { const p = presence.people.get(id); return p ? { ...p } : null; },
   setStatus: (text) => presence.set(presence.state, text),
   dropSignaling: () => { if (meeting) meeting.dropSignaling(); },
+  iceUfrags: () => (meeting ? meeting.iceUfrags() : null),
 };
 window.huddle = huddle;
 
