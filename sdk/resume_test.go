@@ -3,7 +3,6 @@ package sdk_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,77 +12,9 @@ import (
 	"github.com/pion/sdp/v3"
 
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/signaling/netgate"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
-
-// gate forwards TCP connections to the server until closed: then it cuts
-// the ones open (no close frame) and refuses new ones until reopened, like
-// a network outage for one client's signaling.
-type gate struct {
-	ln     net.Listener
-	closed atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newGate(t *testing.T, target string) *gate {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{ln: ln}
-	t.Cleanup(func() { ln.Close(); g.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if g.closed.Load() {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns = append(g.conns, c, up)
-			g.mu.Unlock()
-			go pipe(c, up)
-			go pipe(up, c)
-		}
-	}()
-	return g
-}
-
-func pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (g *gate) cut() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range g.conns {
-		c.Close()
-	}
-	g.conns = nil
-}
-
-func (g *gate) url() string { return "http://" + g.ln.Addr().String() }
 
 func iceUfrag(t *testing.T, raw string) string {
 	var d sdp.SessionDescription
@@ -127,11 +58,11 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 		OnParticipantLeft:   func(protocol.Participant) { left.Add(1) },
 		OnParticipantJoined: func(protocol.Participant) { joined.Add(1) },
 	})
-	g := newGate(t, strings.TrimPrefix(srv.URL(), "http://"))
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
 	aChat := &chatLog{ids: map[string]int{}}
 	resumed := make(chan protocol.Participant, 4)
 	var reconnecting atomic.Int32
-	alice, err := sdk.Join(ctx, g.url(), mintToken(t, srv, "alice", "rs", protocol.AllGrants()), sdk.Options{
+	alice, err := sdk.Join(ctx, "http://"+g.Addr(), mintToken(t, srv, "alice", "rs", protocol.AllGrants()), sdk.Options{
 		OnChat:         aChat.on,
 		OnReconnect:    func(p protocol.Participant) { resumed <- p },
 		OnReconnecting: func(error) { reconnecting.Add(1) },
@@ -154,8 +85,7 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 
 	// The outage: alice's signaling is cut and cannot come back until the
 	// gate opens; meanwhile bob chats.
-	g.closed.Store(true)
-	g.cut()
+	g.Cut()
 	waitFor(t, "bob to see alice reconnecting", 20*time.Second, func() bool {
 		for _, p := range bob.Participants() {
 			if p.ID == idBefore && p.Reconnecting {
@@ -169,7 +99,7 @@ func TestResumeKeepsIdentityTracksAndChat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g.closed.Store(false)
+	g.Open()
 
 	select {
 	case p := <-resumed:
@@ -225,4 +155,62 @@ func trackIDs(r *sdk.Room, participant string) string {
 		}
 	}
 	return ""
+}
+
+// The document session lives on the data channels, which a resume keeps:
+// edits made while the signaling is down are acknowledged, and after the
+// resume the bot's participant id and document are the same.
+func TestResumeKeepsDocuments(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bob := join(t, ctx, srv, "bob", "rd", sdk.Options{})
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
+	resumed := make(chan protocol.Participant, 4)
+	alice, err := sdk.Join(ctx, "http://"+g.Addr(), mintToken(t, srv, "alice", "rd", protocol.AllGrants()), sdk.Options{
+		OnReconnect: func(p protocol.Participant) { resumed <- p },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Leave() })
+	info, err := alice.Docs().Create(ctx, "notes", "start\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := alice.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := alice.Self().ID
+
+	g.Cut() // signaling down, media and data channels up
+	if err := doc.Insert(0, "offline edit "); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatalf("an edit while the signaling was down: %v", err)
+	}
+	g.Open()
+	select {
+	case p := <-resumed:
+		if p.ID != id {
+			t.Fatalf("alice came back as %s, was %s", p.ID, id)
+		}
+	case <-ctx.Done():
+		t.Fatal("alice did not resume")
+	}
+	if err := doc.Insert(0, "back "); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bdoc, err := bob.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bdoc.Text(); got != "back offline edit start\n" {
+		t.Errorf("bob reads %q", got)
+	}
 }

@@ -172,3 +172,25 @@ func TestDevModeRefusesForeignHosts(t *testing.T) {
 }
 
 var errForbidden = errors.New("403")
+
+// joined never carries null lists: alone, participants is [], and the own
+// participant has tracks [] (the docs promise lists).
+func TestJoinedListsAreNeverNull(t *testing.T) {
+	s := startTestServer(t, Config{})
+	c := dialWS(t, s)
+	key, secret, _ := s.DevKey()
+	c.sendMsg(&protocol.Join{Version: protocol.Version, Token: mintToken(t, key, secret, "solo", "empty")})
+	_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, raw, err := c.ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"participants":[]`, `"tracks":[]`, `"chat":[]`, `"iceServers":[]`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("joined lacks %s: %s", want, raw)
+		}
+	}
+	if strings.Contains(string(raw), "null") {
+		t.Errorf("joined has a null: %s", raw)
+	}
+}

@@ -156,6 +156,7 @@ func TestHostileInputKeepsHeapBounded(t *testing.T) {
 		c.waitError(protocol.CodeLimit)
 	}
 	grown := int64(heapInUse()) - int64(before)
+	t.Logf("heap grew by %d KB under hostile input", grown>>10)
 	// 8 attackers sent ~17 MB; what the server may keep is its bounded
 	// state: 64 candidates of at most 1 KB per PeerConnection, queues.
 	if grown > 8<<20 {

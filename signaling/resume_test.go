@@ -2,81 +2,19 @@ package signaling
 
 import (
 	"fmt"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling/netgate"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-// cutProxy forwards one TCP connection to the server until cut: then it
-// stops forwarding in both directions without closing anything, like a
-// network that died (no FIN, no close frame).
-type cutProxy struct {
-	ln  net.Listener
-	cut atomic.Bool
-	mu  sync.Mutex
-	all []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln}
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.all {
-			c.Close()
-		}
-		p.mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.all = append(p.all, c, up)
-			p.mu.Unlock()
-			go p.pipe(c, up)
-			go p.pipe(up, c)
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.cut.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return // the test's cleanup closes both ends
-		}
-	}
-}
-
-func dialVia(t *testing.T, p *cutProxy) *wsClient {
+func dialVia(t *testing.T, g *netgate.Gate) *wsClient {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.ln.Addr().String()+"/ws", nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+g.Addr()+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +36,8 @@ func TestDeadConnectionShownOffline(t *testing.T) {
 	s := startTestServer(t, Config{PingInterval: 200 * time.Millisecond, PongTimeout: time.Second})
 	watcher := dialWS(t, s)
 	watcher.joinAs(s, "watcher", "r")
-	p := newCutProxy(t, s.listener.Addr().String())
-	victim := dialVia(t, p)
+	g := netgate.Start(t, s.listener.Addr().String())
+	victim := dialVia(t, g)
 	j := victim.joinAs(s, "victim", "r")
 	// Keep the victim answering pings until the cut.
 	go func() {
@@ -110,7 +48,7 @@ func TestDeadConnectionShownOffline(t *testing.T) {
 		}
 	}()
 	cutAt := time.Now()
-	p.cut.Store(true)
+	g.Freeze()
 	m := watcher.waitFor(func(m any) bool {
 		pc, ok := m.(*protocol.PresenceChanged)
 		return ok && pc.ParticipantID == j.Participant.ID

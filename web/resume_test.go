@@ -3,86 +3,16 @@ package web_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
-
-// gate forwards TCP connections to the server until closed: then it cuts
-// the open ones (no close frame) and refuses new ones until reopened, like
-// a network outage for one browser's signaling. Media goes straight to the
-// server's UDP port and is not affected.
-type gate struct {
-	ln     net.Listener
-	closed atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newGate(t *testing.T, target string) *gate {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{ln: ln}
-	t.Cleanup(func() { ln.Close(); g.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if g.closed.Load() {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns = append(g.conns, c, up)
-			g.mu.Unlock()
-			go forward(c, up)
-			go forward(up, c)
-		}
-	}()
-	return g
-}
-
-func forward(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (g *gate) cut() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range g.conns {
-		c.Close()
-	}
-	g.conns = nil
-}
 
 type presenceInfo struct {
 	State        string `json:"state"`
@@ -101,19 +31,23 @@ type chatInfo struct {
 // the others from the same tracks.
 func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	srv := startServer(t)
-	g := newGate(t, strings.TrimPrefix(srv.URL(), "http://"))
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
 	alice := newBrowser(t, "alice")
 	alice.dumpLogsOnFailure()
 	bob := newBrowser(t, "bob")
 	bob.dumpLogsOnFailure()
 	room := "resume"
-	aliceID := joinByTyping(t, alice, "http://"+g.ln.Addr().String()+"/", "Alice", room)
+	aliceID := joinByTyping(t, alice, "http://"+g.Addr()+"/", "Alice", room)
 	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
 	before := waitVideoFlowing(t, bob, aliceID, "Alice")
 	waitVideoFlowing(t, alice, bobID, "Bob")
 
-	g.closed.Store(true)
-	g.cut()
+	type ufrags struct{ Publisher, Subscriber string }
+	uf, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
+	if err != nil || uf.Publisher == "" || uf.Subscriber == "" {
+		t.Fatalf("ice ufrags before the drop: %+v %v", uf, err)
+	}
+	g.Cut()
 	waitFor(t, 30*time.Second, "bob to see alice reconnecting", func() (bool, string) {
 		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
 		return err == nil && p != nil && p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
@@ -128,7 +62,7 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 		c, err := eval[[]chatInfo](bob, `window.huddle.chat()`)
 		return err == nil && len(c) == 2, fmt.Sprintf("%+v %v", c, err)
 	})
-	g.closed.Store(false)
+	g.Open()
 
 	waitState(t, alice, "joined")
 	if id, err := eval[string](alice, `window.huddle.participantId`); err != nil || id != aliceID {
@@ -137,6 +71,11 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	waitFor(t, 20*time.Second, "alice to get the missed chat once", func() (bool, string) {
 		c, err := eval[[]chatInfo](alice, `window.huddle.chat()`)
 		return err == nil && len(c) == 2 && c[0].Text == "while away 0" && c[1].Text == "while away 1", fmt.Sprintf("%+v %v", c, err)
+	})
+	waitFor(t, 30*time.Second, "ICE to restart on both of alice's PeerConnections", func() (bool, string) {
+		now, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
+		return err == nil && now.Publisher != uf.Publisher && now.Subscriber != uf.Subscriber && now.Publisher != "" && now.Subscriber != "",
+			fmt.Sprintf("before %+v now %+v %v", uf, now, err)
 	})
 	waitFor(t, 30*time.Second, "alice's video to keep reaching bob from the same track", func() (bool, string) {
 		s, ok, seen := framesFrom(bob, aliceID)
@@ -232,4 +171,33 @@ func TestServerRestartPageRejoins(t *testing.T) {
 	waitVideoFlowing(t, b, wendy, "Wendy")
 	step("rex sees wendy")
 	t.Cleanup(func() { step("cleanup done") })
+}
+
+// TestPageGoesAwayWhenIdle: with nobody touching it for the configured
+// time (?away=1: one second), the page says it is away, with a last seen
+// time, and the others see it; a custom status reaches them too.
+func TestPageGoesAwayWhenIdle(t *testing.T) {
+	srv := startServer(t)
+	idle := newBrowser(t, "ida")
+	idle.dumpLogsOnFailure()
+	other := newBrowser(t, "otto")
+	other.dumpLogsOnFailure()
+	idaID := joinByTyping(t, idle, srv.URL()+"/?away=1&nomedia=1", "Ida", "quiet")
+	joinByTyping(t, other, srv.URL()+"/?nomedia=1", "Otto", "quiet")
+	type presence struct {
+		State    string `json:"state"`
+		Status   string `json:"status"`
+		LastSeen int64  `json:"lastSeen"`
+	}
+	waitFor(t, 20*time.Second, "otto to see ida away", func() (bool, string) {
+		p, err := eval[*presence](other, fmt.Sprintf(`window.huddle.presenceOf(%q)`, idaID))
+		return err == nil && p != nil && p.State == "away" && p.LastSeen > 0, fmt.Sprintf("%+v %v", p, err)
+	})
+	if _, err := eval[bool](idle, `(window.huddle.setStatus('reading 📚'), true)`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "otto to see ida's status", func() (bool, string) {
+		p, err := eval[*presence](other, fmt.Sprintf(`window.huddle.presenceOf(%q)`, idaID))
+		return err == nil && p != nil && p.Status == "reading 📚", fmt.Sprintf("%+v %v", p, err)
+	})
 }

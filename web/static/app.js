@@ -61,6 +61,8 @@
 //   setStatus(text)   sets our custom status ('' clears it)
 //   dropSignaling()   cuts the WebSocket as a network failure would; the
 //                     page reconnects (state 'reconnecting', then 'joined')
+//   iceUfrags()       {publisher, subscriber}: the ICE ufrags in use; both
+//                     change when a resume restarts ICE
 //
 // The room stays in the URL (?room=&name=) once joined, and the token in
 // sessionStorage: a reload joins the same room again by itself.
@@ -186,6 +188,7 @@ const huddle = {
       width: s.frameWidth || 0, limitation: s.qualityLimitationReason || '',
     }));
   },
+  iceUfrags: () => (meeting ? meeting.iceUfrags() : null),
 };
 window.huddle = huddle;
 

@@ -71,7 +71,8 @@ export class ChatPanel {
 
   /** Posts a message; it shows once the server has stored it. */
   post(text) {
-    const clientId = crypto.randomUUID();
+    // getRandomValues works on plain-http pages too (randomUUID does not).
+    const clientId = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
     this.pending.set(clientId, text);
     this.send('chat', { clientId, text });
     return clientId;

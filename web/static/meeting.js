@@ -136,6 +136,15 @@ export class Meeting {
     }, wait);
   }
 
+  /** For tests: the ICE ufrags in use (they change on an ICE restart). */
+  iceUfrags() {
+    const ufrag = (d) => (d && (/a=ice-ufrag:(\S+)/.exec(d.sdp) || [])[1]) || null;
+    return {
+      publisher: this.publisher ? ufrag(this.publisher.pc.localDescription) : null,
+      subscriber: this.subscriber ? ufrag(this.subscriber.pc.remoteDescription) : null,
+    };
+  }
+
   /** For tests: cut the socket as a network failure would. */
   dropSignaling() {
     if (this.sig && this.sig.ws) this.sig.ws.close(4000, 'test: dropped');
