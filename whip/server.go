@@ -98,8 +98,12 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	}
 }
 
-// Close ends every session and waits for them.
+// Close ends every session and waits for them. A nil Server (a node
+// that never started) has nothing to close.
 func (s *Server) Close() {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	s.closed = true
 	sessions := make([]*session, 0, len(s.sessions))
