@@ -108,7 +108,9 @@ func (s *Server) Close() {
 	s.closed = true
 	sessions := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
-		sessions = append(sessions, ss)
+		if ss != nil { // nil: reserved by a POST still starting; it sees closed
+			sessions = append(sessions, ss)
+		}
 	}
 	s.mu.Unlock()
 	for _, ss := range sessions {
