@@ -98,13 +98,19 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	}
 }
 
-// Close ends every session and waits for them.
+// Close ends every session and waits for them. A nil Server (a node
+// that never started) has nothing to close.
 func (s *Server) Close() {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	s.closed = true
 	sessions := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
-		sessions = append(sessions, ss)
+		if ss != nil { // nil: reserved by a POST still starting; it sees closed
+			sessions = append(sessions, ss)
+		}
 	}
 	s.mu.Unlock()
 	for _, ss := range sessions {

@@ -121,6 +121,10 @@ func (s *Server) start(reqCtx context.Context, id, tok string, claims *auth.Clai
 	}
 	close(ss.ready)
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail(errors.New("server is shutting down"))
+	}
 	s.sessions[id] = ss
 	s.wg.Add(1)
 	s.mu.Unlock()
