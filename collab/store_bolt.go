@@ -261,9 +261,11 @@ func (s *BoltStore) Commit(docID string, c Commit) error {
 }
 
 func deleteBefore(b *bolt.Bucket, rev int64) error {
+	// Delete at the cursor (no second search from the root); First again
+	// after each delete, since Next after Delete skips an entry in bbolt.
 	cur := b.Cursor()
 	for k, _ := cur.First(); k != nil && keyRev(k) < rev; k, _ = cur.First() {
-		if err := b.Delete(k); err != nil {
+		if err := cur.Delete(); err != nil {
 			return err
 		}
 	}
