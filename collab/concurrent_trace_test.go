@@ -199,8 +199,10 @@ type logEntry struct {
 }
 
 // concurrentReplay replays a trace as two people with the given lag (in
-// keystrokes) and returns the final text and its edit distance from the
-// recorded end.
+// keystrokes) and returns the edit distance of the converged text from the
+// recorded end, and the recorded length. It is long so that the replay
+// reads top to bottom: set up, deliver what is due, make each keystroke,
+// drain, compare.
 func concurrentReplay(t *testing.T, name string, lag int, seed int64) (dist int, total int) {
 	start, end, ops := loadTrace(t, name)
 	rp := &replayer{}
