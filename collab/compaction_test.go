@@ -89,7 +89,9 @@ func BenchmarkOpenLongHistory(b *testing.B) {
 	for _, n := range []int{10_000, 1_000_000} {
 		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
 			cs := &countingStore{Store: NewMemStore()}
-			cfg := Config{Store: cs, IdleTimeout: 1 << 40}
+			// One op per commit, so that snapshots fall every 500 ops
+			// exactly and both histories end 123 ops after one.
+			cfg := Config{Store: cs, IdleTimeout: 1 << 40, MaxBatch: 1}
 			svc, err := NewService(cfg)
 			if err != nil {
 				b.Fatal(err)

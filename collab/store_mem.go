@@ -138,10 +138,12 @@ func (s *MemStore) Ops(docID string, after, upTo int64) ([]OpRecord, error) {
 		return nil, err
 	}
 	var out []OpRecord
-	for _, r := range d.ops {
-		if r.Rev > after && r.Rev <= upTo {
-			out = append(out, r)
+	i := sort.Search(len(d.ops), func(i int) bool { return d.ops[i].Rev > after }) // revisions ascend
+	for _, r := range d.ops[i:] {
+		if r.Rev > upTo {
+			break
 		}
+		out = append(out, r)
 	}
 	return out, nil
 }
