@@ -54,8 +54,9 @@ func mintToken(t *testing.T, room, identity, name string, g protocol.Grants) str
 // connected.
 type docsPerson struct {
 	*browser
-	id   string
-	name string
+	id       string
+	name     string
+	identity string
 }
 
 func joinDocs(t *testing.T, env docsEnv, identity, name string, edit bool) *docsPerson {
@@ -83,7 +84,7 @@ func joinDocsWith(t *testing.T, env docsEnv, identity, name string, grants proto
 		ok, err := eval[bool](b, `window.huddle.docsConnected()`)
 		return err == nil && ok, fmt.Sprint(err)
 	})
-	return &docsPerson{browser: b, id: id, name: name}
+	return &docsPerson{browser: b, id: id, name: name, identity: identity}
 }
 
 func (p *docsPerson) openDoc(t *testing.T, doc string) {

@@ -13,6 +13,7 @@
 
 import * as ot from './ot.js';
 import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
+import { loadPending, savePending, pendingOf } from './docstore.js';
 import { Reassembler, Sender } from './framing.js';
 
 export const SYNCHRONIZED = 'synchronized';
@@ -246,7 +247,7 @@ export class DocSession {
   channelOpen() {
     this.connected = true;
     this.send({ type: 'docList', reqId: this.reqId() });
-    for (const d of this.open.values()) this.sendOpen(d);
+    for (const d of this.open.values()) if (d.loaded) this.sendOpen(d);
     this.emit('status');
   }
 
@@ -373,12 +374,52 @@ export class DocSession {
         threads: new Map(), // comment threads (doccomments.js)
         selection: null, cursorDirty: false, lastCursorAt: 0, cursorTimer: 0,
         waiters: [],
+        loaded: false, // unacknowledged edits from an earlier page were looked for
+        saveTimer: 0,
       };
       this.open.set(doc, d);
+      this.restore(d).finally(() => {
+        d.loaded = true;
+        if (this.open.get(doc) === d && this.connected && !d.opening) this.sendOpen(d);
+      });
     }
     const p = new Promise((resolve, reject) => d.waiters.push({ resolve, reject }));
-    if (this.connected && !d.opening) this.sendOpen(d);
+    if (d.loaded && this.connected && !d.opening) this.sendOpen(d);
     return p;
+  }
+
+  // ---- unacknowledged edits across reloads (docstore.js) ----
+
+  pendingKey(doc) { return this.storeKey ? `${this.storeKey}|${doc}` : ''; }
+
+  /** Takes up the unacknowledged edits an earlier page left for d. */
+  async restore(d) {
+    const key = this.pendingKey(d.id);
+    if (!key || d.client || typeof indexedDB === 'undefined') return;
+    let st;
+    try {
+      st = await loadPending(key);
+    } catch (err) {
+      console.warn('huddle: could not read unsaved document edits', err);
+      return;
+    }
+    if (!st || st.v !== 1 || d.client) return;
+    const c = new DocClient(st.prefix, st.rev, st.text);
+    c.seq = st.seq;
+    c.inflight = st.inflight;
+    c.buffer = st.buffer;
+    d.client = c;
+    console.info(`huddle: document ${d.id}: took up unsaved edits from revision ${st.rev}`);
+  }
+
+  /** Saves (or clears) d's unacknowledged edits soon. */
+  persist(d) {
+    const key = this.pendingKey(d.id);
+    if (!key || typeof indexedDB === 'undefined' || d.saveTimer) return;
+    d.saveTimer = setTimeout(() => {
+      d.saveTimer = 0;
+      savePending(key, pendingOf(d.client)).catch((err) => console.warn('huddle: could not keep unsaved document edits', err));
+    }, 50);
   }
 
   sendOpen(d, { snapshot = false } = {}) {
@@ -406,6 +447,7 @@ export class DocSession {
     if (!d || !d.client) throw new Error(`document ${doc} is not open`);
     const sub = d.client.applyLocal(op);
     this.moveRemoteCursors(d, op);
+    this.persist(d);
     if (sub && d.opened) this.submit(d, sub);
     this.emit('status');
     if (d.remoteCursors.size) this.emit('cursors', doc);
@@ -605,6 +647,7 @@ export class DocSession {
 
   afterRevision(d) {
     this.emit('status');
+    this.persist(d);
     // Cursors that were ahead of us may fit now.
     let moved = false;
     for (const [p, msg] of d.pendingCursors) {
