@@ -106,15 +106,18 @@ func TestDocsOfflineEditsSurviveReload(t *testing.T) {
 		saved, err2 := alice.pendingSaved(doc)
 		return err == nil && err2 == nil && snap.Rev > final.Rev && strings.Contains(saved, three), fmt.Sprint(snap.Rev, saved, err, err2)
 	})
-	alice.reload(t, doc)
+	// The connection is fine again (nothing more comes for the lost ack),
+	// and the tab reloads.
 	cut(t, alice, "")
+	alice.reload(t, doc)
 	final = waitConvergedAfter(t, doc, final.Rev, alice, bob)
 	if strings.Count(final.Text, three) != 1 {
 		t.Fatalf("after the reload: %q, want %q once", final.Text, three)
 	}
 }
 
-// reload reloads p's tab, joins and opens doc again.
+// reload reloads p's tab and joins; the page opens doc by itself, since
+// it has unsent edits in it.
 func (p *docsPerson) reload(t *testing.T, doc string) {
 	t.Helper()
 	p.mustDo(20*time.Second, "reload and join",
@@ -127,5 +130,8 @@ func (p *docsPerson) reload(t *testing.T, doc string) {
 		ok, err := eval[bool](p.browser, `window.huddle.docsConnected()`)
 		return err == nil && ok, fmt.Sprint(err)
 	})
-	p.openDoc(t, doc)
+	waitFor(t, 10*time.Second, p.name+"'s page to open the document with unsent edits", func() (bool, string) {
+		st, err := eval[string](p.browser, fmt.Sprintf(`window.huddle.docState(%q) || ''`, doc))
+		return err == nil && st != "", fmt.Sprint(st, err)
+	})
 }

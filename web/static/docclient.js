@@ -12,7 +12,7 @@
 
 import * as ot from './ot.js';
 import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
-import { loadPending, savePending, pendingOf } from './docstore.js';
+import { loadPending, savePending, pendingOf, pendingDocs } from './docstore.js';
 import { Reassembler, Sender } from './framing.js';
 import { DocClient, SYNCHRONIZED } from './otclient.js';
 
@@ -290,6 +290,12 @@ export class DocSession {
     c.buffer = st.buffer;
     d.client = c;
     console.info(`huddle: document ${d.id}: took up unsaved edits from revision ${st.rev}`);
+  }
+
+  /** Ids of the documents an earlier page left unacknowledged edits in. */
+  pendingDocs() {
+    if (!this.storeKey || typeof indexedDB === 'undefined') return Promise.resolve([]);
+    return pendingDocs(this.storeKey).catch(() => []);
   }
 
   /** Saves (or clears) d's unacknowledged edits soon. */

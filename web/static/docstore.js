@@ -50,3 +50,10 @@ export function pendingOf(c) {
   return { v: 1, rev: c.rev, text: c.text, prefix: c.prefix, seq: c.seq,
     inflight: { id: c.inflight.id, rev: c.inflight.rev, op: c.inflight.op }, buffer: c.buffer };
 }
+
+/** The documents with edits kept under keys that start with prefix + '|'. */
+export function pendingDocs(prefix) {
+  return tx('readonly', (s) => s.getAllKeys()).then((keys) => (keys || [])
+    .filter((k) => typeof k === 'string' && k.startsWith(`${prefix}|`))
+    .map((k) => k.slice(prefix.length + 1)));
+}
