@@ -65,6 +65,10 @@ type CommentLimits struct {
 	MaxText     int // code points in one comment [4000]
 	MaxThreads  int // threads per document, resolved ones included [500]
 	MaxComments int // comments per thread [200]
+	// MaxBytes bounds the comment text of one document, all threads
+	// together, so that the counts above cannot multiply into gigabytes
+	// [4 MiB].
+	MaxBytes int
 }
 
 // Comments keeps the comment threads of a Service's documents.
@@ -91,6 +95,9 @@ func NewComments(svc *Service, lim CommentLimits) (*Comments, error) {
 	}
 	if lim.MaxComments <= 0 {
 		lim.MaxComments = 200
+	}
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = 4 << 20
 	}
 	return &Comments{svc: svc, store: store, lim: lim, now: time.Now}, nil
 }
@@ -122,6 +129,9 @@ func (c *Comments) NewThread(ctx context.Context, doc string, rev int64, start, 
 	}
 	if len(ts) >= c.lim.MaxThreads {
 		return CommentThread{}, fmt.Errorf("new thread in %s: %d threads: %w", doc, len(ts), ErrCommentLimit)
+	}
+	if err := c.checkBytes(ts, len(text)); err != nil {
+		return CommentThread{}, err
 	}
 	now := c.now().UTC()
 	t := CommentThread{ID: newID(), Rev: rev, Start: start, End: end, Created: now,
@@ -181,16 +191,41 @@ func (c *Comments) change(ctx context.Context, doc, thread string, fn func(*Comm
 	if err != nil {
 		return CommentThread{}, err
 	}
+	before := textBytes(ts)
 	for _, t := range ts {
 		if t.ID != thread {
 			continue
 		}
+		old := textBytes([]CommentThread{t})
 		if err := fn(&t); err != nil {
 			return CommentThread{}, err
+		}
+		if grown := textBytes([]CommentThread{t}) - old; grown > 0 {
+			if before+grown > c.lim.MaxBytes {
+				return CommentThread{}, fmt.Errorf("thread %s of %s: %d bytes of comments: %w", thread, doc, before, ErrCommentLimit)
+			}
 		}
 		return t, c.put(doc, t)
 	}
 	return CommentThread{}, fmt.Errorf("thread %s of %s: %w", thread, doc, ErrUnknownThread)
+}
+
+// checkBytes refuses adding n bytes of text to threads ts.
+func (c *Comments) checkBytes(ts []CommentThread, n int) error {
+	if have := textBytes(ts); have+n > c.lim.MaxBytes {
+		return fmt.Errorf("%d bytes of comments: %w", have, ErrCommentLimit)
+	}
+	return nil
+}
+
+func textBytes(ts []CommentThread) int {
+	n := 0
+	for _, t := range ts {
+		for _, cm := range t.Comments {
+			n += len(cm.Text)
+		}
+	}
+	return n
 }
 
 func (c *Comments) checkText(text string) error {
@@ -207,27 +242,55 @@ func (c *Comments) checkText(text string) error {
 }
 
 // rebased loads doc's threads and moves each to the head, saving those
-// that moved; under c.mu.
+// that moved; under c.mu. The log is read once, from the oldest thread's
+// revision.
 func (c *Comments) rebased(ctx context.Context, doc string) ([]CommentThread, error) {
 	if _, err := c.svc.Doc(ctx, doc); err != nil {
 		return nil, err
 	}
 	ts, err := c.store.Threads(doc)
-	if err != nil {
+	if err != nil || len(ts) == 0 {
+		return ts, err
+	}
+	oldest := ts[0].Rev
+	for _, t := range ts {
+		oldest = min(oldest, t.Rev)
+	}
+	ops, err := c.svc.OpsSince(ctx, doc, oldest)
+	tooOld := errors.Is(err, ErrRevisionTooOld) // each thread falls back in rebase
+	if err != nil && !tooOld {
 		return nil, err
 	}
 	for i := range ts {
-		before := ts[i].Rev
-		if err := c.rebase(ctx, doc, &ts[i], false); err != nil {
-			return nil, err
+		t := &ts[i]
+		before := t.Rev
+		if tooOld {
+			if err := c.rebase(ctx, doc, t, false); err != nil {
+				return nil, err
+			}
+		} else {
+			moveRange(t, ops)
 		}
-		if ts[i].Rev != before {
-			if err := c.put(doc, ts[i]); err != nil {
+		if t.Rev != before {
+			if err := c.put(doc, *t); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return ts, nil
+}
+
+// moveRange moves t's range through those of ops after t.Rev.
+func moveRange(t *CommentThread, ops []OpRecord) {
+	sel := ot.Selection{Anchor: t.Start, Head: t.End}
+	for _, r := range ops {
+		if r.Rev <= t.Rev {
+			continue
+		}
+		sel = ot.TransformSelection(sel, r.Op, false)
+		t.Rev = r.Rev
+	}
+	t.Start, t.End = min(sel.Anchor, sel.Head), max(sel.Anchor, sel.Head)
 }
 
 // rebase moves t's range through the ops after t.Rev to the head. check
@@ -266,12 +329,7 @@ func (c *Comments) rebase(ctx context.Context, doc string, t *CommentThread, che
 			return fmt.Errorf("new thread [%d, %d) in a text of %d code points: %w", t.Start, t.End, n, ErrBadRequest)
 		}
 	}
-	sel := ot.Selection{Anchor: t.Start, Head: t.End}
-	for _, r := range ops {
-		sel = ot.TransformSelection(sel, r.Op, false)
-		t.Rev = r.Rev
-	}
-	t.Start, t.End = min(sel.Anchor, sel.Head), max(sel.Anchor, sel.Head)
+	moveRange(t, ops)
 	return nil
 }
 

@@ -25,7 +25,7 @@ func TestCommentThreads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cm, err := NewComments(svc, CommentLimits{MaxText: 10, MaxThreads: 2, MaxComments: 3})
+		cm, err := NewComments(svc, CommentLimits{MaxText: 10, MaxThreads: 2, MaxComments: 3, MaxBytes: 18})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +94,10 @@ func TestCommentThreads(t *testing.T) {
 	}
 	if _, err := cm.NewThread(ctx, "d", snap.Rev, 0, 1, "alice", "Alice", "three"); !errors.Is(err, ErrCommentLimit) {
 		t.Fatalf("third thread: %v", err)
+	}
+	// 16 bytes of comments so far; 4 more pass the document's 18.
+	if _, err := cm.Reply(ctx, "d", th2.ID, "bob", "Bob", "four"); !errors.Is(err, ErrCommentLimit) {
+		t.Fatalf("past the document's bytes: %v", err)
 	}
 	// Deleting the range's text collapses it where the text was.
 	submit("4", snap.Rev, ot.Op{}.Delete(4))

@@ -18,9 +18,10 @@ import (
 )
 
 // lossJS: window.__huddleLose = 'submit' drops submits until cleared,
-// 'ack' drops acks; window.__huddleLost counts what was dropped. Its
-// message listener is added before the page's, so stopping the event hides
-// it from the page.
+// 'ack' drops acks; window.__huddleLost counts what was dropped. The same
+// in sessionStorage.huddleLose outlives a reload of the tab (a connection
+// that stays cut). Its message listener is added before the page's, so
+// stopping the event hides it from the page.
 const lossJS = `(() => {
   const real = RTCPeerConnection.prototype.createDataChannel;
   RTCPeerConnection.prototype.createDataChannel = function (label, init) {
@@ -28,13 +29,14 @@ const lossJS = `(() => {
     if (label !== 'collab') return ch;
     const typeOf = (s) => { try { return typeof s === 'string' && s[0] === '{' ? JSON.parse(s).type : ''; } catch { return ''; } };
     const lost = () => { window.__huddleLost = (window.__huddleLost || 0) + 1; };
+    const lose = () => window.__huddleLose || sessionStorage.getItem('huddleLose') || '';
     const send = ch.send.bind(ch);
     ch.send = (s) => {
-      if (window.__huddleLose === 'submit' && typeOf(s) === 'submit') { lost(); return; }
+      if (lose() === 'submit' && typeOf(s) === 'submit') { lost(); return; }
       send(s);
     };
     ch.addEventListener('message', (ev) => {
-      if (window.__huddleLose === 'ack' && typeOf(ev.data) === 'ack') { lost(); ev.stopImmediatePropagation(); }
+      if (lose() === 'ack' && typeOf(ev.data) === 'ack') { lost(); ev.stopImmediatePropagation(); }
     });
     return ch;
   };

@@ -42,6 +42,8 @@ func WireError(err error) (code, message string) {
 		return protocol.DocErrLimit, err.Error()
 	case errors.Is(err, collab.ErrBadRequest):
 		return protocol.DocErrBadMessage, err.Error()
+	case errors.Is(err, collab.ErrTooLarge):
+		return protocol.DocErrTooLarge, err.Error()
 	case errors.Is(err, protocol.ErrTooLarge):
 		return protocol.DocErrTooLarge, "message larger than the limit"
 	case errors.Is(err, protocol.ErrFrame):

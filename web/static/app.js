@@ -112,6 +112,8 @@ let docsRoom = null;
 function attachDocs(collab, cursors, joined) {
   if (docsRoom !== joined.room) docSession.reset();
   docsRoom = joined.room;
+  // Unacknowledged edits are kept per room and identity (docstore.js).
+  docSession.storeKey = `${joined.room}|${joined.participant.identity || joined.participant.name}`;
   // Without editDocs the server refuses changes; do not offer them.
   const g = joined.grants;
   docsPanel.setCanEdit(g ? !!g.editDocs : true, !!(g && g.roomAdmin));

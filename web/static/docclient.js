@@ -1,9 +1,8 @@
 // Shared documents over the `collab` and `cursors` data channels
 // (docs/PROTOCOL.md "Shared documents"). Two layers:
 //
-//   DocClient  - the OT client state machine for one document, the same as
-//                Go's collab/client: one op in flight, later local edits
-//                composed into a buffer, remote ops transformed over both.
+//   DocClient  - the OT client state machine for one document (otclient.js,
+//                re-exported here).
 //   DocSession - the room's documents: requests and answers, the op stream
 //                of each open document, presence, cursors, errors, and
 //                re-opening with the last revision (and resubmitting what
@@ -13,135 +12,17 @@
 
 import * as ot from './ot.js';
 import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
+import { loadPending, savePending, pendingOf, pendingDocs } from './docstore.js';
 import { Reassembler, Sender } from './framing.js';
+import { DocClient, SYNCHRONIZED } from './otclient.js';
 
-export const SYNCHRONIZED = 'synchronized';
-export const AWAITING_CONFIRM = 'awaiting confirm';
-export const AWAITING_WITH_BUFFER = 'awaiting with buffer';
+export { SYNCHRONIZED, AWAITING_CONFIRM, AWAITING_WITH_BUFFER, OutOfOrder, DocClient } from './otclient.js';
 
 const CURSOR_INTERVAL_MS = 50;
 const CURSOR_REFRESH_MS = 2000; // cursors are lossy: say it again now and then
 // The server drops a client silent for 30 s from document presence (and
 // its cursors from the others' views): say we are here every 10 s.
 const HEARTBEAT_MS = 10000;
-const HISTORY_KEEP = 500; // server ops kept to move late cursors forward
-
-export class OutOfOrder extends Error {}
-
-/**
- * The client state machine for one document (collab/client in Go).
- *   synchronized --local--> awaiting confirm --local--> awaiting with buffer
- *        ^---------ack-----------+   ^------------ack--------------+
- */
-export class DocClient {
-  constructor(idPrefix, rev, text) {
-    this.prefix = idPrefix;
-    this.seq = 0;
-    this.rev = rev;
-    this.text = text;
-    this.inflight = null; // {id, rev, op}: op is against revision this.rev (transformed as remote ops arrive)
-    this.buffer = null; // composed local edits made since inflight was sent
-    // Recent server ops [{rev, op}] in server form, to bring a cursor
-    // reported at an older revision forward.
-    this.history = [];
-  }
-
-  get state() {
-    if (!this.inflight) return SYNCHRONIZED;
-    return this.buffer ? AWAITING_WITH_BUFFER : AWAITING_CONFIRM;
-  }
-
-  newSubmission(op) {
-    this.seq++;
-    return { id: `${this.prefix}${this.seq}`, rev: this.rev, op };
-  }
-
-  /** A local edit (already in the view). Returns the submission to send now, or null. */
-  applyLocal(op) {
-    const text = ot.apply(this.text, op); // throws OpError, changing nothing
-    this.text = text;
-    if (ot.isNoop(op)) return null;
-    op = ot.normalize(op);
-    if (!this.inflight) {
-      this.inflight = this.newSubmission(op);
-      return this.inflight;
-    }
-    this.buffer = this.buffer ? ot.compose(this.buffer, op) : op;
-    return null;
-  }
-
-  /** The server acknowledged the in-flight op at rev; returns the next submission, if any. */
-  ack(rev, id) {
-    if (!this.inflight || this.inflight.id !== id) throw new Error(`ack ${id} at revision ${rev}: not in flight`);
-    if (rev !== this.rev + 1) throw new OutOfOrder(`ack ${id} at revision ${rev}, client at ${this.rev}`);
-    this.remember(rev, this.inflight.op);
-    this.rev = rev;
-    this.inflight = null;
-    if (!this.buffer) return null;
-    this.inflight = this.newSubmission(this.buffer);
-    this.buffer = null;
-    return this.inflight;
-  }
-
-  /** Someone else's op at rev: returns it transformed for the local text. */
-  remote(rev, op) {
-    if (rev !== this.rev + 1) throw new OutOfOrder(`remote op at revision ${rev}, client at ${this.rev}`);
-    op = ot.normalize(op);
-    const server = op;
-    if (this.inflight) {
-      const mine = this.inflight.op;
-      this.inflight.op = ot.transform(mine, op, ot.RIGHT);
-      op = ot.transform(op, mine, ot.LEFT);
-      if (this.buffer) {
-        const buf = this.buffer;
-        this.buffer = ot.transform(buf, op, ot.RIGHT);
-        op = ot.transform(op, buf, ot.LEFT);
-      }
-    }
-    this.text = ot.apply(this.text, op);
-    this.remember(rev, server);
-    this.rev = rev;
-    return op;
-  }
-
-  /** One op of the server's stream: our in-flight one (by id) is its ack. */
-  receive(rev, id, op) {
-    if (this.inflight && id && id === this.inflight.id) return { view: null, send: this.ack(rev, id) };
-    return { view: this.remote(rev, op), send: null };
-  }
-
-  /**
-   * The in-flight op to send again after a reconnect, same id. Its base is
-   * the current revision: it was transformed over every op since it was
-   * first sent, and the server de-duplicates by id before looking at it.
-   */
-  resubmit() {
-    if (!this.inflight) return null;
-    this.inflight.rev = this.rev;
-    return this.inflight;
-  }
-
-  remember(rev, op) {
-    this.history.push({ rev, op });
-    if (this.history.length > HISTORY_KEEP) this.history.splice(0, this.history.length - HISTORY_KEEP);
-  }
-
-  /**
-   * Maps a selection another participant reported at server revision rev
-   * into the local text; null if rev is ahead of us (not yet) or too old.
-   */
-  remoteSelection(sel, rev) {
-    if (rev > this.rev) return null;
-    if (rev < this.rev) {
-      const first = this.history.findIndex((h) => h.rev === rev + 1);
-      if (first < 0) return null;
-      for (let i = first; i < this.history.length; i++) sel = ot.transformSelection(sel, this.history[i].op, false);
-    }
-    if (this.inflight) sel = ot.transformSelection(sel, this.inflight.op, false);
-    if (this.buffer) sel = ot.transformSelection(sel, this.buffer, false);
-    return sel;
-  }
-}
 
 /** A colour for a participant the server named none for. */
 export function colorFor(id) {
@@ -246,7 +127,7 @@ export class DocSession {
   channelOpen() {
     this.connected = true;
     this.send({ type: 'docList', reqId: this.reqId() });
-    for (const d of this.open.values()) this.sendOpen(d);
+    for (const d of this.open.values()) if (d.loaded) this.sendOpen(d);
     this.emit('status');
   }
 
@@ -373,12 +254,58 @@ export class DocSession {
         threads: new Map(), // comment threads (doccomments.js)
         selection: null, cursorDirty: false, lastCursorAt: 0, cursorTimer: 0,
         waiters: [],
+        loaded: false, // unacknowledged edits from an earlier page were looked for
+        saveTimer: 0,
       };
       this.open.set(doc, d);
+      this.takeUpPending(d).finally(() => {
+        d.loaded = true;
+        if (this.open.get(doc) === d && this.connected && !d.opening) this.sendOpen(d);
+      });
     }
     const p = new Promise((resolve, reject) => d.waiters.push({ resolve, reject }));
-    if (this.connected && !d.opening) this.sendOpen(d);
+    if (d.loaded && this.connected && !d.opening) this.sendOpen(d);
     return p;
+  }
+
+  // ---- unacknowledged edits across reloads (docstore.js) ----
+
+  pendingKey(doc) { return this.storeKey ? `${this.storeKey}|${doc}` : ''; }
+
+  /** Takes up the unacknowledged edits an earlier page left for d. */
+  async takeUpPending(d) {
+    const key = this.pendingKey(d.id);
+    if (!key || d.client || typeof indexedDB === 'undefined') return;
+    let st;
+    try {
+      st = await loadPending(key);
+    } catch (err) {
+      console.warn('huddle: could not read unsaved document edits', err);
+      return;
+    }
+    if (!st || st.v !== 1 || d.client) return;
+    const c = new DocClient(st.prefix, st.rev, st.text);
+    c.seq = st.seq;
+    c.inflight = st.inflight;
+    c.buffer = st.buffer;
+    d.client = c;
+    console.info(`huddle: document ${d.id}: took up unsaved edits from revision ${st.rev}`);
+  }
+
+  /** Ids of the documents an earlier page left unacknowledged edits in. */
+  pendingDocs() {
+    if (!this.storeKey || typeof indexedDB === 'undefined') return Promise.resolve([]);
+    return pendingDocs(this.storeKey).catch(() => []);
+  }
+
+  /** Saves (or clears) d's unacknowledged edits soon. */
+  persist(d) {
+    const key = this.pendingKey(d.id);
+    if (!key || typeof indexedDB === 'undefined' || d.saveTimer) return;
+    d.saveTimer = setTimeout(() => {
+      d.saveTimer = 0;
+      savePending(key, pendingOf(d.client)).catch((err) => console.warn('huddle: could not keep unsaved document edits', err));
+    }, 50);
   }
 
   sendOpen(d, { snapshot = false } = {}) {
@@ -406,6 +333,7 @@ export class DocSession {
     if (!d || !d.client) throw new Error(`document ${doc} is not open`);
     const sub = d.client.applyLocal(op);
     this.moveRemoteCursors(d, op);
+    this.persist(d);
     if (sub && d.opened) this.submit(d, sub);
     this.emit('status');
     if (d.remoteCursors.size) this.emit('cursors', doc);
@@ -605,6 +533,7 @@ export class DocSession {
 
   afterRevision(d) {
     this.emit('status');
+    this.persist(d);
     // Cursors that were ahead of us may fit now.
     let moved = false;
     for (const [p, msg] of d.pendingCursors) {

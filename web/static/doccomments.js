@@ -7,7 +7,7 @@
 // below; the UI (comments-ui.js) and the test hooks call the requests.
 
 import * as ot from './ot.js';
-import { SYNCHRONIZED } from './docclient.js';
+import { SYNCHRONIZED } from './otclient.js';
 
 /** Takes threads from the server into document d and places them. */
 export function takeThreads(session, d, threads) {

@@ -53,6 +53,7 @@ export class DocsPanel {
     this.bind();
     this.comments = new CommentsPanel(session, this);
     session.on('docs', () => {
+      this.openPending();
       this.renderList();
       // A lock (docLock) arrives as readOnly in the list.
       if (this.cur) this.renderEditor();
@@ -262,6 +263,19 @@ export class DocsPanel {
       this.showError('');
       this.renderEditor();
     }
+  }
+
+  /**
+   * After a reload, opens a document this browser still has unsent edits
+   * in (docstore.js), so that they go out without waiting for a click.
+   */
+  openPending() {
+    if (this.pendingChecked || !this.s.storeKey || !this.s.docs.length) return;
+    this.pendingChecked = true;
+    this.s.pendingDocs().then((ids) => {
+      const id = ids.find((x) => this.s.info(x));
+      if (id && !this.cur) this.open(id).catch(() => {});
+    });
   }
 
   closeEditor() {

@@ -1,0 +1,59 @@
+// Unacknowledged document edits kept in IndexedDB, so that they survive a
+// reload or a closed tab while the connection is down. Per document (and
+// room and identity: the key) the page keeps what its OT client needs to
+// carry on: the last server revision, the local text, the op in flight
+// with its client op id, the composed edits behind it, and the id
+// sequence. After a reload the document is opened again from that
+// revision; the catch-up rebases the edits and the op in flight goes again
+// with the same id, so the server applies it exactly once.
+
+const DB = 'huddle-docs';
+const STORE = 'pending';
+
+let dbp = null;
+function db() {
+  if (!dbp) {
+    dbp = new Promise((resolve, reject) => {
+      const req = indexedDB.open(DB, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    dbp.catch(() => { dbp = null; });
+  }
+  return dbp;
+}
+
+function tx(mode, fn) {
+  return db().then((d) => new Promise((resolve, reject) => {
+    const t = d.transaction(STORE, mode);
+    const req = fn(t.objectStore(STORE));
+    t.oncomplete = () => resolve(req ? req.result : undefined);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error);
+  }));
+}
+
+/** The saved state of key, or undefined. */
+export function loadPending(key) {
+  return tx('readonly', (s) => s.get(key));
+}
+
+/** Saves state under key (null deletes it). */
+export function savePending(key, state) {
+  return tx('readwrite', (s) => (state ? s.put(state, key) : s.delete(key)));
+}
+
+/** The state of a DocClient worth keeping: null when nothing is unacknowledged. */
+export function pendingOf(c) {
+  if (!c || !c.inflight) return null;
+  return { v: 1, rev: c.rev, text: c.text, prefix: c.prefix, seq: c.seq,
+    inflight: { id: c.inflight.id, rev: c.inflight.rev, op: c.inflight.op }, buffer: c.buffer };
+}
+
+/** The documents with edits kept under keys that start with prefix + '|'. */
+export function pendingDocs(prefix) {
+  return tx('readonly', (s) => s.getAllKeys()).then((keys) => (keys || [])
+    .filter((k) => typeof k === 'string' && k.startsWith(`${prefix}|`))
+    .map((k) => k.slice(prefix.length + 1)));
+}
