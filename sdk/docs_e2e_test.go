@@ -483,3 +483,44 @@ func BenchmarkDocEditAck(b *testing.B) {
 		}
 	}
 }
+
+// TestDocsHugePasteRefused pastes 20 MB through the real server: the
+// service refuses it (too_large, production limits), the SDK rolls the
+// paste back and keeps the edits made after it, and the document on the
+// server never saw the paste.
+func TestDocsHugePasteRefused(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	w := join(t, ctx, srv, "paster", "huge", sdk.Options{})
+	info, err := w.Docs().Create(ctx, "t", "start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := w.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Insert(5, strings.Repeat("x", 20<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Insert(0, "kept "); err != nil { // buffered behind the paste
+		t.Fatal(err)
+	}
+	if err := doc.WaitSynced(ctx); !sdk.IsDocError(err, protocol.DocErrTooLarge) {
+		t.Fatalf("WaitSynced after a 20 MB paste = %v, want a %s refusal", err, protocol.DocErrTooLarge)
+	}
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatalf("the edit after the refused paste: %v", err)
+	}
+	if got := doc.Text(); got != "kept start" {
+		t.Fatalf("client text %q (%d code points), want the paste rolled back and the later edit kept", got[:min(len(got), 40)], len(got))
+	}
+	now, err := srv.Documents().Text(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Text != "kept start" {
+		t.Fatalf("server text %q (%d bytes), want %q", now.Text[:min(len(now.Text), 40)], len(now.Text), "kept start")
+	}
+}
