@@ -20,6 +20,9 @@ type Config struct {
 	MediaUDPAddr string    // the one UDP port for all media; default ":7882"
 	MediaTCPAddr string    // ICE-TCP fallback; default ":7882"; "off" disables
 	PublicIPs    []string  // addresses to advertise in ICE candidates (1:1 NAT)
+	// MediaInterfaces, when set, limit the media candidates to these
+	// network interfaces' addresses (e.g. eth0 but not docker0).
+	MediaInterfaces []string
 	DataDir      string    // default "./huddle-data"
 	APIKeys      auth.Keys // no keys: dev mode
 	// ICEServers are extra STUN/TURN servers handed to every client.
