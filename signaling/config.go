@@ -20,9 +20,6 @@ type Config struct {
 	MediaUDPAddr string    // the one UDP port for all media; default ":7882"
 	MediaTCPAddr string    // ICE-TCP fallback; default ":7882"; "off" disables
 	PublicIPs    []string  // addresses to advertise in ICE candidates (1:1 NAT)
-	// MediaInterfaces, when set, limit the media candidates to these
-	// network interfaces' addresses (e.g. eth0 but not docker0).
-	MediaInterfaces []string
 	DataDir      string    // default "./huddle-data"
 	APIKeys      auth.Keys // no keys: dev mode
 	// ICEServers are extra STUN/TURN servers handed to every client.
@@ -59,6 +56,10 @@ type Config struct {
 	SendQueueBytes  int     // bytes waiting for one client; default 4 MiB
 	EventLogLen     int     // room events kept for resumes; default 1024
 	EventLogBytes   int     // default 1 MiB
+
+	// MediaInterfaces, when set, limit the media candidates to these
+	// network interfaces' addresses (e.g. eth0 but not docker0).
+	MediaInterfaces []string
 
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
