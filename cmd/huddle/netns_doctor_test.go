@@ -12,6 +12,11 @@ package main
 // The drop is on packets arriving from the veth only: the TURN relay in
 // the server namespace still reaches the media port over the namespace's
 // own loopback path, as a relay on the server host does.
+//
+// The server binds media to the unspecified address, as by default, and
+// has a second interface (dummy0, like a docker0 bridge) that clients
+// cannot reach; --media-interfaces eth0 keeps it out of the candidates,
+// which the start-up line and doctor's report both show.
 
 import (
 	"bytes"
@@ -28,6 +33,9 @@ import (
 
 const netnsDoctorPrefix = "huddle-dr"
 
+// netnsDummyIP is the address of the server namespace's second interface.
+const netnsDummyIP = "10.78.0.1"
+
 func TestNetnsDoctorUDPBlocked(t *testing.T) {
 	if os.Getenv(envNetnsChild) != "" {
 		t.Skip("inside a netns child")
@@ -41,8 +49,9 @@ func TestNetnsDoctorUDPBlocked(t *testing.T) {
 	hostPort := func(port int) string { return netnsServerIP + ":" + strconv.Itoa(port) }
 	server := startInNetns(t, "huddle serve", srvNS, []string{
 		"HUDDLE_HTTP_ADDR=" + hostPort(netnsHTTPPort),
-		"HUDDLE_MEDIA_UDP_ADDR=" + hostPort(netnsMediaPort),
-		"HUDDLE_MEDIA_TCP_ADDR=" + hostPort(netnsMediaPort),
+		"HUDDLE_MEDIA_UDP_ADDR=:" + strconv.Itoa(netnsMediaPort),
+		"HUDDLE_MEDIA_TCP_ADDR=:" + strconv.Itoa(netnsMediaPort),
+		"HUDDLE_MEDIA_INTERFACES=eth0",
 		"HUDDLE_DATA_DIR=" + t.TempDir(),
 		"HUDDLE_API_KEYS=" + apiKey + ":" + apiSecret,
 		"HUDDLE_TURN=on",
@@ -52,6 +61,9 @@ func TestNetnsDoctorUDPBlocked(t *testing.T) {
 	}, bin, "serve")
 	server.signalStop = true
 	base := server.waitURL(t, 30*time.Second)
+	if l := server.logs(); !strings.Contains(l, "media_advertised="+netnsServerIP+" ") {
+		t.Errorf("the start-up line does not advertise exactly %s (eth0 only):\n%s", netnsServerIP, l)
+	}
 
 	doc := startInNetns(t, "huddle doctor", cliNS, []string{
 		"HUDDLE_API_KEY=" + apiKey, "HUDDLE_API_SECRET=" + apiSecret,
@@ -81,6 +93,9 @@ func TestNetnsDoctorUDPBlocked(t *testing.T) {
 	udp := lines["media-udp"]
 	if !strings.HasPrefix(strings.TrimSpace(udp), "FAIL") || !strings.Contains(udp, "UDP unreachable") || !strings.Contains(udp, hostPort(netnsMediaPort)) {
 		t.Errorf("media-udp: %q, want FAIL naming UDP unreachable at %s", udp, hostPort(netnsMediaPort))
+	}
+	if strings.Contains(out, netnsDummyIP) {
+		t.Errorf("doctor was offered %s of dummy0, which --media-interfaces eth0 leaves out", netnsDummyIP)
 	}
 	if want := fmt.Sprintf("open UDP port %d", netnsMediaPort); !strings.Contains(out, want) {
 		t.Errorf("the report does not say %q", want)
@@ -133,6 +148,12 @@ func setupDoctorNetns(t *testing.T) (srv, cli string) {
 		run("ip", "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
 		run("ip", "-n", ns, "link", "set", "eth0", "up")
 	}
+	// A veth pair with both ends in the server namespace stands for the
+	// bridge (this kernel may lack the dummy link type).
+	run("ip", "link", "add", "dummy0", "netns", srv, "type", "veth", "peer", "name", "dummy1", "netns", srv)
+	run("ip", "-n", srv, "addr", "add", netnsDummyIP+"/24", "dev", "dummy0")
+	run("ip", "-n", srv, "link", "set", "dummy0", "up")
+	run("ip", "-n", srv, "link", "set", "dummy1", "up")
 	run("ip", "netns", "exec", srv, "iptables", "-w", "-A", "INPUT", "-i", "eth0", "-p", "udp",
 		"--dport", strconv.Itoa(netnsMediaPort), "-m", "comment", "--comment", dropMediaUDP, "-j", "DROP")
 	return srv, cli
