@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"strings"
 	"sync"
@@ -31,7 +32,11 @@ func doctor(args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	d := &doctorRun{url: strings.TrimSuffix(*url, "/"), token: *tok, key: *key, secret: *secret, timeout: *timeout}
+	base, err := doctorURL(*url)
+	if err != nil {
+		return err
+	}
+	d := &doctorRun{url: base, token: *tok, key: *key, secret: *secret, timeout: *timeout}
 	results := d.run(context.Background())
 	failed := printResults(os.Stdout, d.url, results)
 	if failed > 0 {
@@ -148,3 +153,27 @@ func printResults(w io.Writer, url string, results []checkResult) int {
 }
 
 var errNoConnection = errors.New("no connection")
+
+// doctorURL accepts the server's address as a page URL (http, https), a
+// WebSocket URL (ws, wss, with or without /ws) or a bare host:port.
+func doctorURL(raw string) (string, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("doctor: --url %q: want http(s)://host:port", raw)
+	}
+	switch u.Scheme {
+	case "http", "https":
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	default:
+		return "", fmt.Errorf("doctor: --url %q: want http(s)://host:port", raw)
+	}
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/ws")
+	u.RawQuery, u.Fragment = "", ""
+	return u.String(), nil
+}

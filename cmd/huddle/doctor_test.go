@@ -88,3 +88,45 @@ func TestDoctorWrongAdvertisedAddress(t *testing.T) {
 		t.Error("huddle doctor returned success with failing checks")
 	}
 }
+
+// The clock check passes within maxClockSkew either way and fails beyond
+// it, naming the difference and NTP.
+func TestDoctorClock(t *testing.T) {
+	server := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		off time.Duration
+		ok  bool
+	}{{0, true}, {29 * time.Second, true}, {-29 * time.Second, true}, {31 * time.Second, false}, {-2 * time.Minute, false}} {
+		r := checkClock(server, server.Add(c.off))
+		if r.OK != c.ok {
+			t.Errorf("clock %v off: ok=%v, want %v (%s)", c.off, r.OK, c.ok, r.Detail)
+		}
+		if !r.OK && (!strings.Contains(r.Detail, c.off.String()) || !strings.Contains(r.Fix, "NTP")) {
+			t.Errorf("clock %v off: %q / %q, want the difference and NTP", c.off, r.Detail, r.Fix)
+		}
+	}
+	if r := checkClock(time.Time{}, server); r.OK {
+		t.Error("a missing Date header passed the clock check")
+	}
+}
+
+// --url takes what an operator is likely to paste.
+func TestDoctorURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://h:7880":           "http://h:7880",
+		"https://meet.example/":   "https://meet.example",
+		"wss://meet.example/ws":   "https://meet.example",
+		"ws://h:7880/huddle/ws":   "http://h:7880/huddle",
+		"h:7880":                  "http://h:7880",
+		"http://h:7880/?room=x#y": "http://h:7880",
+	} {
+		if got, err := doctorURL(in); err != nil || got != want {
+			t.Errorf("doctorURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"ftp://h", "http://", "://"} {
+		if _, err := doctorURL(bad); err == nil {
+			t.Errorf("doctorURL(%q) accepted", bad)
+		}
+	}
+}
