@@ -13,7 +13,8 @@
 #     -p 50000-50100:50000-50100/udp -e HUDDLE_TURN_RELAY_PORTS=50000-50100 \
 #     -e HUDDLE_PUBLIC_IPS=203.0.113.10 -e HUDDLE_API_KEYS=key:secret -v huddle-data:/data huddle
 
-ARG GO_VERSION=1.26
+# The go.mod toolchain version.
+ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION} AS build
 WORKDIR /src
