@@ -52,6 +52,12 @@ type Options struct {
 	OnError func(*protocol.Error)
 	// RelayOnly forces all media through TURN relays.
 	RelayOnly bool
+	// ICENetworkTypes, when set, are the only candidate networks the bot
+	// gathers and connects over (e.g. only TCP, to test ICE-TCP);
+	// NoServerICEServers ignores the STUN/TURN servers the server hands
+	// out. Both are for diagnostics (`huddle doctor`).
+	ICENetworkTypes    []webrtc.NetworkType
+	NoServerICEServers bool
 	// ExtraICEServers are used besides the ones the server hands out.
 	ExtraICEServers []webrtc.ICEServer
 	// NetworkInterceptors sit closest to the network, beneath NACK and RTCP
@@ -147,7 +153,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		return nil, err
 	}
 	levels := newAudioLevels()
-	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels)
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels, opts.ICENetworkTypes)
 	if err != nil {
 		conn.close()
 		return nil, err
@@ -174,7 +180,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	return r, nil
 }
 
-func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels) (*webrtc.API, error) {
+func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, networkTypes []webrtc.NetworkType) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
@@ -193,6 +199,9 @@ func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels) (
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetRelayAcceptanceMinWait(0)
+	if len(networkTypes) > 0 {
+		se.SetNetworkTypes(networkTypes)
+	}
 	if loopback {
 		// A server on loopback is reachable only from loopback: gather
 		// nothing else, so that no packet leaves the machine.
@@ -204,6 +213,9 @@ func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels) (
 
 func (r *Room) setupPeerConnections(conn *signalConn, servers []protocol.ICEServer) error {
 	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle}
+	if r.opts.NoServerICEServers {
+		servers = nil
+	}
 	for _, s := range servers {
 		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}

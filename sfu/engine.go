@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/pion/ice/v4"
@@ -46,7 +47,10 @@ type Config struct {
 	// PublicIPs, when set, replace the host addresses in the server's ICE
 	// candidates (a server behind 1:1 NAT).
 	PublicIPs []string
-	Logger    *slog.Logger
+	// Interfaces, when set, are the only network interfaces whose
+	// addresses the server offers in its candidates (e.g. ["eth0"]).
+	Interfaces []string
+	Logger     *slog.Logger
 	// Baseline replaces the media plane with a naive Pion forwarder (one
 	// TrackLocalStaticRTP per track, Pion's default interceptors), the
 	// yardstick `huddle bench sfu --baseline` measures against. Never for
@@ -73,6 +77,11 @@ type Engine struct {
 	baseline bool
 	gso      *gsoConn // nil when the socket is not a *net.UDPConn
 	metrics  *engineMetrics
+
+	// What the candidates advertise (advertise.go).
+	udpMux    *ice.UDPMuxDefault
+	publicIPs []string
+	loopback  bool
 }
 
 // NewEngine opens the media ports and builds the Pion API.
@@ -81,7 +90,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{log: log, baseline: cfg.Baseline}
+	e := &Engine{log: log, baseline: cfg.Baseline, publicIPs: cfg.PublicIPs}
 	e.metrics = newEngineMetrics(e)
 
 	udp, err := net.ListenPacket("udp", cfg.UDPAddr)
@@ -101,9 +110,17 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.gso = newGSOConn(uc, cfg.NoGSO || cfg.Baseline, log)
 		muxConn = e.gso
 	}
-	udpMux := webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), muxConn)
+	udpMux, err := newUDPMux(se.LoggerFactory.NewLogger("udpmux"), muxConn, cfg.Interfaces)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.udpMux = udpMux
 	e.closer = append(e.closer, udpMux.Close)
 	se.SetICEUDPMux(udpMux)
+	if len(cfg.Interfaces) > 0 { // the TCP candidates; the UDP mux filters its own
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(cfg.Interfaces, name) })
+	}
 
 	if cfg.TCPAddr != "" {
 		tcp, err := net.Listen("tcp", cfg.TCPAddr)
@@ -124,6 +141,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if ap, err := netip.ParseAddrPort(udp.LocalAddr().String()); err == nil && ap.Addr().IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		e.loopback = true
 	}
 	if len(cfg.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{

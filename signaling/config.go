@@ -57,6 +57,10 @@ type Config struct {
 	EventLogLen     int     // room events kept for resumes; default 1024
 	EventLogBytes   int     // default 1 MiB
 
+	// MediaInterfaces, when set, limit the media candidates to these
+	// network interfaces' addresses (e.g. eth0 but not docker0).
+	MediaInterfaces []string
+
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
 	MediaBaseline bool

@@ -110,6 +110,7 @@ func (s *Server) Start(ctx context.Context) error {
 		UDPAddr:    s.cfg.MediaUDPAddr,
 		TCPAddr:    s.cfg.MediaTCPAddr,
 		PublicIPs:  s.cfg.PublicIPs,
+		Interfaces: s.cfg.MediaInterfaces,
 		Logger:     s.log.With("part", "sfu"),
 		Baseline:   s.cfg.MediaBaseline,
 		NoGSO:      s.cfg.MediaNoGSO,
@@ -188,14 +189,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Warn("DEV MODE: no API keys configured. A key was generated; anyone on this machine can get tokens from /api/dev/token. Configure keys before exposing this server.",
 			"api_key", s.dev.Key, "api_secret", s.dev.Secret, "key_file", s.cfg.DataDir+"/"+devKeyFile)
 	}
-	turnInfo := "off"
-	if s.turn != nil {
-		turnInfo = fmt.Sprintf("%+v", s.turn.Addrs())
-		if s.turn.External() {
-			turnInfo = "external"
-		}
-	}
-	s.log.Info("huddle is serving", "url", s.URL(), "media_udp", media.UDPAddr().String(), "media_tcp", fmt.Sprint(media.TCPAddr()), "turn", turnInfo, "data", s.cfg.DataDir)
+	s.logAddresses(media)
 	return nil
 }
 

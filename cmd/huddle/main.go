@@ -7,6 +7,7 @@
 //	huddle bench ot [flags]       replay an editing trace through the document service
 //	huddle bot record|play        record a room's tracks to files, or play files into a room
 //	huddle load-test [flags]      ramp rooms of bots until quality drops; participants per core
+//	huddle doctor [--url URL]     check that a server is reachable: HTTP, WebSocket, UDP, ICE-TCP, TURN, clock
 //
 // Every flag of serve can also be set with an environment variable named
 // HUDDLE_ and the flag in capitals, dashes as underscores: --http-addr is
@@ -36,10 +37,12 @@ func main() {
 		err = bot(args)
 	case "load-test":
 		err = loadTest(args)
+	case "doctor":
+		err = doctor(args)
 	case "help":
-		fmt.Println("usage: huddle [serve|token|bench|bot|load-test] [flags]; huddle <command> -h for flags")
+		fmt.Println("usage: huddle [serve|token|bench|bot|load-test|doctor] [flags]; huddle <command> -h for flags")
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, token, bench, bot or load-test)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, token, bench, bot, load-test or doctor)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "huddle:", err)

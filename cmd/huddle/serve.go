@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,6 +21,8 @@ func serve(args []string) error {
 	udpAddr := f.String("media-udp-addr", signaling.DefaultMediaAddr, "the single UDP address for all media")
 	tcpAddr := f.String("media-tcp-addr", signaling.DefaultMediaAddr, `ICE-TCP fallback address, or "off"`)
 	publicIPs := f.String("public-ips", "", "comma-separated addresses to advertise for media (server behind 1:1 NAT)")
+	interfaces := f.String("media-interfaces", "", "comma-separated network interfaces whose addresses media candidates offer (default all)")
+	stunURL := f.String("stun-discover", "", "at start, ask this STUN server (stun:host:port) for the public address and advertise it")
 	dataDir := f.String("data-dir", signaling.DefaultDataDir, "where documents and keys are kept")
 	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
 	logLevel := f.String("log-level", "info", "debug, info, warn or error")
@@ -49,16 +52,34 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	public, err := publicAddresses(context.Background(), list(*publicIPs), *stunURL, *udpAddr)
+	if err != nil {
+		return err
+	}
+	if *stunURL != "" {
+		log.Info("stun discover: advertising the public address", "stun", *stunURL, "public_ips", public)
+	}
+	if turnCfg != nil && !turnCfg.RelayIP.IsValid() {
+		// Behind a 1:1 NAT the relay's candidates need the public address
+		// as much as the media's do.
+		for _, ip := range public {
+			if a := netip.MustParseAddr(ip); a.Is4() {
+				turnCfg.RelayIP = a
+				break
+			}
+		}
+	}
 	graceD, shutdownD := *grace, *shutdownTimeout
 	srv, err := signaling.New(signaling.Config{
-		TURN:         turnCfg,
-		HTTPAddr:     *httpAddr,
-		MediaUDPAddr: *udpAddr,
-		MediaTCPAddr: *tcpAddr,
-		PublicIPs:    list(*publicIPs),
-		DataDir:      *dataDir,
-		APIKeys:      apiKeys,
-		Logger:       log,
+		TURN:            turnCfg,
+		HTTPAddr:        *httpAddr,
+		MediaUDPAddr:    *udpAddr,
+		MediaTCPAddr:    *tcpAddr,
+		PublicIPs:       public,
+		MediaInterfaces: list(*interfaces),
+		DataDir:         *dataDir,
+		APIKeys:         apiKeys,
+		Logger:          log,
 
 		AllowedOrigins:  list(*origins),
 		ResumeGrace:     graceD,
