@@ -552,14 +552,27 @@ func (r *Room) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 var errLeft = errors.New("left the room")
 
 // Leave ends the session on purpose.
+// leaveWait bounds how long Leave waits for the server to close after
+// the leave message.
+const leaveWait = 2 * time.Second
+
 func (r *Room) Leave() error {
 	r.mu.Lock()
 	conn := r.conn
 	r.mu.Unlock()
 	alive := r.ctx.Err() == nil
 	r.cancel(errLeft) // first, so that the server's close is not taken for a drop
-	if alive {
-		_ = conn.send(&protocol.Leave{})
+	if alive && conn.send(&protocol.Leave{}) == nil {
+		// The server answers leave by closing. Closing first could reset
+		// the connection with the leave still unread, and the server would
+		// take it for a drop and hold our place for the resume grace.
+		r.mu.Lock()
+		done := r.loopDone
+		r.mu.Unlock()
+		select {
+		case <-done:
+		case <-time.After(leaveWait):
+		}
 	}
 	r.shutdown(errLeft)
 	r.reconnMu.Lock() // a reconnect under way finishes (and sees the end)
