@@ -17,6 +17,7 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -328,9 +329,19 @@ type pionLogger struct{ log *slog.Logger }
 func (l pionLogger) Trace(string)              {}
 func (l pionLogger) Tracef(string, ...any)     {}
 func (l pionLogger) Debug(msg string)          { l.log.Debug(msg) }
-func (l pionLogger) Debugf(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...)) }
+func (l pionLogger) Debugf(f string, a ...any) { l.debugf(f, a) }
 func (l pionLogger) Info(msg string)           { l.log.Debug(msg) }
-func (l pionLogger) Infof(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...)) }
+func (l pionLogger) Infof(f string, a ...any)  { l.debugf(f, a) }
+
+// debugf formats only when debug logs are wanted: formatting costs on
+// Pion's paths, and some of Pion's debug lines print structs (a new
+// track) that another of its goroutines is still writing, a data race the
+// race detector reports.
+func (l pionLogger) debugf(f string, a []any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug(fmt.Sprintf(f, a...))
+	}
+}
 func (l pionLogger) Warn(msg string)           { l.warn(msg) }
 func (l pionLogger) Warnf(f string, a ...any)  { l.warn(fmt.Sprintf(f, a...)) }
 func (l pionLogger) Error(msg string)          { l.error(msg) }
