@@ -52,6 +52,7 @@ type Forwarder struct {
 	ext      extIDs                      // the publisher's header extension ids
 	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
 	meter    *trackMeter                 // audio level and uplink quality (quality.go); may be nil
+	paused   atomic.Bool                 // muted by an admin: read, but forwarded to nobody (admin.go)
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -126,6 +127,9 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 	}
 	f.packets.Add(1)
 	f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
+	if f.paused.Load() {
+		return
+	}
 	if f.local != nil {
 		f.forwardBaseline(raw)
 		return

@@ -56,6 +56,7 @@ type Config struct {
 	SendQueueBytes  int     // bytes waiting for one client; default 4 MiB
 	EventLogLen     int     // room events kept for resumes; default 1024
 	EventLogBytes   int     // default 1 MiB
+	EventHistory    int     // admin events kept for stream resumes (Last-Event-ID); default 1024
 
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
@@ -125,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JoinRate == 0 {
 		c.JoinRate = 20
+	}
+	if c.EventHistory <= 0 {
+		c.EventHistory = 1024
 	}
 	return c
 }

@@ -24,6 +24,10 @@ func (s *session) handleJoin(j *protocol.Join) {
 		s.endWith(protocol.CodeBadToken, err.Error(), protocol.TypeJoin, protocol.ClosePolicy)
 		return
 	}
+	if s.srv.revoked.refuses(claims) {
+		s.endWith(protocol.CodeForbidden, "this token was revoked: an admin removed its participant from the room", protocol.TypeJoin, protocol.ClosePolicy)
+		return
+	}
 	if j.SessionID != "" {
 		if m := s.srv.lookupSession(j.SessionID); m != nil && m.claims.Identity == claims.Identity && m.room.name == claims.Room {
 			if s.resume(m, claims, j.LastSeq) {
@@ -105,7 +109,7 @@ func (s *session) peerOptions(m *member) sfu.PeerOptions {
 		CanPublish:   claims.Grants.Publish,
 		CanSubscribe: claims.Grants.Subscribe,
 		OnDataChannel: func(dc *webrtc.DataChannel) {
-			if !claims.Grants.PublishData && dc.Label() == protocol.ChannelCursors {
+			if !m.grantsNow().PublishData && dc.Label() == protocol.ChannelCursors {
 				// Cursors are data the participant publishes to the
 				// room (like chat): the grant is required. Documents
 				// are governed by editDocs, and reading needs no grant.

@@ -158,6 +158,7 @@ func (r *Room) QualityChanged(updates []sfu.PeerQuality) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.rememberQualityLocked(m.Updates)
 	r.ephemeralLocked(m, "")
 }
 

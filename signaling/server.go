@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
@@ -54,6 +55,8 @@ type Server struct {
 
 	chat     *chatStore
 	joins    *joinLimiter
+	events   *admin.Bus   // room events for the admin stream and webhooks (admin.go)
+	revoked  revocations  // tokens of removed participants
 	draining atomic.Bool  // shutting down: no new connections
 	conns    atomic.Int64 // open WebSocket connections
 
@@ -79,6 +82,7 @@ func New(cfg Config) (*Server, error) {
 		sessions: map[string]*member{},
 		reg:      prometheus.NewRegistry(),
 		joins:    newJoinLimiter(cfg.JoinRate, cfg.JoinBurst),
+		events:   admin.NewBus(cfg.EventHistory),
 	}
 	// Origins are checked before the upgrade (checkHost). Write buffers
 	// come from a pool, so an idle connection holds none.
@@ -163,6 +167,7 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.whip = s.startWHIP()
 	s.whip.Mount(mux)
+	admin.New(s, s.keys, s.events).Mount(mux)
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -206,7 +211,7 @@ func (s *Server) startDocs() error {
 	if err != nil {
 		return fmt.Errorf("start documents: %w", err)
 	}
-	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab")})
+	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab"), OnDocChange: s.docChanged})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("start documents: %w", err)
@@ -329,6 +334,7 @@ func (s *Server) shutdown() {
 		began := time.Now()
 		deadline := began.Add(s.cfg.ShutdownTimeout)
 		s.draining.Store(true)
+		s.events.Close() // ends the event streams, which Shutdown would wait for
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		_ = s.http.Shutdown(ctx) // stops accepting; hijacked WebSockets are ours
@@ -392,6 +398,7 @@ func (s *Server) room(name string) *Room {
 		r = newRoom(s, name)
 		s.rooms[name] = r
 		s.metrics.rooms.Set(float64(len(s.rooms)))
+		s.events.Publish(admin.Event{Type: admin.RoomStarted, Room: name})
 	}
 	return r
 }
@@ -405,6 +412,7 @@ func (s *Server) dropRoomIfEmpty(r *Room) {
 		s.chat.forget(r.name)
 		s.metrics.rooms.Set(float64(len(s.rooms)))
 		r.close()
+		s.events.Publish(admin.Event{Type: admin.RoomFinished, Room: r.name})
 	}
 }
 

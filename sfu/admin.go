@@ -1,0 +1,29 @@
+package sfu
+
+// PauseTrack stops (or resumes) forwarding a published track to every
+// subscriber, whatever its publisher sends: what an admin's mute needs,
+// since a client cannot be trusted to stop sending. The publisher's
+// packets are still read (Pion's buffers must drain) and measured. On
+// resume a video track asks its publisher for a keyframe, since its
+// subscribers missed the pictures in between. It reports whether the
+// track exists.
+func (r *Room) PauseTrack(trackID string, paused bool) bool {
+	r.mu.Lock()
+	f := r.tracks[trackID]
+	r.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	if f.paused.Swap(paused) && !paused {
+		f.RequestKeyframe()
+	}
+	return true
+}
+
+// TrackPaused reports whether an admin paused the track.
+func (r *Room) TrackPaused(trackID string) bool {
+	r.mu.Lock()
+	f := r.tracks[trackID]
+	r.mu.Unlock()
+	return f != nil && f.paused.Load()
+}
