@@ -225,3 +225,10 @@ func writeEvent(w http.ResponseWriter, e Event) {
 	data, _ := json.Marshal(e)
 	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
 }
+
+// History returns a copy of the events kept for resumes, oldest first.
+func (b *Bus) History() []Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Event(nil), b.history...)
+}

@@ -1,8 +1,10 @@
 package signaling
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
+	"github.com/huddle-rtc/huddle/webhook"
 )
 
 // This file is the room side of the admin API (package admin): the Server
@@ -299,3 +302,42 @@ func (s *Server) docChanged(change string, meta collab.DocMeta) {
 
 // Events is the server's event bus (for tests and the webhooks).
 func (s *Server) Events() *admin.Bus { return s.events }
+
+// startWebhooks starts delivering the bus's events to the configured
+// endpoints, signed with the server's first API key unless told otherwise.
+func (s *Server) startWebhooks() {
+	if s.cfg.Webhooks == nil || len(s.cfg.Webhooks.URLs) == 0 {
+		return
+	}
+	cfg := *s.cfg.Webhooks
+	if cfg.Secret == "" {
+		for k := range s.keys {
+			if cfg.Key == "" || k < cfg.Key {
+				cfg.Key = k
+			}
+		}
+		cfg.Secret = s.keys[cfg.Key]
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.log.With("part", "webhook")
+	}
+	n := webhook.New(cfg)
+	s.webhooks = n
+	s.events.AddSink(func(e admin.Event) {
+		body, err := json.Marshal(e)
+		if err != nil {
+			s.log.Error("encode webhook event", "err", err)
+			return
+		}
+		n.Enqueue(strconv.FormatUint(e.ID, 10), body)
+	})
+	s.log.Info("webhooks on", "urls", cfg.URLs, "key", cfg.Key)
+}
+
+// WebhookStats are the webhook delivery counters (zero without webhooks).
+func (s *Server) WebhookStats() webhook.Stats {
+	if s.webhooks == nil {
+		return webhook.Stats{}
+	}
+	return s.webhooks.Stats()
+}

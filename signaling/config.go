@@ -11,6 +11,7 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 	"github.com/huddle-rtc/huddle/turn"
+	"github.com/huddle-rtc/huddle/webhook"
 )
 
 // Config is everything `huddle serve` can be told. Zero values mean the
@@ -57,6 +58,11 @@ type Config struct {
 	EventLogLen     int     // room events kept for resumes; default 1024
 	EventLogBytes   int     // default 1 MiB
 	EventHistory    int     // admin events kept for stream resumes (Last-Event-ID); default 1024
+
+	// Webhooks, when it names URLs, POSTs every room event to them
+	// (package webhook). Key and Secret default to the server's first API
+	// key (the smallest name), the one the admin API mints with.
+	Webhooks *webhook.Config
 
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).

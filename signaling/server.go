@@ -26,6 +26,7 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
 	"github.com/huddle-rtc/huddle/web"
+	"github.com/huddle-rtc/huddle/webhook"
 	"github.com/huddle-rtc/huddle/whip"
 )
 
@@ -55,7 +56,8 @@ type Server struct {
 
 	chat     *chatStore
 	joins    *joinLimiter
-	events   *admin.Bus   // room events for the admin stream and webhooks (admin.go)
+	events   *admin.Bus // room events for the admin stream and webhooks (admin.go)
+	webhooks *webhook.Notifier
 	revoked  revocations  // tokens of removed participants
 	draining atomic.Bool  // shutting down: no new connections
 	conns    atomic.Int64 // open WebSocket connections
@@ -168,6 +170,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.whip = s.startWHIP()
 	s.whip.Mount(mux)
 	admin.New(s, s.keys, s.events).Mount(mux)
+	s.startWebhooks()
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -360,6 +363,9 @@ func (s *Server) shutdown() {
 			r.close()
 		}
 		s.wg.Wait()
+		if s.webhooks != nil {
+			s.webhooks.Close()
+		}
 		if err := s.media.Close(); err != nil {
 			s.log.Warn("close media", "err", err)
 		}
