@@ -83,15 +83,21 @@ const (
 
 // API serves /api/v1 and /debug/pprof.
 type API struct {
-	backend Backend
-	keys    auth.Keys
-	events  *Bus
-	now     func() time.Time
+	backend   Backend
+	keys      auth.Keys
+	events    *Bus
+	now       func() time.Time
+	heartbeat time.Duration
 }
 
 // New makes the API over a backend, checking credentials against keys.
-func New(b Backend, keys auth.Keys, events *Bus) *API {
-	return &API{backend: b, keys: keys, events: events, now: time.Now}
+// Idle event streams get a heartbeat every heartbeat (DefaultHeartbeat
+// when 0).
+func New(b Backend, keys auth.Keys, events *Bus, heartbeat time.Duration) *API {
+	if heartbeat <= 0 {
+		heartbeat = DefaultHeartbeat
+	}
+	return &API{backend: b, keys: keys, events: events, now: time.Now, heartbeat: heartbeat}
 }
 
 // maxBody bounds a request body: every request of this API is small.

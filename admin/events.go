@@ -161,9 +161,9 @@ func (b *Bus) Close() {
 	}
 }
 
-// HeartbeatInterval is how often an idle stream sends a comment, so that
+// DefaultHeartbeat is how often an idle stream sends a comment, so that
 // proxies keep it open.
-var HeartbeatInterval = 15 * time.Second
+const DefaultHeartbeat = 15 * time.Second
 
 // streamEvents serves a Server-Sent Events stream: every event (or one
 // room's) from now, or after Last-Event-ID when the client resumes. When
@@ -203,7 +203,7 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 		writeEvent(w, e)
 	}
 	flusher.Flush()
-	hb := time.NewTicker(HeartbeatInterval)
+	hb := time.NewTicker(a.heartbeat)
 	defer hb.Stop()
 	for {
 		select {

@@ -169,7 +169,7 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.whip = s.startWHIP()
 	s.whip.Mount(mux)
-	admin.New(s, s.keys, s.events).Mount(mux)
+	admin.New(s, s.keys, s.events, s.cfg.EventHeartbeat).Mount(mux)
 	s.startWebhooks()
 	s.http = &http.Server{
 		Handler:           mux,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
+	"github.com/huddle-rtc/huddle/webhook"
 )
 
 // adminFlags are the flags every admin command shares: where the server is
@@ -195,4 +196,12 @@ func parseGrants(s string) (protocol.Grants, error) {
 		}
 	}
 	return g, nil
+}
+
+// webhookConfig is serve's --webhook-urls: nil when empty.
+func webhookConfig(urls string) *webhook.Config {
+	if urls == "" {
+		return nil
+	}
+	return &webhook.Config{URLs: list(urls)}
 }
