@@ -88,13 +88,14 @@ func (b *Bus) Publish(e Event) {
 	if b.closed {
 		return
 	}
-	b.next++
-	e.ID = b.next
 	if e.Time == 0 {
 		e.Time = time.Now().UnixMilli()
 	}
 	if e.Type != ParticipantsQuality {
-		// Stats are many and soon stale: they go to the live streams only.
+		// Stats are many and soon stale: they go to the live streams
+		// only, without an id (a resume never asks for them).
+		b.next++
+		e.ID = b.next
 		b.history = append(b.history, e)
 		if len(b.history) > b.historyLen {
 			clear(b.history[:len(b.history)-b.historyLen])
@@ -223,7 +224,10 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 func writeEvent(w http.ResponseWriter, e Event) {
 	data, _ := json.Marshal(e)
-	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+	if e.ID != 0 {
+		fmt.Fprintf(w, "id: %d\n", e.ID)
+	}
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
 }
 
 // History returns a copy of the events kept for resumes, oldest first.
@@ -231,4 +235,12 @@ func (b *Bus) History() []Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]Event(nil), b.history...)
+}
+
+// Watched reports whether any stream is open: periodic statistics are
+// computed only then.
+func (b *Bus) Watched() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs) > 0
 }

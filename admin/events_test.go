@@ -78,6 +78,8 @@ func (c *sseClient) next(t *testing.T) sseEvent {
 				e.typ = strings.TrimPrefix(l, "event: ")
 			case strings.HasPrefix(l, "data: "):
 				_ = json.Unmarshal([]byte(strings.TrimPrefix(l, "data: ")), &e.ev)
+			case l == "" && e.typ == admin.ParticipantsQuality:
+				e = sseEvent{} // periodic figures: not what these tests follow
 			case l == "" && e.typ != "":
 				return e
 			}

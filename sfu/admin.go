@@ -27,3 +27,15 @@ func (r *Room) TrackPaused(trackID string) bool {
 	r.mu.Unlock()
 	return f != nil && f.paused.Load()
 }
+
+// PublishedBytes sums, by publisher, the RTP bytes read of the tracks in
+// the room now; PublishedTracks lists them.
+func (r *Room) PublishedBytes() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]uint64, len(r.peers))
+	for _, f := range r.tracks {
+		out[f.info.PublisherID] += f.bytes.Load()
+	}
+	return out
+}

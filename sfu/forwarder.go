@@ -60,6 +60,7 @@ type Forwarder struct {
 	lastKeyframeReq  atomic.Int64 // unix nanos of the last PLI sent upstream
 	keyframeDeferred atomic.Bool  // a request waits for the interval to end
 	packets          atomic.Uint64
+	bytes            atomic.Uint64 // received, for the admin API's bitrates
 	malformed        atomic.Uint64
 	done             chan struct{}
 }
@@ -126,6 +127,7 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 		return
 	}
 	f.packets.Add(1)
+	f.bytes.Add(uint64(len(raw)))
 	f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
 	if f.paused.Load() {
 		return

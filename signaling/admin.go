@@ -341,3 +341,60 @@ func (s *Server) WebhookStats() webhook.Stats {
 	}
 	return s.webhooks.Stats()
 }
+
+// statsEvery is how often participants_quality events go to open streams.
+const statsEvery = time.Second
+
+// runStats publishes each room's per-participant bitrates, tracks and
+// quality to the event streams while any is open (the dashboard's live
+// figures). It runs until the server's context ends; Start's wg waits
+// for it.
+func (s *Server) runStats() {
+	defer s.wg.Done()
+	tick := time.NewTicker(statsEvery)
+	defer tick.Stop()
+	type key struct{ room, id string }
+	prev := map[key]uint64{} // bytes at the last tick; only present participants are kept
+	last := time.Now()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		secs := now.Sub(last).Seconds()
+		last = now
+		if !s.events.Watched() {
+			clear(prev)
+			continue
+		}
+		next := map[key]uint64{}
+		s.mu.Lock()
+		rooms := make([]*Room, 0, len(s.rooms))
+		for _, r := range s.rooms {
+			rooms = append(rooms, r)
+		}
+		s.mu.Unlock()
+		for _, r := range rooms {
+			bytes := r.media.PublishedBytes()
+			r.mu.Lock()
+			stats := make([]admin.Stats, 0, len(r.members))
+			for id := range r.members {
+				k := key{r.name, id}
+				next[k] = bytes[id]
+				st := admin.Stats{ParticipantID: id, Quality: r.quality[id].Quality}
+				if p, ok := prev[k]; ok && bytes[id] >= p && secs > 0 {
+					st.SendBitrate = float64(bytes[id]-p) * 8 / secs
+				}
+				for _, t := range r.media.Tracks(id) {
+					st.Layers = append(st.Layers, t.Kind+" "+t.Codec)
+				}
+				stats = append(stats, st)
+			}
+			r.mu.Unlock()
+			s.events.Publish(admin.Event{Type: admin.ParticipantsQuality, Room: r.name, Stats: stats})
+		}
+		prev = next
+	}
+}

@@ -171,6 +171,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.whip.Mount(mux)
 	admin.New(s, s.keys, s.events, s.cfg.EventHeartbeat).Mount(mux)
 	s.startWebhooks()
+	s.wg.Add(1)
+	go s.runStats()
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
