@@ -244,3 +244,10 @@ func (b *Bus) Watched() bool {
 	defer b.mu.Unlock()
 	return len(b.subs) > 0
 }
+
+// Streams is how many event streams are open.
+func (b *Bus) Streams() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}

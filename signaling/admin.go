@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/sfu"
@@ -397,4 +399,24 @@ func (s *Server) runStats() {
 		}
 		prev = next
 	}
+}
+
+// registerAdminMetrics exports the webhook counters and the open event
+// streams.
+func (s *Server) registerAdminMetrics() {
+	stat := func(f func(webhook.Stats) float64) func() float64 {
+		return func() float64 { return f(s.WebhookStats()) }
+	}
+	s.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_webhook_delivered_total", Help: "Webhook deliveries acknowledged with a 2xx."},
+			stat(func(st webhook.Stats) float64 { return float64(st.Delivered) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_webhook_failed_attempts_total", Help: "Webhook attempts that failed and will be retried."},
+			stat(func(st webhook.Stats) float64 { return float64(st.Failed) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_webhook_dropped_total", Help: "Webhook events dropped because an endpoint's queue was full."},
+			stat(func(st webhook.Stats) float64 { return float64(st.Dropped) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_webhook_queued", Help: "Webhook events waiting for delivery."},
+			stat(func(st webhook.Stats) float64 { return float64(st.Queued) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_admin_event_streams", Help: "Open admin event streams (SSE)."},
+			func() float64 { return float64(s.events.Streams()) }),
+	)
 }

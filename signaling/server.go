@@ -106,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
+	s.registerAdminMetrics()
 	return s, nil
 }
 
