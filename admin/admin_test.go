@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/sdk"
@@ -184,4 +186,65 @@ func metric(t *testing.T, srv *signaling.Server, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// A publisher cannot unmute a track an admin muted: it gets an error and
+// the track stays muted for everyone.
+func TestPublisherCannotUndoAdminMute(t *testing.T) {
+	srv := sdktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan *protocol.Error, 16)
+	talker := sdktest.Join(t, ctx, srv, "talker", "r4", sdk.Options{OnError: func(e *protocol.Error) {
+		select {
+		case errs <- e:
+		default:
+		}
+	}})
+	track, err := talker.PublishTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "microphone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writer sync.WaitGroup
+	defer writer.Wait()
+	defer cancel()
+	writer.Add(1)
+	go func() { // the server sees a track once its packets arrive
+		defer writer.Done()
+		tick := time.NewTicker(sdktest.FrameInterval)
+		defer tick.Stop()
+		for n := uint32(0); ctx.Err() == nil; n++ {
+			<-tick.C
+			_ = track.WriteSample(media.Sample{Data: sdktest.OpusFrame(n), Duration: sdktest.FrameInterval})
+		}
+	}()
+	api := adminClient(srv)
+	var trackID string
+	sdktest.WaitFor(t, 20*time.Second, func() string { return "the track to be published" }, func() bool {
+		room, _ := api.GetRoom(ctx, "r4")
+		for _, p := range room.Participants {
+			for _, tr := range p.Tracks {
+				trackID = tr.ID
+			}
+		}
+		return trackID != ""
+	})
+	if err := api.MuteTrack(ctx, "r4", trackID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := talker.SetMuted(track, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-errs:
+		if !strings.Contains(e.Message, "admin") {
+			t.Errorf("error %+v, want one saying an admin muted it", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("no error for unmuting an admin-muted track")
+	}
+	room, _ := api.GetRoom(ctx, "r4")
+	if !mutedIn(room, trackID) {
+		t.Error("the track is no longer muted")
+	}
 }

@@ -85,6 +85,9 @@ func (r *Room) setMuted(m *member, id string, muted bool) string {
 		}
 		return "no published track of yours has id " + strconv.Quote(id)
 	}
+	if !muted && r.media.TrackPaused(trackID) {
+		return "an admin muted this track; only an admin can unmute it"
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.members[m.id] != m || r.meeting.muted[trackID] == muted {
