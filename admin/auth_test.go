@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,10 @@ func TestEveryEndpointRefusesNonAdmins(t *testing.T) {
 				t.Errorf("%s %s with %s: %d %q, want 403 forbidden", e.method, e.path, what, st, code)
 			}
 		}
+	}
+	if r, err := sdk.Join(ctx, srv.URL(), strings.TrimPrefix(serverAdmin, "Bearer "), sdk.Options{NoAutoReconnect: true}); err == nil {
+		r.Leave()
+		t.Error("a server admin token joined room \"*\"")
 	}
 	// The events stream would not end: the admins' check uses the rest.
 	for _, e := range endpoints {

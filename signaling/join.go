@@ -6,6 +6,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
@@ -22,6 +23,10 @@ func (s *session) handleJoin(j *protocol.Join) {
 	claims, err := s.srv.keys.Verify(j.Token)
 	if err != nil {
 		s.endWith(protocol.CodeBadToken, err.Error(), protocol.TypeJoin, protocol.ClosePolicy)
+		return
+	}
+	if claims.Room == admin.AllRooms {
+		s.endWith(protocol.CodeBadToken, `room "*" names a server admin token (docs/ADMIN.md); it cannot be joined`, protocol.TypeJoin, protocol.ClosePolicy)
 		return
 	}
 	if s.srv.revoked.refuses(claims) {
