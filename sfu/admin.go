@@ -39,3 +39,14 @@ func (r *Room) PublishedBytes() map[string]uint64 {
 	}
 	return out
 }
+
+// AllTracks lists every track published in the room now.
+func (r *Room) AllTracks() []TrackInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]TrackInfo, 0, len(r.tracks))
+	for _, f := range r.tracks {
+		out = append(out, f.info)
+	}
+	return out
+}

@@ -72,27 +72,16 @@ func (s *Server) MuteTrack(room, trackID string, muted bool) error {
 	if !r.media.PauseTrack(trackID, muted) {
 		return fmt.Errorf("%w: no track %q in room %q", admin.ErrNotFound, trackID, room)
 	}
+	publisher := ""
+	for _, t := range r.media.AllTracks() {
+		if t.ID == trackID {
+			publisher = t.PublisherID
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.meeting.muted[trackID] != muted {
-		if r.meeting.muted == nil {
-			r.meeting.muted = map[string]bool{}
-		}
-		if muted {
-			r.meeting.muted[trackID] = true
-		} else {
-			delete(r.meeting.muted, trackID)
-		}
-		publisher := ""
-		for id := range r.members {
-			for _, t := range r.media.Tracks(id) {
-				if t.ID == trackID {
-					publisher = id
-				}
-			}
-		}
-		r.eventLocked(&protocol.TrackMuted{ParticipantID: publisher, TrackID: trackID, Muted: muted}, "")
-		r.srv.events.Publish(admin.Event{Type: admin.TrackMuted, Room: r.name, Track: &admin.Track{ID: trackID, Muted: muted}})
+	if r.recordMuteLocked(publisher, trackID, muted) {
+		r.srv.events.Publish(admin.Event{Type: admin.TrackMuted, Room: r.name, Participant: &admin.Participant{ID: publisher}, Track: &admin.Track{ID: trackID, Muted: muted}})
 	}
 	return nil
 }

@@ -90,8 +90,17 @@ func (r *Room) setMuted(m *member, id string, muted bool) string {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.members[m.id] != m || r.meeting.muted[trackID] == muted {
-		return ""
+	if r.members[m.id] == m {
+		r.recordMuteLocked(m.id, trackID, muted)
+	}
+	return ""
+}
+
+// recordMuteLocked records a track's mute state and, if it changed, tells
+// the room; it reports whether it changed.
+func (r *Room) recordMuteLocked(publisherID, trackID string, muted bool) bool {
+	if r.meeting.muted[trackID] == muted {
+		return false
 	}
 	if r.meeting.muted == nil {
 		r.meeting.muted = map[string]bool{}
@@ -101,8 +110,8 @@ func (r *Room) setMuted(m *member, id string, muted bool) string {
 	} else {
 		delete(r.meeting.muted, trackID)
 	}
-	r.eventLocked(&protocol.TrackMuted{ParticipantID: m.id, TrackID: trackID, Muted: muted}, "")
-	return ""
+	r.eventLocked(&protocol.TrackMuted{ParticipantID: publisherID, TrackID: trackID, Muted: muted}, "")
+	return true
 }
 
 // setHand records a hand and tells the room if it changed.
