@@ -48,17 +48,19 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// Limits. Zero means the default; see withDefaults.
-	MaxParticipants int           // per room; default 200
-	MessageRate     float64       // messages a second per connection; default 50
-	MessageBurst    int           // default 200
-	JoinRate        float64       // WebSocket connections a second per address; default 20 (negative: no limit)
-	JoinBurst       int           // default 100
-	SendQueueLen    int           // messages waiting for one client; default 512
-	SendQueueBytes  int           // bytes waiting for one client; default 4 MiB
-	EventLogLen     int           // room events kept for resumes; default 1024
-	EventLogBytes   int           // default 1 MiB
-	EventHistory    int           // admin events kept for stream resumes (Last-Event-ID); default 1024
-	EventHeartbeat  time.Duration // comment sent on an idle event stream; default 15s
+	MaxParticipants int     // per room; default 200
+	MessageRate     float64 // messages a second per connection; default 50
+	MessageBurst    int     // default 200
+	JoinRate        float64 // WebSocket connections a second per address; default 20 (negative: no limit)
+	JoinBurst       int     // default 100
+	SendQueueLen    int     // messages waiting for one client; default 512
+	SendQueueBytes  int     // bytes waiting for one client; default 4 MiB
+	EventLogLen     int     // room events kept for resumes; default 1024
+	EventLogBytes   int     // default 1 MiB
+
+	// The admin event stream (docs/ADMIN.md).
+	EventHistory   int           // events kept for stream resumes (Last-Event-ID); default 1024
+	EventHeartbeat time.Duration // comment sent on an idle event stream; default 15s
 
 	// Webhooks, when it names URLs, POSTs every room event to them
 	// (package webhook). Key and Secret default to the server's first API

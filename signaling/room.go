@@ -29,8 +29,9 @@ type Room struct {
 	closed  bool
 	seq     uint64
 	log     eventLog
-	meeting meetingState                // mutes and hands (meeting.go)
-	quality map[string]protocol.Quality // last quality by participant, for the admin API
+	meeting meetingState // mutes and hands (meeting.go)
+
+	quality map[string]protocol.Quality // last quality by participant, for the admin API (admin.go)
 }
 
 func newRoom(s *Server, name string) *Room {
