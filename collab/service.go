@@ -47,7 +47,11 @@ type Config struct {
 	// component; larger ops are refused with ErrTooLarge [4 MiB].
 	MaxOpBytes int
 	Logger     *slog.Logger
-	Now        func() time.Time // clock, for tests [time.Now]
+	// OnDocChange, if set, hears of each created ("created") and deleted
+	// ("deleted") document, after the store has it; it must not block
+	// (the server's webhooks and event stream only queue).
+	OnDocChange func(change string, meta DocMeta)
+	Now         func() time.Time // clock, for tests [time.Now]
 }
 
 func (c *Config) setDefaults() {
@@ -146,6 +150,9 @@ func (s *Service) CreateDoc(ctx context.Context, req CreateRequest) (DocMeta, er
 	if err := s.store.CreateDoc(meta, Snapshot{Rev: 0, Text: req.Text, Time: now}); err != nil {
 		return DocMeta{}, fmt.Errorf("create document %s: %w", req.ID, err)
 	}
+	if s.cfg.OnDocChange != nil {
+		s.cfg.OnDocChange("created", meta)
+	}
 	return meta, nil
 }
 
@@ -206,6 +213,7 @@ func (s *Service) SetReadOnly(ctx context.Context, docID string, readOnly bool) 
 // DeleteDoc deletes a document with all its history. Its subscribers are
 // closed with ErrDocDeleted.
 func (s *Service) DeleteDoc(ctx context.Context, docID string) error {
+	meta, _ := s.store.Doc(docID) // for OnDocChange; run reports a missing document
 	err := s.run(ctx, docID, func(d *document) error {
 		if err := s.store.DeleteDoc(docID); err != nil {
 			return err
@@ -215,6 +223,9 @@ func (s *Service) DeleteDoc(ctx context.Context, docID string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", docID, err)
+	}
+	if s.cfg.OnDocChange != nil {
+		s.cfg.OnDocChange("deleted", meta)
 	}
 	return nil
 }

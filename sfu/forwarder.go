@@ -52,6 +52,7 @@ type Forwarder struct {
 	ext      extIDs                      // the publisher's header extension ids
 	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
 	meter    *trackMeter                 // audio level and uplink quality (quality.go); may be nil
+	paused   atomic.Bool                 // muted by an admin: read, but forwarded to nobody (admin.go)
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -59,6 +60,7 @@ type Forwarder struct {
 	lastKeyframeReq  atomic.Int64 // unix nanos of the last PLI sent upstream
 	keyframeDeferred atomic.Bool  // a request waits for the interval to end
 	packets          atomic.Uint64
+	bytes            atomic.Uint64 // received, for the admin API's bitrates
 	malformed        atomic.Uint64
 	done             chan struct{}
 }
@@ -125,7 +127,11 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 		return
 	}
 	f.packets.Add(1)
+	f.bytes.Add(uint64(len(raw)))
 	f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
+	if f.paused.Load() {
+		return
+	}
 	if f.local != nil {
 		f.forwardBaseline(raw)
 		return

@@ -9,10 +9,12 @@ import (
 // pathCounts are one send path's totals.
 type pathCounts struct {
 	sent, queueDrops, behindDrops, resent uint64
+	bytes, nacks, plis                    uint64
 }
 
 func (s *sendPath) counts() pathCounts {
-	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load()}
+	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
+		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load()}
 }
 
 func (c *pathCounts) add(o pathCounts) {
@@ -20,6 +22,9 @@ func (c *pathCounts) add(o pathCounts) {
 	c.queueDrops += o.queueDrops
 	c.behindDrops += o.behindDrops
 	c.resent += o.resent
+	c.bytes += o.bytes
+	c.nacks += o.nacks
+	c.plis += o.plis
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -32,6 +37,7 @@ type engineMetrics struct {
 	retired pathCounts
 
 	sent, dropped, resent, gsoSends, gsoPackets *prometheus.Desc
+	bytes, nacks, plis                          *prometheus.Desc
 }
 
 func newEngineMetrics(e *Engine) *engineMetrics {
@@ -43,6 +49,9 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		resent:     prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
 		gsoSends:   prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
 		gsoPackets: prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
+		bytes:      prometheus.NewDesc("huddle_media_bytes_sent_total", "RTP bytes written to subscribers (first sends).", nil, nil),
+		nacks:      prometheus.NewDesc("huddle_media_nacked_packets_total", "Packets subscribers asked to be resent (NACK).", nil, nil),
+		plis:       prometheus.NewDesc("huddle_media_keyframe_requests_total", "Keyframe requests (PLI, FIR) from subscribers, before the per-track throttle.", nil, nil),
 	}
 }
 
@@ -61,7 +70,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis} {
 		ch <- d
 	}
 }
@@ -77,6 +86,9 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.behindDrops), "fell_behind")
 	ch <- prometheus.MustNewConstMetric(m.resent, prometheus.CounterValue, float64(t.resent))
+	ch <- prometheus.MustNewConstMetric(m.bytes, prometheus.CounterValue, float64(t.bytes))
+	ch <- prometheus.MustNewConstMetric(m.nacks, prometheus.CounterValue, float64(t.nacks))
+	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.plis))
 	var sends, pkts uint64
 	if g := m.e.gso; g != nil {
 		sends, pkts = g.gsoSends.Load(), g.gsoPackets.Load()

@@ -66,11 +66,13 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 		switch p := p.(type) {
 		case *rtcp.PictureLossIndication:
 			if p.MediaSSRC == ssrc {
+				s.plis.Add(1)
 				d.fwd.RequestKeyframe()
 			}
 		case *rtcp.FullIntraRequest:
 			for _, e := range p.FIR {
 				if e.SSRC == ssrc {
+					s.plis.Add(1)
 					d.fwd.RequestKeyframe()
 					break
 				}
@@ -88,6 +90,7 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 						return false
 					}
 					n++
+					s.nacks.Add(1)
 					s.push(sendItem{d: d, seq: seq, retransmit: true}, false)
 					return true
 				})

@@ -101,6 +101,9 @@ type sendPath struct {
 	dropped atomic.Uint64 // items refused because a queue was full
 	behind  atomic.Uint64 // items whose packet left the cache before their turn
 	resent  atomic.Uint64
+	bytes   atomic.Uint64 // payload and header bytes of first sends
+	nacks   atomic.Uint64 // packets subscribers asked to be resent
+	plis    atomic.Uint64 // keyframe requests (PLI, FIR) from subscribers
 }
 
 func newSendPath(log *slog.Logger) *sendPath {
@@ -289,6 +292,7 @@ func (s *sendPath) deliver(it sendItem) {
 	}
 	if d.send(p) {
 		s.sent.Add(1)
+		s.bytes.Add(uint64(n))
 	}
 }
 

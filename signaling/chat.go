@@ -14,7 +14,7 @@ import (
 // acknowledgement).
 func (s *session) handleChat(c *protocol.Chat) {
 	m := s.member
-	if !m.claims.Grants.PublishData {
+	if !m.grantsNow().PublishData {
 		s.sendError(protocol.CodeForbidden, "chat needs the publishData grant", protocol.TypeChat)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 	"github.com/huddle-rtc/huddle/turn"
+	"github.com/huddle-rtc/huddle/webhook"
 )
 
 // Config is everything `huddle serve` can be told. Zero values mean the
@@ -60,6 +61,15 @@ type Config struct {
 	// MediaInterfaces, when set, limit the media candidates to these
 	// network interfaces' addresses (e.g. eth0 but not docker0).
 	MediaInterfaces []string
+
+	// The admin event stream (docs/ADMIN.md).
+	EventHistory   int           // events kept for stream resumes (Last-Event-ID); default 1024
+	EventHeartbeat time.Duration // comment sent on an idle event stream; default 15s
+
+	// Webhooks, when it names URLs, POSTs every room event to them
+	// (package webhook). Key and Secret default to the server's first API
+	// key (the smallest name), the one the admin API mints with.
+	Webhooks *webhook.Config
 
 	// MediaBaseline swaps the SFU for a naive Pion forwarder; for
 	// `huddle bench sfu --baseline` only (see sfu.Config.Baseline).
@@ -129,6 +139,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JoinRate == 0 {
 		c.JoinRate = 20
+	}
+	if c.EventHistory <= 0 {
+		c.EventHistory = 1024
 	}
 	return c
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
@@ -22,6 +23,14 @@ func (s *session) handleJoin(j *protocol.Join) {
 	claims, err := s.srv.keys.Verify(j.Token)
 	if err != nil {
 		s.endWith(protocol.CodeBadToken, err.Error(), protocol.TypeJoin, protocol.ClosePolicy)
+		return
+	}
+	if claims.Room == admin.AllRooms {
+		s.endWith(protocol.CodeBadToken, `room "*" names a server admin token (docs/ADMIN.md); it cannot be joined`, protocol.TypeJoin, protocol.ClosePolicy)
+		return
+	}
+	if s.srv.revoked.refuses(claims) {
+		s.endWith(protocol.CodeForbidden, "this token was revoked: an admin removed its participant from the room", protocol.TypeJoin, protocol.ClosePolicy)
 		return
 	}
 	if j.SessionID != "" {
@@ -105,7 +114,7 @@ func (s *session) peerOptions(m *member) sfu.PeerOptions {
 		CanPublish:   claims.Grants.Publish,
 		CanSubscribe: claims.Grants.Subscribe,
 		OnDataChannel: func(dc *webrtc.DataChannel) {
-			if !claims.Grants.PublishData && dc.Label() == protocol.ChannelCursors {
+			if !m.grantsNow().PublishData && dc.Label() == protocol.ChannelCursors {
 				// Cursors are data the participant publishes to the
 				// room (like chat): the grant is required. Documents
 				// are governed by editDocs, and reading needs no grant.

@@ -85,10 +85,22 @@ func (r *Room) setMuted(m *member, id string, muted bool) string {
 		}
 		return "no published track of yours has id " + strconv.Quote(id)
 	}
+	if !muted && r.media.TrackPaused(trackID) {
+		return "an admin muted this track; only an admin can unmute it"
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.members[m.id] != m || r.meeting.muted[trackID] == muted {
-		return ""
+	if r.members[m.id] == m {
+		r.recordMuteLocked(m.id, trackID, muted)
+	}
+	return ""
+}
+
+// recordMuteLocked records a track's mute state and, if it changed, tells
+// the room; it reports whether it changed.
+func (r *Room) recordMuteLocked(publisherID, trackID string, muted bool) bool {
+	if r.meeting.muted[trackID] == muted {
+		return false
 	}
 	if r.meeting.muted == nil {
 		r.meeting.muted = map[string]bool{}
@@ -98,8 +110,8 @@ func (r *Room) setMuted(m *member, id string, muted bool) string {
 	} else {
 		delete(r.meeting.muted, trackID)
 	}
-	r.eventLocked(&protocol.TrackMuted{ParticipantID: m.id, TrackID: trackID, Muted: muted}, "")
-	return ""
+	r.eventLocked(&protocol.TrackMuted{ParticipantID: publisherID, TrackID: trackID, Muted: muted}, "")
+	return true
 }
 
 // setHand records a hand and tells the room if it changed.
@@ -158,6 +170,7 @@ func (r *Room) QualityChanged(updates []sfu.PeerQuality) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.rememberQualityLocked(m.Updates)
 	r.ephemeralLocked(m, "")
 }
 

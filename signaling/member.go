@@ -3,6 +3,7 @@ package signaling
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -28,6 +29,8 @@ type member struct {
 	presence protocol.Presence
 	grace    *time.Timer // runs while no connection is attached
 	typingAt time.Time   // last typing forwarded, for its rate limit
+
+	grants atomic.Pointer[protocol.Grants] // set when an admin changed them (admin.go)
 
 	// connMu guards conn for the media callbacks, which must not take the
 	// room lock; writers of conn hold both (room.mu first).

@@ -41,7 +41,7 @@ func (s *session) handleSetPresence(p *protocol.SetPresence) {
 // time of the last one.
 func (s *session) handleTyping(t *protocol.Typing) {
 	m := s.member
-	if !m.claims.Grants.PublishData {
+	if !m.grantsNow().PublishData {
 		s.sendError(protocol.CodeForbidden, "typing needs the publishData grant", protocol.TypeTyping)
 		return
 	}

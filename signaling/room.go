@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -29,6 +30,8 @@ type Room struct {
 	seq     uint64
 	log     eventLog
 	meeting meetingState // mutes and hands (meeting.go)
+
+	quality map[string]protocol.Quality // last quality by participant, for the admin API (admin.go)
 }
 
 func newRoom(s *Server, name string) *Room {
@@ -65,6 +68,7 @@ func (r *Room) join(m *member, conn *session, joined *protocol.Joined) error {
 	r.srv.metrics.participants.Inc()
 	conn.send(joined)
 	r.eventLocked(&protocol.ParticipantJoined{Participant: r.participantLocked(m)}, m.id)
+	r.emitParticipantLocked(admin.ParticipantJoined, m)
 	return nil
 }
 
@@ -147,7 +151,9 @@ func (r *Room) remove(m *member) bool {
 		r.mu.Unlock()
 		return false
 	}
+	r.emitParticipantLocked(admin.ParticipantLeft, m)
 	delete(r.members, m.id)
+	delete(r.quality, m.id)
 	if m.grace != nil {
 		m.grace.Stop()
 		m.grace = nil
@@ -198,6 +204,7 @@ func (r *Room) TrackPublished(t sfu.TrackInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.eventLocked(&protocol.TrackPublished{ParticipantID: t.PublisherID, Track: trackOf(t)}, "")
+	r.emitTrack(admin.TrackPublished, t)
 }
 
 // TrackUnpublished announces an ended track.
@@ -206,6 +213,7 @@ func (r *Room) TrackUnpublished(t sfu.TrackInfo) {
 	defer r.mu.Unlock()
 	r.forgetTrackLocked(t.ID)
 	r.eventLocked(&protocol.TrackUnpublished{ParticipantID: t.PublisherID, TrackID: t.ID}, "")
+	r.emitTrack(admin.TrackUnpublished, t)
 }
 
 // restart tells every connected member to reconnect (the server is going

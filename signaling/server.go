@@ -19,12 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
 	"github.com/huddle-rtc/huddle/web"
+	"github.com/huddle-rtc/huddle/webhook"
 	"github.com/huddle-rtc/huddle/whip"
 )
 
@@ -54,6 +56,9 @@ type Server struct {
 
 	chat     *chatStore
 	joins    *joinLimiter
+	events   *admin.Bus // room events for the admin stream and webhooks (admin.go)
+	webhooks *webhook.Notifier
+	revoked  revocations  // tokens of removed participants
 	draining atomic.Bool  // shutting down: no new connections
 	conns    atomic.Int64 // open WebSocket connections
 
@@ -79,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		sessions: map[string]*member{},
 		reg:      prometheus.NewRegistry(),
 		joins:    newJoinLimiter(cfg.JoinRate, cfg.JoinBurst),
+		events:   admin.NewBus(cfg.EventHistory),
 	}
 	// Origins are checked before the upgrade (checkHost). Write buffers
 	// come from a pool, so an idle connection holds none.
@@ -100,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
+	s.registerAdminMetrics()
 	return s, nil
 }
 
@@ -164,6 +171,10 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.whip = s.startWHIP()
 	s.whip.Mount(mux)
+	admin.New(s, s.keys, s.events, s.cfg.EventHeartbeat).Mount(mux)
+	s.startWebhooks()
+	s.wg.Add(1)
+	go s.runStats()
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -200,7 +211,7 @@ func (s *Server) startDocs() error {
 	if err != nil {
 		return fmt.Errorf("start documents: %w", err)
 	}
-	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab")})
+	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab"), OnDocChange: s.docChanged})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("start documents: %w", err)
@@ -323,6 +334,7 @@ func (s *Server) shutdown() {
 		began := time.Now()
 		deadline := began.Add(s.cfg.ShutdownTimeout)
 		s.draining.Store(true)
+		s.events.Close() // ends the event streams, which Shutdown would wait for
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		_ = s.http.Shutdown(ctx) // stops accepting; hijacked WebSockets are ours
@@ -348,6 +360,9 @@ func (s *Server) shutdown() {
 			r.close()
 		}
 		s.wg.Wait()
+		if s.webhooks != nil {
+			s.webhooks.Close()
+		}
 		if err := s.media.Close(); err != nil {
 			s.log.Warn("close media", "err", err)
 		}
@@ -386,6 +401,7 @@ func (s *Server) room(name string) *Room {
 		r = newRoom(s, name)
 		s.rooms[name] = r
 		s.metrics.rooms.Set(float64(len(s.rooms)))
+		s.events.Publish(admin.Event{Type: admin.RoomStarted, Room: name})
 	}
 	return r
 }
@@ -399,6 +415,7 @@ func (s *Server) dropRoomIfEmpty(r *Room) {
 		s.chat.forget(r.name)
 		s.metrics.rooms.Set(float64(len(s.rooms)))
 		r.close()
+		s.events.Publish(admin.Event{Type: admin.RoomFinished, Room: r.name})
 	}
 }
 

@@ -73,6 +73,12 @@ func Handler() http.Handler {
 		}
 		a, ok := assets[name]
 		if !ok {
+			// A directory's index page (/admin/ is the dashboard).
+			if a, ok = assets[name+"/index.html"]; ok {
+				name += "/index.html"
+			}
+		}
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}

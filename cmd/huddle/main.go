@@ -33,6 +33,10 @@ func main() {
 		err = token(args)
 	case "bench":
 		err = bench(args)
+	case "rooms":
+		err = rooms(args, os.Stdout)
+	case "participants":
+		err = participants(args, os.Stdout)
 	case "bot":
 		err = bot(args)
 	case "load-test":

@@ -31,6 +31,7 @@ func serve(args []string) error {
 	shutdownTimeout := f.Duration("shutdown-timeout", 10*time.Second, "bound on a graceful shutdown (SIGTERM)")
 	maxParticipants := f.Int("max-participants", 200, "participants per room")
 	joinsPerSecond := f.Int("joins-per-second", 20, "WebSocket connections a second per client address (burst 5x); -1 for no limit")
+	webhookURLs := f.String("webhook-urls", "", "comma-separated URLs that get every room event, signed with the first API key (docs/ADMIN.md)")
 	turnFlags := addTURNFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -87,6 +88,7 @@ func serve(args []string) error {
 		MaxParticipants: *maxParticipants,
 		JoinRate:        float64(*joinsPerSecond),
 		JoinBurst:       5 * max(*joinsPerSecond, 1),
+		Webhooks:        webhookConfig(*webhookURLs),
 	})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/huddle-rtc/huddle/signaling/auth"
-	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 func token(args []string) error {
@@ -24,22 +23,9 @@ func token(args []string) error {
 	if *key == "" || *secret == "" {
 		return errors.New("token: --api-key and --api-secret are required (dev mode prints them in the server log)")
 	}
-	var g protocol.Grants
-	for _, v := range list(*grants) {
-		switch v {
-		case "publish":
-			g.Publish = true
-		case "subscribe":
-			g.Subscribe = true
-		case "publishData":
-			g.PublishData = true
-		case "editDocs":
-			g.EditDocs = true
-		case "roomAdmin":
-			g.RoomAdmin = true
-		default:
-			return fmt.Errorf("token: unknown grant %q", v)
-		}
+	g, err := parseGrants(*grants)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
 	}
 	if *name == "" {
 		*name = *identity
