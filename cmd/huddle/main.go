@@ -2,6 +2,7 @@
 //
 //	huddle [serve] [flags]        run the server (the default)
 //	huddle token [flags]          mint an access token
+//	huddle rooms|participants ... manage a running server through its admin API
 //	huddle bench sfu [flags]      load a server with SDK bots and report its media costs
 //	huddle bench signaling [...]  idle participants' cost: memory, goroutines, join latency, CPU
 //	huddle bench ot [flags]       replay an editing trace through the document service
@@ -44,9 +45,9 @@ func main() {
 	case "doctor":
 		err = doctor(args)
 	case "help":
-		fmt.Println("usage: huddle [serve|token|bench|bot|load-test|doctor] [flags]; huddle <command> -h for flags")
+		fmt.Println("usage: huddle [serve|token|rooms|participants|bench|bot|load-test|doctor] [flags]; huddle <command> -h for flags")
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, token, bench, bot, load-test or doctor)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, token, rooms, participants, bench, bot, load-test or doctor)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "huddle:", err)
