@@ -423,7 +423,12 @@ func (d *document) flush() {
 				c.DropOpsBefore = drop
 			}
 		}
-		if err := d.svc.store.Commit(d.id, c); err != nil {
+		began := time.Now()
+		err := d.svc.store.Commit(d.id, c)
+		if cfg.OnCommit != nil {
+			cfg.OnCommit(len(c.Ops), time.Since(began), err)
+		}
+		if err != nil {
 			d.commitFailed(err)
 		} else {
 			if c.Snapshot != nil {

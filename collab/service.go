@@ -51,7 +51,11 @@ type Config struct {
 	// ("deleted") document, after the store has it; it must not block
 	// (the server's webhooks and event stream only queue).
 	OnDocChange func(change string, meta DocMeta)
-	Now         func() time.Time // clock, for tests [time.Now]
+	// OnCommit, if set, hears of each group commit on a document's writer
+	// goroutine: how many ops, how long the store took, and its error. It
+	// must not block (metrics).
+	OnCommit func(ops int, took time.Duration, err error)
+	Now      func() time.Time // clock, for tests [time.Now]
 }
 
 func (c *Config) setDefaults() {

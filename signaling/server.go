@@ -211,7 +211,7 @@ func (s *Server) startDocs() error {
 	if err != nil {
 		return fmt.Errorf("start documents: %w", err)
 	}
-	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab"), OnDocChange: s.docChanged})
+	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab"), OnDocChange: s.docChanged, OnCommit: s.metrics.docCommitted})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("start documents: %w", err)
