@@ -146,7 +146,7 @@ func (p *Peer) ensureSub() error {
 		if s == webrtc.PeerConnectionStateConnected {
 			p.negMu.Lock()
 			for _, d := range p.downs {
-				d.fwd.RequestKeyframe()
+				d.requestKeyframe()
 			}
 			p.negMu.Unlock()
 		}
@@ -333,15 +333,12 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		Codec:       remote.Codec().MimeType,
 		ClientID:    remote.ID(),
 	}
-	if remote.RID() != "" && !p.room.firstLayer(p.id, remote.ID()) {
-		// Simulcast: the first layer to arrive is forwarded; the others are
-		// read so that Pion's buffers never fill.
-		p.goDrain(remote)
-		return
-	}
 	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
 		return p.pub.WriteRTCP(pliPacket(ssrc))
 	}, p.log)
+	if remote.RID() != "" && p.room.addLayer(p, f, remote) {
+		return // another simulcast layer of a track already forwarded (simulcast.go)
+	}
 	if p.room.engine.baseline {
 		f.makeBaseline()
 	}

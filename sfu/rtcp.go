@@ -66,12 +66,12 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 		switch p := p.(type) {
 		case *rtcp.PictureLossIndication:
 			if p.MediaSSRC == ssrc {
-				d.fwd.RequestKeyframe()
+				d.requestKeyframe()
 			}
 		case *rtcp.FullIntraRequest:
 			for _, e := range p.FIR {
 				if e.SSRC == ssrc {
-					d.fwd.RequestKeyframe()
+					d.requestKeyframe()
 					break
 				}
 			}

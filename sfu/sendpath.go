@@ -28,6 +28,7 @@ const (
 type sendItem struct {
 	d          *DownTrack
 	seq        uint16 // input sequence number; for a retransmission, the output one
+	layer      int8   // the simulcast layer seq belongs to (first sends)
 	retransmit bool
 }
 
@@ -253,14 +254,20 @@ func (s *sendPath) deliver(it sendItem) {
 	if d.closed.Load() {
 		return
 	}
-	in := it.seq
+	in, layer := it.seq, it.layer
+	var h seqPair
 	if it.retransmit {
 		var ok bool
-		if in, ok = d.inputSeq(it.seq); !ok {
+		if h, ok = d.inputSeq(it.seq); !ok {
 			return
 		}
+		in, layer = h.in, h.layer
 	}
-	n, key, ok := d.fwd.cache.load(in, s.buf[:])
+	l := d.fwd.layer(layer)
+	if l == nil {
+		return
+	}
+	n, key, ok := l.cache.load(in, s.buf[:])
 	if !ok {
 		if !it.retransmit {
 			// Overwritten before we got to it: this subscriber fell
@@ -282,12 +289,12 @@ func (s *sendPath) deliver(it sendItem) {
 	p.payload = s.buf[hl:end]
 	p.keyframe = key
 	if it.retransmit {
-		if d.resend(p, it.seq) {
+		if d.resend(p, it.seq, h) {
 			s.resent.Add(1)
 		}
 		return
 	}
-	if d.send(p) {
+	if d.send(p, layer) {
 		s.sent.Add(1)
 	}
 }
