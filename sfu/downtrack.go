@@ -17,6 +17,10 @@ import (
 // map back to the input ones, to answer NACKs: as many as a video cache holds.
 const historyLen = videoCacheSize
 
+// recoveryWait is how long a subscriber that lost packets in its own queue,
+// or whose video resumes, waits for a keyframe before it asks for one.
+const recoveryWait = 4 * time.Second
+
 // DownTrack is one subscriber's copy of one published track. It implements
 // webrtc.TrackLocal itself (rather than sharing a TrackLocalStaticRTP) so
 // that it owns its SSRC, sequence numbers and timestamps. It holds only that
@@ -37,8 +41,15 @@ type DownTrack struct {
 	pt     uint8
 	ext    extIDs // the subscriber's ids for the extensions the SFU writes
 
-	sender  *webrtc.RTPSender
-	quality *QualityScorer // the subscriber's (quality.go); may be nil
+	sender     *webrtc.RTPSender
+	quality    *QualityScorer // the subscriber's (quality.go); may be nil
+	subscriber string         // the subscriber's participant id
+
+	// Allocation (allocator.go): alloc and allocSize belong to the room's
+	// allocation loop; paused is read on every packet.
+	alloc     alloc
+	allocSize renderSize
+	paused    atomic.Bool
 
 	// Rewriting state; only the send path's goroutine touches it.
 	started    bool
@@ -71,6 +82,10 @@ type DownTrack struct {
 	lastPic          uint16 // newest output picture id
 	lastTL0          uint8
 	sawPic           bool
+	catching         bool        // inside catchUp: no nested catch-up
+	askNow           atomic.Bool // a new wait for a keyframe: ask at once
+	recovering       bool        // the wait is a recovery (own loss, resume), not a switch
+	waitSince        time.Time
 }
 
 // seqPair remembers which input packet an output sequence number carried,
@@ -126,6 +141,9 @@ func newDownTrack(f *Forwarder, path *sendPath, ready *atomic.Bool) *DownTrack {
 // accepts reports whether packets of a layer matter to this downtrack: the
 // one it forwards and the one it waits to switch to. Called on every packet.
 func (d *DownTrack) accepts(layer int8) bool {
+	if d.paused.Load() {
+		return false
+	}
 	return int32(layer) == d.target.Load() || int32(layer) == d.cur.Load()
 }
 
@@ -139,8 +157,10 @@ func (d *DownTrack) SetMaxLayer(max int8) {
 // retarget picks the layer to forward from the cap and the layers present.
 func (d *DownTrack) retarget() {
 	t := d.fwd.pickLayer(int8(d.max.Load()))
-	if old := d.target.Swap(int32(t)); old != int32(t) && d.cur.Load() >= 0 && d.cur.Load() != int32(t) {
-		d.fwd.requestKeyframe(d.fwd.layer(t))
+	// The switch waits for the new layer's next packet, which starts it
+	// from the cache or asks for a keyframe (startAt).
+	if d.target.Swap(int32(t)) != int32(t) {
+		d.askNow.Store(true)
 	}
 }
 
@@ -179,6 +199,7 @@ func (d *DownTrack) Bind(t webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	d.pt = uint8(c.PayloadType)
 	d.ext = extIDsOf(t.HeaderExtensions())
 	d.mu.Unlock()
+	d.path.est.addStream(uint32(t.SSRC()), d.ext.twcc, t.WriteStream())
 	d.path.bind(uint32(t.SSRC()), d)
 	d.requestKeyframe()
 	return c, nil
@@ -258,8 +279,8 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 		// keyframe for video, with no gap in the numbers the subscriber sees.
 		d.resync = true
 		if d.video() {
-			d.waitKey = true
-			d.requestKeyframe()
+			d.waitKey = true // from the cache if it can, else asked for (startAt)
+			d.recovering, d.waitSince = true, time.Now()
 		}
 	}
 	cur, target := int8(d.cur.Load()), int8(d.target.Load())
@@ -325,19 +346,30 @@ func (d *DownTrack) startAt(p *packet, layer int8) bool {
 		d.skipLayer, d.skipped = layer, false
 	}
 	stale := d.skipped && int16(in-d.maxSkipped) < 0
+	if !p.keyframe && d.video() && d.catchUp(d.fwd.layer(layer), in) {
+		return true
+	}
 	if (!p.keyframe && d.video()) || stale {
 		if !d.skipped || int16(in-d.maxSkipped) > 0 {
 			d.skipped, d.maxSkipped = true, in
 		}
-		// Keep asking while waiting, in case a request was lost; the
-		// forwarder throttles requests for all subscribers together.
-		if stale || time.Since(d.lastAsk) > time.Second {
-			d.lastAsk = time.Now()
+		// Ask at once for a switch or a start, then again every second in
+		// case a request was lost. A subscriber recovering from its own
+		// loss or a pause first waits recoveryWait for a keyframe someone
+		// else asked for: a bad link must not cost every other subscriber
+		// keyframes. The forwarder throttles requests for all together.
+		now := time.Now()
+		due := stale || d.askNow.Swap(false) || now.Sub(d.lastAsk) > time.Second
+		if d.recovering && now.Sub(d.waitSince) < recoveryWait {
+			due = false
+		}
+		if due {
+			d.lastAsk = now
 			d.fwd.requestKeyframe(d.fwd.layer(layer))
 		}
 		return false
 	}
-	d.waitKey, d.skipped = false, false
+	d.waitKey, d.skipped, d.recovering = false, false, false
 	switched := d.started && int8(d.cur.Load()) != layer
 	d.cur.Store(int32(layer))
 	if !d.started {
@@ -354,6 +386,7 @@ func (d *DownTrack) startAt(p *packet, layer int8) bool {
 		return true
 	}
 	d.switches.Add(1)
+	d.path.switches.Add(1)
 	// The new layer has its own timestamps: continue from the last sent
 	// one, advanced by the time since it was sent (at least one tick).
 	step := uint32((time.Now().UnixNano() - d.lastOutAt) * int64(d.codec.ClockRate) / 1e9)
@@ -453,10 +486,24 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 		d.extBuf[3], d.extBuf[4] = byte(seq>>8), byte(seq)
 		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
 	}
+	if ext.twcc != 0 && d.path != nil && d.path.est != nil {
+		// Through the estimator, which records the send time.
+		if ok, err := d.path.est.write(h, p.payload); ok {
+			if err != nil {
+				return false
+			}
+			d.sent.Add(1)
+			d.path.bytes.Add(uint64(len(p.payload)))
+			return true
+		}
+	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return false // the PeerConnection is closing; the room removes us shortly
 	}
 	d.sent.Add(1)
+	if d.path != nil {
+		d.path.bytes.Add(uint64(len(p.payload)))
+	}
 	return true
 }
 

@@ -118,8 +118,13 @@ func TestDownTrackOverflowRestartsAtKeyframe(t *testing.T) {
 	// The queue overflowed: packets 3..9 never reached this subscriber.
 	d.dropped.Store(true)
 	d.send(vp8(10, 27000, false), 0) // delta after a local loss: dropped
+	if plis.Load() != 0 {
+		t.Error("a keyframe was requested at once after local loss; it should wait for one someone else asked for")
+	}
+	d.waitSince = d.waitSince.Add(-recoveryWait) // none came
+	d.send(vp8(10, 27000, false), 0)
 	if plis.Load() == 0 {
-		t.Error("no keyframe requested after local loss")
+		t.Error("no keyframe requested after waiting recoveryWait for one")
 	}
 	d.send(vp8(11, 30000, true), 0)
 	d.send(vp8(12, 33000, false), 0)

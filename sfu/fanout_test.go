@@ -262,7 +262,8 @@ func TestFanOutGoroutinesScaleWithPeersNotTracks(t *testing.T) {
 	}
 	got := sfuGoroutines() - base
 	peers := subscribers + 1
-	if limit := peers + 2*tracks; got > limit {
+	// Besides: a room's own loops (speakers, quality, allocator).
+	if limit := peers + 2*tracks + 3; got > limit {
 		t.Errorf("%d sfu goroutines for %d peers and %d tracks (%d downtracks); want at most %d", got, peers, tracks, subscribers*tracks, limit)
 	}
 	t.Logf("%d sfu goroutines for %d peers, %d tracks, %d downtracks", got, peers, tracks, subscribers*tracks)
@@ -357,8 +358,10 @@ func TestThrottledSubscriberIsIsolated(t *testing.T) {
 	joinRoom(t, ctx, srv, "c", "throttle", sdk.Options{OnTrack: c.onTrack, NetworkInterceptors: []interceptor.Factory{th}})
 	waitUntil(t, "the throttled subscriber receiving", func() bool { return c.tracksWithPackets(10) == 1 })
 	during := window("during")
-	if th.dropped.Load() < 50 {
-		t.Fatalf("the throttle dropped only %d packets; the test did not exercise it", th.dropped.Load())
+	// The allocator pauses a video that does not fit (and retries it now
+	// and then): either way the thin link must have been exercised.
+	if pauses := scrape(t, srv)["huddle_media_video_pauses_total"]; th.dropped.Load() < 50 && pauses == 0 {
+		t.Fatalf("the throttle dropped only %d packets and no video was paused; the test did not exercise it", th.dropped.Load())
 	}
 	if during > before {
 		t.Errorf("keyframe requests per 150 frames: %d before the throttled subscriber, %d with it", before, during)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,7 @@ type Forwarder struct {
 	ext      extIDs                      // the publisher's header extension ids
 	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
 	meter    *trackMeter                 // audio level and uplink quality (quality.go); may be nil
+	room     *Room                       // for the allocator's events; nil in unit tests
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
@@ -124,6 +126,13 @@ func (f *Forwarder) ingest(l *simLayer, p *packet, raw []byte) {
 	}
 	f.packets.Add(1)
 	l.packets.Add(1)
+	l.bytes.Add(uint64(len(raw)))
+	if p.keyframe && l.height.Load() == 0 && strings.EqualFold(f.info.Codec, webrtc.MimeTypeVP8) {
+		if w, h, ok := vp8Size(p.payload); ok {
+			l.width.Store(w)
+			l.height.Store(h)
+		}
+	}
 	if l == f.base {
 		f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
 	}
@@ -133,6 +142,9 @@ func (f *Forwarder) ingest(l *simLayer, p *packet, raw []byte) {
 	}
 	seq := p.header.SequenceNumber
 	l.cache.store(seq, raw, p.keyframe)
+	if p.keyframe {
+		l.noteKeyframe(seq)
+	}
 	layer := int8(l.index)
 	for _, d := range *f.downs.Load() {
 		// Only the layer a subscriber gets, and the one it switches to,

@@ -9,10 +9,11 @@ import (
 // pathCounts are one send path's totals.
 type pathCounts struct {
 	sent, queueDrops, behindDrops, resent uint64
+	pauses, switches                      uint64 // allocator.go
 }
 
 func (s *sendPath) counts() pathCounts {
-	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load()}
+	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
 }
 
 func (c *pathCounts) add(o pathCounts) {
@@ -20,6 +21,8 @@ func (c *pathCounts) add(o pathCounts) {
 	c.queueDrops += o.queueDrops
 	c.behindDrops += o.behindDrops
 	c.resent += o.resent
+	c.pauses += o.pauses
+	c.switches += o.switches
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -32,6 +35,7 @@ type engineMetrics struct {
 	retired pathCounts
 
 	sent, dropped, resent, gsoSends, gsoPackets *prometheus.Desc
+	pauses, switches                            *prometheus.Desc
 }
 
 func newEngineMetrics(e *Engine) *engineMetrics {
@@ -43,6 +47,8 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		resent:     prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
 		gsoSends:   prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
 		gsoPackets: prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
+		pauses:     prometheus.NewDesc("huddle_media_video_pauses_total", "Times the allocator paused a video for one subscriber (bandwidth or hidden tile).", nil, nil),
+		switches:   prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
 	}
 }
 
@@ -61,7 +67,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.pauses, m.switches} {
 		ch <- d
 	}
 }
@@ -77,6 +83,8 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.behindDrops), "fell_behind")
 	ch <- prometheus.MustNewConstMetric(m.resent, prometheus.CounterValue, float64(t.resent))
+	ch <- prometheus.MustNewConstMetric(m.pauses, prometheus.CounterValue, float64(t.pauses))
+	ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(t.switches))
 	var sends, pkts uint64
 	if g := m.e.gso; g != nil {
 		sends, pkts = g.gsoSends.Load(), g.gsoPackets.Load()

@@ -152,6 +152,9 @@ func (p *Peer) ensureSub() error {
 		}
 	})
 	p.sub = pc
+	if !p.room.engine.baseline {
+		p.path.est = newEstimator(p.room.engine.se.LoggerFactory) // estimate.go
+	}
 	p.room.engine.metrics.track(p.path)
 	p.pathRunning = true
 	go p.path.run()
@@ -336,6 +339,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
 		return p.pub.WriteRTCP(pliPacket(ssrc))
 	}, p.log)
+	f.room = p.room
 	if remote.RID() != "" && p.room.addLayer(p, f, remote) {
 		return // another simulcast layer of a track already forwarded (simulcast.go)
 	}
@@ -391,6 +395,7 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 			continue
 		}
 		d.sender = sender
+		d.subscriber = p.id
 		d.quality = p.room.quality.scorer(p.id) // receiver reports to the quality scorer
 		if f.local != nil {
 			p.readBaselineRTCP(sender, f)
@@ -454,6 +459,7 @@ func (p *Peer) close() {
 	}
 	if pathRunning {
 		p.path.close()
+		p.path.est.close()
 		p.room.engine.metrics.retire(p.path)
 	}
 	p.wg.Wait() // the forwarders of this peer's tracks end with its PC

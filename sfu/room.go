@@ -34,6 +34,7 @@ type Room struct {
 	speakers    *SpeakerDetector
 	speakerLoop *speakerLoop
 	quality     *qualityMonitor
+	alloc       *allocLoop // allocator.go
 }
 
 // NewRoom makes the media router of one room.
@@ -50,6 +51,7 @@ func (e *Engine) NewRoom(name string, events RoomEvents) *Room {
 	r.speakers = NewSpeakerDetector()
 	r.speakerLoop = startSpeakerLoop(r.speakers, events)
 	r.quality = startQualityMonitor(events)
+	r.startAllocator()
 	return r
 }
 
@@ -114,6 +116,7 @@ func (r *Room) Close() {
 	}
 	r.speakerLoop.close()
 	r.quality.close()
+	r.stopAllocator()
 }
 
 func (r *Room) publish(from *Peer, f *Forwarder) {

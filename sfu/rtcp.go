@@ -75,6 +75,8 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 					break
 				}
 			}
+		case *rtcp.TransportLayerCC, *rtcp.ReceiverEstimatedMaximumBitrate:
+			s.est.feedback(p) // the downlink estimate (estimate.go)
 		case *rtcp.ReceiverReport:
 			d.observeReport(p.Reports) // loss, jitter and RTT to the quality scorer
 		case *rtcp.TransportLayerNack:

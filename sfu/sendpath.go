@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -97,11 +98,19 @@ type sendPath struct {
 	buf     [maxPacketSize]byte
 	pkt     packet
 	twccSeq uint16
+	// A downtrack catching up from the cache (simulcast.go) reads here.
+	catchBuf [maxPacketSize]byte
+	catchPkt packet
 
-	sent    atomic.Uint64
-	dropped atomic.Uint64 // items refused because a queue was full
-	behind  atomic.Uint64 // items whose packet left the cache before their turn
-	resent  atomic.Uint64
+	est      *estimator    // nil for the baseline and in unit tests
+	bytes    atomic.Uint64 // payload bytes sent, for the estimator's congestion check
+	sent     atomic.Uint64
+	dropped  atomic.Uint64 // items refused because a queue was full
+	behind   atomic.Uint64 // items whose packet left the cache before their turn
+	resent   atomic.Uint64
+	caughtUp atomic.Uint64 // runs started from a cached keyframe, not a new one
+	pauses   atomic.Uint64 // videos the allocator paused for this subscriber
+	switches atomic.Uint64 // simulcast layer switches
 }
 
 func newSendPath(log *slog.Logger) *sendPath {
@@ -324,4 +333,9 @@ func (s *sendPath) downTrack(ssrc uint32) *DownTrack {
 	s.ssrcMu.Lock()
 	defer s.ssrcMu.Unlock()
 	return s.bySSRC[ssrc]
+}
+
+// linkSample is the estimator's view for one allocation tick.
+func (s *sendPath) linkSample(now time.Time) (est float64, known, congested bool) {
+	return s.est.sample(s.bytes.Load(), now)
 }

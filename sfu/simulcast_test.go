@@ -62,7 +62,9 @@ func TestSimulcastSwitchKeepsStreamContinuous(t *testing.T) {
 			n++
 		}
 	}
-	frames(10)
+	// Beyond what a catch-up from the cache may replay, so that each
+	// switch below must wait for a new keyframe.
+	frames(maxCatchUp + 1)
 	if d.CurrentLayer() != maxLayers-1 {
 		t.Fatalf("started on layer %d, want the highest", d.CurrentLayer())
 	}
@@ -83,6 +85,7 @@ func TestSimulcastSwitchKeepsStreamContinuous(t *testing.T) {
 		if int8(d.CurrentLayer()) != to {
 			t.Fatalf("on layer %d after a keyframe of layer %d", d.CurrentLayer(), to)
 		}
+		frames(maxCatchUp + 1)
 	}
 	if got := d.switches.Load(); got != uint64(len(steps)) {
 		t.Errorf("%d switches, want %d", got, len(steps))
@@ -92,7 +95,7 @@ func TestSimulcastSwitchKeepsStreamContinuous(t *testing.T) {
 	defer rec.mu.Unlock()
 	// A switch upwards may carry one frame twice (the old layer's, then
 	// the new layer's keyframe of the same instant); none is ever lost.
-	if len(rec.pkts) < n || len(rec.pkts) > n+len(steps) {
+	if len(rec.pkts) < n || len(rec.pkts) > n+len(steps) || d.path.caughtUp.Load() != 0 {
 		t.Fatalf("wrote %d packets for %d frames and %d switches", len(rec.pkts), n, len(steps))
 	}
 	layerOf := func(i int) byte { return rec.payloads[i][9] }
@@ -162,5 +165,68 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCatchUpFromCacheAsksNoKeyframe switches a subscriber to a layer whose
+// last keyframe is still cached, and makes its queue overflow: both restart
+// from the cached keyframe, with no keyframe request to the publisher, and
+// the subscriber still sees one continuous stream starting at a keyframe.
+func TestCatchUpFromCacheAsksNoKeyframe(t *testing.T) {
+	var plis atomic.Int64
+	f := simulcastForwarder(&plis)
+	d, rec := testDownTrack(t, f)
+	f.addDownTrack(d)
+	var p packet
+	n := 0
+	frames := func(count int, key func(l, n int) bool) {
+		for range count {
+			for l := range maxLayers {
+				f.ingest(f.layer(int8(l)), &p, rawSimulcastVP8(l, n, n == 0 || key(l, n)))
+			}
+			d.path.flush()
+			n++
+		}
+	}
+	none := func(int, int) bool { return false }
+	frames(20, none)
+	frames(1, func(l, _ int) bool { return l == 0 }) // a keyframe on q only
+	frames(10, none)
+	before := plis.Load()
+	d.SetMaxLayer(0)
+	frames(1, none)
+	if d.CurrentLayer() != 0 {
+		t.Fatalf("on layer %d, want 0 at once from the cache", d.CurrentLayer())
+	}
+	// A keyframe on q, then the queue overflows: the subscriber never
+	// got it nor what followed.
+	for l := range maxLayers {
+		f.ingest(f.layer(int8(l)), &p, rawSimulcastVP8(l, n, l == 0))
+	}
+	n++
+	d.path.mu.Lock()
+	d.path.video = ring{items: make([]sendItem, videoQueueLen)}
+	d.path.mu.Unlock()
+	d.dropped.Store(true)
+	frames(5, none)
+	if plis.Load() != before {
+		t.Errorf("%d keyframe requests; the cache had the keyframe", plis.Load()-before)
+	}
+	if got := d.path.caughtUp.Load(); got != 2 {
+		t.Errorf("%d catch-ups, want 2 (the switch and the overflow)", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	switched := false
+	for i := 1; i < len(rec.pkts); i++ {
+		if rec.pkts[i].SequenceNumber != rec.pkts[i-1].SequenceNumber+1 {
+			t.Errorf("packet %d: seq %d after %d", i, rec.pkts[i].SequenceNumber, rec.pkts[i-1].SequenceNumber)
+		}
+		if !switched && rec.payloads[i][9] == 0 {
+			switched = true
+			if rec.payloads[i][5]&0x01 != 0 {
+				t.Errorf("packet %d: the switch to layer 0 starts on a delta frame", i)
+			}
+		}
 	}
 }
