@@ -29,7 +29,7 @@ type published interface {
 // encodings is a published track with more than one encoding (simulcast.go):
 // they are added to its sender before the offer.
 type encodings interface {
-	addEncodings(*webrtc.RTPSender) error
+	addEncodings(*webrtc.PeerConnection, *webrtc.RTPSender) error
 }
 
 // keyframeRequests passes a publisher's keyframe requests on.
@@ -113,7 +113,7 @@ func (r *Room) publish(codec webrtc.RTPCodecCapability, source string, newTrack 
 		return fmt.Errorf("publish %s: %w", id, err)
 	}
 	if e, ok := pt.(encodings); ok {
-		if err := e.addEncodings(sender); err != nil {
+		if err := e.addEncodings(pub, sender); err != nil {
 			return fmt.Errorf("publish %s: %w", id, err)
 		}
 	}

@@ -102,7 +102,7 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 			continue
 		}
 		if e, ok := t.(encodings); ok {
-			if err := e.addEncodings(sender); err != nil {
+			if err := e.addEncodings(pub, sender); err != nil {
 				r.log.Warn("reconnect: re-publish", "track", t.trackLocal().ID(), "err", err)
 			}
 		}

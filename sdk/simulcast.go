@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -21,28 +24,40 @@ var SimulcastRIDs = [3]string{"q", "h", "f"}
 // it is needed again, which is what an encoder should do too.
 type SimulcastTrack struct {
 	source    string
-	layers    [3]*webrtc.TrackLocalStaticSample
+	codec     webrtc.RTPCodecCapability
+	layers    [3]*webrtc.TrackLocalStaticRTP
 	keyframes [3]chan struct{}
 	paused    [3]atomic.Bool
 
 	mu      sync.Mutex
 	onPause func(layer int, paused bool)
+	// Pion does not stamp the mid and rid header extensions on simulcast
+	// packets, and a receiver needs them to tell the layers apart: each
+	// layer is packetized here and stamped (WriteSample).
+	sender     *webrtc.RTPSender
+	pc         *webrtc.PeerConnection
+	packetizer [3]rtp.Packetizer
+	writeMu    [3]sync.Mutex
 }
 
 // PublishSimulcast adds a video track in the three layers of SimulcastRIDs.
 // Write each layer's frames with WriteSample.
 func (r *Room) PublishSimulcast(codec webrtc.RTPCodecCapability, source string) (*SimulcastTrack, error) {
-	st := &SimulcastTrack{source: source}
+	if codec.MimeType != webrtc.MimeTypeVP8 {
+		return nil, fmt.Errorf("publish simulcast: only VP8, not %s", codec.MimeType)
+	}
+	st := &SimulcastTrack{source: source, codec: codec}
 	for i := range st.keyframes {
 		st.keyframes[i] = make(chan struct{}, 1)
 	}
 	err := r.publish(codec, source, func(id, stream string) (published, error) {
 		for i, rid := range SimulcastRIDs {
-			tr, err := webrtc.NewTrackLocalStaticSample(codec, id, stream, webrtc.WithRTPStreamID(rid))
+			tr, err := webrtc.NewTrackLocalStaticRTP(codec, id, stream, webrtc.WithRTPStreamID(rid))
 			if err != nil {
 				return nil, fmt.Errorf("layer %s: %w", rid, err)
 			}
 			st.layers[i] = tr
+			st.packetizer[i] = rtp.NewPacketizer(1200, 0, 0, &codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), codec.ClockRate)
 		}
 		return st, nil
 	})
@@ -56,7 +71,10 @@ func (t *SimulcastTrack) trackLocal() webrtc.TrackLocal { return t.layers[0] }
 
 // addEncodings adds the layers above the first to the sender, before the
 // offer that announces them.
-func (t *SimulcastTrack) addEncodings(sender *webrtc.RTPSender) error {
+func (t *SimulcastTrack) addEncodings(pc *webrtc.PeerConnection, sender *webrtc.RTPSender) error {
+	t.mu.Lock()
+	t.sender, t.pc = sender, pc
+	t.mu.Unlock()
 	for _, l := range t.layers[1:] {
 		if err := sender.AddEncoding(l); err != nil {
 			return fmt.Errorf("simulcast layer %s: %w", l.RID(), err)
@@ -109,7 +127,47 @@ func (t *SimulcastTrack) WriteSample(layer int, s media.Sample) error {
 	if t.paused[layer].Load() {
 		return nil
 	}
-	return t.layers[layer].WriteSample(s)
+	mid, midID, ridID := t.extensions()
+	t.writeMu[layer].Lock()
+	defer t.writeMu[layer].Unlock()
+	samples := uint32(s.Duration.Seconds() * float64(t.codec.ClockRate))
+	for _, p := range t.packetizer[layer].Packetize(s.Data, samples) {
+		if midID != 0 && mid != "" {
+			_ = p.Header.SetExtension(midID, []byte(mid))
+		}
+		if ridID != 0 {
+			_ = p.Header.SetExtension(ridID, []byte(SimulcastRIDs[layer]))
+		}
+		if err := t.layers[layer].WriteRTP(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// extensions are the negotiated mid of the track's transceiver and the
+// ids of the mid and rid header extensions ("" and 0 until negotiated).
+func (t *SimulcastTrack) extensions() (mid string, midID, ridID uint8) {
+	t.mu.Lock()
+	sender, pc := t.sender, t.pc
+	t.mu.Unlock()
+	if sender == nil {
+		return "", 0, 0
+	}
+	for _, x := range sender.GetParameters().HeaderExtensions {
+		switch x.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(x.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(x.ID)
+		}
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			mid = tr.Mid()
+		}
+	}
+	return mid, midID, ridID
 }
 
 // LayerActive reports whether the server wants a layer encoded now.

@@ -28,6 +28,8 @@ const (
 	// nominalRate is assumed for a layer not measured yet (bits/s), lowest
 	// first: roughly what browsers send for 180p, 360p and 720p.
 	rateSmoothing = 0.3
+	// pauseTicks: congested ticks on the lowest layer before a pause.
+	pauseTicks = 4
 )
 
 var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
@@ -49,6 +51,7 @@ type alloc struct {
 	hold      time.Duration
 	lastUp    time.Time // the last move up, to detect one that failed
 	pausedAt  time.Time
+	lowTicks  int
 	lastLayer int8
 }
 
@@ -225,6 +228,17 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 		return
 	}
 	est, known, congested := p.path.linkSample(now)
+	// A quiet link carries at least what it is given now: GCC's target
+	// cannot outgrow that by much, so it alone would never let a layer up.
+	if !congested {
+		current := audio
+		for _, d := range videos {
+			if l := d.fwd.layer(int8(d.cur.Load())); l != nil && !d.alloc.paused {
+				current += lr.rate(l)
+			}
+		}
+		est = max(est, current)
+	}
 	budget := est - audio
 	for _, d := range videos {
 		d.mu.Lock()
@@ -265,7 +279,14 @@ func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congest
 			limit = resumeFactor
 		}
 		// Paused only on pushback: an uncongested link carries what it gets.
-		if (a.paused && budget < rate(lowest)*limit) || (congested && budget < rate(lowest)) {
+		// ... and only once already on the lowest layer for pauseTicks
+		// ticks: a drop from a high layer is congested for a while.
+		if congested && budget < rate(lowest) && int8(d.cur.Load()) == lowest {
+			a.lowTicks++
+		} else {
+			a.lowTicks = 0
+		}
+		if (a.paused && budget < rate(lowest)*limit) || a.lowTicks >= pauseTicks {
 			if !a.paused {
 				a.pausedAt, a.upSince = now, time.Time{}
 				if now.Sub(a.lastUp) < a.hold {

@@ -129,7 +129,6 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 	if dt < allocInterval/2 {
 		return e.lastEst, true, e.congest
 	}
-	sent := float64(sentBytes-e.lastSent) * 8 / dt.Seconds()
 	e.lastSent, e.lastAt = sentBytes, now
 	e.congest = false
 	if fb := e.feedbacks.Swap(0); fb > 0 && e.twccSeen.Load() {
@@ -141,9 +140,6 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		e.congest = loss > congestionLoss || usage == "overuse"
 	}
 	est *= headroom
-	if !e.congest && sent > est {
-		est = sent // a quiet link carries at least what it delivers
-	}
 	e.lastEst = est
 	return est, true, e.congest
 }

@@ -127,6 +127,9 @@ func (f *Forwarder) ingest(l *simLayer, p *packet, raw []byte) {
 	f.packets.Add(1)
 	l.packets.Add(1)
 	l.bytes.Add(uint64(len(raw)))
+	if f.room != nil {
+		f.room.engine.metrics.layers[l.index].Add(1)
+	}
 	if p.keyframe && l.height.Load() == 0 && strings.EqualFold(f.info.Codec, webrtc.MimeTypeVP8) {
 		if w, h, ok := vp8Size(p.payload); ok {
 			l.width.Store(w)
