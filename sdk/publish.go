@@ -26,6 +26,12 @@ type published interface {
 	readRTCP(*webrtc.RTPSender)
 }
 
+// encodings is a published track with more than one encoding (simulcast.go):
+// they are added to its sender before the offer.
+type encodings interface {
+	addEncodings(*webrtc.PeerConnection, *webrtc.RTPSender) error
+}
+
 // keyframeRequests passes a publisher's keyframe requests on.
 type keyframeRequests struct{ keyframes chan struct{} }
 
@@ -105,6 +111,11 @@ func (r *Room) publish(codec webrtc.RTPCodecCapability, source string, newTrack 
 	sender, err := pub.AddTrack(pt.trackLocal())
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", id, err)
+	}
+	if e, ok := pt.(encodings); ok {
+		if err := e.addEncodings(pub, sender); err != nil {
+			return fmt.Errorf("publish %s: %w", id, err)
+		}
 	}
 	r.mu.Lock()
 	r.tracks = append(r.tracks, pt)

@@ -101,6 +101,11 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 			r.log.Warn("reconnect: re-publish", "track", t.trackLocal().ID(), "err", err)
 			continue
 		}
+		if e, ok := t.(encodings); ok {
+			if err := e.addEncodings(pub, sender); err != nil {
+				r.log.Warn("reconnect: re-publish", "track", t.trackLocal().ID(), "err", err)
+			}
+		}
 		go t.readRTCP(sender)
 	}
 	go r.readLoop(conn, gen, done)

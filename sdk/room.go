@@ -125,7 +125,8 @@ type Room struct {
 	pubPending   []webrtc.ICECandidateInit
 
 	collab, cursors *webrtc.DataChannel
-	meet            meeting // mute, hands, speakers, quality (meeting.go)
+	meet            meeting  // mute, hands, speakers, quality (meeting.go)
+	adapt           adaptive // paused videos (adaptive.go)
 
 	// Resume state: the server's session id and the last room event seen.
 	sessionID string
@@ -446,7 +447,7 @@ func (r *Room) handle(m any) {
 			r.opts.OnError(m)
 		}
 	default:
-		if !r.handleMeeting(m) {
+		if !r.handleMeeting(m) && !r.handleAdaptive(m) {
 			r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
 		}
 	}

@@ -54,7 +54,7 @@ func BenchmarkForwardPath(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		f.ingest(&p, benchPacket(raw, i))
+		f.ingest(f.base, &p, benchPacket(raw, i))
 		for _, s := range paths {
 			s.flush()
 		}
@@ -88,7 +88,7 @@ func BenchmarkForwardPathQueued(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		f.ingest(&p, benchPacket(raw, i))
+		f.ingest(f.base, &p, benchPacket(raw, i))
 		if i%256 == 255 {
 			wait(i + 1)
 		}

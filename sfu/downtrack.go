@@ -17,6 +17,10 @@ import (
 // map back to the input ones, to answer NACKs: as many as a video cache holds.
 const historyLen = videoCacheSize
 
+// recoveryWait is how long a subscriber that lost packets in its own queue,
+// or whose video resumes, waits for a keyframe before it asks for one.
+const recoveryWait = 4 * time.Second
+
 // DownTrack is one subscriber's copy of one published track. It implements
 // webrtc.TrackLocal itself (rather than sharing a TrackLocalStaticRTP) so
 // that it owns its SSRC, sequence numbers and timestamps. It holds only that
@@ -37,8 +41,15 @@ type DownTrack struct {
 	pt     uint8
 	ext    extIDs // the subscriber's ids for the extensions the SFU writes
 
-	sender  *webrtc.RTPSender
-	quality *QualityScorer // the subscriber's (quality.go); may be nil
+	sender     *webrtc.RTPSender
+	quality    *QualityScorer // the subscriber's (quality.go); may be nil
+	subscriber string         // the subscriber's participant id
+
+	// Allocation (allocator.go): alloc and allocSize belong to the room's
+	// allocation loop; paused is read on every packet.
+	alloc     alloc
+	allocSize renderSize
+	paused    atomic.Bool
 
 	// Rewriting state; only the send path's goroutine touches it.
 	started    bool
@@ -56,11 +67,36 @@ type DownTrack struct {
 	extBuf     [5]byte             // abs-send-time and transport-wide sequence payloads
 	history    [historyLen]seqPair // output -> input sequence numbers, for NACKs
 	sent       atomic.Uint64
+
+	// Simulcast (simulcast.go). cur is the layer being forwarded (-1:
+	// none yet), target the one to switch to at its next keyframe, max
+	// the highest the allocator allows; ingest reads them, so atomics.
+	cur, target, max atomic.Int32
+	switches         atomic.Uint64
+	skipLayer        int8   // the layer skipped/maxSkipped refer to
+	lastOutTS        uint32 // output timestamp of the newest packet sent
+	lastOutAt        int64  // when it was sent (unix nanos)
+	vp8              bool   // rewrite VP8 picture ids across switches
+	picOff           uint16 // input - output picture id
+	tl0Off           uint8  // input - output TL0PICIDX
+	lastPic          uint16 // newest output picture id
+	lastTL0          uint8
+	sawPic           bool
+	catching         bool        // inside catchUp: no nested catch-up
+	askNow           atomic.Bool // a new wait for a keyframe: ask at once
+	recovering       bool        // the wait is a recovery (own loss, resume), not a switch
+	waitSince        time.Time
 }
 
-// seqPair remembers which input packet an output sequence number carried.
+// seqPair remembers which input packet an output sequence number carried,
+// and how it was rewritten, so a retransmission is rewritten the same way
+// even after a layer switch.
 type seqPair struct {
 	out, in uint16
+	picOff  uint16
+	tsOff   uint32
+	tl0Off  uint8
+	layer   int8
 	valid   bool
 }
 
@@ -88,13 +124,53 @@ func extIDsOf(exts []webrtc.RTPHeaderExtensionParameter) extIDs {
 }
 
 func newDownTrack(f *Forwarder, path *sendPath, ready *atomic.Bool) *DownTrack {
-	return &DownTrack{
+	d := &DownTrack{
 		fwd:     f,
 		path:    path,
 		ready:   ready,
 		codec:   f.codec,
 		waitKey: f.kind == webrtc.RTPCodecTypeVideo,
+		vp8:     strings.EqualFold(f.codec.MimeType, webrtc.MimeTypeVP8),
 	}
+	d.cur.Store(-1)
+	d.max.Store(maxLayers - 1)
+	d.retarget()
+	return d
+}
+
+// accepts reports whether packets of a layer matter to this downtrack: the
+// one it forwards and the one it waits to switch to. Called on every packet.
+func (d *DownTrack) accepts(layer int8) bool {
+	if d.paused.Load() {
+		return false
+	}
+	return int32(layer) == d.target.Load() || int32(layer) == d.cur.Load()
+}
+
+// SetMaxLayer caps the spatial layer this subscriber gets (0: lowest). The
+// switch happens at the next keyframe of the new layer, which is asked for.
+func (d *DownTrack) SetMaxLayer(max int8) {
+	d.max.Store(int32(max))
+	d.retarget()
+}
+
+// retarget picks the layer to forward from the cap and the layers present.
+func (d *DownTrack) retarget() {
+	t := d.fwd.pickLayer(int8(d.max.Load()))
+	// The switch waits for the new layer's next packet, which starts it
+	// from the cache or asks for a keyframe (startAt).
+	if d.target.Swap(int32(t)) != int32(t) {
+		d.askNow.Store(true)
+	}
+}
+
+// CurrentLayer is the spatial layer being forwarded, -1 before the first.
+func (d *DownTrack) CurrentLayer() int { return int(d.cur.Load()) }
+
+// requestKeyframe asks for a keyframe of the layer this subscriber needs one
+// of: the one it switches to, or the one it gets.
+func (d *DownTrack) requestKeyframe() {
+	d.fwd.requestKeyframe(d.fwd.layer(int8(d.target.Load())))
 }
 
 // ID is the published track's id: the subscriber sees it as the track id.
@@ -123,8 +199,9 @@ func (d *DownTrack) Bind(t webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	d.pt = uint8(c.PayloadType)
 	d.ext = extIDsOf(t.HeaderExtensions())
 	d.mu.Unlock()
+	d.path.est.addStream(uint32(t.SSRC()), d.ext.twcc, t.WriteStream())
 	d.path.bind(uint32(t.SSRC()), d)
-	d.fwd.RequestKeyframe()
+	d.requestKeyframe()
 	return c, nil
 }
 
@@ -185,8 +262,10 @@ func fmtpValue(line, key string) string {
 // send rewrites one packet into this subscriber's sequence and timestamp
 // space and writes it. Output sequence numbers have no holes except where
 // the publisher's packets were lost, so the subscriber's NACKs stay
-// meaningful.
-func (d *DownTrack) send(p *packet) bool {
+// meaningful. A switch of simulcast layer happens only at a keyframe of the
+// new layer; until it comes the old layer keeps flowing, so the picture
+// never freezes on a switch.
+func (d *DownTrack) send(p *packet, layer int8) bool {
 	d.mu.Lock()
 	w, ssrc, pt, ext := d.writer, d.ssrc, d.pt, d.ext
 	d.mu.Unlock()
@@ -200,38 +279,20 @@ func (d *DownTrack) send(p *packet) bool {
 		// keyframe for video, with no gap in the numbers the subscriber sees.
 		d.resync = true
 		if d.video() {
-			d.waitKey = true
-			d.fwd.RequestKeyframe()
+			d.waitKey = true // from the cache if it can, else asked for (startAt)
+			d.recovering, d.waitSince = true, time.Now()
 		}
 	}
+	cur, target := int8(d.cur.Load()), int8(d.target.Load())
 	in := p.header.SequenceNumber
-	if d.waitKey {
-		// A keyframe that arrives after newer packets (repaired by NACK
-		// upstream) cannot start a run: the newer packets were discarded
-		// while waiting, and the frames after them would reference them.
-		stale := d.skipped && int16(in-d.maxSkipped) < 0
-		if !p.keyframe || stale {
-			if !d.skipped || int16(in-d.maxSkipped) > 0 {
-				d.skipped, d.maxSkipped = true, in
-			}
-			// Keep asking while waiting, in case a request was lost.
-			if stale || time.Since(d.lastAsk) > time.Second {
-				d.lastAsk = time.Now()
-				d.fwd.RequestKeyframe()
-			}
+	if layer == target && (cur != target || d.waitKey) {
+		if !d.startAt(p, layer) {
 			return false
 		}
-		d.waitKey, d.skipped = false, false
+	} else if layer != cur || d.waitKey {
+		return false
 	}
-	switch {
-	case !d.started:
-		d.started = true
-		d.runStart = in
-		d.seqOffset = in - uint16(rand.Uint32())
-		d.tsOffset = p.header.Timestamp - rand.Uint32()
-		d.lastOut = in - d.seqOffset - 1
-		d.lastIn = in - 1
-	case d.resync:
+	if d.resync {
 		d.resync = false
 		d.runStart = in
 		d.seqOffset = in - (d.lastOut + 1)
@@ -261,39 +322,147 @@ func (d *DownTrack) send(p *packet) bool {
 	out := in - d.seqOffset
 	if int16(out-d.lastOut) > 0 {
 		d.lastOut = out
+		d.lastOutTS = p.header.Timestamp - d.tsOffset
+		d.lastOutAt = time.Now().UnixNano()
 	}
-	d.history[out%historyLen] = seqPair{out: out, in: in, valid: true}
-	return d.write(p, out, w, ssrc, pt, ext)
+	h := seqPair{out: out, in: in, layer: layer, tsOff: d.tsOffset, valid: true}
+	if d.vp8 && d.fwd.base != nil && d.fwd.Layers() > 1 {
+		h.picOff, h.tl0Off = d.picOff, d.tl0Off
+		d.rewriteVP8(p.payload, h.picOff, h.tl0Off, true)
+	}
+	d.history[out%historyLen] = h
+	return d.write(p, out, w, ssrc, pt, ext, h.tsOff)
+}
+
+// startAt decides whether p, a packet of the layer this downtrack waits
+// for, starts the run: it must be a keyframe that is not older than packets
+// already skipped while waiting (a keyframe repaired by NACK upstream cannot
+// start a run: the frames after it would reference discarded ones). On a
+// start it rebases sequence numbers, timestamps and picture ids so that the
+// subscriber sees one continuous stream.
+func (d *DownTrack) startAt(p *packet, layer int8) bool {
+	in := p.header.SequenceNumber
+	if d.skipLayer != layer {
+		d.skipLayer, d.skipped = layer, false
+	}
+	stale := d.skipped && int16(in-d.maxSkipped) < 0
+	if !p.keyframe && d.video() && d.catchUp(d.fwd.layer(layer), in) {
+		return true
+	}
+	if (!p.keyframe && d.video()) || stale {
+		if !d.skipped || int16(in-d.maxSkipped) > 0 {
+			d.skipped, d.maxSkipped = true, in
+		}
+		// Ask at once for a switch or a start, then again every second in
+		// case a request was lost. A subscriber recovering from its own
+		// loss or a pause first waits recoveryWait for a keyframe someone
+		// else asked for: a bad link must not cost every other subscriber
+		// keyframes. The forwarder throttles requests for all together.
+		now := time.Now()
+		due := stale || d.askNow.Swap(false) || now.Sub(d.lastAsk) > time.Second
+		if d.recovering && now.Sub(d.waitSince) < recoveryWait {
+			due = false
+		}
+		if due {
+			d.lastAsk = now
+			d.fwd.requestKeyframe(d.fwd.layer(layer))
+		}
+		return false
+	}
+	d.waitKey, d.skipped, d.recovering = false, false, false
+	switched := d.started && int8(d.cur.Load()) != layer
+	d.cur.Store(int32(layer))
+	if !d.started {
+		d.started = true
+		d.runStart = in
+		d.seqOffset = in - uint16(rand.Uint32())
+		d.tsOffset = p.header.Timestamp - rand.Uint32()
+		d.lastOut = in - d.seqOffset - 1
+		d.lastIn = in - 1
+		return true
+	}
+	d.resync = true
+	if !switched {
+		return true
+	}
+	d.switches.Add(1)
+	d.path.switches.Add(1)
+	// The new layer has its own timestamps: continue from the last sent
+	// one, advanced by the time since it was sent (at least one tick).
+	step := uint32((time.Now().UnixNano() - d.lastOutAt) * int64(d.codec.ClockRate) / 1e9)
+	d.tsOffset = p.header.Timestamp - (d.lastOutTS + max(step, 1))
+	if d.vp8 {
+		if at, tl0, long := vp8Descriptor(p.payload); at >= 0 && d.sawPic {
+			d.picOff = vp8PictureID(p.payload, at, long) - (d.lastPic + 1)
+			if tl0 >= 0 {
+				d.tl0Off = p.payload[tl0] - (d.lastTL0 + 1)
+			}
+		}
+	}
+	return true
+}
+
+// rewriteVP8 moves a VP8 packet's picture id and TL0PICIDX into this
+// subscriber's numbering (the payload is the send path's own copy), and
+// remembers the newest it sent, from which the next switch continues.
+func (d *DownTrack) rewriteVP8(payload []byte, picOff uint16, tl0Off uint8, track bool) {
+	at, tl0, long := vp8Descriptor(payload)
+	if at < 0 {
+		return
+	}
+	mask := uint16(0x7f)
+	if long {
+		mask = 0x7fff
+	}
+	pic := (vp8PictureID(payload, at, long) - picOff) & mask
+	putVP8PictureID(payload, at, long, pic)
+	var t uint8
+	if tl0 >= 0 {
+		t = payload[tl0] - tl0Off
+		payload[tl0] = t
+	}
+	if !track {
+		return
+	}
+	if !d.sawPic || int16((pic-d.lastPic)<<1) > 0 { // compare within 15 bits
+		d.lastPic, d.sawPic = pic, true
+		if tl0 >= 0 {
+			d.lastTL0 = t
+		}
+	}
 }
 
 // inputSeq maps an output sequence number this downtrack sent back to the
 // input packet it carried, for a NACK.
-func (d *DownTrack) inputSeq(out uint16) (uint16, bool) {
+func (d *DownTrack) inputSeq(out uint16) (seqPair, bool) {
 	e := d.history[out%historyLen]
-	return e.in, e.valid && e.out == out
+	return e, e.valid && e.out == out
 }
 
 // resend writes a packet again under the output sequence number it had.
-func (d *DownTrack) resend(p *packet, out uint16) bool {
+func (d *DownTrack) resend(p *packet, out uint16, h seqPair) bool {
 	d.mu.Lock()
 	w, ssrc, pt, ext := d.writer, d.ssrc, d.pt, d.ext
 	d.mu.Unlock()
 	if w == nil || !d.ready.Load() || len(p.payload) == 0 {
 		return false
 	}
-	return d.write(p, out, w, ssrc, pt, ext)
+	if d.vp8 && (h.picOff != 0 || h.tl0Off != 0) {
+		d.rewriteVP8(p.payload, h.picOff, h.tl0Off, false)
+	}
+	return d.write(p, out, w, ssrc, pt, ext, h.tsOff)
 }
 
 // write rewrites the header into this downtrack's own (the cached packet
 // stays untouched and nothing is allocated) and writes the packet.
-func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs) bool {
+func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs, tsOff uint32) bool {
 	h := &d.hdr
 	*h = rtp.Header{
 		Version:        2,
 		Marker:         p.header.Marker,
 		PayloadType:    pt,
 		SequenceNumber: out,
-		Timestamp:      p.header.Timestamp - d.tsOffset,
+		Timestamp:      p.header.Timestamp - tsOff,
 		SSRC:           ssrc,
 		CSRC:           p.header.CSRC,
 		Extensions:     h.Extensions[:0],
@@ -317,10 +486,24 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 		d.extBuf[3], d.extBuf[4] = byte(seq>>8), byte(seq)
 		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
 	}
+	if ext.twcc != 0 && d.path != nil && d.path.est != nil {
+		// Through the estimator, which records the send time.
+		if ok, err := d.path.est.write(h, p.payload); ok {
+			if err != nil {
+				return false
+			}
+			d.sent.Add(1)
+			d.path.bytes.Add(uint64(len(p.payload)))
+			return true
+		}
+	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return false // the PeerConnection is closing; the room removes us shortly
 	}
 	d.sent.Add(1)
+	if d.path != nil {
+		d.path.bytes.Add(uint64(len(p.payload)))
+	}
 	return true
 }
 

@@ -34,16 +34,16 @@ func testForwarder(kind webrtc.RTPCodecType, plis *atomic.Int64) *Forwarder {
 		info:  TrackInfo{ID: "TR_t", Kind: kind.String(), Codec: webrtc.MimeTypeVP8},
 		codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
 		kind:  kind,
-		ssrc:  1234,
 		writePLI: func(uint32) error {
 			plis.Add(1)
 			return nil
 		},
-		log:   slog.Default(),
-		cache: newPacketCache(cacheSize(kind)),
-		done:  make(chan struct{}),
+		log:  slog.Default(),
+		done: make(chan struct{}),
 	}
 	f.downs.Store(&[]*DownTrack{})
+	f.base = newSimLayer(0, "", nil, 1234, kind)
+	f.attach(f.base)
 	return f
 }
 
@@ -69,15 +69,15 @@ func vp8(seq uint16, ts uint32, key bool) *packet {
 func TestDownTrackStartsAtKeyframeAndRewrites(t *testing.T) {
 	var plis atomic.Int64
 	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
-	d.send(vp8(100, 9000, false)) // delta before any keyframe: dropped
-	d.send(vp8(101, 9000, false))
+	d.send(vp8(100, 9000, false), 0) // delta before any keyframe: dropped
+	d.send(vp8(101, 9000, false), 0)
 	if rec.n.Load() != 0 {
 		t.Fatal("delta frames were forwarded before a keyframe")
 	}
-	d.send(vp8(102, 12000, true))
-	d.send(vp8(104, 15000, false)) // 103 lost upstream: the gap must stay visible
-	d.send(vp8(103, 12000, false)) // ... and the late packet fills it
-	d.send(vp8(105, 18000, false))
+	d.send(vp8(102, 12000, true), 0)
+	d.send(vp8(104, 15000, false), 0) // 103 lost upstream: the gap must stay visible
+	d.send(vp8(103, 12000, false), 0) // ... and the late packet fills it
+	d.send(vp8(105, 18000, false), 0)
 	if len(rec.pkts) != 4 {
 		t.Fatalf("wrote %d packets, want 4", len(rec.pkts))
 	}
@@ -97,11 +97,11 @@ func TestDownTrackStartsAtKeyframeAndRewrites(t *testing.T) {
 func TestDownTrackSkipsPaddingWithoutHoles(t *testing.T) {
 	var plis atomic.Int64
 	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
-	d.send(vp8(10, 0, true))
+	d.send(vp8(10, 0, true), 0)
 	pad := &packet{header: rtp.Header{SequenceNumber: 11, Timestamp: 0}}
-	d.send(pad)
-	d.send(&packet{header: rtp.Header{SequenceNumber: 12, Timestamp: 0}})
-	d.send(vp8(13, 3000, false))
+	d.send(pad, 0)
+	d.send(&packet{header: rtp.Header{SequenceNumber: 12, Timestamp: 0}}, 0)
+	d.send(vp8(13, 3000, false), 0)
 	if len(rec.pkts) != 2 {
 		t.Fatalf("wrote %d packets, want 2 (padding skipped)", len(rec.pkts))
 	}
@@ -113,16 +113,21 @@ func TestDownTrackSkipsPaddingWithoutHoles(t *testing.T) {
 func TestDownTrackOverflowRestartsAtKeyframe(t *testing.T) {
 	var plis atomic.Int64
 	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
-	d.send(vp8(1, 0, true))
-	d.send(vp8(2, 3000, false))
+	d.send(vp8(1, 0, true), 0)
+	d.send(vp8(2, 3000, false), 0)
 	// The queue overflowed: packets 3..9 never reached this subscriber.
 	d.dropped.Store(true)
-	d.send(vp8(10, 27000, false)) // delta after a local loss: dropped
-	if plis.Load() == 0 {
-		t.Error("no keyframe requested after local loss")
+	d.send(vp8(10, 27000, false), 0) // delta after a local loss: dropped
+	if plis.Load() != 0 {
+		t.Error("a keyframe was requested at once after local loss; it should wait for one someone else asked for")
 	}
-	d.send(vp8(11, 30000, true))
-	d.send(vp8(12, 33000, false))
+	d.waitSince = d.waitSince.Add(-recoveryWait) // none came
+	d.send(vp8(10, 27000, false), 0)
+	if plis.Load() == 0 {
+		t.Error("no keyframe requested after waiting recoveryWait for one")
+	}
+	d.send(vp8(11, 30000, true), 0)
+	d.send(vp8(12, 33000, false), 0)
 	if len(rec.pkts) != 4 {
 		t.Fatalf("wrote %d packets, want 4", len(rec.pkts))
 	}
@@ -140,16 +145,16 @@ func TestDownTrackWaitsForTransport(t *testing.T) {
 	var plis atomic.Int64
 	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
 	d.ready.Store(false)
-	d.send(vp8(1, 0, true))
+	d.send(vp8(1, 0, true), 0)
 	if rec.n.Load() != 0 {
 		t.Fatal("wrote before the transport was connected")
 	}
 	d.ready.Store(true)
-	d.send(vp8(2, 3000, false))
+	d.send(vp8(2, 3000, false), 0)
 	if rec.n.Load() != 0 {
 		t.Fatal("started on a delta frame")
 	}
-	d.send(vp8(3, 6000, true))
+	d.send(vp8(3, 6000, true), 0)
 	if rec.n.Load() != 1 {
 		t.Fatal("keyframe after connect not written")
 	}
@@ -159,7 +164,7 @@ func TestAudioNeedsNoKeyframe(t *testing.T) {
 	var plis atomic.Int64
 	f := testForwarder(webrtc.RTPCodecTypeAudio, &plis)
 	d, rec := testDownTrack(t, f)
-	d.send(&packet{header: rtp.Header{SequenceNumber: 7, Timestamp: 960}, payload: []byte{1}})
+	d.send(&packet{header: rtp.Header{SequenceNumber: 7, Timestamp: 960}, payload: []byte{1}}, 0)
 	if rec.n.Load() != 1 {
 		t.Fatal("audio was held back")
 	}
@@ -239,7 +244,7 @@ func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
 	var p packet
 	for i := range n {
 		raw := []byte{0x80, 111, byte(i >> 8), byte(i), 0, 0, 0, 0, 0, 0, 0, 5, 1}
-		f.ingest(&p, raw) // must never block, or this loop would hang
+		f.ingest(f.base, &p, raw) // must never block, or this loop would hang
 		// Pace the producer on the healthy subscriber only, so its queue
 		// never overflows while the stuck one's does.
 		deadlinePoll(t, func() bool { return rec.n.Load() == int64(i+1) })
@@ -259,17 +264,17 @@ func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
 func TestDownTrackIgnoresKeyframeOlderThanDiscardedPackets(t *testing.T) {
 	var plis atomic.Int64
 	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
-	d.send(vp8(11, 3000, false)) // keyframe 10 was lost upstream...
-	d.send(vp8(12, 6000, false))
-	d.send(vp8(10, 0, true)) // ...and repaired late
+	d.send(vp8(11, 3000, false), 0) // keyframe 10 was lost upstream...
+	d.send(vp8(12, 6000, false), 0)
+	d.send(vp8(10, 0, true), 0) // ...and repaired late
 	if rec.n.Load() != 0 {
 		t.Fatal("started on a keyframe older than packets already discarded")
 	}
 	if plis.Load() == 0 {
 		t.Error("no new keyframe requested")
 	}
-	d.send(vp8(13, 9000, true))
-	d.send(vp8(14, 12000, false))
+	d.send(vp8(13, 9000, true), 0)
+	d.send(vp8(14, 12000, false), 0)
 	if len(rec.pkts) != 2 || rec.pkts[1].SequenceNumber != rec.pkts[0].SequenceNumber+1 {
 		t.Fatalf("want the run to start at the newer keyframe with no hole, got %+v", rec.pkts)
 	}
@@ -282,7 +287,7 @@ func TestDownTrackLongRunSurvivesWrap(t *testing.T) {
 	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
 	const n = 70000
 	for i := range n {
-		d.send(vp8(uint16(60000+i), uint32(i)*3000, i == 0))
+		d.send(vp8(uint16(60000+i), uint32(i)*3000, i == 0), 0)
 	}
 	if got := rec.n.Load(); got != n {
 		t.Fatalf("wrote %d of %d packets of one long run", got, n)

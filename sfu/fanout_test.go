@@ -262,9 +262,10 @@ func TestFanOutGoroutinesScaleWithPeersNotTracks(t *testing.T) {
 	}
 	got := sfuGoroutines() - base
 	peers := subscribers + 1
-	// Per room, the speaker loop and the quality monitor (speaker.go,
-	// quality.go) are two more, whatever the number of peers.
-	const roomGoroutines = 2
+	// Per room, the speaker loop, the quality monitor and the allocator
+	// (speaker.go, quality.go, allocator.go) are three more, whatever the
+	// number of peers.
+	const roomGoroutines = 3
 	if limit := peers + 2*tracks + roomGoroutines; got > limit {
 		t.Errorf("%d sfu goroutines for %d peers and %d tracks (%d downtracks); want at most %d", got, peers, tracks, subscribers*tracks, limit)
 	}
@@ -360,8 +361,10 @@ func TestThrottledSubscriberIsIsolated(t *testing.T) {
 	joinRoom(t, ctx, srv, "c", "throttle", sdk.Options{OnTrack: c.onTrack, NetworkInterceptors: []interceptor.Factory{th}})
 	waitUntil(t, "the throttled subscriber receiving", func() bool { return c.tracksWithPackets(10) == 1 })
 	during := window("during")
-	if th.dropped.Load() < 50 {
-		t.Fatalf("the throttle dropped only %d packets; the test did not exercise it", th.dropped.Load())
+	// The allocator pauses a video that does not fit (and retries it now
+	// and then): either way the thin link must have been exercised.
+	if pauses := scrape(t, srv)["huddle_media_video_pauses_total"]; th.dropped.Load() < 50 && pauses == 0 {
+		t.Fatalf("the throttle dropped only %d packets and no video was paused; the test did not exercise it", th.dropped.Load())
 	}
 	if during > before {
 		t.Errorf("keyframe requests per 150 frames: %d before the throttled subscriber, %d with it", before, during)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,26 +44,25 @@ type Forwarder struct {
 	info     TrackInfo
 	codec    webrtc.RTPCodecCapability
 	kind     webrtc.RTPCodecType
-	ssrc     uint32
-	remote   *webrtc.TrackRemote
+	remote   *webrtc.TrackRemote // the first layer's
 	receiver *webrtc.RTPReceiver
 	writePLI func(ssrc uint32) error
 	log      *slog.Logger
-	cache    *packetCache
+	base     *simLayer // the first layer received; its end is the track's
+	layers   [maxLayers]atomic.Pointer[simLayer]
 	ext      extIDs                      // the publisher's header extension ids
 	local    *webrtc.TrackLocalStaticRTP // Config.Baseline only
 	meter    *trackMeter                 // audio level and uplink quality (quality.go); may be nil
 	paused   atomic.Bool                 // muted by an admin: read, but forwarded to nobody (admin.go)
+	room     *Room                       // for the allocator's events; nil in unit tests
 
 	mu    sync.Mutex                   // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack] // read on every packet without a lock
 
-	lastKeyframeReq  atomic.Int64 // unix nanos of the last PLI sent upstream
-	keyframeDeferred atomic.Bool  // a request waits for the interval to end
-	packets          atomic.Uint64
-	bytes            atomic.Uint64 // received, for the admin API's bitrates
-	malformed        atomic.Uint64
-	done             chan struct{}
+	packets   atomic.Uint64
+	bytes     atomic.Uint64 // received, all layers, for the admin API's bitrates
+	malformed atomic.Uint64
+	done      chan struct{}
 }
 
 func newForwarder(info TrackInfo, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, writePLI func(uint32) error, log *slog.Logger) *Forwarder {
@@ -70,18 +70,18 @@ func newForwarder(info TrackInfo, remote *webrtc.TrackRemote, receiver *webrtc.R
 		info:     info,
 		codec:    remote.Codec().RTPCodecCapability,
 		kind:     remote.Kind(),
-		ssrc:     uint32(remote.SSRC()),
 		remote:   remote,
 		receiver: receiver,
 		writePLI: writePLI,
 		log:      log.With("track", info.ID, "publisher", info.PublisherID, "codec", info.Codec),
-		cache:    newPacketCache(cacheSize(remote.Kind())),
 		done:     make(chan struct{}),
 	}
 	if receiver != nil {
 		f.ext = extIDsOf(receiver.GetParameters().HeaderExtensions)
 	}
 	f.downs.Store(&[]*DownTrack{})
+	f.base = newSimLayer(layerIndex(remote.RID()), remote.RID(), remote, uint32(remote.SSRC()), remote.Kind())
+	f.attach(f.base)
 	return f
 }
 
@@ -113,14 +113,14 @@ func (f *Forwarder) run() {
 			}
 			return
 		}
-		f.ingest(&p, buf[:n])
+		f.ingest(f.base, &p, buf[:n])
 	}
 }
 
 // ingest is where every received packet of a published track passes: it is
 // parsed once, stored once in the track's cache, and each subscriber's send
 // path is told its sequence number. Nothing here allocates.
-func (f *Forwarder) ingest(p *packet, raw []byte) {
+func (f *Forwarder) ingest(l *simLayer, p *packet, raw []byte) {
 	video := f.kind == webrtc.RTPCodecTypeVideo
 	if err := parseInto(p, raw, f.info.Codec, video); err != nil {
 		f.badPacket(err)
@@ -128,8 +128,21 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 	}
 	f.packets.Add(1)
 	f.bytes.Add(uint64(len(raw)))
-	f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
-	if f.paused.Load() {
+	l.packets.Add(1)
+	l.bytes.Add(uint64(len(raw)))
+	if f.room != nil {
+		f.room.engine.metrics.layers[l.index].Add(1)
+	}
+	if p.keyframe && l.height.Load() == 0 && strings.EqualFold(f.info.Codec, webrtc.MimeTypeVP8) {
+		if w, h, ok := vp8Size(p.payload); ok {
+			l.width.Store(w)
+			l.height.Store(h)
+		}
+	}
+	if l == f.base {
+		f.meter.observe(&p.header) // levels to the speaker detector, arrivals to the quality scorer
+	}
+	if f.paused.Load() { // muted by an admin (admin.go)
 		return
 	}
 	if f.local != nil {
@@ -137,9 +150,17 @@ func (f *Forwarder) ingest(p *packet, raw []byte) {
 		return
 	}
 	seq := p.header.SequenceNumber
-	f.cache.store(seq, raw, p.keyframe)
+	l.cache.store(seq, raw, p.keyframe)
+	if p.keyframe {
+		l.noteKeyframe(seq)
+	}
+	layer := int8(l.index)
 	for _, d := range *f.downs.Load() {
-		d.path.push(sendItem{d: d, seq: seq}, !video)
+		// Only the layer a subscriber gets, and the one it switches to,
+		// reach its queue.
+		if d.accepts(layer) {
+			d.path.push(sendItem{d: d, seq: seq, layer: layer}, !video)
+		}
 	}
 }
 
@@ -184,26 +205,35 @@ func (f *Forwarder) drainRTCP() {
 	}
 }
 
-// RequestKeyframe asks the publisher for a keyframe, at most once per
-// keyframeInterval. A request inside the interval is not lost: it is sent
-// when the interval ends, since the subscriber asking may have missed the
-// keyframe the previous request brought.
+// RequestKeyframe asks the publisher for a keyframe on every layer.
 func (f *Forwarder) RequestKeyframe() {
-	if f.kind != webrtc.RTPCodecTypeVideo {
+	for i := range int8(maxLayers) {
+		if l := f.layer(i); l != nil {
+			f.requestKeyframe(l)
+		}
+	}
+}
+
+// requestKeyframe asks the publisher for a keyframe of one layer, at most
+// once per keyframeInterval. A request inside the interval is not lost: it
+// is sent when the interval ends, since the subscriber asking may have
+// missed the keyframe the previous request brought.
+func (f *Forwarder) requestKeyframe(l *simLayer) {
+	if f.kind != webrtc.RTPCodecTypeVideo || l == nil {
 		return
 	}
 	now := time.Now().UnixNano()
-	last := f.lastKeyframeReq.Load()
+	last := l.lastKeyframeReq.Load()
 	if wait := last + int64(keyframeInterval) - now; wait > 0 {
-		if f.keyframeDeferred.CompareAndSwap(false, true) {
+		if l.keyframeDeferred.CompareAndSwap(false, true) {
 			time.AfterFunc(time.Duration(wait), func() {
-				f.keyframeDeferred.Store(false)
-				f.RequestKeyframe()
+				l.keyframeDeferred.Store(false)
+				f.requestKeyframe(l)
 			})
 		}
 		return
 	}
-	if !f.lastKeyframeReq.CompareAndSwap(last, now) {
+	if !l.lastKeyframeReq.CompareAndSwap(last, now) {
 		return
 	}
 	select {
@@ -211,7 +241,7 @@ func (f *Forwarder) RequestKeyframe() {
 		return
 	default:
 	}
-	if err := f.writePLI(f.ssrc); err != nil {
+	if err := f.writePLI(l.ssrc); err != nil {
 		f.log.Debug("pli upstream failed", "err", err)
 	}
 }

@@ -12,6 +12,12 @@ import (
 // nothing of it was stored.
 var ErrLimit = errors.New("limit reached")
 
+// ErrNoTrack: a request names a track the participant does not receive.
+var ErrNoTrack = errors.New("no such track")
+
+// ErrBadSize: a render size out of range.
+var ErrBadSize = errors.New("render size out of range")
+
 const (
 	// MaxPendingCandidates bounds the candidates held for one
 	// PeerConnection until its remote description arrives.

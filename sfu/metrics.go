@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -10,11 +11,12 @@ import (
 type pathCounts struct {
 	sent, queueDrops, behindDrops, resent uint64
 	bytes, nacks, plis                    uint64
+	pauses, switches                      uint64 // allocator.go
 }
 
 func (s *sendPath) counts() pathCounts {
 	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
-		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load()}
+		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
 }
 
 func (c *pathCounts) add(o pathCounts) {
@@ -25,6 +27,8 @@ func (c *pathCounts) add(o pathCounts) {
 	c.bytes += o.bytes
 	c.nacks += o.nacks
 	c.plis += o.plis
+	c.pauses += o.pauses
+	c.switches += o.switches
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -38,20 +42,26 @@ type engineMetrics struct {
 
 	sent, dropped, resent, gsoSends, gsoPackets *prometheus.Desc
 	bytes, nacks, plis                          *prometheus.Desc
+	pauses, switches                            *prometheus.Desc
+	layerPackets                                *prometheus.Desc
+	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 }
 
 func newEngineMetrics(e *Engine) *engineMetrics {
 	return &engineMetrics{
-		e:          e,
-		live:       map[*sendPath]struct{}{},
-		sent:       prometheus.NewDesc("huddle_media_packets_sent_total", "RTP packets written to subscribers (first sends).", nil, nil),
-		dropped:    prometheus.NewDesc("huddle_media_packets_dropped_total", "Packets the SFU dropped for one subscriber: its queue was full, or it fell a whole packet cache behind.", []string{"reason"}, nil),
-		resent:     prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
-		gsoSends:   prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
-		gsoPackets: prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
-		bytes:      prometheus.NewDesc("huddle_media_bytes_sent_total", "RTP bytes written to subscribers (first sends).", nil, nil),
-		nacks:      prometheus.NewDesc("huddle_media_nacked_packets_total", "Packets subscribers asked to be resent (NACK).", nil, nil),
-		plis:       prometheus.NewDesc("huddle_media_keyframe_requests_total", "Keyframe requests (PLI, FIR) from subscribers, before the per-track throttle.", nil, nil),
+		e:            e,
+		live:         map[*sendPath]struct{}{},
+		sent:         prometheus.NewDesc("huddle_media_packets_sent_total", "RTP packets written to subscribers (first sends).", nil, nil),
+		dropped:      prometheus.NewDesc("huddle_media_packets_dropped_total", "Packets the SFU dropped for one subscriber: its queue was full, or it fell a whole packet cache behind.", []string{"reason"}, nil),
+		resent:       prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
+		gsoSends:     prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
+		gsoPackets:   prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
+		bytes:        prometheus.NewDesc("huddle_media_bytes_sent_total", "RTP bytes written to subscribers (first sends).", nil, nil),
+		nacks:        prometheus.NewDesc("huddle_media_nacked_packets_total", "Packets subscribers asked to be resent (NACK).", nil, nil),
+		plis:         prometheus.NewDesc("huddle_media_keyframe_requests_total", "Keyframe requests (PLI, FIR) from subscribers, before the per-track throttle.", nil, nil),
+		pauses:       prometheus.NewDesc("huddle_media_video_pauses_total", "Times the allocator paused a video for one subscriber (bandwidth or hidden tile).", nil, nil),
+		layerPackets: prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
+		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
 	}
 }
 
@@ -70,7 +80,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets} {
 		ch <- d
 	}
 }
@@ -89,6 +99,11 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.bytes, prometheus.CounterValue, float64(t.bytes))
 	ch <- prometheus.MustNewConstMetric(m.nacks, prometheus.CounterValue, float64(t.nacks))
 	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.plis))
+	ch <- prometheus.MustNewConstMetric(m.pauses, prometheus.CounterValue, float64(t.pauses))
+	ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(t.switches))
+	for i, rid := range [maxLayers]string{"q", "h", "f"} {
+		ch <- prometheus.MustNewConstMetric(m.layerPackets, prometheus.CounterValue, float64(m.layers[i].Load()), rid)
+	}
 	var sends, pkts uint64
 	if g := m.e.gso; g != nil {
 		sends, pkts = g.gsoSends.Load(), g.gsoPackets.Load()

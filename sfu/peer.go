@@ -134,6 +134,9 @@ func (p *Peer) ensureSub() error {
 	// with the PeerConnection it sends on, so idle participants have none.
 	path := newSendPath(p.log)
 	path.useGSO(p.room.engine.gso)
+	if !p.room.engine.baseline {
+		path.est = newEstimator(p.room.engine.se.LoggerFactory) // estimate.go
+	}
 	pc, err := p.room.engine.newSubscriberPeerConnection(p.opts.ICEServers, path.handleRTCP)
 	if err != nil {
 		return fmt.Errorf("subscriber pc for %s: %w", p.id, err)
@@ -148,7 +151,7 @@ func (p *Peer) ensureSub() error {
 		if s == webrtc.PeerConnectionStateConnected {
 			p.negMu.Lock()
 			for _, d := range p.downs {
-				d.fwd.RequestKeyframe()
+				d.requestKeyframe()
 			}
 			p.negMu.Unlock()
 		}
@@ -335,15 +338,13 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		Codec:       remote.Codec().MimeType,
 		ClientID:    remote.ID(),
 	}
-	if remote.RID() != "" && !p.room.firstLayer(p.id, remote.ID()) {
-		// Simulcast: the first layer to arrive is forwarded; the others are
-		// read so that Pion's buffers never fill.
-		p.goDrain(remote)
-		return
-	}
 	f := newForwarder(info, remote, receiver, func(ssrc uint32) error {
 		return p.pub.WriteRTCP(pliPacket(ssrc))
 	}, p.log)
+	f.room = p.room
+	if remote.RID() != "" && p.room.addLayer(p, f, remote) {
+		return // another simulcast layer of a track already forwarded (simulcast.go)
+	}
 	if p.room.engine.baseline {
 		f.makeBaseline()
 	}
@@ -396,6 +397,7 @@ func (p *Peer) subscribe(fs []*Forwarder) {
 			continue
 		}
 		d.sender = sender
+		d.subscriber = p.id
 		d.quality = p.room.quality.scorer(p.id) // receiver reports to the quality scorer
 		if f.local != nil {
 			p.readBaselineRTCP(sender, f)
@@ -459,6 +461,7 @@ func (p *Peer) close() {
 	}
 	if pathRunning {
 		p.path.close()
+		p.path.est.close()
 		p.room.engine.metrics.retire(p.path)
 	}
 	p.wg.Wait() // the forwarders of this peer's tracks end with its PC

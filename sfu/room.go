@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // RoomEvents are told about published and ended tracks, so that signaling
@@ -26,12 +28,13 @@ type Room struct {
 	mu     sync.Mutex
 	peers  map[string]*Peer
 	tracks map[string]*Forwarder // by track id
-	layers map[string]bool       // publisher id + client track id of simulcast tracks already forwarded
+	layers map[string]*Forwarder // simulcast tracks by publisher id + client track id
 
 	// Speaker and quality measurement (speaker.go, quality.go).
 	speakers    *SpeakerDetector
 	speakerLoop *speakerLoop
 	quality     *qualityMonitor
+	alloc       *allocLoop // allocator.go
 }
 
 // NewRoom makes the media router of one room.
@@ -43,11 +46,12 @@ func (e *Engine) NewRoom(name string, events RoomEvents) *Room {
 		log:    e.log.With("room", name),
 		peers:  map[string]*Peer{},
 		tracks: map[string]*Forwarder{},
-		layers: map[string]bool{},
+		layers: map[string]*Forwarder{},
 	}
 	r.speakers = NewSpeakerDetector()
 	r.speakerLoop = startSpeakerLoop(r.speakers, events)
 	r.quality = startQualityMonitor(events)
+	r.startAllocator()
 	return r
 }
 
@@ -112,11 +116,13 @@ func (r *Room) Close() {
 	}
 	r.speakerLoop.close()
 	r.quality.close()
+	r.stopAllocator()
 }
 
 func (r *Room) publish(from *Peer, f *Forwarder) {
 	r.mu.Lock()
 	if r.peers[from.id] != from {
+		r.forgetLayersLocked(f)
 		r.mu.Unlock()
 		from.goDrain(f.remote)
 		return
@@ -152,6 +158,7 @@ func (r *Room) publish(from *Peer, f *Forwarder) {
 func (r *Room) unpublish(f *Forwarder) {
 	r.mu.Lock()
 	delete(r.tracks, f.info.ID)
+	r.forgetLayersLocked(f)
 	peers := make([]*Peer, 0, len(r.peers))
 	for _, p := range r.peers {
 		peers = append(peers, p)
@@ -164,17 +171,39 @@ func (r *Room) unpublish(f *Forwarder) {
 	}
 }
 
-// firstLayer reports whether this is the first simulcast layer of a client
-// track, and remembers it.
-func (r *Room) firstLayer(peerID, clientTrackID string) bool {
+// addLayer attaches a simulcast layer to the forwarder of its client track
+// and starts reading it. It reports false when f, a new forwarder made for
+// this layer, is the track's first: the caller publishes it. Layers that fit
+// nowhere are read and dropped, so that Pion's buffers never fill.
+func (r *Room) addLayer(from *Peer, f *Forwarder, remote *webrtc.TrackRemote) bool {
+	k := from.id + "/" + remote.ID()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := peerID + "/" + clientTrackID
-	if r.layers[k] {
+	first := r.layers[k]
+	if first == nil {
+		r.layers[k] = f
+	}
+	r.mu.Unlock()
+	if first == nil {
 		return false
 	}
-	r.layers[k] = true
+	l := newSimLayer(layerIndex(remote.RID()), remote.RID(), remote, uint32(remote.SSRC()), remote.Kind())
+	if !first.attach(l) {
+		from.goDrain(remote)
+		return true
+	}
+	r.log.Info("simulcast layer", "track", first.info.ID, "rid", remote.RID(), "layer", l.index)
+	from.wg.Add(1)
+	go func() {
+		defer from.wg.Done()
+		first.runLayer(l)
+	}()
 	return true
+}
+
+func (r *Room) forgetLayersLocked(f *Forwarder) {
+	if k := f.info.PublisherID + "/" + f.info.ClientID; r.layers[k] == f {
+		delete(r.layers, k)
+	}
 }
 
 func randomID() string {

@@ -67,16 +67,18 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 		case *rtcp.PictureLossIndication:
 			if p.MediaSSRC == ssrc {
 				s.plis.Add(1)
-				d.fwd.RequestKeyframe()
+				d.requestKeyframe()
 			}
 		case *rtcp.FullIntraRequest:
 			for _, e := range p.FIR {
 				if e.SSRC == ssrc {
 					s.plis.Add(1)
-					d.fwd.RequestKeyframe()
+					d.requestKeyframe()
 					break
 				}
 			}
+		case *rtcp.TransportLayerCC, *rtcp.ReceiverEstimatedMaximumBitrate:
+			s.est.feedback(p) // the downlink estimate (estimate.go)
 		case *rtcp.ReceiverReport:
 			d.observeReport(p.Reports) // loss, jitter and RTT to the quality scorer
 		case *rtcp.TransportLayerNack:

@@ -40,7 +40,7 @@ func TestNACKAnsweredFromTrackCache(t *testing.T) {
 	d.path.bind(99, d)
 	var p packet
 	for seq := uint16(100); seq < 110; seq++ {
-		f.ingest(&p, rawVP8(seq, seq == 100))
+		f.ingest(f.base, &p, rawVP8(seq, seq == 100))
 	}
 	d.path.flush()
 	if len(rec.pkts) != 10 {
@@ -104,7 +104,7 @@ func TestHeaderExtensionsRewrittenForSubscriber(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.ingest(&p, raw)
+		f.ingest(f.base, &p, raw)
 	}
 	d.path.flush()
 	if len(rec.pkts) != 2 {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -28,6 +29,7 @@ const (
 type sendItem struct {
 	d          *DownTrack
 	seq        uint16 // input sequence number; for a retransmission, the output one
+	layer      int8   // the simulcast layer seq belongs to (first sends)
 	retransmit bool
 }
 
@@ -96,14 +98,21 @@ type sendPath struct {
 	buf     [maxPacketSize]byte
 	pkt     packet
 	twccSeq uint16
+	// A downtrack catching up from the cache (simulcast.go) reads here.
+	catchBuf [maxPacketSize]byte
+	catchPkt packet
 
-	sent    atomic.Uint64
-	dropped atomic.Uint64 // items refused because a queue was full
-	behind  atomic.Uint64 // items whose packet left the cache before their turn
-	resent  atomic.Uint64
-	bytes   atomic.Uint64 // payload and header bytes of first sends
-	nacks   atomic.Uint64 // packets subscribers asked to be resent
-	plis    atomic.Uint64 // keyframe requests (PLI, FIR) from subscribers
+	est      *estimator // nil for the baseline and in unit tests
+	sent     atomic.Uint64
+	dropped  atomic.Uint64 // items refused because a queue was full
+	behind   atomic.Uint64 // items whose packet left the cache before their turn
+	resent   atomic.Uint64
+	bytes    atomic.Uint64 // payload and header bytes of first sends
+	nacks    atomic.Uint64 // packets subscribers asked to be resent
+	plis     atomic.Uint64 // keyframe requests (PLI, FIR) from subscribers
+	caughtUp atomic.Uint64 // runs started from a cached keyframe, not a new one
+	pauses   atomic.Uint64 // videos the allocator paused for this subscriber
+	switches atomic.Uint64 // simulcast layer switches
 }
 
 func newSendPath(log *slog.Logger) *sendPath {
@@ -256,14 +265,20 @@ func (s *sendPath) deliver(it sendItem) {
 	if d.closed.Load() {
 		return
 	}
-	in := it.seq
+	in, layer := it.seq, it.layer
+	var h seqPair
 	if it.retransmit {
 		var ok bool
-		if in, ok = d.inputSeq(it.seq); !ok {
+		if h, ok = d.inputSeq(it.seq); !ok {
 			return
 		}
+		in, layer = h.in, h.layer
 	}
-	n, key, ok := d.fwd.cache.load(in, s.buf[:])
+	l := d.fwd.layer(layer)
+	if l == nil {
+		return
+	}
+	n, key, ok := l.cache.load(in, s.buf[:])
 	if !ok {
 		if !it.retransmit {
 			// Overwritten before we got to it: this subscriber fell
@@ -285,12 +300,12 @@ func (s *sendPath) deliver(it sendItem) {
 	p.payload = s.buf[hl:end]
 	p.keyframe = key
 	if it.retransmit {
-		if d.resend(p, it.seq) {
+		if d.resend(p, it.seq, h) {
 			s.resent.Add(1)
 		}
 		return
 	}
-	if d.send(p) {
+	if d.send(p, layer) {
 		s.sent.Add(1)
 		s.bytes.Add(uint64(n))
 	}
@@ -321,4 +336,9 @@ func (s *sendPath) downTrack(ssrc uint32) *DownTrack {
 	s.ssrcMu.Lock()
 	defer s.ssrcMu.Unlock()
 	return s.bySSRC[ssrc]
+}
+
+// linkSample is the estimator's view for one allocation tick.
+func (s *sendPath) linkSample(now time.Time) (est float64, known, congested bool) {
+	return s.est.sample(s.bytes.Load(), now)
 }

@@ -52,6 +52,8 @@ type session struct {
 	limitedAt time.Time    // last rate_limited error, to send one per second
 
 	meetingBudget meetingBudget // read loop only (meeting.go)
+	renderWindow  time.Time     // render-size budget, read loop only (adaptive.go)
+	renderUsed    int
 }
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -394,7 +396,7 @@ func (s *session) handle(data []byte) {
 	case *protocol.Typing:
 		s.handleTyping(msg)
 	default:
-		if !s.handleMeeting(msg) {
+		if !s.handleMeeting(msg) && !s.handleAdaptive(msg) {
 			s.sendError(protocol.CodeBadMessage, "clients do not send "+t, t)
 		}
 	}

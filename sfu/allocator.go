@@ -1,0 +1,475 @@
+package sfu
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// The allocator shares each subscriber's downlink estimate among the video
+// it receives. Numbers it uses (docs/ARCHITECTURE.md explains them):
+const (
+	allocInterval = 250 * time.Millisecond // how often every subscriber is reallocated
+	// headroom is the share of the estimate given to media; the rest
+	// absorbs bursts (a keyframe is several times an average frame).
+	headroom = 0.85
+	// upHold is how long a subscriber must be uncongested before one of its
+	// tracks moves up a layer it does not yet fit by estimate: the move is
+	// itself the probe (gcc's estimate cannot outgrow what is sent by much).
+	// After a move up that fails, the hold doubles, up to maxUpHold, so a
+	// link at the edge of a layer does not flap.
+	upHold    = 2 * time.Second
+	maxUpHold = 32 * time.Second
+	// resumeFactor: paused video resumes when its lowest layer fits this
+	// many times over, so that it does not pause again at once.
+	resumeFactor = 1.3
+	// nominalRate is assumed for a layer not measured yet (bits/s), lowest
+	// first: roughly what browsers send for 180p, 360p and 720p.
+	rateSmoothing = 0.3
+	// pauseTicks: congested ticks on the lowest layer before a pause.
+	pauseTicks = 4
+)
+
+var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
+
+// renderSize is what a subscriber reported about one video's tile.
+type renderSize struct {
+	width, height int
+	hidden        bool
+	pinned        bool
+}
+
+// alloc is one downtrack's allocator state; only the room's allocation
+// loop touches it, except size (under the downtrack's mu).
+type alloc struct {
+	size      renderSize
+	sized     bool
+	paused    bool
+	upSince   time.Time // uncongested since
+	hold      time.Duration
+	lastUp    time.Time // the last move up, to detect one that failed
+	pausedAt  time.Time
+	lowTicks  int
+	lastLayer int8
+}
+
+// SetRenderSize records how large a subscriber shows one video (in CSS
+// pixels), whether it is hidden, and whether the user pinned it. The
+// allocator never sends a layer much larger than the tile, nothing to a
+// hidden tile, and serves pinned tiles before the rest.
+func (p *Peer) SetRenderSize(trackID string, width, height int, hidden, pinned bool) error {
+	p.negMu.Lock()
+	d := p.downs[trackID]
+	p.negMu.Unlock()
+	if d == nil {
+		return ErrNoTrack
+	}
+	if width < 0 || height < 0 || width > 1<<14 || height > 1<<14 {
+		return ErrBadSize
+	}
+	d.mu.Lock()
+	d.alloc.size = renderSize{width: width, height: height, hidden: hidden, pinned: pinned}
+	d.alloc.sized = true
+	d.mu.Unlock()
+	p.room.kickAllocator()
+	return nil
+}
+
+// layerRates measures what each layer of each track carries, once per tick.
+type layerRates struct {
+	last  map[*simLayer]uint64
+	rates map[*simLayer]float64
+}
+
+func (lr *layerRates) update(fs []*Forwarder, dt time.Duration) {
+	seen := map[*simLayer]bool{}
+	for _, f := range fs {
+		for i := range int8(maxLayers) {
+			l := f.layer(i)
+			if l == nil {
+				continue
+			}
+			seen[l] = true
+			b := l.bytes.Load()
+			if prev, ok := lr.last[l]; ok && dt > 0 {
+				r := float64(b-prev) * 8 / dt.Seconds()
+				if r > 0 || l.paused.Load() == false {
+					old, ok := lr.rates[l]
+					if !ok || r == 0 {
+						lr.rates[l] = r
+					} else {
+						lr.rates[l] = old + rateSmoothing*(r-old)
+					}
+				}
+			}
+			lr.last[l] = b
+		}
+	}
+	for l := range lr.last {
+		if !seen[l] {
+			delete(lr.last, l)
+			delete(lr.rates, l)
+		}
+	}
+}
+
+// rate is a layer's bitrate: measured, or remembered while the publisher
+// has it paused, or nominal before anything was measured.
+func (lr *layerRates) rate(l *simLayer) float64 {
+	if r, ok := lr.rates[l]; ok && r > 0 {
+		return r
+	}
+	return nominalRate[l.index]
+}
+
+// allocLoop reallocates every subscriber of a room each allocInterval, or
+// sooner when kicked (a render size or a track changed). The room owns it.
+type allocLoop struct {
+	once sync.Once
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+func (r *Room) startAllocator() {
+	r.alloc = &allocLoop{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go r.runAllocator()
+}
+
+func (r *Room) kickAllocator() {
+	select {
+	case r.alloc.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Room) stopAllocator() {
+	r.alloc.once.Do(func() { close(r.alloc.stop) })
+	<-r.alloc.done
+}
+
+func (r *Room) runAllocator() {
+	defer close(r.alloc.done)
+	t := time.NewTicker(allocInterval)
+	defer t.Stop()
+	lr := &layerRates{last: map[*simLayer]uint64{}, rates: map[*simLayer]float64{}}
+	dyn := map[*Forwarder][maxLayers]bool{}
+	last := time.Now()
+	for {
+		select {
+		case <-r.alloc.stop:
+			return
+		case <-t.C:
+		case <-r.alloc.kick:
+		}
+		now := time.Now()
+		r.mu.Lock()
+		fs := make([]*Forwarder, 0, len(r.tracks))
+		for _, f := range r.tracks {
+			fs = append(fs, f)
+		}
+		peers := make([]*Peer, 0, len(r.peers))
+		for _, p := range r.peers {
+			peers = append(peers, p)
+		}
+		r.mu.Unlock()
+		if now.Sub(last) >= allocInterval/2 {
+			lr.update(fs, now.Sub(last))
+			last = now
+		}
+		speaker := r.speakers.first()
+		for _, p := range peers {
+			p.allocate(lr, speaker, now)
+		}
+		r.dynacast(fs, dyn)
+	}
+}
+
+// first is the loudest speaker of the last list, "" when nobody speaks.
+func (d *SpeakerDetector) first() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.last) == 0 {
+		return ""
+	}
+	return d.last[0]
+}
+
+// priority orders a subscriber's videos: screen shares, the active
+// speaker, pinned tiles, the rest.
+func priority(d *DownTrack, speaker string) int {
+	switch {
+	case d.fwd.info.Source == "screen":
+		return 0
+	case d.fwd.info.PublisherID == speaker:
+		return 1
+	case d.alloc.size.pinned:
+		return 2
+	}
+	return 3
+}
+
+// allocate picks a layer for each video this subscriber receives.
+func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
+	p.negMu.Lock()
+	videos := make([]*DownTrack, 0, len(p.downs))
+	var audio float64
+	for _, d := range p.downs {
+		if d.video() && d.fwd.local == nil {
+			videos = append(videos, d)
+		} else if l := d.fwd.layer(0); l != nil {
+			audio += lr.rate(l)
+		}
+	}
+	p.negMu.Unlock()
+	if len(videos) == 0 {
+		return
+	}
+	est, known, congested := p.path.linkSample(now)
+	// A quiet link carries at least what it is given now: GCC's target
+	// cannot outgrow that by much, so it alone would never let a layer up.
+	if !congested {
+		current := audio
+		for _, d := range videos {
+			if l := d.fwd.layer(int8(d.cur.Load())); l != nil && !d.alloc.paused {
+				current += lr.rate(l)
+			}
+		}
+		est = max(est, current)
+	}
+	budget := est - audio
+	for _, d := range videos {
+		d.mu.Lock()
+		d.allocSize = d.alloc.size
+		d.mu.Unlock()
+	}
+	slices.SortFunc(videos, func(a, b *DownTrack) int { return priority(a, speaker) - priority(b, speaker) })
+	for _, d := range videos {
+		budget -= d.allocateLayer(lr, budget, known, congested, now)
+	}
+}
+
+// allocateLayer decides one video's layer within budget and returns the
+// bitrate it takes. Down at once when the current layer does not fit; up
+// one layer at a time, when it fits by estimate or after the link has
+// been uncongested for the hold time; paused when even the lowest layer
+// does not fit, resumed with margin.
+func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congested bool, now time.Time) float64 {
+	a := &d.alloc
+	if a.hold == 0 {
+		a.hold = upHold
+	}
+	if d.allocSize.hidden {
+		d.setPaused(true, "hidden")
+		return 0
+	}
+	capLayer := d.fwd.layerForSize(d.allocSize)
+	rate := func(i int8) float64 {
+		if l := d.fwd.layer(i); l != nil {
+			return lr.rate(l)
+		}
+		return nominalRate[i]
+	}
+	lowest := d.fwd.pickLayer(0)
+	if known {
+		limit := 1.0
+		if a.paused {
+			limit = resumeFactor
+		}
+		// Paused only on pushback: an uncongested link carries what it gets.
+		// ... and only once already on the lowest layer for pauseTicks
+		// ticks: a drop from a high layer is congested for a while.
+		if congested && budget < rate(lowest) && int8(d.cur.Load()) == lowest {
+			a.lowTicks++
+		} else {
+			a.lowTicks = 0
+		}
+		if (a.paused && budget < rate(lowest)*limit) || a.lowTicks >= pauseTicks {
+			if !a.paused {
+				a.pausedAt, a.upSince = now, time.Time{}
+				if now.Sub(a.lastUp) < a.hold {
+					a.hold = min(2*a.hold, maxUpHold) // a resume or move up that failed
+				}
+				d.setPaused(true, "bandwidth")
+				return 0
+			}
+			// Paused: resume as a probe once the link has been quiet for
+			// the hold time (only audio flows meanwhile, and GCC's estimate
+			// cannot outgrow it).
+			if congested {
+				a.upSince = time.Time{}
+			} else if a.upSince.IsZero() {
+				a.upSince = now
+			}
+			if a.upSince.IsZero() || now.Sub(a.upSince) < a.hold {
+				return 0
+			}
+			a.lastUp, a.upSince = now, time.Time{}
+			d.setLayer(lowest)
+			a.lastLayer = lowest
+			d.setPaused(false, "")
+			return rate(lowest)
+		}
+	}
+	d.setPaused(false, "")
+	if !known {
+		d.setLayer(capLayer)
+		return rate(d.fwd.pickLayer(capLayer))
+	}
+	cur := min(int8(d.max.Load()), capLayer)
+	if cur < a.lastLayer && now.Sub(a.lastUp) < a.hold {
+		// The last move up did not hold: wait longer before the next.
+		a.hold = min(2*a.hold, maxUpHold)
+	}
+	// Down, at once, to the highest layer that fits.
+	down := false
+	for congested && cur > lowest && rate(d.fwd.pickLayer(cur)) > budget {
+		cur = d.fwd.pickLayer(cur - 1)
+		down = true
+	}
+	if congested || down {
+		a.upSince = time.Time{}
+	} else if a.upSince.IsZero() {
+		a.upSince = now
+	} else if now.Sub(a.lastUp) >= 2*a.hold && a.hold > upHold {
+		a.hold /= 2 // the last move up held: probe sooner again
+		a.lastUp = now.Add(-a.hold)
+	}
+	// Up one layer when it fits by estimate, or as a probe once the link
+	// has been quiet for the hold time.
+	if next := d.fwd.pickLayer(cur + 1); !down && cur < capLayer && next > cur {
+		fits := rate(next) <= budget
+		probe := !a.upSince.IsZero() && now.Sub(a.upSince) >= a.hold && now.Sub(a.lastUp) >= a.hold
+		if fits || probe {
+			cur = next
+			a.lastUp, a.upSince = now, time.Time{}
+		}
+	}
+	a.lastLayer = cur
+	d.setLayer(cur)
+	return rate(d.fwd.pickLayer(cur))
+}
+
+// setLayer caps the downtrack at a layer, counting switches for metrics.
+func (d *DownTrack) setLayer(l int8) {
+	if int8(d.max.Load()) != l {
+		d.SetMaxLayer(l)
+	}
+}
+
+// setPaused stops or restarts a video for this subscriber and tells it why.
+// A resumed video restarts at a keyframe.
+func (d *DownTrack) setPaused(paused bool, reason string) {
+	if d.alloc.paused == paused {
+		return
+	}
+	d.alloc.paused = paused
+	d.paused.Store(paused)
+	d.fwd.log.Debug("video paused for a subscriber", "subscriber", d.subscriber, "paused", paused, "reason", reason)
+	if paused {
+		d.path.pauses.Add(1)
+	}
+	if !paused {
+		d.dropped.Store(true) // resynchronise at a keyframe, from the cache if it can
+	}
+	if ev, ok := d.fwd.events(); ok && d.subscriber != "" {
+		ev.VideoPaused(d.subscriber, d.fwd.info.ID, paused, reason)
+	}
+}
+
+// layerForSize is the lowest layer at least as tall as the tile (with 10%
+// slack), or the highest there is. Layer heights come from keyframes; a
+// layer whose height is unknown counts as a quarter, half and full of 720.
+func (f *Forwarder) layerForSize(s renderSize) int8 {
+	if s.height <= 0 && s.width <= 0 {
+		return maxLayers - 1
+	}
+	for i := range int8(maxLayers) {
+		l := f.layer(i)
+		if l == nil {
+			continue
+		}
+		w, h := int(l.width.Load()), int(l.height.Load())
+		if h == 0 {
+			h, w = 180<<i, 320<<i
+		}
+		if h*10 >= s.height*9 && w*10 >= s.width*9 {
+			return i
+		}
+	}
+	return maxLayers - 1
+}
+
+// dynacast tells publishers which layers anyone still needs: a layer no
+// subscriber gets or switches to is paused at its encoder, and resumed as
+// soon as one does.
+func (r *Room) dynacast(fs []*Forwarder, sent map[*Forwarder][maxLayers]bool) {
+	ev, ok := r.events.(AdaptiveEvents)
+	live := map[*Forwarder]bool{}
+	for _, f := range fs {
+		live[f] = true
+		if f.kind != webrtc.RTPCodecTypeVideo || f.Layers() < 2 {
+			continue
+		}
+		var want [maxLayers]bool
+		for _, d := range *f.downs.Load() {
+			if d.paused.Load() {
+				continue
+			}
+			want[d.target.Load()] = true
+			if c := d.cur.Load(); c >= 0 {
+				want[c] = true
+			}
+		}
+		prev, had := sent[f]
+		if !had {
+			prev = [maxLayers]bool{true, true, true}
+		}
+		if want == prev {
+			continue
+		}
+		sent[f] = want
+		for i := range want {
+			if l := f.layer(int8(i)); l != nil {
+				l.paused.Store(!want[i])
+			}
+		}
+		if ok {
+			rids := make([]string, 0, maxLayers)
+			active := make([]bool, 0, maxLayers)
+			for i := range int8(maxLayers) {
+				if l := f.layer(i); l != nil {
+					rids = append(rids, l.rid)
+					active = append(active, want[i])
+				}
+			}
+			ev.PublishLayers(f.info, rids, active)
+		}
+	}
+	for f := range sent {
+		if !live[f] {
+			delete(sent, f)
+		}
+	}
+}
+
+// AdaptiveEvents, when a room's events implement them, carry the
+// allocator's decisions to clients.
+type AdaptiveEvents interface {
+	// VideoPaused tells a subscriber that a video is paused (reason
+	// "bandwidth" or "hidden") or resumed.
+	VideoPaused(subscriberID, trackID string, paused bool, reason string)
+	// PublishLayers tells a track's publisher which of its simulcast
+	// layers (by rid) to encode.
+	PublishLayers(t TrackInfo, rids []string, active []bool)
+}
+
+func (f *Forwarder) events() (AdaptiveEvents, bool) {
+	if f.room == nil {
+		return nil, false
+	}
+	ev, ok := f.room.events.(AdaptiveEvents)
+	return ev, ok
+}
