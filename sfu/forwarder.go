@@ -194,12 +194,21 @@ func (f *Forwarder) badPacket(err error) {
 	}
 }
 
-// drainRTCP reads the receiver's RTCP so that the interceptors (reports,
-// stats) see it; nothing here needs the packets themselves.
-func (f *Forwarder) drainRTCP() {
+// drainRTCP reads the receiver's RTCP for one layer (rid, "" without
+// simulcast) so that the interceptors (reports) see it; nothing here needs
+// the packets themselves. A simulcast receiver must be read per rid: its
+// plain Read uses the first layer's stream, which another layer's arrival
+// may still be setting up (a data race, or a nil stream).
+func (f *Forwarder) drainRTCP(rid string) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := f.receiver.Read(buf); err != nil {
+		var err error
+		if rid == "" {
+			_, _, err = f.receiver.Read(buf)
+		} else {
+			_, _, err = f.receiver.ReadSimulcast(buf, rid)
+		}
+		if err != nil {
 			return
 		}
 	}

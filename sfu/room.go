@@ -141,7 +141,7 @@ func (r *Room) publish(from *Peer, f *Forwarder) {
 	from.wg.Add(2)
 	go func() {
 		defer from.wg.Done()
-		f.drainRTCP()
+		f.drainRTCP(f.base.rid)
 	}()
 	go func() {
 		defer from.wg.Done()
@@ -192,7 +192,11 @@ func (r *Room) addLayer(from *Peer, f *Forwarder, remote *webrtc.TrackRemote) bo
 		return true
 	}
 	r.log.Info("simulcast layer", "track", first.info.ID, "rid", remote.RID(), "layer", l.index)
-	from.wg.Add(1)
+	from.wg.Add(2)
+	go func() {
+		defer from.wg.Done()
+		first.drainRTCP(l.rid)
+	}()
 	go func() {
 		defer from.wg.Done()
 		first.runLayer(l)
