@@ -116,15 +116,13 @@ func TestDocsOfflineEditsSurviveReload(t *testing.T) {
 	}
 }
 
-// reload reloads p's tab and joins; the page opens doc by itself, since
+// reload reloads p's tab, which joins again; the page opens doc by itself, since
 // it has unsent edits in it.
 func (p *docsPerson) reload(t *testing.T, doc string) {
 	t.Helper()
-	p.mustDo(20*time.Second, "reload and join",
-		chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.ID("join")),
-		chromedp.Click(chromedp.ID("join")),
-	)
+	// A reload joins the same room again by itself (the page keeps the
+	// room in its URL and the token for the tab: TestReloadRejoins).
+	p.mustDo(20*time.Second, "reload", chromedp.Reload())
 	waitState(t, p.browser, "joined")
 	waitFor(t, 20*time.Second, p.name+"'s document panel to connect", func() (bool, string) {
 		ok, err := eval[bool](p.browser, `window.huddle.docsConnected()`)
