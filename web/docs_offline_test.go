@@ -116,29 +116,14 @@ func TestDocsOfflineEditsSurviveReload(t *testing.T) {
 	}
 }
 
-// reload reloads p's tab and joins; the page opens doc by itself, since
+// reload reloads p's tab, which joins again; the page opens doc by itself, since
 // it has unsent edits in it.
 func (p *docsPerson) reload(t *testing.T, doc string) {
 	t.Helper()
+	// A reload joins the same room again by itself (the page keeps the
+	// room in its URL and the token for the tab: TestReloadRejoins).
 	p.mustDo(20*time.Second, "reload", chromedp.Reload())
-	// A tab that was in the call joins again by itself (the room is in its
-	// URL and the token in sessionStorage); one that had left shows the
-	// form, and the person clicks Join.
-	clicked := false
-	waitFor(t, 30*time.Second, p.name+" joined after the reload", func() (bool, string) {
-		st, err := eval[struct {
-			State    string `json:"state"`
-			CanClick bool   `json:"canClick"`
-		}](p.browser, `(() => { const b = document.getElementById('join'); return {state: window.huddle.state, canClick: !!b && b.offsetParent !== null && !b.disabled}; })()`)
-		if err != nil {
-			return false, err.Error()
-		}
-		if st.State != "joined" && st.State != "joining" && st.CanClick && !clicked {
-			p.mustDo(10*time.Second, "join", chromedp.Click(chromedp.ID("join")))
-			clicked = true
-		}
-		return st.State == "joined", "state=" + st.State
-	})
+	waitState(t, p.browser, "joined")
 	waitFor(t, 20*time.Second, p.name+"'s document panel to connect", func() (bool, string) {
 		ok, err := eval[bool](p.browser, `window.huddle.docsConnected()`)
 		return err == nil && ok, fmt.Sprint(err)

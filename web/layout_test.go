@@ -283,13 +283,14 @@ func TestLayoutScreenshots(t *testing.T) {
 		me.shoot(t, dir, "people-"+v.name+".png")
 		me.mustDo(10*time.Second, "close the list", chromedp.Click(chromedp.ID("people-close")))
 	}
+	checkChat(t, me, bob, dir)
 	// The help overlay lists the shortcuts.
 	me.setViewport(t, viewports[0])
 	if _, err := eval[bool](me, `document.dispatchEvent(new KeyboardEvent('keydown', {key: '?', bubbles: true}))`); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := eval[string](me, `document.getElementById('help').hidden ? '' : document.getElementById('help-keys').textContent`)
-	if err != nil || !strings.Contains(keys, "microphone") || !strings.Contains(keys, "Space") {
+	if err != nil || !strings.Contains(keys, "microphone") || !strings.Contains(keys, "Space") || !strings.Contains(keys, "chat") {
 		t.Errorf("help overlay shows %q (%v)", keys, err)
 	}
 	me.shoot(t, dir, "help-1280x720.png")
@@ -361,5 +362,71 @@ func waitStill(t *testing.T, b *browser, sel string) {
 		still := p == last
 		last = p
 		return still, p
+	})
+}
+
+// checkChat: the chat is a panel toggled from the control bar. Closed, a
+// message from bob shows as a count on the Chat control; opening the panel
+// (at both sizes) marks it read, and closing it gives the stage its width
+// back.
+func checkChat(t *testing.T, me, bob *browser, dir string) {
+	t.Helper()
+	me.setViewport(t, viewports[0])
+	full := checkLayout(t, me, "9 participants, chat closed", 9)
+	if open, err := eval[bool](me, `!document.getElementById('chat-panel').hidden`); err != nil || open {
+		t.Errorf("the chat panel is open before it was asked for (%v)", err)
+	}
+	for k, v := range viewports {
+		me.setViewport(t, v)
+		for i := 1; i <= 2; i++ {
+			if _, err := eval[string](bob, fmt.Sprintf(`window.huddle.sendChat("hello %d from Bob")`, 2*k+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 15*time.Second, "ada's Chat control to count 2 unread", func() (bool, string) {
+			s, err := eval[string](me, `(() => { const b = document.getElementById('ctl-chat'), c = b.querySelector('.ctl-badge');
+				return window.huddle.unread() + '|' + (c && !c.hidden ? c.textContent : '') + '|' + b.getAttribute('aria-label'); })()`)
+			return err == nil && s == "2|2|Chat, 2 unread", s
+		})
+		// The badge is drawn on the button, over its top right corner.
+		waitFor(t, 5*time.Second, "the unread badge on the Chat control at "+v.name, func() (bool, string) {
+			s, err := eval[string](me, `(() => { const b = document.getElementById('ctl-chat').getBoundingClientRect(),
+				c = document.querySelector('#ctl-chat .ctl-badge').getBoundingClientRect();
+				const on = c.width > 0 && c.height > 0 && c.left >= b.left - 4 && c.right <= b.right + 4 && c.top >= b.top - 4 && c.bottom <= b.bottom;
+				return on + ' ' + JSON.stringify([b.left, b.top, b.width, b.height, c.left, c.top, c.width, c.height]); })()`)
+			return err == nil && strings.HasPrefix(s, "true"), s
+		})
+		me.shoot(t, dir, "chat-unread-"+v.name+".png")
+		me.mustDo(10*time.Second, "open the chat", chromedp.Click(chromedp.ID("ctl-chat")))
+		waitFor(t, 10*time.Second, "the chat open, read, with bob's messages", func() (bool, string) {
+			s, err := eval[string](me, `(() => { const p = document.getElementById('chat-panel'), c = document.querySelector('#ctl-chat .ctl-badge');
+				return [!p.hidden && p.getBoundingClientRect().width > 0, window.huddle.unread(), !!c && !c.hidden,
+					document.getElementById('ctl-chat').getAttribute('aria-pressed'), p.querySelectorAll('.chat-list li').length].join('|'); })()`)
+			return err == nil && s == fmt.Sprintf("true|0|false|true|%d", 2*k+2), s
+		})
+		rep := checkLayout(t, me, "9 participants with the chat open at "+v.name, 9)
+		if v.mobile {
+			// On a phone the chat covers the stage, inside the window.
+			if w, err := eval[float64](me, `document.getElementById('chat-panel').getBoundingClientRect().right`); err != nil || w > float64(v.w) {
+				t.Errorf("chat panel at %s ends at x=%.0f (%v)", v.name, w, err)
+			}
+		} else if rep.Stage.W > full.Stage.W-200 {
+			t.Errorf("with the chat open the stage is %.0f px wide, %.0f without: the chat takes no column", rep.Stage.W, full.Stage.W)
+		}
+		me.shoot(t, dir, "chat-"+v.name+".png")
+		me.mustDo(10*time.Second, "close the chat", chromedp.Click(chromedp.ID("ctl-chat")))
+	}
+	me.setViewport(t, viewports[0])
+	// The C shortcut opens it too, and the panel's own Close shuts it.
+	open, err := eval[bool](me, `(document.dispatchEvent(new KeyboardEvent('keydown', {key: 'c', bubbles: true})),
+		!document.getElementById('chat-panel').hidden)`)
+	if err != nil || !open {
+		t.Errorf("the C key did not open the chat (%v)", err)
+	}
+	me.mustDo(10*time.Second, "close the chat from the panel", chromedp.Click(chromedp.CSS(`#chat-panel .chat-toggle`)))
+	waitFor(t, 10*time.Second, "the stage to take the chat's place", func() (bool, string) {
+		rep, err := eval[layoutReport](me, layoutJS)
+		hidden, _ := eval[bool](me, `document.getElementById('chat-panel').hidden`)
+		return err == nil && hidden && rep.Stage.W >= full.Stage.W-1, fmt.Sprintf("%+v hidden=%v", rep.Stage, hidden)
 	})
 }

@@ -56,7 +56,7 @@
 // Chat and presence (chat.js, presence.js):
 //   chat()            [{id, from, name, text, ts}] messages shown, oldest first
 //   sendChat(text)    posts a message (shown once the server stored it)
-//   unread()          the unread count on the chat panel
+//   unread()          the unread count (on the Chat control's badge)
 //   presenceOf(id)    {state, status, reconnecting, lastSeen} of a participant
 //   setStatus(text)   sets our custom status ('' clears it)
 //   dropSignaling()   cuts the WebSocket as a network failure would; the
@@ -123,7 +123,12 @@ function attachDocs(collab, cursors, joined) {
 const docOf = (id) => docSession.doc(id);
 
 const sendNow = (type, fields) => !!meeting && meeting.send(type, fields);
-const chatPanel = new ChatPanel($('chat-panel'), { send: sendNow, nameOf: (id) => grid.nameOf(id) });
+const chatPanel = new ChatPanel($('chat-panel'), {
+  send: sendNow,
+  nameOf: (id) => grid.nameOf(id),
+  selfId: () => huddle.participantId || '',
+});
+callUI.attachChat(chatPanel);
 const presence = new Presence(sendNow, options.awayMs);
 const REJOIN_KEY = 'huddle.rejoin';
 

@@ -1,6 +1,7 @@
 // The meeting as people see it, around a Meeting: the pre-join screen
 // (preview, level meter, device pickers), the controls (microphone, camera,
-// screen, hand, layout, people, documents, devices, full screen, help),
+// screen, hand, layout, people, chat, documents, devices, full screen,
+// help),
 // the tiles' state (muted, hand, speaking, quality) and their layout.
 // app.js creates one and hands it each Meeting.
 
@@ -33,6 +34,7 @@ export class CallUI {
     this.hand = false;
     this.previewing = false;
     this.previewWarning = null;
+    this.chat = null; // the ChatPanel, from attachChat
 
     grid.onChange = () => { this.layout.schedule(); this.renderTiles(); };
     grid.onPin = (id) => this.layout.togglePin(id);
@@ -45,7 +47,11 @@ export class CallUI {
       this.renderTiles();
     });
     this.share.onChange = (on) => this.onShare(on);
-    this.people.onToggle = () => this.renderControls();
+    // People and chat share the side: one of them at a time, as in Meet.
+    this.people.onToggle = (open) => {
+      if (open && this.chat && this.chat.open) this.chat.show(false);
+      this.renderControls();
+    };
     this.controls = new Controls($('controls'), $('help'), this.controlList(), {
       isMicOn: () => this.media.micOn,
       setMic: (on) => this.media.setMic(on),
@@ -78,6 +84,7 @@ export class CallUI {
       { id: 'hand', icon: 'hand', label: 'Raise hand', key: 'h', help: 'Raise or lower your hand', run: () => this.setHand(!this.hand) },
       { id: 'layout', icon: 'speaker', label: 'Speaker view', key: 'l', help: 'Switch between the grid and the speaker view', run: () => this.toggleLayout() },
       { id: 'people', icon: 'people', label: 'People', key: 'p', help: 'Show or hide the participant list', run: () => this.people.show() },
+      { id: 'chat', icon: 'chat', label: 'Chat', key: 'c', help: 'Show or hide the chat', run: () => this.toggleChat() },
       { id: 'docs', icon: 'docs', label: 'Documents', key: 'd', help: 'Show or hide the shared documents', run: () => this.toggleDocs() },
       { id: 'devices', icon: 'gear', label: 'Devices', key: 'e', help: 'Choose camera, microphone and speaker', run: () => this.toggleDevices() },
       { id: 'full', icon: 'full', label: 'Full screen', key: 'f', help: 'Full screen for the whole call', run: () => this.toggleFullScreen() },
@@ -187,6 +194,22 @@ export class CallUI {
     this.renderControls();
   }
 
+  /** The chat panel (app.js makes it); its control shows the unread count. */
+  attachChat(chat) {
+    this.chat = chat;
+    chat.onChange = () => {
+      if (chat.open && this.people.open) this.people.show(false);
+      this.renderControls();
+    };
+    this.renderControls();
+  }
+
+  toggleChat() {
+    if (!this.chat) return;
+    this.chat.show();
+    if (this.chat.open) this.chat.input.focus({ preventScroll: true });
+  }
+
   toggleDocs() {
     $('docs-panel').hidden = !$('docs-panel').hidden;
     this.renderControls();
@@ -257,6 +280,10 @@ export class CallUI {
     c.set('hand', { label: this.hand ? 'Lower hand' : 'Raise hand', pressed: this.hand });
     c.set('layout', { icon: this.layout.mode === 'grid' ? 'speaker' : 'grid', label: this.layout.mode === 'grid' ? 'Speaker view' : 'Grid view' });
     c.set('people', { pressed: this.people.open });
+    if (this.chat) {
+      const n = this.chat.unread;
+      c.set('chat', { pressed: this.chat.open, badge: n ? (n > 99 ? '99+' : String(n)) : '', badgeLabel: `${n} unread` });
+    }
     c.set('docs', { pressed: !$('docs-panel').hidden });
     c.set('devices', { pressed: !!$('devices-pop') && !$('devices-pop').hidden });
     if (!this.meeting) this.showPreview();

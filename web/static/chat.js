@@ -1,6 +1,8 @@
 // The chat panel: room messages (stored by the server, with its ids and
-// times), an unread count while the panel is hidden or the tab is in the
-// background, and typing indicators that expire by themselves.
+// times), an unread count while the panel is closed or the tab is in the
+// background, and typing indicators that expire by themselves. The panel
+// is closed until asked for (call-ui.js opens it from the control bar,
+// which shows the unread count); opening it marks everything read.
 //
 // Delivery is at least once: a message the server already sent (history,
 // a replay after a resume) is dropped by id. Our own messages wait in
@@ -15,22 +17,27 @@ export class ChatPanel {
    * @param {object} opts
    * @param {(type: string, fields: object) => boolean} opts.send
    * @param {(id: string) => string} opts.nameOf participant id -> name
+   * @param {() => string} opts.selfId our participant id (our own messages are never unread)
    */
-  constructor(root, { send, nameOf }) {
+  constructor(root, { send, nameOf, selfId }) {
+    this.root = root;
     this.send = send;
     this.nameOf = nameOf;
+    this.selfId = selfId || (() => '');
+    this.onChange = () => {}; // opened, closed, or the unread count changed
     this.seen = new Set();
     this.messages = [];
     this.pending = new Map(); // clientId -> text
     this.unread = 0;
-    this.open = true;
+    this.open = false;
+    root.hidden = true;
     this.typers = new Map(); // participant id -> expiry timer
     this.lastTypingSent = 0;
 
     root.innerHTML = `
       <header class="chat-head">
         <h2>Chat <span class="chat-unread" hidden></span></h2>
-        <button type="button" class="small chat-toggle" aria-expanded="true">Hide</button>
+        <button type="button" class="small secondary chat-toggle" title="Close the chat">Close</button>
       </header>
       <div class="chat-body">
         <ol class="chat-list" aria-live="polite"></ol>
@@ -45,14 +52,8 @@ export class ChatPanel {
     this.badge = root.querySelector('.chat-unread');
     this.typingLine = root.querySelector('.chat-typing');
     this.input = root.querySelector('.chat-input');
-    const toggle = root.querySelector('.chat-toggle');
-    toggle.addEventListener('click', () => {
-      this.open = !this.open;
-      this.body.hidden = !this.open;
-      toggle.textContent = this.open ? 'Hide' : 'Show';
-      toggle.setAttribute('aria-expanded', String(this.open));
-      if (this.open) this.markRead();
-    });
+    // Close hides the whole panel (no empty column); the Chat control opens it.
+    root.querySelector('.chat-toggle').addEventListener('click', () => this.show(false));
     root.querySelector('.chat-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const text = this.input.value.trim();
@@ -67,6 +68,17 @@ export class ChatPanel {
       this.send('typing', { typing: true });
     });
     document.addEventListener('visibilitychange', () => { if (!document.hidden && this.open) this.markRead(); });
+  }
+
+  /** Opens or closes the panel (toggles without an argument). */
+  show(open = !this.open) {
+    this.open = open;
+    this.root.hidden = !open;
+    if (open) {
+      this.markRead();
+      this.list.lastElementChild && this.list.lastElementChild.scrollIntoView({ block: 'nearest' });
+    }
+    this.onChange();
   }
 
   /** Posts a message; it shows once the server has stored it. */
@@ -101,13 +113,14 @@ export class ChatPanel {
     this.list.append(li);
     li.scrollIntoView({ block: 'nearest' });
     this.stopTyping(m.from);
-    if (!this.open || document.hidden) {
+    if ((!this.open || document.hidden) && m.from !== this.selfId()) {
       this.unread++;
       this.showUnread();
     }
   }
 
   markRead() {
+    if (this.unread === 0) return;
     this.unread = 0;
     this.showUnread();
   }
@@ -115,6 +128,7 @@ export class ChatPanel {
   showUnread() {
     this.badge.hidden = this.unread === 0;
     this.badge.textContent = this.unread > 99 ? '99+' : String(this.unread);
+    this.onChange();
   }
 
   /** Someone's typing indicator; it expires unless renewed. */

@@ -52,8 +52,11 @@ export class Controls {
     window.addEventListener('blur', () => this.endTalk());
   }
 
-  /** Updates a button's icon, label and pressed state (null: not a toggle). */
-  set(id, { icon, label, pressed, danger }) {
+  /**
+   * Updates a button's icon, label, pressed state (null: not a toggle) and
+   * count badge ('' hides it; badgeLabel says it to screen readers).
+   */
+  set(id, { icon, label, pressed, danger, badge, badgeLabel }) {
     const b = this.buttons.get(id);
     if (!b) return;
     const c = this.controls.find((x) => x.id === id);
@@ -61,13 +64,29 @@ export class Controls {
       b.dataset.icon = icon;
       b.querySelector('.ctl-icon').replaceChildren(svgIcon(icon));
     }
-    if (label !== undefined) {
-      b.querySelector('.ctl-label').textContent = label;
-      b.title = `${label} (${keyName(c.key)})`;
-      b.setAttribute('aria-label', label);
+    if (label !== undefined) b.querySelector('.ctl-label').textContent = label;
+    if (badge !== undefined) b.dataset.badgeLabel = badge ? badgeLabel || badge : '';
+    if (label !== undefined || badge !== undefined) {
+      const text = b.querySelector('.ctl-label').textContent;
+      const extra = b.dataset.badgeLabel ? `, ${b.dataset.badgeLabel}` : '';
+      b.title = `${text} (${keyName(c.key)})${extra}`;
+      b.setAttribute('aria-label', text + extra);
     }
     if (pressed !== undefined && pressed !== null) b.setAttribute('aria-pressed', String(pressed));
     if (danger !== undefined) b.classList.toggle('off', !!danger);
+    if (badge !== undefined) {
+      let s = b.querySelector('.ctl-badge');
+      if (!s && badge) {
+        s = document.createElement('span');
+        s.className = 'ctl-badge';
+        s.setAttribute('aria-hidden', 'true'); // the label says it
+        b.append(s);
+      }
+      if (s) {
+        s.textContent = badge;
+        s.hidden = !badge;
+      }
+    }
   }
 
   fillHelp() {
