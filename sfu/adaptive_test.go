@@ -195,6 +195,11 @@ func TestRenderSizeAndDynacast(t *testing.T) {
 	if k := `huddle_media_layer_packets_received_total{layer="q"}`; m1[k] <= m0[k] {
 		t.Errorf("layer q stopped arriving")
 	}
+	// The subscriber sends transport-wide feedback: its estimate is known
+	// and exported.
+	if n, sum := m1["huddle_media_subscriber_estimate_bps_count"], m1["huddle_media_subscriber_estimate_bps_sum"]; n < 1 || sum <= 0 {
+		t.Errorf("subscriber estimates exported: count %v sum %v, want at least one known estimate", n, sum)
+	}
 
 	if err := sub.SetRenderSize(trackID.Load().(string), 1280, 720, false); err != nil {
 		t.Fatal(err)

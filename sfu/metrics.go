@@ -44,6 +44,7 @@ type engineMetrics struct {
 	bytes, nacks, plis                          *prometheus.Desc
 	pauses, switches                            *prometheus.Desc
 	layerPackets                                *prometheus.Desc
+	estimates                                   *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 }
 
@@ -61,6 +62,7 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		plis:         prometheus.NewDesc("huddle_media_keyframe_requests_total", "Keyframe requests (PLI, FIR) from subscribers, before the per-track throttle.", nil, nil),
 		pauses:       prometheus.NewDesc("huddle_media_video_pauses_total", "Times the allocator paused a video for one subscriber (bandwidth or hidden tile).", nil, nil),
 		layerPackets: prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
+		estimates:    prometheus.NewDesc("huddle_media_subscriber_estimate_bps", "Downlink estimates of the subscribers connected now (GCC from TWCC feedback, or REMB), in bits/s, at scrape time.", nil, nil),
 		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
 	}
 }
@@ -80,7 +82,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates} {
 		ch <- d
 	}
 }
@@ -88,10 +90,15 @@ func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	t := m.retired
+	est := newEstimateHistogram()
 	for s := range m.live {
 		t.add(s.counts())
+		if bps, ok := s.est.estimate(); ok {
+			est.add(bps)
+		}
 	}
 	m.mu.Unlock()
+	ch <- prometheus.MustNewConstHistogram(m.estimates, est.count, est.sum, est.buckets)
 	ch <- prometheus.MustNewConstMetric(m.sent, prometheus.CounterValue, float64(t.sent))
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.behindDrops), "fell_behind")
@@ -110,4 +117,32 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.gsoSends, prometheus.CounterValue, float64(sends))
 	ch <- prometheus.MustNewConstMetric(m.gsoPackets, prometheus.CounterValue, float64(pkts))
+}
+
+// estimateBuckets span an audio-only link to a fast LAN, in bits/s.
+var estimateBuckets = []float64{100e3, 300e3, 1e6, 3e6, 10e6, 30e6}
+
+// estimateHistogram gathers the live subscribers' estimates at scrape time.
+type estimateHistogram struct {
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64 // cumulative, as Prometheus wants them
+}
+
+func newEstimateHistogram() estimateHistogram {
+	h := estimateHistogram{buckets: make(map[float64]uint64, len(estimateBuckets))}
+	for _, b := range estimateBuckets {
+		h.buckets[b] = 0
+	}
+	return h
+}
+
+func (h *estimateHistogram) add(bps float64) {
+	h.count++
+	h.sum += bps
+	for _, b := range estimateBuckets {
+		if bps <= b {
+			h.buckets[b]++
+		}
+	}
 }
