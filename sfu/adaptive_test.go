@@ -1,12 +1,8 @@
 package sfu_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +13,6 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 )
 
 // simulcastPublisher sends three layers of a synthetic VP8 stream at 25
@@ -183,9 +178,9 @@ func TestRenderSizeAndDynacast(t *testing.T) {
 		t.Fatal("the layer in use was paused")
 	}
 	// The server receives no more of h and f, and still q.
-	m0 := scrapeLabeled(t, srv)
+	m0 := scrape(t, srv)
 	waitFrames(t, pub, 25)
-	m1 := scrapeLabeled(t, srv)
+	m1 := scrape(t, srv)
 	for _, l := range []string{"h", "f"} {
 		k := `huddle_media_layer_packets_received_total{layer="` + l + `"}`
 		if m1[k] != m0[k] {
@@ -207,29 +202,4 @@ func TestRenderSizeAndDynacast(t *testing.T) {
 	waitUntil(t, "the publisher told to resume f", func() bool { return track.LayerActive(2) })
 	waitLayer(t, pub, rcv, 2, "a 1280x720 tile")
 	t.Logf("the publisher was told %d layer changes; %d keyframe requests", told.Load(), pub.keyframes.Load())
-}
-
-// scrapeLabeled reads the media metrics, keeping labels in the names.
-func scrapeLabeled(t *testing.T, srv *signaling.Server) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(srv.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "huddle_media_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		m[line[:i]] = v
-	}
-	return m
 }

@@ -392,14 +392,17 @@ func scrape(t *testing.T, srv *signaling.Server) map[string]float64 {
 		if !strings.HasPrefix(line, "huddle_media_") {
 			continue
 		}
-		name, rest, _ := strings.Cut(line, " ")
-		name, _, _ = strings.Cut(name, "{")
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			rest = line[i+1:]
-		}
-		v, err := strconv.ParseFloat(rest, 64)
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
 			t.Fatalf("metric line %q: %v", line, err)
+		}
+		// Kept under its full name with labels, and summed over its labels
+		// under the bare name.
+		full := line[:i]
+		name, _, labeled := strings.Cut(full, "{")
+		if labeled {
+			m[full] = v
 		}
 		m[name] += v
 	}
