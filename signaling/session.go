@@ -418,15 +418,7 @@ func (s *session) mediaError(err error, ref string) {
 // iceServers are the configured servers plus TURN credentials of this
 // participant's own, so that the relay can count and refuse per identity.
 func (s *session) iceServers(identity string) []protocol.ICEServer {
-	out := append([]protocol.ICEServer{}, s.srv.cfg.ICEServers...)
-	if s.srv.turn == nil {
-		return out
-	}
-	creds := s.srv.turn.Credentials(identity)
-	for _, is := range s.srv.turn.ICEServers(s.host, creds) {
-		out = append(out, protocol.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
-	}
-	return out
+	return s.srv.iceServersFor(s.host, identity)
 }
 
 func toWebRTC(c *protocol.ICECandidate) *webrtcCandidate {

@@ -22,11 +22,10 @@ func (s *Server) startWHIP() *whip.Server {
 }
 
 // iceServersFor are the configured ICE servers plus TURN credentials for
-// one identity, for a client that reached this node at host.
-// (session.iceServers does the same for WebSocket participants and could
-// call this.)
+// one identity, for a client that reached this node at host: WebSocket
+// participants (session.iceServers) and WHIP/WHEP sessions alike.
 func (s *Server) iceServersFor(host, identity string) []protocol.ICEServer {
-	out := append([]protocol.ICEServer(nil), s.cfg.ICEServers...)
+	out := append([]protocol.ICEServer{}, s.cfg.ICEServers...) // never null on the wire
 	if s.turn == nil {
 		return out
 	}
