@@ -520,7 +520,11 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 		doc, _ = eval[string](alice.browser, `(window.huddle.docs()[0] || {}).id || ''`)
 		return fmt.Sprint(a) == "[Agenda]" && fmt.Sprint(b) == "[Agenda]" && doc != "", fmt.Sprint(a, b)
 	})
-	bob.mustDo(10*time.Second, "open it from the list", chromedp.Click(`#doc-list .doc-open`))
+	// Clicked from script in one step: the list re-renders on presence
+	// changes, and a node found first may be gone by the click.
+	if _, err := eval[bool](bob.browser, `(() => { const b = document.querySelector('#doc-list .doc-open'); if (b) b.click(); return !!b; })()`); err != nil {
+		t.Fatalf("bob: open it from the list: %v", err)
+	}
 	waitFor(t, 10*time.Second, "bob to open it", func() (bool, string) {
 		s, err := bob.status(doc)
 		return err == nil && s.State == "synchronized", fmt.Sprint(s, err)
