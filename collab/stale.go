@@ -1,6 +1,7 @@
 package collab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -32,4 +33,29 @@ func (d *document) dropStale(err error) {
 		delete(d.svc.docs, d.id)
 	}
 	d.svc.mu.Unlock()
+}
+
+// ReleaseRoom unloads every open document of room as a fenced write would
+// (queued requests fail with ErrFenced, subscribers are cut), for a node
+// that learns it lost the room before its next write does: its readers
+// must not keep following a copy another node now writes.
+func (s *Service) ReleaseRoom(ctx context.Context, room string) error {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.docs))
+	for id := range s.docs {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		err := s.run(ctx, id, func(d *document) error {
+			if d.meta.Room == room {
+				d.dropStale(fmt.Errorf("room %q released: %w", room, ErrFenced))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrUnknownDoc) && !staleCopy(err) {
+			return fmt.Errorf("release room %s: %w", room, err)
+		}
+	}
+	return nil
 }
