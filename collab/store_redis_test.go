@@ -56,7 +56,9 @@ func TestRedisStoreFence(t *testing.T) {
 	}
 	setOwner(t, rdb, "r", "B", 2) // the room moved
 	writes := map[string]func() error{
-		"commit":    func() error { return s.Commit("d", Commit{Ops: recs(4, 4), Snapshot: &Snapshot{Rev: 4}, DropOpsBefore: 3, KeepSnapshots: 1}) },
+		"commit": func() error {
+			return s.Commit("d", Commit{Ops: recs(4, 4), Snapshot: &Snapshot{Rev: 4}, DropOpsBefore: 3, KeepSnapshots: 1})
+		},
 		"update":    func() error { return s.UpdateDoc(DocMeta{ID: "d", Room: "r", Title: "new"}) },
 		"version":   func() error { return s.PutVersion("d", Version{Name: "v", Rev: 1}) },
 		"thread":    func() error { return s.PutThread("d", CommentThread{ID: "th"}) },
