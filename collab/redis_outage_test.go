@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -195,4 +197,62 @@ func checkOutageLog(t *testing.T, srv *redistest.Server, writers []*outageWriter
 		t.Fatalf("text differs from the replay of the acked ops")
 	}
 	t.Logf("%d ops acked during the run, %d refused during the outage (%d of those had landed), %d revisions", acked, len(all)-acked, landed, len(all))
+}
+
+// blackHole accepts connections and never answers: a Redis that hangs
+// (paused, or a network that drops everything).
+func blackHole(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); io.Copy(io.Discard, c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// TestRedisHangBounded: with a Redis that accepts and never answers, and a
+// client whose own timeouts are an hour, a submit still ends with
+// ErrUnavailable: RedisStoreOptions.Timeout bounds every store call.
+func TestRedisHangBounded(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	good := NewRedisStore(srv.Client(), RedisStoreOptions{})
+	if err := good.CreateDoc(DocMeta{ID: "d", Room: "r"}, Snapshot{}); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: blackHole(t), ReadTimeout: time.Hour, WriteTimeout: time.Hour, ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	svc := newMemService(t, Config{Store: NewRedisStore(rdb, RedisStoreOptions{Timeout: 200 * time.Millisecond})})
+	sctx, cancel := context.WithTimeout(ctx, time.Minute) // reaching this would be the hang
+	defer cancel()
+	_, err := svc.Submit(sctx, SubmitRequest{DocID: "d", Author: "a", ClientOpID: "1", Op: ot.Op{}.Insert("x")})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("submit against a hung Redis: %v, want ErrUnavailable", err)
+	}
 }

@@ -52,8 +52,9 @@ type RedisStoreOptions struct {
 	// Nil turns fencing off (tests, a lone node).
 	Fence func(room string) (epoch uint64, ok bool)
 	// Timeout bounds each store call, so that writes during an outage fail
-	// with ErrUnavailable instead of hanging [3s]. The client's own
-	// ReadTimeout applies too unless it has ContextTimeoutEnabled.
+	// with ErrUnavailable instead of hanging [3s]. It reaches a socket
+	// read only if the client has ContextTimeoutEnabled; otherwise the
+	// client's ReadTimeout (3s by default) bounds a read instead.
 	Timeout time.Duration
 }
 
