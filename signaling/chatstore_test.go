@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/internal/redistest"
@@ -116,5 +117,29 @@ func TestRedisChatFailover(t *testing.T) {
 	}
 	if h, _ := b.History("r"); len(h) != 1 || h[0] != m {
 		t.Fatalf("history on the new owner: %+v", h)
+	}
+}
+
+// TestRedisChatOutage: with redis-server killed a post fails with
+// collab.ErrUnavailable (nothing is broadcast); after the restart the
+// history holds what was acknowledged before, and posts succeed again.
+func TestRedisChatOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	s := NewRedisChatStore(srv.Client(), RedisChatOptions{Timeout: time.Second})
+	m, _, err := s.Post("r", chatMsg("ann", "c1", "before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if _, _, err := s.Post("r", chatMsg("ann", "c2", "during")); !errors.Is(err, collab.ErrUnavailable) {
+		t.Fatalf("post while redis is down: %v", err)
+	}
+	srv.Restart()
+	if _, _, err := s.Post("r", chatMsg("ann", "c3", "after")); err != nil {
+		t.Fatalf("post after restart: %v", err)
+	}
+	h, err := s.History("r")
+	if err != nil || len(h) != 2 || h[0] != m || h[1].Text != "after" {
+		t.Fatalf("history after restart: %+v %v", h, err)
 	}
 }
