@@ -105,3 +105,30 @@ func TestRedisFailoverDedup(t *testing.T) {
 	}
 	waitFor(t, "A to unload the released room", func() bool { return a.OpenDocs() == 0 })
 }
+
+// TestRedisFencedMetadataUnloads: a metadata write refused by the fence
+// (a rename) unloads the document as a refused commit does.
+func TestRedisFencedMetadataUnloads(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client()
+	var epoch atomic.Uint64
+	epoch.Store(1)
+	setOwner(t, rdb, "room", "A", 1)
+	svc := newMemService(t, Config{Store: NewRedisStore(rdb, RedisStoreOptions{Fence: fenceAt(&epoch)})})
+	newDoc(t, svc, "d", "x")
+	sub, err := svc.Subscribe(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setOwner(t, rdb, "room", "B", 2)
+	if err := svc.RenameDoc(ctx, "d", "new title"); !errors.Is(err, ErrFenced) {
+		t.Fatalf("rename by the old owner: %v", err)
+	}
+	if _, ok := <-sub.C; ok || !errors.Is(sub.Err(), ErrFenced) {
+		t.Fatalf("subscriber: %v, want cut with ErrFenced", sub.Err())
+	}
+	waitFor(t, "the document to unload", func() bool { return svc.OpenDocs() == 0 })
+	if m, err := NewRedisStore(rdb, RedisStoreOptions{}).Doc("d"); err != nil || m.Title != "d" {
+		t.Fatalf("stored meta: %+v %v", m, err)
+	}
+}

@@ -127,7 +127,9 @@ func chatErr(err error, room string) error {
 	var re redis.Error
 	switch {
 	case !errors.As(err, &re):
-		return fmt.Errorf("store chat of %s: %w: %v", room, collab.ErrUnavailable, err)
+		// The cause (addresses) is left out: chat.go shows the error to
+		// the sender as it is.
+		return fmt.Errorf("store chat of %s: %w", room, collab.ErrUnavailable)
 	case bytes.Contains([]byte(re.Error()), []byte("FENCED")):
 		return fmt.Errorf("store chat of %s: %w: %s", room, collab.ErrFenced, re.Error())
 	}
