@@ -273,6 +273,9 @@ func (n *Node) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Links opened after the members are read must not be judged by
+	// them: their peers may have registered just after the read.
+	links := n.links()
 	members, err := n.readMembers(ctx)
 	if err != nil {
 		return err
@@ -291,7 +294,7 @@ func (n *Node) refresh(ctx context.Context) error {
 	for _, m := range members {
 		live[m.ID] = true
 	}
-	for _, l := range n.links() {
+	for _, l := range links {
 		if !live[l.peer] {
 			l.closeLocal(CodeNodeGone, "node "+l.peer+" left the cluster", true)
 		}

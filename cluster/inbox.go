@@ -35,7 +35,9 @@ func (n *Node) publishLoop() {
 			batch = append(batch[:0], m)
 		}
 		batch = drain(n.out, batch)
-		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TTL)
+		// Not n.ctx: what was queued before Close (links' closes) must
+		// still leave. The timeout bounds how long Close waits for it.
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.TTL)
 		n.publish(ctx, batch)
 		cancel()
 	}
