@@ -97,6 +97,7 @@ type Node struct {
 	members     []Member
 	lastRefresh time.Time // the last refresh that wrote our key and read the members
 	incarnation string    // random per Start: tells a restarted node with the same id apart
+	closing     bool      // no new links: Close or a crash has begun
 	held        map[string]uint64
 	dialed      map[uint64]*Link
 	accepted    map[acceptKey]*Link
@@ -235,6 +236,9 @@ func (n *Node) Close() error {
 // stop ends everything without touching the member key: what a crash
 // leaves behind. Links are told (best effort) before the publisher stops.
 func (n *Node) stop() {
+	n.mu.Lock()
+	n.closing = true
+	n.mu.Unlock()
 	for _, l := range n.links() {
 		l.Close(CodeNodeClosing, "node shutting down")
 	}

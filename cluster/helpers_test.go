@@ -48,12 +48,15 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 // member key stays until its TTL runs out. Links are not told.
 func (n *Node) crashForTest() {
 	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closing = true
+		n.mu.Unlock()
 		n.cancel()
 		n.pubsub.Close()
-		n.wg.Wait()
 		for _, l := range n.links() {
 			l.closeLocal(CodeNodeClosing, "crashed", false)
 		}
+		n.wg.Wait()
 		n.met.unregister()
 	})
 }

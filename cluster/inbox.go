@@ -196,6 +196,11 @@ func (n *Node) handleOpen(m message) {
 	}
 	k := acceptKey{m.from, m.link}
 	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		n.replyClose(m, CodeNodeClosing, "node "+n.id+" is shutting down")
+		return
+	}
 	if n.accepted[k] != nil {
 		n.mu.Unlock()
 		return // a duplicate open

@@ -114,9 +114,6 @@ func (n *Node) newLink(id uint64, dialer bool, peer, room string, first []byte) 
 // join). It returns once the owner acknowledged the open; a refusal comes
 // back as a *CloseError, silence as ErrOpenTimeout.
 func (n *Node) Dial(ctx context.Context, node, room string, first []byte) (*Link, error) {
-	if n.ctx.Err() != nil {
-		return nil, ErrNodeClosed
-	}
 	if err := checkName("room", room); err != nil {
 		return nil, err
 	}
@@ -127,6 +124,10 @@ func (n *Node) Dial(ctx context.Context, node, room string, first []byte) (*Link
 		return nil, fmt.Errorf("%w: first frame %d bytes, limit %d", ErrFrameTooLarge, len(first), n.cfg.MaxFrame)
 	}
 	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		return nil, ErrNodeClosed
+	}
 	if len(n.dialed)+len(n.accepted) >= n.cfg.MaxLinks {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("%w: %d open on node %s", ErrTooManyLinks, n.cfg.MaxLinks, n.id)
@@ -256,8 +257,6 @@ func (l *Link) closeLocal(code int, reason string, tell bool) {
 		l.enqueueLocked(message{kind: kindClose, code: code, reason: reason}, true)
 	}
 	l.closed, l.code, l.reason = true, code, reason
-	close(l.in)
-	close(l.done)
 	l.sizes = nil
 	l.mu.Unlock()
 
@@ -271,6 +270,10 @@ func (l *Link) closeLocal(code int, reason string, tell bool) {
 		delete(n.accepted, k)
 	}
 	n.mu.Unlock()
+	// Out of the tables first, so whoever waits on Done sees the node
+	// without the link. Nothing sends on in once closed is set.
+	close(l.in)
+	close(l.done)
 	n.met.links.Dec()
 	n.met.closes.WithLabelValues(codeLabel(code)).Inc()
 }
