@@ -56,6 +56,8 @@ const (
 	// outQueue bounds the relay messages waiting for the publisher; a
 	// Send that finds it full closes its link (overflow), never blocks.
 	outQueue = 8192
+	// outQueueBytes bounds the bytes in that queue: frames may be 256 KiB.
+	outQueueBytes = 64 << 20
 	// maxRoomLen bounds a room name carried in an open (and in keys).
 	maxRoomLen = 256
 )
@@ -84,11 +86,12 @@ type Node struct {
 	log     *slog.Logger
 	met     *metrics
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	out    chan outMsg
-	pubsub *redis.PubSub
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	out      chan outMsg
+	outBytes atomic.Int64 // bytes of frames in out
+	pubsub   *redis.PubSub
 
 	closeOnce sync.Once
 	closeErr  error
@@ -294,13 +297,17 @@ func (n *Node) refresh(ctx context.Context) error {
 		n.log.Warn("cluster membership had expired; registered again and re-verifying held rooms")
 	}
 	n.met.members.Set(float64(len(members)))
-	live := make(map[string]bool, len(members))
+	live := make(map[string]string, len(members)) // id -> incarnation
 	for _, m := range members {
-		live[m.ID] = true
+		live[m.ID] = m.Incarnation
 	}
 	for _, l := range links {
-		if !live[l.peer] {
+		inc, ok := live[l.peer]
+		switch {
+		case !ok:
 			l.closeLocal(CodeNodeGone, "node "+l.peer+" left the cluster", true)
+		case l.peerInc != "" && inc != l.peerInc:
+			l.closeLocal(CodeNodeGone, "node "+l.peer+" restarted", false)
 		}
 	}
 	return n.verifyHeld(ctx)

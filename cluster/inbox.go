@@ -83,6 +83,8 @@ func (n *Node) publish(ctx context.Context, batch []outMsg) {
 			continue // a reply to a message without a link
 		}
 		m.link.pending.Add(-1)
+		m.link.pendingBytes.Add(-int64(len(m.data)))
+		n.outBytes.Add(-int64(len(m.data)))
 		switch {
 		case cmds[i].Err() != nil:
 			m.link.closeLocal(CodeRelayDown, "relay publish failed: "+cmds[i].Err().Error(), false)

@@ -94,10 +94,8 @@ func (n *Node) Members() []Member {
 	return append([]Member(nil), n.members...)
 }
 
-// member returns the cached member with this id.
-func (n *Node) member(id string) (Member, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+// memberLocked returns the cached member with this id; n.mu is held.
+func (n *Node) memberLocked(id string) (Member, bool) {
 	for _, m := range n.members {
 		if m.ID == id {
 			return m, true

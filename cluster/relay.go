@@ -83,7 +83,9 @@ type Link struct {
 	done   chan struct{}
 	acked  chan struct{} // dialer: closed when the owner's ack arrives
 
-	pending atomic.Int64 // this link's messages waiting for the publisher
+	pending      atomic.Int64 // this link's messages waiting for the publisher
+	pendingBytes atomic.Int64 // and their bytes
+	peerInc      string       // the peer's incarnation when the link opened ("" if unknown)
 
 	mu     sync.Mutex
 	outSeq uint64
@@ -98,9 +100,11 @@ type Link struct {
 	bytes int
 }
 
+// newLink is called with n.mu held.
 func (n *Node) newLink(id uint64, dialer bool, peer, room string, first []byte) *Link {
+	m, _ := n.memberLocked(peer)
 	l := &Link{
-		n: n, id: id, dialer: dialer, peer: peer, room: room, first: first,
+		n: n, id: id, dialer: dialer, peer: peer, room: room, first: first, peerInc: m.Incarnation,
 		in: make(chan []byte, n.cfg.LinkQueue), done: make(chan struct{}),
 		acked: make(chan struct{}),
 	}
@@ -200,18 +204,25 @@ func (l *Link) Send(frame []byte) error {
 // enqueueLocked numbers m and hands it to the publisher without blocking.
 // Frames count against the link's bound; opens, acks and closes do not.
 func (l *Link) enqueueLocked(m message, control bool) bool {
-	if !control && l.pending.Load() >= int64(l.n.cfg.LinkQueue) {
+	n := l.n
+	size := int64(len(m.body) + len(m.room) + len(m.reason))
+	if !control && (l.pending.Load() >= int64(n.cfg.LinkQueue) ||
+		l.pendingBytes.Load()+size > int64(n.cfg.LinkQueueBytes) ||
+		n.outBytes.Load()+size > outQueueBytes) {
 		return false
 	}
 	m.dir = fromAcceptor
 	if l.dialer {
 		m.dir = fromDialer
 	}
-	m.link, m.seq, m.from = l.id, l.outSeq, l.n.id
+	m.link, m.seq, m.from = l.id, l.outSeq, n.id
+	data := m.encode()
 	select {
-	case l.n.out <- outMsg{channel: inboxKey(l.peer), data: m.encode(), link: l, kind: m.kind}:
+	case n.out <- outMsg{channel: inboxKey(l.peer), data: data, link: l, kind: m.kind}:
 		l.outSeq++
 		l.pending.Add(1)
+		l.pendingBytes.Add(int64(len(data)))
+		n.outBytes.Add(int64(len(data)))
 		return true
 	default:
 		return false

@@ -242,20 +242,28 @@ func TestQueueOverflowClosesLink(t *testing.T) {
 func TestSendQueueOverflow(t *testing.T) {
 	srv := redistest.Start(t)
 	startNode(t, srv, Config{ID: "owner", Accept: echo})
-	edge := startNode(t, srv, Config{ID: "edge", LinkQueue: 4})
-	l, err := edge.Dial(ctxT(t), "owner", "room", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sendErr error
-	for i := 0; i < 100000 && sendErr == nil; i++ {
-		sendErr = l.Send([]byte("x"))
-	}
-	if !errors.Is(sendErr, ErrLinkClosed) {
-		t.Fatalf("100000 Sends into a queue of 4: %v", sendErr)
-	}
-	if code, _ := l.CloseReason(); code != CodeOverflow {
-		t.Fatalf("closed with %d", code)
+	for _, tc := range []struct {
+		cfg   Config
+		frame int
+	}{
+		{Config{ID: "edge1", LinkQueue: 4}, 1},
+		{Config{ID: "edge2", LinkQueueBytes: 8 << 10}, 1000},
+	} {
+		edge := startNode(t, srv, tc.cfg)
+		l, err := edge.Dial(ctxT(t), "owner", "room", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sendErr error
+		for i := 0; i < 100000 && sendErr == nil; i++ {
+			sendErr = l.Send(make([]byte, tc.frame))
+		}
+		if !errors.Is(sendErr, ErrLinkClosed) {
+			t.Fatalf("100000 Sends into a queue of %+v: %v", tc.cfg, sendErr)
+		}
+		if code, _ := l.CloseReason(); code != CodeOverflow {
+			t.Fatalf("closed with %d", code)
+		}
 	}
 }
 
@@ -332,23 +340,47 @@ func TestGapClosesLink(t *testing.T) {
 	}
 }
 
-// A node restarted with the same id does not know its old links: the
-// edge's next frame is answered with CodeUnknownLink.
-func TestUnknownLinkAfterRestartWithSameID(t *testing.T) {
+// A node restarted with the same id: an idle link to its old incarnation
+// is closed at the next refresh (its member key names a new incarnation).
+func TestLinkClosedWhenPeerRestartsWithSameID(t *testing.T) {
 	srv := redistest.Start(t)
 	owner := startNode(t, srv, Config{ID: "owner", Accept: echo})
 	edge := startNode(t, srv, Config{ID: "edge"})
+	waitFor(t, 5*testTTL, "two members", func() bool { return len(edge.Members()) == 2 })
 	l, err := edge.Dial(ctxT(t), "owner", "room", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	owner.crashForTest()
 	startNode(t, srv, Config{ID: "owner", Accept: echo})
-	if err := l.Send([]byte("hello?")); err != nil {
+	// "left the cluster" only if this machine stalled past the TTL
+	// between the crash and the restart.
+	if code, reason := waitClosed(t, l, 5*testTTL); code != CodeNodeGone || !strings.Contains(reason, "owner") {
+		t.Fatalf("closed with %d %q", code, reason)
+	}
+}
+
+// A frame for a link the node does not know (its sender's peer
+// restarted) is answered with CodeUnknownLink, so the sender ends it.
+func TestUnknownLinkAnswered(t *testing.T) {
+	srv := redistest.Start(t)
+	startNode(t, srv, Config{ID: "owner", Accept: echo})
+	ghost := srv.Client().Subscribe(context.Background(), inboxKey("ghost"))
+	defer ghost.Close()
+	if _, err := ghost.Receive(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := waitClosed(t, l, 5*testTTL); code != CodeUnknownLink {
-		t.Fatalf("closed with %d", code)
+	m := message{kind: kindFrame, dir: fromDialer, link: 42, seq: 5, from: "ghost", body: []byte("hi")}
+	if err := srv.Client().Publish(context.Background(), inboxKey("owner"), m.encode()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := ghost.ReceiveMessage(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := decode([]byte(msg.Payload))
+	if err != nil || r.kind != kindClose || r.dir != fromAcceptor || r.link != 42 || r.code != CodeUnknownLink || r.from != "owner" {
+		t.Fatalf("reply %+v %v", r, err)
 	}
 }
 
