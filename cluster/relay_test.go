@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,6 +205,8 @@ func TestQueueOverflowClosesLink(t *testing.T) {
 			cfg := tc.cfg
 			cfg.ID = "owner"
 			cfg.Accept = func(l *Link) { accepted <- l } // never reads
+			reg := prometheus.NewRegistry()
+			cfg.Registerer = reg
 			startNode(t, srv, cfg)
 			edge := startNode(t, srv, Config{ID: "edge"})
 			l, err := edge.Dial(ctxT(t), "owner", "room", nil)
@@ -232,6 +235,9 @@ func TestQueueOverflowClosesLink(t *testing.T) {
 			}
 			if n == 0 || (cfg.LinkQueue > 0 && n > cfg.LinkQueue) || (cfg.LinkQueueBytes > 0 && size > cfg.LinkQueueBytes) {
 				t.Fatalf("%d frames, %d bytes were queued", n, size)
+			}
+			if got := gather(t, reg, "huddle_cluster_link_closes_total", "reason=overflow"); got != 1 {
+				t.Fatalf("overflow closes counted %v", got)
 			}
 		})
 	}
@@ -412,4 +418,45 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Fatalf("decoded %v", bad)
 		}
 	}
+}
+
+// Sends, closes from both ends and arriving frames race on many links
+// (run with -race): no panic, every link ends, no link is left behind.
+func TestConcurrentSendAndClose(t *testing.T) {
+	srv := redistest.Start(t)
+	owner := startNode(t, srv, Config{ID: "owner", Accept: func(l *Link) {
+		n := 0
+		for f := range l.Frames() {
+			if n++; n == 50 && l.id%2 == 0 {
+				l.Close(1000, "owner done")
+			}
+			l.Send(f)
+		}
+	}})
+	edge := startNode(t, srv, Config{ID: "edge"})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		l, err := edge.Dial(ctxT(t), "owner", "room", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for range l.Frames() {
+			}
+		})
+		wg.Go(func() {
+			for j := 0; j < 200; j++ {
+				if l.Send([]byte("x")) != nil {
+					return
+				}
+				if j == 100+i {
+					wg.Go(func() { l.Close(1000, "edge done") })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, 5*testTTL, "every link to end on both nodes", func() bool {
+		return edge.Status().Links == 0 && owner.Status().Links == 0
+	})
 }
