@@ -327,14 +327,14 @@ func (n *Node) noteError(what string, err error) {
 
 // Status is the cluster as this node sees it, for /healthz.
 type Status struct {
-	ID          string
-	Members     []Member
-	RedisOK     bool // the last refresh (or relay receive) succeeded
-	Registered  bool // our member key was written less than a TTL ago
-	LastError   string
-	LastErrorAt time.Time
-	RoomsHeld   int
-	Links       int
+	ID          string    `json:"id"`
+	Members     []Member  `json:"members"`
+	RedisOK     bool      `json:"redisOk"`    // the last refresh (or relay receive) succeeded
+	Registered  bool      `json:"registered"` // our member key was written less than a TTL ago
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+	RoomsHeld   int       `json:"roomsHeld"`
+	Links       int       `json:"links"`
 }
 
 // Status reports membership, Redis health, rooms held and open links.

@@ -12,11 +12,13 @@ import (
 
 // Member is one live node as of the last refresh.
 type Member struct {
-	ID, URL, MediaAddr string
-	Load               int
-	Started            time.Time
-	Self               bool
-	Incarnation        string // random per process start
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	MediaAddr   string    `json:"mediaAddr"`
+	Load        int       `json:"load"`
+	Started     time.Time `json:"started"`
+	Self        bool      `json:"self,omitempty"`
+	Incarnation string    `json:"incarnation"` // random per process start
 }
 
 // registerScript writes a member key with its TTL and indexes it, in one

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -228,5 +229,29 @@ func TestHoldLostAfterPause(t *testing.T) {
 	}
 	if e, _ := rdb.HGet(context.Background(), OwnerKey("moved"), "epoch").Result(); e != strconv.Itoa(2) {
 		t.Fatalf("epoch %s", e)
+	}
+}
+
+// A node whose own membership is gone (and no other node is alive) cannot
+// place a room: a clear error, not a claim for a dead node. Its next
+// refresh registers it again and placement works.
+func TestPlaceWithNoLiveMember(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	a := startNode(t, srv, Config{ID: "a"})
+	a.pauseRefreshForTest(true)
+	if err := rdb.Del(context.Background(), memberKey("a")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Place(ctxT(t), "room"); !errors.Is(err, ErrNoMembers) {
+		t.Fatalf("Place with no live member: %v", err)
+	}
+	if n, _ := rdb.Exists(context.Background(), OwnerKey("room")).Result(); n != 0 {
+		t.Fatal("an owner record was written for a dead node")
+	}
+	a.pauseRefreshForTest(false)
+	waitFor(t, 10*testTTL, "a to register again", func() bool { return len(a.Members()) == 1 })
+	if o, err := a.Place(ctxT(t), "room"); err != nil || o != (Owner{"a", 1}) {
+		t.Fatalf("Place after re-registering: %+v %v", o, err)
 	}
 }
