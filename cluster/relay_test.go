@@ -413,6 +413,12 @@ func TestWireRoundTrip(t *testing.T) {
 			decode(enc[:i]) // must not panic
 		}
 	}
+	// The overhead docs/CLUSTER.md quotes: a 16-character node id, a
+	// sequence number past 127.
+	m := message{kind: kindFrame, link: 1, seq: 1000, from: "0123456789abcdef", body: []byte(`{"type":"chat"}`)}
+	if over := len(m.encode()) - len(m.body); over != 29 {
+		t.Fatalf("frame header is %d bytes", over)
+	}
 	for _, bad := range [][]byte{nil, {9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {3, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200}} {
 		if _, err := decode(bad); err == nil {
 			t.Fatalf("decoded %v", bad)
