@@ -255,3 +255,62 @@ func TestPlaceWithNoLiveMember(t *testing.T) {
 		t.Fatalf("Place after re-registering: %+v %v", o, err)
 	}
 }
+
+// When an owner expires, the survivors racing to place its room agree on
+// one new owner at epoch 2.
+func TestTakeoverRaceOneNewOwner(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	dead := startNode(t, srv, Config{ID: "dead"})
+	var live []*Node
+	for i := range 3 {
+		live = append(live, startNode(t, srv, Config{ID: fmt.Sprintf("n%d", i), Load: func() int { return 10 }}))
+	}
+	for _, n := range live {
+		waitFor(t, 5*testTTL, "four members", func() bool { return len(n.Members()) == 4 })
+	}
+	const rooms = 8
+	for r := range rooms {
+		if o, err := live[0].Place(ctxT(t), fmt.Sprintf("r%d", r)); err != nil || o != (Owner{"dead", 1}) {
+			t.Fatalf("Place r%d: %+v %v; want the unloaded node", r, o, err)
+		}
+	}
+	dead.crashForTest()
+	waitFor(t, 10*testTTL, "the dead node's key to expire", func() bool {
+		n, err := rdb.Exists(context.Background(), memberKey("dead")).Result()
+		return err == nil && n == 0
+	})
+	var mu sync.Mutex
+	got := map[string]map[Owner]int{}
+	var wg sync.WaitGroup
+	for c := range 24 {
+		wg.Go(func() {
+			for r := range rooms {
+				room := fmt.Sprintf("r%d", r)
+				o, err := live[c%len(live)].Place(context.Background(), room)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if got[room] == nil {
+					got[room] = map[Owner]int{}
+				}
+				got[room][o]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for r := range rooms {
+		room := fmt.Sprintf("r%d", r)
+		if len(got[room]) != 1 {
+			t.Fatalf("%s: callers saw %v", room, got[room])
+		}
+		for o := range got[room] {
+			if o.Epoch != 2 || o.Node == "dead" {
+				t.Fatalf("%s: new owner %+v; want a survivor at epoch 2", room, o)
+			}
+		}
+	}
+}
