@@ -109,7 +109,8 @@ type Node struct {
 	lastErrAt   time.Time
 
 	refreshPaused atomic.Bool // test hook: a node that stops refreshing
-	logLimit      rateLimiter
+	logLimit      rateLimiter // Redis errors
+	badMsgLimit   rateLimiter // undecodable relay messages
 }
 
 type acceptKey struct {
@@ -143,6 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		dialed:      map[uint64]*Link{},
 		accepted:    map[acceptKey]*Link{},
 		logLimit:    rateLimiter{every: 10 * time.Second},
+		badMsgLimit: rateLimiter{every: 10 * time.Second},
 		incarnation: randomID(),
 	}
 	// Subscribe before registering: a node in the membership is always

@@ -140,7 +140,7 @@ func (n *Node) receiveLoop() {
 func (n *Node) handle(b []byte) {
 	m, err := decode(b)
 	if err != nil {
-		if s, ok := n.logLimit.allow(); ok {
+		if s, ok := n.badMsgLimit.allow(); ok {
 			n.log.Warn("bad relay message dropped", "err", err, "suppressed", s)
 		}
 		return

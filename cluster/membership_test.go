@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"strings"
@@ -97,6 +98,9 @@ func TestCloseDeregistersAndJoinsGoroutines(t *testing.T) {
 	}
 	if code, _ := l.CloseReason(); code != CodeNodeClosing {
 		t.Fatalf("dialer's link after Close: code %d", code)
+	}
+	if _, err := b.Dial(ctxT(t), "a", "room", nil); !errors.Is(err, ErrNodeClosed) {
+		t.Fatalf("Dial after Close: %v", err)
 	}
 	select {
 	case <-al.Done():
