@@ -41,8 +41,8 @@ type Config struct {
 	// Limits; zero means the default.
 	MaxLinks       int           // relay links per node, both directions (4096)
 	MaxFrame       int           // bytes per relayed frame (256 KiB, the WebSocket limit)
-	LinkQueue      int           // incoming frames queued per link (1024)
-	LinkQueueBytes int           // incoming bytes queued per link (4 MiB)
+	LinkQueue      int           // frames queued per link, each direction (1024)
+	LinkQueueBytes int           // bytes queued per link, each direction (4 MiB)
 	OpenTimeout    time.Duration // Dial waits this long for the open-ack (5s)
 }
 
