@@ -43,7 +43,7 @@ func (d *Document) reopen(force bool) {
 		return
 	}
 	d.mu.Lock()
-	if d.closed || (d.syncing && !force && d.syncGen == gen && d.openReq != "") {
+	if d.closed || d.out.failed != nil || (d.syncing && !force && d.syncGen == gen && d.openReq != "") {
 		d.mu.Unlock()
 		return
 	}
@@ -95,6 +95,12 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 			d.docs.mu.Unlock()
 			return
 		}
+		var de *DocError
+		if errors.As(err, &de) && storeTrouble(de) {
+			d.mu.Unlock() // the server cannot load it now: again, after a wait
+			d.pauseSaving(de)
+			return
+		}
 		if IsDocError(err, protocol.DocErrTooOld) && !d.fresh {
 			d.fresh = true
 			d.mu.Unlock()
@@ -111,6 +117,7 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 		return
 	}
 	changes, errs := d.handleOpenedLocked(o)
+	d.openedAfterOutageLocked()
 	d.signalLocked()
 	d.mu.Unlock()
 	d.emit(changes, errs)
@@ -209,12 +216,21 @@ func (d *Document) snapshotLocked(m *protocol.DocOpened) []Change {
 // reloaded and the buffered edits rebased.
 func (d *Document) inflightSettled(id string, ans any) {
 	var errs []error
-	if de, ok := ans.(*DocError); ok {
+	de, refused := ans.(*DocError)
+	if refused {
 		errs = append(errs, de)
 	}
 	d.mu.Lock()
 	if inf, ok := d.c.Inflight(); !ok || inf.ClientOpID != id || d.afterInflight == nil {
 		d.mu.Unlock()
+		return
+	}
+	if refused && storeTrouble(de) {
+		// Nothing was saved and the op's fate is as unknown as before:
+		// open again later and settle it then.
+		d.afterInflight = nil
+		d.mu.Unlock()
+		d.pauseSaving(de)
 		return
 	}
 	if len(errs) > 0 {

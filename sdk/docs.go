@@ -552,13 +552,17 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 			p.handle(nil, de)
 			return
 		}
-		if m.ID != "" {
-			if d.rawAnswer(m.ID, de) {
-				return
-			}
-			if doc := d.doc(m.Doc); doc != nil && doc.handleSubmitError(de) {
-				return
-			}
+		if m.ID != "" && d.rawAnswer(m.ID, de) {
+			return
+		}
+		if doc := d.doc(m.Doc); doc != nil && storeTrouble(de) {
+			// The server's copy is gone and nothing unacknowledged was
+			// saved (docoutage.go): keep the edits, open it again.
+			doc.pauseSaving(de)
+			return
+		}
+		if doc := d.doc(m.Doc); doc != nil && m.ID != "" && doc.handleSubmitError(de) {
+			return
 		}
 		d.reportError(de)
 	case *protocol.DocPresence:

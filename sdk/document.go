@@ -64,6 +64,7 @@ type DocStats struct {
 	Acked    int // local ops the server acknowledged (each once)
 	Refused  int // local ops the server refused (rolled back)
 	Reopened int // re-opens after a reconnect, lagging or a broken stream
+	Paused   int // times the server could not store edits and a re-open was scheduled (docoutage.go)
 }
 
 // Stats returns the document's counters.
@@ -122,6 +123,7 @@ type Document struct {
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
 	threads     map[string]*threadState     // comment threads (comments.go)
 
+	out   outage // the server could not store edits (docoutage.go)
 	stats DocStats
 
 	cbMu     sync.Mutex // callbacks run one at a time, in order
@@ -261,6 +263,10 @@ func (d *Document) ApplyOp(op ot.Op) error {
 		d.mu.Unlock()
 		return ErrDocClosed
 	}
+	if d.out.failed != nil {
+		d.mu.Unlock()
+		return d.out.failed
+	}
 	sub, err := d.c.ApplyLocal(op)
 	if err != nil {
 		d.mu.Unlock()
@@ -312,7 +318,9 @@ func (d *Document) sendSubmitLocked() {
 // server (nothing in flight or buffered, and the document follows the
 // server's stream). If the server refused an edit since the last call, it
 // returns that refusal (a *DocError) instead; the edit has been rolled
-// back.
+// back. While the server cannot store edits it keeps waiting (they are
+// sent again, see ReopenTries); if the document gives up, it returns that
+// error (ErrSaveFailed).
 func (d *Document) WaitSynced(ctx context.Context) error {
 	for {
 		d.mu.Lock()
@@ -325,6 +333,10 @@ func (d *Document) WaitSynced(ctx context.Context) error {
 		if d.closed {
 			d.mu.Unlock()
 			return ErrDocClosed
+		}
+		if d.out.failed != nil {
+			d.mu.Unlock()
+			return d.out.failed
 		}
 		synced := d.opened && !d.syncing && d.c.State() == client.Synchronized
 		ch := d.changed
@@ -381,6 +393,7 @@ func (d *Document) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.stopRetryLocked()
 	if d.cursorTimer != nil {
 		d.cursorTimer.Stop()
 		d.cursorTimer = nil
@@ -454,6 +467,7 @@ func (d *Document) receiveLocked(rev int64, id, author string, raw json.RawMessa
 	}
 	if ackID != "" {
 		d.stats.Acked++
+		d.progressLocked()
 	}
 	d.pushHistLocked(rev, op, author)
 	if view != nil {
@@ -487,6 +501,7 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 			break
 		}
 		d.stats.Acked++
+		d.progressLocked()
 		d.pushHistLocked(m.Rev, inf.Op, d.docs.room.identity())
 		d.sendSubmitLocked()
 		changes = d.resolveEarlyLocked()
