@@ -71,6 +71,7 @@ import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
 import { DocSession } from './docclient.js';
 import { DocsPanel } from './docs-ui.js';
+import { saveState } from './docoutage.js';
 import { threadsOf, createThread } from './doccomments.js';
 import { ChatPanel } from './chat.js';
 import { Presence } from './presence.js';
@@ -165,6 +166,8 @@ const huddle = {
   docRev: (id) => { const d = docOf(id); return d && d.client ? d.client.rev : null; },
   docState: (id) => { const d = docOf(id); return d && d.client && d.opened ? d.client.state : null; },
   docReadOnly: (id) => { const d = docOf(id); return d ? d.readOnly : null; },
+  docSaveState: (id) => saveState(docOf(id)), // '' | 'paused' | 'failed' (docoutage.js)
+  docStatus: () => $('doc-status').textContent,
   docPresence: (id) => docSession.presence.get(id) || [],
   remoteCursors: (id) => { const d = docOf(id); return d ? [...d.remoteCursors.values()].map((c) => ({ ...c })) : []; },
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
@@ -172,6 +175,7 @@ const huddle = {
   comment: (id, start, end, text) => createThread(docSession, id, start, end, text).then((t) => t.id),
   chat: () => chatPanel.messages.map((m) => ({ ...m })),
   sendChat: (text) => chatPanel.post(text),
+  chatNotice: () => chatPanel.notice.textContent,
   unread: () => chatPanel.unread,
   presenceOf: (id) => { const p = presence.people.get(id); return p ? { ...p } : null; },
   setStatus: (text) => presence.set(presence.state, text),
@@ -334,6 +338,7 @@ async function join(name, room, savedToken = '') {
 }
 
 function onMeetingError(err, fatal) {
+  if (!fatal && err instanceof ServerError && err.ref === 'chat' && chatPanel.refused(err)) return;
   const text = explain(err);
   huddle.lastError = text;
   if (!fatal) {

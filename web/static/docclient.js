@@ -6,7 +6,8 @@
 //   DocSession - the room's documents: requests and answers, the op stream
 //                of each open document, presence, cursors, errors, and
 //                re-opening with the last revision (and resubmitting what
-//                is unacknowledged, same ids) when the channels come back.
+//                is unacknowledged, same ids) when the channels come back,
+//                or after the server could not store edits (docoutage.js).
 //
 // No DOM here: docs-ui.js draws it.
 
@@ -15,6 +16,7 @@ import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccom
 import { loadPending, savePending, pendingOf, pendingDocs } from './docstore.js';
 import { Reassembler, Sender } from './framing.js';
 import { DocClient, SYNCHRONIZED } from './otclient.js';
+import { storeTrouble, pauseSaving, savingResumed, resetOutage } from './docoutage.js';
 
 export { SYNCHRONIZED, AWAITING_CONFIRM, AWAITING_WITH_BUFFER, OutOfOrder, DocClient } from './otclient.js';
 
@@ -127,7 +129,10 @@ export class DocSession {
   channelOpen() {
     this.connected = true;
     this.send({ type: 'docList', reqId: this.reqId() });
-    for (const d of this.open.values()) if (d.loaded) this.sendOpen(d);
+    for (const d of this.open.values()) {
+      if (d.saveFailed) resetOutage(d); // a new connection: try again
+      if (d.loaded) this.sendOpen(d);
+    }
     this.emit('status');
   }
 
@@ -205,11 +210,12 @@ export class DocSession {
     return true;
   }
 
-  fail(msg) {
+  /** Records an error; quiet ones (shown in the status instead) are not emitted. */
+  fail(msg, { quiet = false } = {}) {
     const err = new DocError(msg);
     this.errors.push({ code: err.code, message: err.message, doc: err.doc, id: err.id, reqId: err.reqId, at: Date.now() });
     if (this.errors.length > 100) this.errors.shift();
-    this.emit('error', err);
+    if (!quiet) this.emit('error', err);
     return err;
   }
 
@@ -264,7 +270,8 @@ export class DocSession {
       });
     }
     const p = new Promise((resolve, reject) => d.waiters.push({ resolve, reject }));
-    if (d.loaded && this.connected && !d.opening) this.sendOpen(d);
+    if (d.saveFailed) resetOutage(d); // opened again by hand: start over
+    if (d.loaded && this.connected && !d.opening && !d.retryTimer) this.sendOpen(d);
     return p;
   }
 
@@ -321,6 +328,7 @@ export class DocSession {
     if (!d) return;
     this.open.delete(doc);
     clearTimeout(d.cursorTimer);
+    resetOutage(d);
     for (const w of d.waiters) w.reject(new DocError({ code: 'closed', message: 'document closed', doc }));
     if (this.connected) this.send({ type: 'close', reqId: this.reqId(), doc });
   }
@@ -482,6 +490,7 @@ export class DocSession {
     // Whatever is still unacknowledged goes again, with the same id.
     const again = d.client.resubmit();
     if (again) this.submit(d, again);
+    else if (d.client.state === SYNCHRONIZED) savingResumed(d); // nothing left to save
     for (const w of d.waiters.splice(0)) w.resolve(d);
     this.emit('doc', d.id, { kind });
     this.emit('status');
@@ -504,6 +513,7 @@ export class DocSession {
       this.moveRemoteCursors(d, r.view);
       this.emit('doc', d.id, { kind: 'remote', view: r.view, author: msg.author });
     } else {
+      savingResumed(d); // our own op, back in the stream: saved
       this.emit('doc', d.id, { kind: 'ack' });
     }
     if (r.send) this.submit(d, r.send);
@@ -526,6 +536,7 @@ export class DocSession {
     } catch (err) {
       return this.resync(d, err);
     }
+    savingResumed(d);
     if (send) this.submit(d, send);
     this.emit('doc', d.id, { kind: 'ack' });
     this.afterRevision(d);
@@ -558,8 +569,14 @@ export class DocSession {
   }
 
   onError(msg) {
-    const err = this.fail(msg);
     const d = msg.doc ? this.open.get(msg.doc) : null;
+    if (storeTrouble(msg.code) && d && d.client && (!msg.reqId || msg.reqId === d.opening)) {
+      // Nothing unacknowledged was saved: keep it, open again later
+      // (docoutage.js). The status says so; no error box.
+      if (msg.reqId) d.opening = null;
+      if (pauseSaving(this, d, this.fail(msg, { quiet: true }))) return;
+    }
+    const err = this.fail(msg);
     if (msg.reqId) {
       if (d && d.opening === msg.reqId) {
         // The open itself was refused.
