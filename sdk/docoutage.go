@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/huddle-rtc/huddle/collab/client"
@@ -34,6 +35,17 @@ const (
 	ReopenFirstWait = 250 * time.Millisecond
 	ReopenMaxWait   = 4 * time.Second
 )
+
+// backoff is the retry schedule in force: the constants above, which tests
+// shorten (export_test.go); atomic because a test's leftover rooms may
+// still read it.
+var backoff = struct{ tries, first, max atomic.Int64 }{}
+
+func init() {
+	backoff.tries.Store(ReopenTries)
+	backoff.first.Store(int64(ReopenFirstWait))
+	backoff.max.Store(int64(ReopenMaxWait))
+}
 
 // ErrSavePaused is what OnError (and Document.SaveError) report while the
 // server cannot store a document's edits: they are kept and sent again,
@@ -82,13 +94,13 @@ func (d *Document) pauseSaving(de *DocError) {
 	}
 	d.syncing, d.openReq = true, ""
 	d.out.last = de
-	if d.out.tries >= ReopenTries {
+	if d.out.tries >= int(backoff.tries.Load()) {
 		err := d.giveUpLocked(de)
 		d.mu.Unlock()
 		d.emit(nil, []error{err})
 		return
 	}
-	wait := min(ReopenFirstWait<<d.out.tries, ReopenMaxWait)
+	wait := min(time.Duration(backoff.first.Load())<<d.out.tries, time.Duration(backoff.max.Load()))
 	wait = wait/2 + rand.N(wait/2+1)
 	d.out.tries++
 	d.stats.Paused++

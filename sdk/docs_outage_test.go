@@ -142,3 +142,58 @@ func TestDocsSurviveStoreOutage(t *testing.T) {
 		t.Fatal("chat after the outage has no server id")
 	}
 }
+
+// TestDocsGiveUpWhenStoreStaysDown: with redis-server down for good, a
+// document whose edit the server could not store tries to open again
+// ReopenTries times (shortened here), then gives up: WaitSynced, ApplyOp
+// and SaveError return ErrSaveFailed, the unsaved edit is still in Text(),
+// and the server never stored it (a fresh open, once redis-server is back,
+// does not have it).
+func TestDocsGiveUpWhenStoreStaysDown(t *testing.T) {
+	defer sdk.SetReopenBackoff(3, 20*time.Millisecond, 80*time.Millisecond)()
+	srv, rs := startRedisServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	room := sdktest.Join(t, ctx, srv, "writer", "down", sdk.Options{})
+	info, err := room.Docs().Create(ctx, "notes", "start\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := room.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Kill()
+	if err := doc.Insert(doc.Len(), "<unsaved>"); err != nil {
+		t.Fatal(err)
+	}
+	err = doc.WaitSynced(ctx)
+	if !errors.Is(err, sdk.ErrSaveFailed) || !sdk.IsDocError(err, protocol.DocErrUnavailable) {
+		t.Fatalf("WaitSynced with the store down for good: %v, want ErrSaveFailed wrapping the unavailable DocError", err)
+	}
+	t.Logf("gave up: %v", err)
+	if st := doc.Stats(); st.Paused != 3 || st.Refused != 0 {
+		t.Fatalf("stats %+v, want 3 pauses (the tries) and nothing rolled back", st)
+	}
+	if !strings.Contains(doc.Text(), "<unsaved>") {
+		t.Fatalf("the unsaved edit is gone from Text(): %q", doc.Text())
+	}
+	if err := doc.Insert(0, "x"); !errors.Is(err, sdk.ErrSaveFailed) {
+		t.Fatalf("Insert after giving up: %v, want ErrSaveFailed", err)
+	}
+	if err := doc.SaveError(); !errors.Is(err, sdk.ErrSaveFailed) {
+		t.Fatalf("SaveError after giving up: %v", err)
+	}
+
+	rs.Restart()
+	if err := doc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := room.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatalf("open again once redis-server is back: %v", err)
+	}
+	if got := again.Text(); got != "start\n" {
+		t.Fatalf("the server's text is %q, want the text before the unsaved edit", got)
+	}
+}
