@@ -94,6 +94,7 @@ type sendPath struct {
 	remote atomic.Pointer[netip.AddrPort]
 
 	// The worker's own state: nobody else touches it.
+	now     int64 // when the current batch started (unix nanos); 0 between batches
 	batch   [sendBatch]sendItem
 	buf     [maxPacketSize]byte
 	pkt     packet
@@ -163,6 +164,7 @@ func (s *sendPath) run() {
 			return
 		}
 		gather := s.burst != nil && s.gso.begin(s.burst, s.remoteAddr())
+		s.now = time.Now().UnixNano()
 		for i := range n {
 			s.deliver(s.batch[i])
 			s.batch[i] = sendItem{}
@@ -170,6 +172,8 @@ func (s *sendPath) run() {
 		if gather {
 			s.gso.end(s.burst)
 		}
+		s.now = 0
+		s.est.flush() // the batch has left: its send times to the estimator
 	}
 }
 
@@ -234,10 +238,13 @@ func (s *sendPath) flush() {
 		if n == 0 {
 			return
 		}
+		s.now = time.Now().UnixNano()
 		for i := range n {
 			s.deliver(s.batch[i])
 			s.batch[i] = sendItem{}
 		}
+		s.now = 0
+		s.est.flush()
 	}
 }
 
