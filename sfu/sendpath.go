@@ -96,6 +96,8 @@ type sendPath struct {
 	// The worker's own state: nobody else touches it.
 	now     int64 // when the current batch started (unix nanos); 0 between batches
 	batch   [sendBatch]sendItem
+	readAt  [sendBatch]int64 // when the forwarder read each first send of the batch
+	nread   int
 	buf     [maxPacketSize]byte
 	pkt     packet
 	twccSeq uint16
@@ -114,6 +116,47 @@ type sendPath struct {
 	caughtUp atomic.Uint64 // runs started from a cached keyframe, not a new one
 	pauses   atomic.Uint64 // videos the allocator paused for this subscriber
 	switches atomic.Uint64 // simulcast layer switches
+	delays   delayHistogram
+}
+
+// delayBuckets are the upper bounds of the forward delay histogram, in
+// seconds: fine below 5 ms, where a forwarding server should be.
+var delayBuckets = [...]float64{100e-6, 250e-6, 500e-6, 1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7.5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 250e-3}
+
+var delayBucketNs = func() (ns [len(delayBuckets)]int64) {
+	for i, b := range delayBuckets {
+		ns[i] = int64(b * 1e9)
+	}
+	return ns
+}()
+
+// delayHistogram counts first sends by forward delay: from the forwarder
+// reading a packet (after Pion's receive path) to the end of the batch that
+// sent it to this subscriber, GSO send included. It is the part of the
+// latency a subscriber sees that Huddle's own code adds: the hand-off, the
+// wait for the send path's turn on a CPU, the batch and the send. Only the
+// send path's worker writes it, once per batch.
+type delayHistogram struct {
+	counts [len(delayBuckets) + 1]atomic.Uint64 // the last: slower than every bucket
+	sumNs  atomic.Uint64
+}
+
+func (h *delayHistogram) observe(readAt []int64) {
+	if len(readAt) == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	var sum uint64
+	for _, at := range readAt {
+		d := max(0, now-at)
+		sum += uint64(d)
+		i := 0
+		for i < len(delayBucketNs) && d > delayBucketNs[i] {
+			i++
+		}
+		h.counts[i].Add(1)
+	}
+	h.sumNs.Add(sum)
 }
 
 func newSendPath(log *slog.Logger) *sendPath {
@@ -174,6 +217,8 @@ func (s *sendPath) run() {
 		}
 		s.now = 0
 		s.est.flush() // the batch has left: its send times to the estimator
+		s.delays.observe(s.readAt[:s.nread])
+		s.nread = 0
 	}
 }
 
@@ -245,6 +290,8 @@ func (s *sendPath) flush() {
 		}
 		s.now = 0
 		s.est.flush()
+		s.delays.observe(s.readAt[:s.nread])
+		s.nread = 0
 	}
 }
 
@@ -285,7 +332,7 @@ func (s *sendPath) deliver(it sendItem) {
 	if l == nil {
 		return
 	}
-	n, key, ok := l.cache.load(in, s.buf[:])
+	n, key, at, ok := l.cache.loadAt(in, s.buf[:])
 	if !ok {
 		if !it.retransmit {
 			// Overwritten before we got to it: this subscriber fell
@@ -315,6 +362,10 @@ func (s *sendPath) deliver(it sendItem) {
 	if d.send(p, layer) {
 		s.sent.Add(1)
 		s.bytes.Add(uint64(n))
+		if s.nread < len(s.readAt) {
+			s.readAt[s.nread] = at
+			s.nread++
+		}
 	}
 }
 

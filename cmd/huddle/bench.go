@@ -67,9 +67,23 @@ type benchResult struct {
 	// Thread context switches (voluntary and not) per delivered packet:
 	// how often the server's threads sleep and wake.
 	SwitchesPerPacket float64 `json:"context_switches_per_delivered_packet"`
-	LatencyP50Ms      float64 `json:"latency_p50_ms"`
-	LatencyP99Ms      float64 `json:"latency_p99_ms"`
-	LatencyMaxMs      float64 `json:"latency_max_ms"`
+	// Latency is bot to bot: from the publisher bot's stamp (before its
+	// Pion stack) to the subscriber bot's read (after its Pion stack).
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	LatencyMaxMs float64 `json:"latency_max_ms"`
+	// ForwardP50Ms and ForwardP99Ms are the huddle server's own forward
+	// delay (its huddle_media_forward_delay_seconds histogram: from its
+	// forwarder reading a packet to the send that carried it to a
+	// subscriber), as bucket upper bounds; 0 for the baseline.
+	ForwardP50Ms float64 `json:"forward_delay_p50_ms,omitempty"`
+	ForwardP99Ms float64 `json:"forward_delay_p99_ms,omitempty"`
+	// The machine during the window: busy share of all its cores, the
+	// bench process's own CPU (the bots, in % of one core), and the
+	// 1-minute load average at the end.
+	MachineBusyPct float64 `json:"machine_busy_percent"`
+	BotsCPUPct     float64 `json:"bots_cpu_percent_of_a_core"`
+	LoadAverage    float64 `json:"load_average"`
 }
 
 // benchSFU loads a server in a child process with publisher and subscriber
@@ -141,8 +155,10 @@ func benchSFU(args []string) error {
 func printResult(w io.Writer, r benchResult) {
 	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d\n",
 		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops)
-	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet, latency p50 %.2f ms p99 %.2f ms max %.2f ms\n",
-		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet\n",
+		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket)
+	fmt.Fprintf(w, "         latency bot to bot p50 %.2f ms p99 %.2f ms max %.2f ms%s\n", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, describeForward(r))
+	fmt.Fprintf(w, "         machine %.0f%% busy, bots %.0f%% of a core, load average %.2f\n", r.MachineBusyPct, r.BotsCPUPct, r.LoadAverage)
 }
 
 // benchRun starts one server child, loads it and measures it.
@@ -179,12 +195,14 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw0 := procSwitches(child.pid())
-	d0 := serverDrops(child.url)
+	s0 := scrapeBench(child.url)
+	mm := startMachineMeter()
 	start := time.Now()
 	l.from.Store(l.now())
 	l.to.Store(l.now() + int64(cfg.duration))
 	time.Sleep(cfg.duration)
 	res.Seconds = time.Since(start).Seconds()
+	mm.stop(&res)
 	cpu1, err := procCPU(child.pid())
 	if err != nil {
 		return res, err
@@ -194,7 +212,9 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw1 := procSwitches(child.pid())
-	res.ServerDrops = serverDrops(child.url) - d0
+	s1 := scrapeBench(child.url)
+	res.ServerDrops = s1.drops - s0.drops
+	res.ForwardP50Ms, res.ForwardP99Ms, _ = forwardDelay(s0, s1)
 	res.RSSBytes, _ = procRSS(child.pid())
 	// Packets stamped at the end of the window are still on their way.
 	time.Sleep(500 * time.Millisecond)
@@ -313,27 +333,6 @@ func procCPU(pid int) (float64, error) {
 	}
 	const clockTicks = 100 // USER_HZ, 100 on every Linux Go supports
 	return float64(utime+stime) / clockTicks, nil
-}
-
-// serverDrops reads the packets a huddle server dropped for subscribers
-// from its metrics (0 when it has none).
-func serverDrops(base string) int64 {
-	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "huddle_media_packets_dropped_total{"); ok {
-			if _, v, ok := strings.Cut(rest, "} "); ok {
-				x, _ := strconv.ParseFloat(v, 64)
-				n += x
-			}
-		}
-	}
-	return int64(n)
 }
 
 // procSwitches sums the context switches of a process's threads, from
