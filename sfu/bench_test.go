@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -152,3 +153,41 @@ type discard struct{}
 
 func (discard) WriteRTP(*rtp.Header, []byte) (int, error) { return 0, nil }
 func (discard) Write(b []byte) (int, error)               { return len(b), nil }
+
+// countRecords stands in for GCC's recorder and allocates nothing.
+type countRecords struct{ n int }
+
+func (c *countRecords) Write(_ *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
+	c.n++
+	return len(p), nil
+}
+
+// The whole fan-out path, estimator included, allocates nothing in
+// Huddle's code: BenchmarkForwardPath's allocations are GCC's own (here
+// its recorder is replaced by one that allocates nothing).
+func TestForwardPathAllocatesNothing(t *testing.T) {
+	f, paths := benchFanOut(t, 25)
+	recs := &countRecords{}
+	for _, s := range paths {
+		s.est.gcc = recs
+	}
+	raw := make([]byte, 1200)
+	var p packet
+	i := 0
+	frame := func() {
+		for range benchFrame {
+			f.ingest(f.base, &p, benchPacket(raw, i))
+			i++
+		}
+		for _, s := range paths {
+			s.flush()
+		}
+	}
+	frame() // the first keyframe starts the downtracks
+	if allocs := testing.AllocsPerRun(50, frame); allocs != 0 {
+		t.Fatalf("%.1f allocations per frame of %d packets to %d subscribers", allocs, benchFrame, len(paths))
+	}
+	if want := 51 * 25 * benchFrame / recordPackets; recs.n < want {
+		t.Fatalf("%d records to the estimators, want at least %d", recs.n, want)
+	}
+}

@@ -106,8 +106,30 @@ func benchSFU(args []string) error {
 	asJSON := f.Bool("json", false, "print the results as JSON")
 	f.BoolVar(&cfg.noGSO, "no-gso", false, "the huddle server sends one packet per system call even where UDP GSO works")
 	f.StringVar(&cfg.huddleBin, "huddle-bin", "", "run the huddle server from this binary (another build, to compare commits); default this one")
+	half := f.Bool("half-saturation", false, "first ramp subscribers up until the machine saturates (bench_saturate.go), then measure at half that many; --subscribers is ignored")
+	rampStep := f.Int("ramp-step", 5, "with --half-saturation: subscribers added per ramp step")
+	rampMax := f.Int("ramp-max", 100, "with --half-saturation: most subscribers to try")
+	rampWindow := f.Duration("ramp-window", 3*time.Second, "with --half-saturation: measuring window of each ramp step")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if *half {
+		if *rampStep < 1 || *rampMax < *rampStep {
+			return errors.New("bench sfu: --ramp-step must be positive and at most --ramp-max")
+		}
+		w := io.Writer(os.Stdout)
+		if *asJSON {
+			w = os.Stderr
+		}
+		sat, err := rampToSaturation(w, cfg, *rampStep, *rampMax, *rampWindow)
+		if err != nil {
+			return err
+		}
+		if sat == 0 {
+			return fmt.Errorf("bench sfu: the machine kept up with %d subscribers; raise --ramp-max", *rampMax)
+		}
+		cfg.subscribers = max(1, sat/2)
+		fmt.Fprintf(w, "saturation at %d subscribers; measuring at half: %d\n", sat, cfg.subscribers)
 	}
 	if cfg.publishers < 1 || cfg.subscribers < 1 || cfg.pps < 1 || cfg.fps < 1 || *rounds < 1 {
 		return errors.New("bench sfu: publishers, subscribers, pps, fps and rounds must be positive")
