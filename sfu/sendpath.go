@@ -146,6 +146,9 @@ func (h *delayHistogram) observe(readAt []int64) {
 		return
 	}
 	now := time.Now().UnixNano()
+	// Counted locally, then one atomic add per bucket used: a batch's
+	// packets mostly share one or two buckets.
+	var local [len(delayBuckets) + 1]uint32
 	var sum uint64
 	for _, at := range readAt {
 		d := max(0, now-at)
@@ -154,7 +157,12 @@ func (h *delayHistogram) observe(readAt []int64) {
 		for i < len(delayBucketNs) && d > delayBucketNs[i] {
 			i++
 		}
-		h.counts[i].Add(1)
+		local[i]++
+	}
+	for i, n := range local {
+		if n != 0 {
+			h.counts[i].Add(uint64(n))
+		}
 	}
 	h.sumNs.Add(sum)
 }
