@@ -13,7 +13,7 @@ type pathCounts struct {
 	bytes, nacks, plis                    uint64
 	pauses, switches                      uint64 // allocator.go
 	delays                                [len(delayBuckets) + 1]uint64
-	delaySumNs                            uint64
+	delaySumNs, delayBatchNs              uint64
 }
 
 func (s *sendPath) counts() pathCounts {
@@ -23,6 +23,7 @@ func (s *sendPath) counts() pathCounts {
 		c.delays[i] = s.delays.counts[i].Load()
 	}
 	c.delaySumNs = s.delays.sumNs.Load()
+	c.delayBatchNs = s.delays.batchNs.Load()
 	return c
 }
 
@@ -40,6 +41,7 @@ func (c *pathCounts) add(o pathCounts) {
 		c.delays[i] += n
 	}
 	c.delaySumNs += o.delaySumNs
+	c.delayBatchNs += o.delayBatchNs
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -56,7 +58,7 @@ type engineMetrics struct {
 	pauses, switches                            *prometheus.Desc
 	layerPackets                                *prometheus.Desc
 	estimates                                   *prometheus.Desc
-	delay                                       *prometheus.Desc
+	delay, delayBatch                           *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 }
 
@@ -76,6 +78,7 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		layerPackets: prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
 		estimates:    prometheus.NewDesc("huddle_media_subscriber_estimate_bps", "Downlink estimates of the subscribers connected now (GCC from TWCC feedback, or REMB), in bits/s, at scrape time.", nil, nil),
 		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
+		delayBatch:   prometheus.NewDesc("huddle_media_forward_delay_in_batch_seconds_total", "Of huddle_media_forward_delay_seconds_sum, the time first sends spent inside the send batch that carried them (rewrite, SRTP, the GSO burst and its send); the rest is the wait for the send path to run.", nil, nil),
 		delay:        prometheus.NewDesc("huddle_media_forward_delay_seconds", "Delay the SFU adds to first sends: from reading a publisher's packet to the end of the send that carried it to one subscriber.", nil, nil),
 	}
 }
@@ -95,7 +98,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch} {
 		ch <- d
 	}
 }
@@ -113,6 +116,7 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 	ch <- prometheus.MustNewConstHistogram(m.estimates, est.count, est.sum, est.buckets)
 	ch <- delayMetric(m.delay, &t)
+	ch <- prometheus.MustNewConstMetric(m.delayBatch, prometheus.CounterValue, float64(t.delayBatchNs)/1e9)
 	ch <- prometheus.MustNewConstMetric(m.sent, prometheus.CounterValue, float64(t.sent))
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.behindDrops), "fell_behind")

@@ -136,12 +136,18 @@ var delayBucketNs = func() (ns [len(delayBuckets)]int64) {
 // latency a subscriber sees that Huddle's own code adds: the hand-off, the
 // wait for the send path's turn on a CPU, the batch and the send. Only the
 // send path's worker writes it, once per batch.
+//
+// batchNs splits the sum: the part spent inside the batch that sent them
+// (rewrite, SRTP, gathering the GSO burst and its send), the rest being
+// the wait in the queue for the send path to run.
 type delayHistogram struct {
-	counts [len(delayBuckets) + 1]atomic.Uint64 // the last: slower than every bucket
-	sumNs  atomic.Uint64
+	counts  [len(delayBuckets) + 1]atomic.Uint64 // the last: slower than every bucket
+	sumNs   atomic.Uint64
+	batchNs atomic.Uint64
 }
 
-func (h *delayHistogram) observe(readAt []int64) {
+// observe counts the first sends of a batch that started at start.
+func (h *delayHistogram) observe(readAt []int64, start int64) {
 	if len(readAt) == 0 {
 		return
 	}
@@ -165,6 +171,7 @@ func (h *delayHistogram) observe(readAt []int64) {
 		}
 	}
 	h.sumNs.Add(sum)
+	h.batchNs.Add(uint64(len(readAt)) * uint64(max(0, now-start)))
 }
 
 func newSendPath(log *slog.Logger) *sendPath {
@@ -223,9 +230,10 @@ func (s *sendPath) run() {
 		if gather {
 			s.gso.end(s.burst)
 		}
+		start := s.now
 		s.now = 0
 		s.est.flush() // the batch has left: its send times to the estimator
-		s.delays.observe(s.readAt[:s.nread])
+		s.delays.observe(s.readAt[:s.nread], start)
 		s.nread = 0
 	}
 }
@@ -296,9 +304,10 @@ func (s *sendPath) flush() {
 			s.deliver(s.batch[i])
 			s.batch[i] = sendItem{}
 		}
+		start := s.now
 		s.now = 0
 		s.est.flush()
-		s.delays.observe(s.readAt[:s.nread])
+		s.delays.observe(s.readAt[:s.nread], start)
 		s.nread = 0
 	}
 }

@@ -78,6 +78,11 @@ type benchResult struct {
 	// subscriber), as bucket upper bounds; 0 for the baseline.
 	ForwardP50Ms float64 `json:"forward_delay_p50_ms,omitempty"`
 	ForwardP99Ms float64 `json:"forward_delay_p99_ms,omitempty"`
+	// ForwardMeanMs is its mean, ForwardInBatchMs the mean part spent
+	// inside the send batch (rewrite, SRTP, the GSO burst and its send);
+	// the rest is the wait for the subscriber's send path to run.
+	ForwardMeanMs    float64 `json:"forward_delay_mean_ms,omitempty"`
+	ForwardInBatchMs float64 `json:"forward_delay_in_batch_mean_ms,omitempty"`
 	// The machine during the window: busy share of all its cores, the
 	// bench process's own CPU (the bots, in % of one core), and the
 	// 1-minute load average at the end.
@@ -237,6 +242,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	s1 := scrapeBench(child.url)
 	res.ServerDrops = s1.drops - s0.drops
 	res.ForwardP50Ms, res.ForwardP99Ms, _ = forwardDelay(s0, s1)
+	res.ForwardMeanMs, res.ForwardInBatchMs = forwardMeans(s0, s1)
 	res.RSSBytes, _ = procRSS(child.pid())
 	// Packets stamped at the end of the window are still on their way.
 	time.Sleep(500 * time.Millisecond)

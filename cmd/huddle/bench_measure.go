@@ -20,6 +20,9 @@ type serverSample struct {
 	// (huddle_media_forward_delay_seconds): cumulative counts by upper
 	// bound in seconds, +Inf included. Empty for the baseline.
 	delay map[float64]uint64
+	// The histogram's sum, and the part of it spent inside send batches
+	// (huddle_media_forward_delay_in_batch_seconds_total), in seconds.
+	delaySum, inBatch float64
 }
 
 func scrapeBench(base string) serverSample {
@@ -38,6 +41,12 @@ func scrapeBench(base string) serverSample {
 				s.drops += int64(x)
 			}
 		}
+		if v, ok := strings.CutPrefix(line, "huddle_media_forward_delay_seconds_sum "); ok {
+			s.delaySum, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "huddle_media_forward_delay_in_batch_seconds_total "); ok {
+			s.inBatch, _ = strconv.ParseFloat(v, 64)
+		}
 		if rest, ok := strings.CutPrefix(line, `huddle_media_forward_delay_seconds_bucket{le="`); ok {
 			le, v, ok := strings.Cut(rest, `"} `)
 			if !ok {
@@ -51,6 +60,16 @@ func scrapeBench(base string) serverSample {
 		}
 	}
 	return s
+}
+
+// forwardMeans are the mean forward delay between two samples and the
+// mean part of it spent inside send batches, in ms.
+func forwardMeans(a, b serverSample) (mean, inBatch float64) {
+	n := b.delay[math.Inf(1)] - a.delay[math.Inf(1)]
+	if n == 0 {
+		return 0, 0
+	}
+	return 1e3 * (b.delaySum - a.delaySum) / float64(n), 1e3 * (b.inBatch - a.inBatch) / float64(n)
 }
 
 // forwardDelay is the p50 and p99 of the forward delay between two
@@ -153,5 +172,5 @@ func describeForward(r benchResult) string {
 	if r.ForwardP99Ms == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", forward delay p50 <= %.2f ms p99 <= %.2f ms", r.ForwardP50Ms, r.ForwardP99Ms)
+	return fmt.Sprintf(", forward delay p50 <= %.2f ms p99 <= %.2f ms mean %.2f ms (%.2f ms in the send batch)", r.ForwardP50Ms, r.ForwardP99Ms, r.ForwardMeanMs, r.ForwardInBatchMs)
 }
