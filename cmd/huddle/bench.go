@@ -58,7 +58,11 @@ type benchResult struct {
 	// ServerDrops are packets the huddle server itself dropped for a
 	// subscriber (queue full or fell behind), from its metrics; 0 for the
 	// baseline, which cannot tell.
-	ServerDrops     int64   `json:"server_drops"`
+	ServerDrops int64 `json:"server_drops"`
+	// Pauses are videos the huddle server's allocator paused for a
+	// subscriber during the window (its estimate said the link pushed
+	// back); paused video is not delivered. 0 for the baseline.
+	Pauses          int64   `json:"pauses"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUUsPerPacket  float64 `json:"cpu_us_per_delivered_packet"`
 	PacketsPerSec   float64 `json:"delivered_packets_per_second"`
@@ -180,8 +184,8 @@ func benchSFU(args []string) error {
 }
 
 func printResult(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d\n",
-		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops)
+	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d, pauses %d\n",
+		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops, r.Pauses)
 	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet\n",
 		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket)
 	fmt.Fprintf(w, "         latency bot to bot p50 %.2f ms p99 %.2f ms max %.2f ms%s\n", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, describeForward(r))
@@ -241,6 +245,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	sw1 := procSwitches(child.pid())
 	s1 := scrapeBench(child.url)
 	res.ServerDrops = s1.drops - s0.drops
+	res.Pauses = s1.pauses - s0.pauses
 	res.ForwardP50Ms, res.ForwardP99Ms, _ = forwardDelay(s0, s1)
 	res.ForwardMeanMs, res.ForwardInBatchMs = forwardMeans(s0, s1)
 	res.RSSBytes, _ = procRSS(child.pid())

@@ -15,7 +15,8 @@ import (
 // serverSample is what the bench reads from a server's /metrics at the
 // edges of the window.
 type serverSample struct {
-	drops int64
+	drops  int64
+	pauses int64 // videos the allocator paused for a subscriber
 	// delay is the huddle server's forward delay histogram
 	// (huddle_media_forward_delay_seconds): cumulative counts by upper
 	// bound in seconds, +Inf included. Empty for the baseline.
@@ -40,6 +41,10 @@ func scrapeBench(base string) serverSample {
 				x, _ := strconv.ParseFloat(v, 64)
 				s.drops += int64(x)
 			}
+		}
+		if v, ok := strings.CutPrefix(line, "huddle_media_video_pauses_total "); ok {
+			x, _ := strconv.ParseFloat(v, 64)
+			s.pauses = int64(x)
 		}
 		if v, ok := strings.CutPrefix(line, "huddle_media_forward_delay_seconds_sum "); ok {
 			s.delaySum, _ = strconv.ParseFloat(v, 64)

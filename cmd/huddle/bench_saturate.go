@@ -14,6 +14,8 @@ import (
 // saturates when the machine no longer keeps up with it:
 //   - fewer than 99% of the expected packets arrive, or
 //   - the server drops packets for a subscriber (its queues overflow), or
+//   - the server pauses video for a subscriber (its estimate of the link,
+//     fed by the bots' feedback, says it pushes back), or
 //   - the machine is busy more than saturatedBusy of its time.
 //
 // The machine is what saturates, not the server alone: the bots run on it
@@ -31,6 +33,8 @@ func saturated(r benchResult) string {
 		return fmt.Sprintf("delivered %d of %d", r.Delivered, r.Expected)
 	case r.ServerDrops > 0:
 		return fmt.Sprintf("server dropped %d", r.ServerDrops)
+	case r.Pauses > 0:
+		return fmt.Sprintf("server paused video %d times", r.Pauses)
 	case r.MachineBusyPct > saturatedBusy:
 		return fmt.Sprintf("machine %.0f%% busy", r.MachineBusyPct)
 	}
