@@ -184,10 +184,22 @@ func TestForwardPathAllocatesNothing(t *testing.T) {
 		}
 	}
 	frame() // the first keyframe starts the downtracks
-	if allocs := testing.AllocsPerRun(50, frame); allocs != 0 {
+	if allocs := leastAllocs(frame); allocs != 0 {
 		t.Fatalf("%.1f allocations per frame of %d packets to %d subscribers", allocs, benchFrame, len(paths))
 	}
 	if want := 51 * 25 * benchFrame / recordPackets; recs.n < want {
 		t.Fatalf("%d records to the estimators, want at least %d", recs.n, want)
 	}
+}
+
+// leastAllocs is the fewest allocations per run of f over three
+// measurements: testing.AllocsPerRun counts the whole process's, and a
+// goroutine an earlier test left closing may allocate during one; an
+// allocation of f's own shows in every measurement.
+func leastAllocs(f func()) float64 {
+	least := testing.AllocsPerRun(50, f)
+	for range 2 {
+		least = min(least, testing.AllocsPerRun(50, f))
+	}
+	return least
 }
