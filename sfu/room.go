@@ -217,3 +217,24 @@ func randomID() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// ForwardedLayer reports which simulcast layer of a track a subscriber's
+// downtrack forwards now (-1 before its first packet, 0 for a track
+// without simulcast) and whether the allocator has it paused, for tests
+// and tools that check what a subscriber really gets. ok is false when the
+// subscriber does not receive that track.
+func (r *Room) ForwardedLayer(subscriberID, trackID string) (layer int, paused, ok bool) {
+	r.mu.Lock()
+	p := r.peers[subscriberID]
+	r.mu.Unlock()
+	if p == nil {
+		return 0, false, false
+	}
+	p.negMu.Lock()
+	d := p.downs[trackID]
+	p.negMu.Unlock()
+	if d == nil {
+		return 0, false, false
+	}
+	return d.CurrentLayer(), d.paused.Load(), true
+}

@@ -188,3 +188,16 @@ func (s *Server) TrackPacketsReceived(room, trackID string) (n uint64, ok bool) 
 	}
 	return r.media.PacketsReceived(trackID)
 }
+
+// ForwardedLayer is which simulcast layer (0 q, 1 h, 2 f; -1 none yet) of
+// a track the server forwards to one subscriber, and whether that video is
+// paused for it; ok is false when the subscriber does not receive it.
+func (s *Server) ForwardedLayer(room, subscriberID, trackID string) (layer int, paused, ok bool) {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return 0, false, false
+	}
+	return r.media.ForwardedLayer(subscriberID, trackID)
+}

@@ -1,0 +1,188 @@
+package web_test
+
+// Adaptive quality in the browser: the page publishes its camera in three
+// simulcast layers, reports how large it shows each remote video (and
+// which one is pinned), honours dynacast, and the server sends each viewer
+// the layer its tile needs.
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/huddle-rtc/huddle/signaling"
+)
+
+// layerPackets scrapes the server's per-layer received packet counters
+// (q, h, f) from /metrics.
+func layerPackets(t *testing.T, srv *signaling.Server) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(srv.URL() + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	const name = `huddle_media_layer_packets_received_total{layer="`
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		rid, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			t.Fatalf("metrics: unexpected line %q", line)
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("metrics: %q: %v", line, err)
+		}
+		out[rid] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	return out
+}
+
+type adaptiveState struct {
+	RenderSizes []struct {
+		TrackID string `json:"trackId"`
+		Width   int    `json:"width"`
+		Height  int    `json:"height"`
+		Hidden  bool   `json:"hidden"`
+		Pinned  bool   `json:"pinned"`
+	} `json:"renderSizes"`
+	Paused []struct {
+		TrackID string `json:"trackId"`
+		Reason  string `json:"reason"`
+	} `json:"paused"`
+	CameraLayers []struct {
+		RID    string `json:"rid"`
+		Active bool   `json:"active"`
+	} `json:"cameraLayers"`
+}
+
+func adaptiveOf(t *testing.T, b *browser) adaptiveState {
+	t.Helper()
+	s, err := eval[adaptiveState](b, `window.huddle.adaptive()`)
+	if err != nil {
+		t.Fatalf("%s: adaptive state: %v", b.name, err)
+	}
+	return s
+}
+
+// activeLayers lists the rids of the camera's encodings that are active.
+func (s adaptiveState) activeLayers() string {
+	var on []string
+	for _, l := range s.CameraLayers {
+		if l.Active {
+			on = append(on, l.RID)
+		}
+	}
+	return strings.Join(on, ",")
+}
+
+// waitLayer waits until the server forwards layer want of track to
+// subscriber; it returns the last page-side report for the failure message.
+func waitForwardedLayer(t *testing.T, srv *signaling.Server, viewer *browser, room, viewerID, track string, want int, what string) {
+	t.Helper()
+	waitFor(t, 90*time.Second, what, func() (bool, string) {
+		layer, paused, ok := srv.ForwardedLayer(room, viewerID, track)
+		return ok && layer == want && !paused, fmt.Sprintf("layer %d paused %v known %v; %s reports %+v; packets per layer %v",
+			layer, paused, ok, viewer.name, adaptiveOf(t, viewer).RenderSizes, layerPackets(t, srv))
+	})
+}
+
+// pinTile presses the pin button of participant id's tile in b's page.
+func pinTile(t *testing.T, b *browser, id string) {
+	t.Helper()
+	ok, err := eval[bool](b, fmt.Sprintf(`(() => {
+		const btn = document.querySelector('.tile[data-participant-id=%q] .tile-btn.pin');
+		if (!btn) return false;
+		btn.click();
+		return true;
+	})()`, id))
+	if err != nil || !ok {
+		t.Fatalf("%s: pin %s: %v %v", b.name, id, ok, err)
+	}
+}
+
+// TestSimulcastFollowsTileSize: Alice publishes her camera from chromium
+// in three simulcast layers, and all three arrive at the server. Bob
+// watches in another chromium. With his window small, his tile of Alice is
+// small: the server forwards him the low layer, and the layers nobody
+// needs are switched off in Alice's browser (dynacast). When Bob enlarges
+// his window and pins Alice, his page reports the larger, pinned tile and
+// he gets the high layer, decoded larger, with the layer back on in
+// Alice's browser.
+func TestSimulcastFollowsTileSize(t *testing.T) {
+	srv := startServer(t)
+	alice := newBrowser(t, "alice")
+	alice.dumpLogsOnFailure()
+	bob := newBrowser(t, "bob")
+	bob.dumpLogsOnFailure()
+
+	const room = "simulcast"
+	aliceID := joinByTyping(t, alice, srv.URL()+"/", "Alice", room)
+	_, video := serverTrackIDs(t, alice)
+	// Bob only watches: one encoder less on a busy test machine.
+	bob.mustDo(10*time.Second, "small window", chromedp.EmulateViewport(480, 320))
+	bobID := joinByTyping(t, bob, srv.URL()+"/?nomedia=1", "Bob", room)
+	waitVideoFlowing(t, bob, aliceID, "Alice")
+
+	// The page offers three encodings of the camera.
+	a := adaptiveOf(t, alice)
+	if len(a.CameraLayers) != 3 || a.CameraLayers[0].RID != "q" || a.CameraLayers[1].RID != "h" || a.CameraLayers[2].RID != "f" {
+		t.Fatalf("alice's camera encodings %+v, want q, h, f", a.CameraLayers)
+	}
+
+	// Small tile: the low layer.
+	waitForwardedLayer(t, srv, bob, room, bobID, video, 0, "bob, with a small tile, to get layer q")
+	small, _, _ := framesFrom(bob, aliceID)
+	rs := adaptiveOf(t, bob).RenderSizes
+	if len(rs) != 1 || rs[0].TrackID != video || rs[0].Hidden || rs[0].Height == 0 || rs[0].Height > 200 {
+		t.Errorf("bob's render size reports %+v, want one small visible tile for %s", rs, video)
+	}
+	// Dynacast: nobody needs f, so Alice's browser stops encoding it.
+	waitFor(t, 30*time.Second, "alice's browser to stop encoding layer f", func() (bool, string) {
+		s := adaptiveOf(t, alice)
+		return !strings.Contains(s.activeLayers(), "f"), "active: " + s.activeLayers()
+	})
+	bob.screenshot("simulcast-small-bob.png")
+
+	// Enlarged and pinned: the high layer.
+	bob.mustDo(10*time.Second, "large window", chromedp.EmulateViewport(1920, 1200))
+	pinTile(t, bob, aliceID)
+	waitFor(t, 20*time.Second, "bob's page to report a large pinned tile", func() (bool, string) {
+		rs := adaptiveOf(t, bob).RenderSizes
+		return len(rs) == 1 && rs[0].Pinned && rs[0].Height > 420, fmt.Sprintf("%+v", rs)
+	})
+	waitForwardedLayer(t, srv, bob, room, bobID, video, 2, "bob, with a large tile, to get layer f")
+	waitFor(t, 30*time.Second, "alice's browser to encode layer f again", func() (bool, string) {
+		s := adaptiveOf(t, alice)
+		return strings.Contains(s.activeLayers(), "f"), "active: " + s.activeLayers()
+	})
+	var large videoStat
+	waitFor(t, 60*time.Second, fmt.Sprintf("bob to decode Alice larger than the %dx%d of the low layer", small.Width, small.Height), func() (bool, string) {
+		s, ok, seen := framesFrom(bob, aliceID)
+		large = s
+		return ok && s.Height > small.Height, seen
+	})
+	t.Logf("bob decoded alice at %dx%d with a small tile, %dx%d with a large one", small.Width, small.Height, large.Width, large.Height)
+
+	// All three layers reached the server at some point of the call.
+	waitFor(t, 30*time.Second, "packets of all three layers at the server", func() (bool, string) {
+		m := layerPackets(t, srv)
+		return m["q"] > 0 && m["h"] > 0 && m["f"] > 0, fmt.Sprintf("%v", m)
+	})
+	bob.screenshot("simulcast-large-bob.png")
+}
