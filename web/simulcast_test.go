@@ -7,6 +7,7 @@ package web_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/signaling"
@@ -185,4 +188,100 @@ func TestSimulcastFollowsTileSize(t *testing.T) {
 		return m["q"] > 0 && m["h"] > 0 && m["f"] > 0, fmt.Sprintf("%v", m)
 	})
 	bob.screenshot("simulcast-large-bob.png")
+}
+
+// injectJS lets a test hand the page a server message, as if the server
+// had sent it: the page's own socket is wrapped before the page loads.
+const injectJS = `(() => {
+  const Real = window.WebSocket;
+  window.WebSocket = class extends Real {
+    constructor(...args) { super(...args); window.__huddleSocket = this; }
+  };
+  window.__huddleInject = (msg) => window.__huddleSocket.onmessage({ data: JSON.stringify(msg) });
+})();`
+
+// pausedTile reads how b's tile of participant id shows a paused video.
+type pausedTile struct {
+	Paused   string `json:"paused"`
+	Note     bool   `json:"note"`
+	NoteText string `json:"noteText"`
+}
+
+func pausedTileOf(t *testing.T, b *browser, id string) pausedTile {
+	t.Helper()
+	p, err := eval[pausedTile](b, fmt.Sprintf(`(() => {
+		const tile = document.querySelector('.tile[data-participant-id=%q]');
+		const note = tile.querySelector('.paused-note');
+		const r = note.getBoundingClientRect();
+		return { paused: tile.dataset.videoPaused || '', note: !note.hidden && r.width > 0 && r.height > 0, noteText: note.textContent };
+	})()`, id))
+	if err != nil {
+		t.Fatalf("%s: tile of %s: %v", b.name, id, err)
+	}
+	return p
+}
+
+// TestPausedVideoShown: a tile Bob cannot see (his own tile is full
+// screen) is reported hidden, and the server pauses that video for him
+// (reason "hidden", no note: nobody sees the tile), then resumes it when
+// full screen ends. A video paused for bandwidth keeps its tile, dimmed,
+// with a note saying why, until it resumes; that notice is handed to the
+// page directly, since the test machine's loopback has no slow link.
+func TestPausedVideoShown(t *testing.T) {
+	srv := startServer(t)
+	alice := newBrowser(t, "alice")
+	alice.dumpLogsOnFailure()
+	bob := newBrowser(t, "bob")
+	bob.dumpLogsOnFailure()
+	if err := bob.do(10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: injectJS})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+
+	const room = "paused"
+	aliceID := joinByTyping(t, alice, srv.URL()+"/", "Alice", room)
+	_, video := serverTrackIDs(t, alice)
+	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
+	waitVideoFlowing(t, bob, aliceID, "Alice")
+
+	// Bob's own tile full screen hides Alice's.
+	bob.mustDo(10*time.Second, "full screen", chromedp.Click(chromedp.CSS(`.tile.local .tile-btn.full`)))
+	waitFor(t, 30*time.Second, "the server to pause Alice's video for Bob", func() (bool, string) {
+		_, paused, _ := srv.ForwardedLayer(room, bobID, video)
+		a := adaptiveOf(t, bob)
+		return paused && len(a.Paused) == 1 && a.Paused[0].Reason == "hidden", fmt.Sprintf("server paused %v; page %+v", paused, a)
+	})
+	if p := pausedTileOf(t, bob, aliceID); p.Paused != "hidden" || p.Note {
+		t.Errorf("hidden pause shown as %+v, want data-video-paused=hidden and no note", p)
+	}
+	if _, err := eval[bool](bob, `document.exitFullscreen().then(() => true)`); err != nil {
+		t.Fatalf("exit full screen: %v", err)
+	}
+	waitFor(t, 30*time.Second, "the server to resume Alice's video for Bob", func() (bool, string) {
+		_, paused, _ := srv.ForwardedLayer(room, bobID, video)
+		a := adaptiveOf(t, bob)
+		return !paused && len(a.Paused) == 0, fmt.Sprintf("server paused %v; page %+v", paused, a)
+	})
+	waitVideoFlowing(t, bob, aliceID, "Alice")
+
+	inject := func(paused bool) {
+		t.Helper()
+		msg := fmt.Sprintf(`{type: 'videoPaused', trackId: %q, paused: %v, reason: %q}`, video, paused, map[bool]string{true: "bandwidth"}[paused])
+		if _, err := eval[bool](bob, `(window.__huddleInject(`+msg+`), true)`); err != nil {
+			t.Fatalf("inject: %v", err)
+		}
+	}
+	inject(true)
+	waitFor(t, 10*time.Second, "the paused note on Alice's tile", func() (bool, string) {
+		p := pausedTileOf(t, bob, aliceID)
+		return p.Paused == "bandwidth" && p.Note && strings.Contains(p.NoteText, "paused"), fmt.Sprintf("%+v", p)
+	})
+	bob.shoot(t, shotDir(t), "video-paused-bandwidth.png")
+	inject(false)
+	waitFor(t, 10*time.Second, "the paused note to go", func() (bool, string) {
+		p := pausedTileOf(t, bob, aliceID)
+		return p.Paused == "" && !p.Note, fmt.Sprintf("%+v", p)
+	})
 }
