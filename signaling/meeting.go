@@ -189,15 +189,16 @@ func (s *Server) TrackPacketsReceived(room, trackID string) (n uint64, ok bool) 
 	return r.media.PacketsReceived(trackID)
 }
 
-// ForwardedLayer is which simulcast layer (0 q, 1 h, 2 f; -1 none yet) of
-// a track the server forwards to one subscriber, and whether that video is
-// paused for it; ok is false when the subscriber does not receive it.
-func (s *Server) ForwardedLayer(room, subscriberID, trackID string) (layer int, paused, ok bool) {
+// SubscribedVideo is how the server sends one track to one subscriber:
+// the simulcast layer it forwards, whether it is paused, and the render
+// size (hidden, pinned) the subscriber last reported; ok is false when the
+// subscriber does not receive it.
+func (s *Server) SubscribedVideo(room, subscriberID, trackID string) (v sfu.SubscribedVideo, ok bool) {
 	s.mu.Lock()
 	r := s.rooms[room]
 	s.mu.Unlock()
 	if r == nil {
-		return 0, false, false
+		return v, false
 	}
-	return r.media.ForwardedLayer(subscriberID, trackID)
+	return r.media.SubscribedVideo(subscriberID, trackID)
 }

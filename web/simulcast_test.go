@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling"
 )
 
@@ -94,15 +95,18 @@ func (s adaptiveState) activeLayers() string {
 	return strings.Join(on, ",")
 }
 
-// waitLayer waits until the server forwards layer want of track to
-// subscriber; it returns the last page-side report for the failure message.
-func waitForwardedLayer(t *testing.T, srv *signaling.Server, viewer *browser, room, viewerID, track string, want int, what string) {
+// waitForwardedLayer waits until the server forwards layer want of track
+// to the viewer, unpaused; it returns what the server knows of it.
+func waitForwardedLayer(t *testing.T, srv *signaling.Server, viewer *browser, room, viewerID, track string, want int, what string) sfu.SubscribedVideo {
 	t.Helper()
+	var v sfu.SubscribedVideo
 	waitFor(t, 90*time.Second, what, func() (bool, string) {
-		layer, paused, ok := srv.ForwardedLayer(room, viewerID, track)
-		return ok && layer == want && !paused, fmt.Sprintf("layer %d paused %v known %v; %s reports %+v; packets per layer %v",
-			layer, paused, ok, viewer.name, adaptiveOf(t, viewer).RenderSizes, layerPackets(t, srv))
+		var ok bool
+		v, ok = srv.SubscribedVideo(room, viewerID, track)
+		return ok && v.Layer == want && !v.Paused, fmt.Sprintf("server: %+v (known %v); %s reports %+v; packets per layer %v",
+			v, ok, viewer.name, adaptiveOf(t, viewer).RenderSizes, layerPackets(t, srv))
 	})
+	return v
 }
 
 // pinTile presses the pin button of participant id's tile in b's page.
@@ -149,7 +153,9 @@ func TestSimulcastFollowsTileSize(t *testing.T) {
 	}
 
 	// Small tile: the low layer.
-	waitForwardedLayer(t, srv, bob, room, bobID, video, 0, "bob, with a small tile, to get layer q")
+	if v := waitForwardedLayer(t, srv, bob, room, bobID, video, 0, "bob, with a small tile, to get layer q"); v.Height == 0 || v.Height > 200 || v.Hidden || v.Pinned {
+		t.Errorf("the server has bob's tile of alice as %+v, want small, shown, not pinned", v)
+	}
 	small, _, _ := framesFrom(bob, aliceID)
 	rs := adaptiveOf(t, bob).RenderSizes
 	if len(rs) != 1 || rs[0].TrackID != video || rs[0].Hidden || rs[0].Height == 0 || rs[0].Height > 200 {
@@ -169,7 +175,11 @@ func TestSimulcastFollowsTileSize(t *testing.T) {
 		rs := adaptiveOf(t, bob).RenderSizes
 		return len(rs) == 1 && rs[0].Pinned && rs[0].Height > 420, fmt.Sprintf("%+v", rs)
 	})
-	waitForwardedLayer(t, srv, bob, room, bobID, video, 2, "bob, with a large tile, to get layer f")
+	// The pin reaches the server's allocator (which serves pinned videos
+	// before others when the downlink is short).
+	if v := waitForwardedLayer(t, srv, bob, room, bobID, video, 2, "bob, with a large tile, to get layer f"); !v.Pinned || v.Height <= 420 {
+		t.Errorf("the server has bob's tile of alice as %+v, want large and pinned", v)
+	}
 	waitFor(t, 30*time.Second, "alice's browser to encode layer f again", func() (bool, string) {
 		s := adaptiveOf(t, alice)
 		return strings.Contains(s.activeLayers(), "f"), "active: " + s.activeLayers()
@@ -249,9 +259,9 @@ func TestPausedVideoShown(t *testing.T) {
 	// Bob's own tile full screen hides Alice's.
 	bob.mustDo(10*time.Second, "full screen", chromedp.Click(chromedp.CSS(`.tile.local .tile-btn.full`)))
 	waitFor(t, 30*time.Second, "the server to pause Alice's video for Bob", func() (bool, string) {
-		_, paused, _ := srv.ForwardedLayer(room, bobID, video)
+		v, _ := srv.SubscribedVideo(room, bobID, video)
 		a := adaptiveOf(t, bob)
-		return paused && len(a.Paused) == 1 && a.Paused[0].Reason == "hidden", fmt.Sprintf("server paused %v; page %+v", paused, a)
+		return v.Paused && v.Hidden && len(a.Paused) == 1 && a.Paused[0].Reason == "hidden", fmt.Sprintf("server %+v; page %+v", v, a)
 	})
 	if p := pausedTileOf(t, bob, aliceID); p.Paused != "hidden" || p.Note {
 		t.Errorf("hidden pause shown as %+v, want data-video-paused=hidden and no note", p)
@@ -260,9 +270,9 @@ func TestPausedVideoShown(t *testing.T) {
 		t.Fatalf("exit full screen: %v", err)
 	}
 	waitFor(t, 30*time.Second, "the server to resume Alice's video for Bob", func() (bool, string) {
-		_, paused, _ := srv.ForwardedLayer(room, bobID, video)
+		v, _ := srv.SubscribedVideo(room, bobID, video)
 		a := adaptiveOf(t, bob)
-		return !paused && len(a.Paused) == 0, fmt.Sprintf("server paused %v; page %+v", paused, a)
+		return !v.Paused && !v.Hidden && len(a.Paused) == 0, fmt.Sprintf("server %+v; page %+v", v, a)
 	})
 	waitVideoFlowing(t, bob, aliceID, "Alice")
 
