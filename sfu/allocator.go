@@ -198,14 +198,15 @@ func (d *SpeakerDetector) first() string {
 }
 
 // priority orders a subscriber's videos: screen shares, the active
-// speaker, pinned tiles, the rest.
+// speaker, pinned tiles, the rest. It reads the allocation loop's copy of
+// the render size (allocSize): the signaling goroutine writes alloc.size.
 func priority(d *DownTrack, speaker string) int {
 	switch {
 	case d.fwd.info.Source == "screen":
 		return 0
 	case d.fwd.info.PublisherID == speaker:
 		return 1
-	case d.alloc.size.pinned:
+	case d.allocSize.pinned:
 		return 2
 	}
 	return 3

@@ -38,6 +38,9 @@ func TestPinnedRenderSizeOrdersVideos(t *testing.T) {
 		t.Error("a render size did not wake the allocator")
 	}
 	order := []*DownTrack{rest, pinned, speaker, screen}
+	for _, d := range order {
+		d.allocSize = d.alloc.size // as the allocation loop takes it
+	}
 	slices.SortStableFunc(order, func(a, b *DownTrack) int { return priority(a, "PA_b") - priority(b, "PA_b") })
 	want := []*DownTrack{screen, speaker, pinned, rest}
 	for i := range want {
@@ -53,6 +56,7 @@ func TestPinnedRenderSizeOrdersVideos(t *testing.T) {
 	if err := p.SetRenderSize("TR_pinned", 640, 360, false, false); err != nil {
 		t.Fatal(err)
 	}
+	pinned.allocSize = pinned.alloc.size
 	if priority(pinned, "PA_b") != priority(rest, "PA_b") {
 		t.Error("an unpinned video still goes before the rest")
 	}
