@@ -295,3 +295,91 @@ func TestPausedVideoShown(t *testing.T) {
 		return p.Paused == "" && !p.Note, fmt.Sprintf("%+v", p)
 	})
 }
+
+// TestJSRenderSizesBounded: the page's render-size reporter (adaptive.js)
+// with 60 tiles sends 60 reports, never more than RENDER_PER_SECOND in
+// any second, each tile's size once, the pinned one pinned; a change under
+// 10 % is not reported, a larger one is, a tile that leaves the screen is
+// reported hidden; and forgetting the tracks leaves no state behind.
+func TestJSRenderSizesBounded(t *testing.T) {
+	b := jsPage(t)
+	type summary struct {
+		Sent, Watched, Kept, Pending, Budget int
+		MaxPerSecond                         int
+		Bad                                  string
+	}
+	run := func(expr string) summary {
+		t.Helper()
+		s, err := eval[summary](b, `(() => { const r = window.r; `+expr+`; return r.summary(); })()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := eval[bool](b, `(() => {
+		const sent = [];
+		const rs = new t.adaptive.RenderSizes((type, f) => { sent.push({ type, at: performance.now(), ...f }); return true; }, (id) => id === 'T5');
+		const els = [];
+		for (let i = 0; i < 60; i++) {
+			const el = document.createElement('div');
+			el.style.cssText = 'position:absolute;width:50px;height:30px;left:' + (i % 10) * 60 + 'px;top:' + Math.floor(i / 10) * 40 + 'px';
+			document.body.append(el);
+			els.push(el);
+			rs.watch('T' + i, el);
+		}
+		window.r = { rs, sent, els, summary: () => {
+			let max = 0;
+			for (const a of sent) max = Math.max(max, sent.filter((b) => b.at >= a.at && b.at - a.at < 1000).length);
+			const bad = sent.filter((m) => m.type !== 'renderSize').map((m) => m.type).join(',');
+			return { sent: sent.length, watched: rs.watched.size, kept: rs.sent.size, pending: rs.pending.size, budget: t.adaptive.RENDER_PER_SECOND, maxPerSecond: max, bad };
+		} };
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	// One measure now sends exactly the budget; the rest wait for it.
+	if s := run(`r.rs.measure()`); s.Sent != s.Budget || s.Pending != 60-s.Budget {
+		t.Fatalf("first measure: %+v, want the budget sent and the rest of 60 pending", s)
+	}
+	waitFor(t, 30*time.Second, "all 60 reports", func() (bool, string) {
+		s := run(``)
+		return s.Sent == 60 && s.Pending == 0, fmt.Sprintf("%+v", s)
+	})
+	if s := run(``); s.MaxPerSecond > s.Budget || s.Bad != "" {
+		t.Fatalf("%+v: more than the budget in one second, or other messages", s)
+	}
+	check, err := eval[string](b, `(() => {
+		const seen = new Set();
+		for (const m of window.r.sent) {
+			if (seen.has(m.trackId)) return 'twice: ' + m.trackId;
+			seen.add(m.trackId);
+			if (m.width !== 50 || m.height !== 30 || m.hidden || m.pinned !== (m.trackId === 'T5')) return 'wrong: ' + JSON.stringify(m);
+		}
+		return '';
+	})()`)
+	if err != nil || check != "" {
+		t.Fatalf("reports: %s %v", check, err)
+	}
+
+	// 53 px is within 10 % of 50: not reported; 70 px is; an element gone
+	// from the screen is hidden.
+	run(`r.els[0].style.width = '53px'; r.els[1].style.width = '70px'; r.els[2].style.display = 'none'`)
+	waitFor(t, 30*time.Second, "the resize and the hidden tile reported", func() (bool, string) {
+		last, err := eval[[]map[string]any](b, `window.r.sent.slice(60)`)
+		if err != nil {
+			return false, err.Error()
+		}
+		got := map[string]string{}
+		for _, m := range last {
+			got[m["trackId"].(string)] = fmt.Sprintf("%vx%v hidden=%v", m["width"], m["height"], m["hidden"])
+		}
+		want := map[string]string{"T1": "70x30 hidden=false", "T2": "0x0 hidden=true"}
+		return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("%v", got)
+	})
+	if s := run(`r.rs.measure()`); s.Sent != 62 {
+		t.Errorf("an unchanged layout was reported again: %+v", s)
+	}
+	if s := run(`for (let i = 0; i < 60; i++) r.rs.unwatch('T' + i)`); s.Watched != 0 || s.Kept != 0 || s.Pending != 0 {
+		t.Errorf("state left after every track ended: %+v", s)
+	}
+}
