@@ -424,6 +424,15 @@ func (r *Room) dynacast(fs []*Forwarder, sent map[*Forwarder][maxLayers]bool) {
 				want[c] = true
 			}
 		}
+		// A layer not received yet counts as active, as its publisher
+		// keeps it until told otherwise: when it appears (a browser starts
+		// its layers as its bandwidth estimate grows), the publisher hears
+		// whether anyone wants it.
+		for i := range want {
+			if f.layer(int8(i)) == nil {
+				want[i] = true
+			}
+		}
 		prev, had := sent[f]
 		if !had {
 			prev = [maxLayers]bool{true, true, true}

@@ -73,3 +73,42 @@ func TestPinnedRenderSizeOrdersVideos(t *testing.T) {
 		t.Errorf("unknown track: %v, want ErrNoTrack", err)
 	}
 }
+
+// dynEvents records what dynacast tells publishers.
+type dynEvents struct{ told [][]bool }
+
+func (e *dynEvents) TrackPublished(TrackInfo)                 {}
+func (e *dynEvents) TrackUnpublished(TrackInfo)               {}
+func (e *dynEvents) VideoPaused(string, string, bool, string) {}
+func (e *dynEvents) PublishLayers(_ TrackInfo, _ []string, active []bool) {
+	e.told = append(e.told, slices.Clone(active))
+}
+
+// TestDynacastTellsOfLateLayer: a layer that starts arriving after the
+// publisher was told to stop the others (nobody watches) is stopped too,
+// rather than encoded for nobody.
+func TestDynacastTellsOfLateLayer(t *testing.T) {
+	var plis atomic.Int64
+	ev := &dynEvents{}
+	r := &Room{events: ev}
+	f := testForwarder(webrtc.RTPCodecTypeVideo, &plis)
+	f.attach(newSimLayer(1, "h", nil, 1235, webrtc.RTPCodecTypeVideo))
+	sent := map[*Forwarder][maxLayers]bool{}
+	r.dynacast([]*Forwarder{f}, sent)
+	if len(ev.told) != 1 || !slices.Equal(ev.told[0], []bool{false, false}) {
+		t.Fatalf("told %v, want both layers stopped", ev.told)
+	}
+	r.dynacast([]*Forwarder{f}, sent)
+	if len(ev.told) != 1 {
+		t.Fatalf("told %v: nothing changed, yet the publisher was told again", ev.told)
+	}
+	late := newSimLayer(2, "f", nil, 1236, webrtc.RTPCodecTypeVideo)
+	f.attach(late)
+	r.dynacast([]*Forwarder{f}, sent)
+	if len(ev.told) != 2 || !slices.Equal(ev.told[1], []bool{false, false, false}) {
+		t.Fatalf("told %v, want the late layer stopped too", ev.told)
+	}
+	if !late.paused.Load() {
+		t.Error("the late layer is not marked paused")
+	}
+}
