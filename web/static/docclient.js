@@ -13,7 +13,7 @@
 
 import * as ot from './ot.js';
 import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
-import { loadPending, savePending, pendingOf, pendingDocs } from './docstore.js';
+import { takeUpPending, persistSoon, pendingDocs } from './docstore.js';
 import { Reassembler, Sender } from './framing.js';
 import { DocClient, SYNCHRONIZED } from './otclient.js';
 import { storeTrouble, pauseSaving, savingResumed, resetOutage } from './docoutage.js';
@@ -280,24 +280,7 @@ export class DocSession {
   pendingKey(doc) { return this.storeKey ? `${this.storeKey}|${doc}` : ''; }
 
   /** Takes up the unacknowledged edits an earlier page left for d. */
-  async takeUpPending(d) {
-    const key = this.pendingKey(d.id);
-    if (!key || d.client || typeof indexedDB === 'undefined') return;
-    let st;
-    try {
-      st = await loadPending(key);
-    } catch (err) {
-      console.warn('huddle: could not read unsaved document edits', err);
-      return;
-    }
-    if (!st || st.v !== 1 || d.client) return;
-    const c = new DocClient(st.prefix, st.rev, st.text);
-    c.seq = st.seq;
-    c.inflight = st.inflight;
-    c.buffer = st.buffer;
-    d.client = c;
-    console.info(`huddle: document ${d.id}: took up unsaved edits from revision ${st.rev}`);
-  }
+  takeUpPending(d) { return takeUpPending(this.pendingKey(d.id), d); }
 
   /** Ids of the documents an earlier page left unacknowledged edits in. */
   pendingDocs() {
@@ -306,14 +289,7 @@ export class DocSession {
   }
 
   /** Saves (or clears) d's unacknowledged edits soon. */
-  persist(d) {
-    const key = this.pendingKey(d.id);
-    if (!key || typeof indexedDB === 'undefined' || d.saveTimer) return;
-    d.saveTimer = setTimeout(() => {
-      d.saveTimer = 0;
-      savePending(key, pendingOf(d.client)).catch((err) => console.warn('huddle: could not keep unsaved document edits', err));
-    }, 50);
-  }
+  persist(d) { persistSoon(this.pendingKey(d.id), d); }
 
   sendOpen(d, { snapshot = false } = {}) {
     const msg = { type: 'open', reqId: this.reqId(), doc: d.id };
