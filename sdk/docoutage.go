@@ -93,6 +93,14 @@ func (d *Document) pauseSaving(de *DocError) {
 		return
 	}
 	d.syncing, d.openReq = true, ""
+	if d.afterInflight != nil {
+		// A resubmission whose fate a snapshot hid is answered no more:
+		// the next open settles it, as after a reconnect (disconnected).
+		d.afterInflight = nil
+		d.docs.mu.Lock()
+		delete(d.docs.rawWait, d.lastSent.ClientOpID)
+		d.docs.mu.Unlock()
+	}
 	d.out.last = de
 	if d.out.tries >= int(backoff.tries.Load()) {
 		err := d.giveUpLocked(de)
