@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +196,82 @@ func TestDocsGiveUpWhenStoreStaysDown(t *testing.T) {
 	}
 	if got := again.Text(); got != "start\n" {
 		t.Fatalf("the server's text is %q, want the text before the unsaved edit", got)
+	}
+}
+
+// TestDocsSurviveFencedWrites: the server's Redis store fences writes with
+// the room's ownership epoch. Another node claims the room (the epoch in
+// Redis moves on) while the bot types: the server's commits are refused
+// (ErrFenced), the bot is told unavailable, keeps its edits and keeps
+// opening the document again; once this node holds the room again (its
+// fence value is the new epoch) the edits are saved, each once.
+func TestDocsSurviveFencedWrites(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	const roomName = "fenced"
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	owner := collab.RoomOwnerKey(roomName)
+	if err := rdb.HSet(ctx, owner, "node", "this", "epoch", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var epoch atomic.Uint64
+	epoch.Store(1)
+	fence := func(string) (uint64, bool) { return epoch.Load(), true }
+	srv := startServerWith(t, func(c *signaling.Config) {
+		c.DocStore = collab.NewRedisStore(rdb, collab.RedisStoreOptions{Fence: fence, Timeout: 2 * time.Second})
+	})
+	room := sdktest.Join(t, ctx, srv, "writer", roomName, sdk.Options{})
+	info, err := room.Docs().Create(ctx, "notes", "start\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := room.Docs().Open(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Insert(doc.Len(), "<before>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another node claims the room.
+	if err := rdb.HSet(ctx, owner, "node", "other", "epoch", 2).Err(); err != nil {
+		t.Fatal(err)
+	}
+	marks := []string{"<f0>", "<f1>", "<f2>"}
+	if err := doc.Insert(doc.Len(), marks[0]); err != nil {
+		t.Fatal(err)
+	}
+	sdktest.WaitFor(t, 20*time.Second, func() string {
+		return fmt.Sprintf("two refused tries (stats %+v, save error %v)", doc.Stats(), doc.SaveError())
+	}, func() bool { return doc.Stats().Paused >= 2 })
+	for _, w := range marks[1:] {
+		if err := doc.Insert(doc.Len(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// This node holds the room again, at the new epoch.
+	if err := rdb.HSet(ctx, owner, "node", "this").Err(); err != nil {
+		t.Fatal(err)
+	}
+	epoch.Store(2)
+	if err := doc.WaitSynced(ctx); err != nil {
+		t.Fatalf("WaitSynced once the room is back: %v (stats %+v)", err, doc.Stats())
+	}
+	text, _ := serverLog(t, srv.Documents(), info.ID, "start\n")
+	if doc.Text() != text {
+		t.Fatalf("the bot's text differs from the server's:\nbot    %q\nserver %q", doc.Text(), text)
+	}
+	for _, w := range append([]string{"<before>"}, marks...) {
+		if n := strings.Count(text, w); n != 1 {
+			t.Fatalf("%s is in the server's text %d times, want once: %q", w, n, text)
+		}
+	}
+	if st := doc.Stats(); st.Refused != 0 {
+		t.Fatalf("edits rolled back: %+v", st)
 	}
 }
