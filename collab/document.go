@@ -32,8 +32,6 @@ type submission struct {
 	reply chan Result
 }
 
-type dedupKey struct{ author, clientOpID string }
-
 type undoStacks struct{ undo, redo []int64 } // revisions, newest last
 
 type pendingReply struct {
@@ -55,18 +53,16 @@ type document struct {
 	bytes    int // UTF-8 size of text
 	head     int64
 	first    int64              // oldest revision retained in the store's log (head+1 when empty)
-	tail     []OpRecord         // the newest ops, ascending and ending at head
-	lastSnap int64              // revision of the newest automatic snapshot
-	dedup    map[dedupKey]int64 // the ops after dedupFrom, by (author, client op id)
-	// dedupFrom is the revision dedup starts after: a submission based
-	// before it is checked against the ops it missed (read anyway to
-	// transform it).
-	dedupFrom int64
-	undo      map[string]*undoStacks // nil until the first undo or redo (loadUndo)
-	subs      map[*Subscription]struct{}
+	tail     []OpRecord             // the newest ops, ascending and ending at head
+	lastSnap int64                  // revision of the newest automatic snapshot
+	undo     map[string]*undoStacks // nil until the first undo or redo (loadUndo)
+	subs     map[*Subscription]struct{}
 
-	staged  []OpRecord // applied in memory, not yet committed
+	// staged are the ops applied in memory and not yet committed: always
+	// the end of tail (a slice of it, so each record is built once).
+	staged  []OpRecord
 	replies []pendingReply
+	now     time.Time // the time of this wake-up, stamped on the ops it applies
 }
 
 func newDocument(s *Service, id string) *document {
@@ -78,8 +74,8 @@ func newDocument(s *Service, id string) *document {
 // load (re)builds the in-memory state from the store: the newest snapshot,
 // then the ops after it, and nothing older, so an open costs the same
 // whatever the length of the history. De-duplication starts from the
-// snapshot (older resubmissions are matched against the ops they missed);
-// undo stacks are built from the retained log on the first undo or redo.
+// snapshot's ops, like everything else: a resubmission is matched against
+// the ops it missed (dedup.go); undo stacks are built from the retained log on the first undo or redo.
 func (d *document) load() error {
 	st := d.svc.store
 	meta, err := st.Doc(d.id)
@@ -106,7 +102,7 @@ func (d *document) load() error {
 	d.failErr = nil
 	d.meta, d.text, d.head, d.lastSnap = meta, ot.NewDoc(snap.Text), snap.Rev, snap.Rev
 	d.bytes = len(snap.Text)
-	d.dedup, d.dedupFrom, d.undo, d.staged = map[dedupKey]int64{}, snap.Rev, nil, nil
+	d.undo, d.staged = nil, nil
 	if d.subs == nil {
 		d.subs = map[*Subscription]struct{}{}
 	}
@@ -136,11 +132,8 @@ func (d *document) load() error {
 	return nil
 }
 
-// remember indexes a logged op for de-duplication and undo.
+// remember indexes a logged op for undo (once the stacks are built).
 func (d *document) remember(r OpRecord) {
-	if r.ClientOpID != "" {
-		d.dedup[dedupKey{r.Author, r.ClientOpID}] = r.Rev
-	}
 	if d.undo != nil {
 		d.rememberUndo(r)
 	}
@@ -250,6 +243,7 @@ more:
 			break more
 		}
 	}
+	d.now = d.svc.cfg.Now() // one clock read per wake-up, not per op
 	for _, r := range reqs {
 		if r.sub != nil {
 			d.stage(r.sub)
@@ -360,30 +354,15 @@ func (d *document) apply(s *submission) Result {
 		if err := d.checkOpSize(op); err != nil {
 			return Result{Err: err}
 		}
-		if req.ClientOpID != "" {
-			if rev, ok := d.dedup[dedupKey{req.Author, req.ClientOpID}]; ok {
-				rec, err := d.record(rev)
-				if err != nil {
-					return Result{Err: err}
-				}
-				return Result{Ack: Ack{Rev: rev, Op: rec.Op, Duplicate: true}}
-			}
-		}
 		missed, err := d.opsSince(req.BaseRev)
 		if err != nil {
+			if dup, ok := d.duplicateTooOld(req, err); ok {
+				return dup
+			}
 			return Result{Err: err}
 		}
-		if req.ClientOpID != "" && req.BaseRev < d.dedupFrom {
-			// Applied before the loaded snapshot? Then it is among the
-			// ops it missed (its revision is after its base).
-			for _, m := range missed {
-				if m.Rev > d.dedupFrom {
-					break
-				}
-				if m.Author == req.Author && m.ClientOpID == req.ClientOpID {
-					return Result{Ack: Ack{Rev: m.Rev, Op: m.Op, Duplicate: true}}
-				}
-			}
+		if dup, ok := duplicateIn(missed, req); ok {
+			return dup
 		}
 		for _, m := range missed {
 			op = ot.Transform(op, m.Op, ot.Right) // the logged op wins insert ties
@@ -402,11 +381,11 @@ func (d *document) apply(s *submission) Result {
 	d.bytes += insertedBytes(op) - insertedBytes(inv)
 	op = op.Normalize()
 	d.head++
-	rec := OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,
-		Cause: cause, Target: target, Time: d.svc.cfg.Now()}
-	d.tail = append(d.tail, rec)
-	d.staged = append(d.staged, rec)
-	d.remember(rec)
+	d.tail = append(d.tail, OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,
+		Cause: cause, Target: target, Time: d.now})
+	d.staged = d.tail[len(d.tail)-len(d.staged)-1:]
+	rec := &d.tail[len(d.tail)-1]
+	d.remember(*rec)
 	return Result{Ack: Ack{Rev: rec.Rev, Op: op}}
 }
 
@@ -444,10 +423,9 @@ func (d *document) flush() {
 			d.replies = d.replies[:0]
 			d.broadcast(d.staged)
 		}
-		// Reused for the next batch: the store and the subscribers took
-		// the records by value.
-		clear(d.staged)
-		d.staged = d.staged[:0]
+		// The records stay in tail (the store and the subscribers took
+		// them by value); nothing is staged now.
+		d.staged = nil
 	}
 	for _, r := range d.replies {
 		r.ch <- r.res
@@ -474,11 +452,6 @@ func (d *document) commitFailed(err error) {
 // compacted forgets what the store no longer holds (ops before rev).
 func (d *document) compacted(rev int64) {
 	d.first = rev
-	for k, r := range d.dedup {
-		if r < rev {
-			delete(d.dedup, k)
-		}
-	}
 	for _, st := range d.undo {
 		for len(st.undo) > 0 && st.undo[0] < rev {
 			st.undo = st.undo[1:]

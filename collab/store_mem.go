@@ -118,10 +118,13 @@ func (s *MemStore) Commit(docID string, c Commit) error {
 		d.snaps = append(d.snaps, *c.Snapshot)
 	}
 	if c.DropOpsBefore > 0 {
+		// Cut the front off rather than move the rest down: a compaction
+		// every SnapshotEvery ops moving the whole window cost about ten
+		// record copies per op. The next append that outgrows the array
+		// copies only what is left; until then the dropped records stay
+		// in it, at most as many as are kept.
 		i := sort.Search(len(d.ops), func(i int) bool { return d.ops[i].Rev >= c.DropOpsBefore })
-		n := copy(d.ops, d.ops[i:]) // in place: the array is reused by later appends
-		clear(d.ops[n:])
-		d.ops = d.ops[:n]
+		d.ops = d.ops[i:]
 	}
 	if k := c.KeepSnapshots; k > 0 && len(d.snaps) > k {
 		d.snaps = append([]Snapshot(nil), d.snaps[len(d.snaps)-k:]...)
