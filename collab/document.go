@@ -52,7 +52,7 @@ type document struct {
 	text     *ot.Doc
 	bytes    int // UTF-8 size of text
 	head     int64
-	first    int64              // oldest revision retained in the store's log (head+1 when empty)
+	first    int64                  // oldest revision retained in the store's log (head+1 when empty)
 	tail     []OpRecord             // the newest ops, ascending and ending at head
 	lastSnap int64                  // revision of the newest automatic snapshot
 	undo     map[string]*undoStacks // nil until the first undo or redo (loadUndo)

@@ -124,7 +124,7 @@ func (d *Doc) Apply(op Op) (inverse Op, err error) {
 		d.slab = make([]Component, 0, max(slabSize, len(op)))
 	}
 	n := len(d.slab)
-	inverse = d.slab[n:n:n+len(op)]
+	inverse = d.slab[n : n : n+len(op)]
 	pos := 0
 	for _, c := range op {
 		switch c.Kind {
