@@ -26,11 +26,20 @@ func benchOT(args []string) error {
 	tracePath := f.String("trace", "", "editing trace (.json or .json.gz) to replay (required)")
 	stores := f.String("store", "mem,bolt", "stores to replay through: mem, bolt or both")
 	runs := f.Int("runs", 3, "replays per store (the best is reported)")
+	var cc clientsConfig
+	f.IntVar(&cc.clients, "clients", 0, "instead of a trace: this many SDK editors typing into one document of a server child")
+	f.BoolVar(&cc.flat, "flat", false, "with --clients: each editor types flat out (one op in flight) instead of at a human rate")
+	f.DurationVar(&cc.warmup, "warmup", 2*time.Second, "with --clients: typing before measuring")
+	f.DurationVar(&cc.duration, "duration", 10*time.Second, "with --clients: how long to measure")
+	f.StringVar(&cc.huddleBin, "huddle-bin", "", "with --clients: run the server from this binary (another build, to compare commits)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	if cc.clients > 0 {
+		return printClients(cc)
+	}
 	if *tracePath == "" {
-		return fmt.Errorf("bench ot: --trace is required")
+		return fmt.Errorf("bench ot: --trace or --clients is required")
 	}
 	start, end, ops, err := readTrace(*tracePath)
 	if err != nil {
@@ -50,6 +59,26 @@ func benchOT(args []string) error {
 			}
 		}
 		fmt.Printf("%-5s %9.0f ops/s  (%d ops in %v, CPU %v)\n", kind, float64(len(ops))/best.Seconds(), len(ops), best.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	}
+	return nil
+}
+
+func printClients(cc clientsConfig) error {
+	if cc.duration <= 0 || cc.warmup < 0 {
+		return fmt.Errorf("bench ot: --duration must be positive")
+	}
+	r, err := benchOTClients(cc)
+	if err != nil {
+		return fmt.Errorf("bench ot --clients %d: %w", cc.clients, err)
+	}
+	mode := "typing"
+	if cc.flat {
+		mode = "flat out"
+	}
+	fmt.Printf("%d editors, %s, %.0fs: %d keystrokes, %d acks (%.0f ops/s), round trip p50 %.2f ms p99 %.2f ms max %.2f ms, server CPU %.0f%% of a core\n",
+		cc.clients, mode, r.seconds, r.edits, r.acks, float64(r.acks)/r.seconds, ms(r.p50), ms(r.p99), ms(r.worst), 100*r.serverCPU/r.seconds)
+	if c := r.commits; c.commits > 0 {
+		fmt.Printf("  server: %.0f group commits, %.1f ops each, %.2f ms each on average\n", c.commits, c.ops/c.commits, 1000*c.seconds/c.commits)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func TestBenchOT(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "differs from the trace's end") {
 		t.Fatalf("mismatching trace: %v", err)
 	}
-	if err := benchOT(nil); err == nil || !strings.Contains(err.Error(), "--trace is required") {
+	if err := benchOT(nil); err == nil || !strings.Contains(err.Error(), "--trace or --clients is required") {
 		t.Fatalf("no trace: %v", err)
 	}
 }
