@@ -15,7 +15,7 @@ type MemStore struct {
 
 type memDoc struct {
 	meta     DocMeta
-	log      opLog // ascending Rev
+	log      opLog      // ascending Rev
 	snaps    []Snapshot // ascending Rev
 	versions []Version
 	threads  map[string]CommentThread // by id (store_comments.go)
