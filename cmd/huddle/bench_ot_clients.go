@@ -130,13 +130,19 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 	}
 
 	// The window: acks of submits sent inside it, keystrokes made in it.
+	// It opens after the warm-up and closes after the duration, but not
+	// before one ack of a submit sent in it has arrived, so that a result
+	// is never empty however slow the machine.
 	var mu sync.Mutex
 	var rtts []time.Duration
-	var from, to time.Time // zero until the warm-up ends
+	var from, to time.Time // from is zero until the warm-up ends, to until the window closes
+	inWindow := func(t time.Time) bool {
+		return !from.IsZero() && !t.Before(from) && (to.IsZero() || t.Before(to))
+	}
 	for _, d := range docs {
 		d.OnAck(func(a sdk.DocAck) {
 			mu.Lock()
-			if !from.IsZero() && !a.Sent.Before(from) && a.Sent.Before(to) {
+			if inWindow(a.Sent) {
 				rtts = append(rtts, a.RTT)
 			}
 			mu.Unlock()
@@ -153,8 +159,7 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 			edits[i], errs[i] = typeInto(tctx, d, cfg.flat, rand.New(rand.NewPCG(uint64(i), 7)), func() bool {
 				mu.Lock()
 				defer mu.Unlock()
-				now := time.Now()
-				return !from.IsZero() && !now.Before(from) && now.Before(to)
+				return inWindow(time.Now())
 			})
 		}()
 	}
@@ -168,9 +173,19 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 	c0 := readCommitStats(ch.url)
 	mu.Lock()
 	from = time.Now()
-	to = from.Add(cfg.duration)
 	mu.Unlock()
 	time.Sleep(cfg.duration)
+	for {
+		mu.Lock()
+		if len(rtts) > 0 || ctx.Err() != nil {
+			to = time.Now()
+			res.seconds = to.Sub(from).Seconds()
+			mu.Unlock()
+			break
+		}
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
 	cpu1, err := procCPU(ch.pid())
 	c1 := readCommitStats(ch.url)
 	res.commits = commitStats{c1.commits - c0.commits, c1.ops - c0.ops, c1.seconds - c0.seconds}
@@ -205,7 +220,6 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	res.seconds = cfg.duration.Seconds()
 	res.serverCPU = cpu1 - cpu0
 	for _, n := range edits {
 		res.edits += n
