@@ -193,12 +193,15 @@ func (d *document) rememberUndo(r OpRecord) {
 }
 
 func (d *document) trimTail() {
-	// A new array (opsSince hands out slices of the old one), with room
-	// to grow back to 2*KeepOps without reallocating.
+	// In place: the newest KeepOps move to the front of the same array
+	// (a new 2*KeepOps+MaxBatch array each time was a third of the bytes
+	// the in-memory replay allocated). Slices of tail never leave the
+	// writer: OpsSince and CatchUp copy theirs (service.go), and the
+	// staged records are broadcast before this runs.
 	if k := d.svc.cfg.KeepOps; len(d.tail) > 2*k {
-		t := make([]OpRecord, k, 2*k+d.svc.cfg.MaxBatch)
-		copy(t, d.tail[len(d.tail)-k:])
-		d.tail = t
+		n := copy(d.tail, d.tail[len(d.tail)-k:])
+		clear(d.tail[n:])
+		d.tail = d.tail[:n]
 	}
 }
 
@@ -416,12 +419,12 @@ func (d *document) flush() {
 			if c.DropOpsBefore > 0 {
 				d.compacted(c.DropOpsBefore)
 			}
-			d.trimTail()
 			for _, r := range d.replies {
 				r.ch <- r.res
 			}
 			d.replies = d.replies[:0]
 			d.broadcast(d.staged)
+			d.trimTail() // after the broadcast: staged is a slice of tail
 		}
 		// The records stay in tail (the store and the subscribers took
 		// them by value); nothing is staged now.
