@@ -63,6 +63,7 @@ type document struct {
 	staged  []OpRecord
 	replies []pendingReply
 	now     time.Time // the time of this wake-up, stamped on the ops it applies
+	reqs    []request // the requests of this wake-up
 }
 
 func newDocument(s *Service, id string) *document {
@@ -236,7 +237,8 @@ func (d *document) run() {
 // handle processes r and whatever else is already queued (up to MaxBatch),
 // committing all their ops together. It returns how many requests it took.
 func (d *document) handle(r request) int {
-	reqs := []request{r}
+	reqs := append(d.reqs[:0], r) // d.reqs: the array of the last wake-up, reused
+	defer func() { clear(reqs); d.reqs = reqs[:0] }()
 more:
 	for len(reqs) < d.svc.cfg.MaxBatch {
 		select {
