@@ -49,16 +49,18 @@ func benchOT(args []string) error {
 	for _, kind := range list(*stores) {
 		best := time.Duration(0)
 		var cpu time.Duration
+		var cs replayCommits
 		for r := 0; r < max(1, *runs); r++ {
-			d, c, err := replayOnce(kind, start, end, ops)
+			d, c, rc, err := replayOnce(kind, start, end, ops)
 			if err != nil {
 				return fmt.Errorf("bench ot: %s: %w", kind, err)
 			}
 			if best == 0 || d < best {
-				best, cpu = d, c
+				best, cpu, cs = d, c, rc
 			}
 		}
-		fmt.Printf("%-5s %9.0f ops/s  (%d ops in %v, CPU %v)\n", kind, float64(len(ops))/best.Seconds(), len(ops), best.Round(time.Millisecond), cpu.Round(time.Millisecond))
+		fmt.Printf("%-5s %9.0f ops/s  (%d ops in %v, CPU %v; %d commits, %.0f ops and %.2f ms each)\n", kind, float64(len(ops))/best.Seconds(), len(ops), best.Round(time.Millisecond), cpu.Round(time.Millisecond),
+			cs.n, float64(len(ops))/float64(max(1, cs.n)), ms(cs.took)/float64(max(1, cs.n)))
 	}
 	return nil
 }
@@ -83,9 +85,26 @@ func printClients(cc clientsConfig) error {
 	return nil
 }
 
+// replayCommits counts the group commits of a replay and the time the
+// store took for them.
+type replayCommits struct {
+	n    int
+	took time.Duration
+}
+
 // replayOnce replays ops into a fresh store of the given kind and returns
-// the wall and CPU time from the first submission to the last ack.
-func replayOnce(kind, start, end string, ops []ot.Op) (time.Duration, time.Duration, error) {
+// the wall and CPU time from the first submission to the last ack, and
+// the commits.
+func replayOnce(kind, start, end string, ops []ot.Op) (time.Duration, time.Duration, replayCommits, error) {
+	var rc replayCommits
+	wall, cpu, err := replay(kind, start, end, ops, func(n int, took time.Duration, err error) {
+		rc.n++ // the writer goroutine calls this, before the acks it precedes
+		rc.took += took
+	})
+	return wall, cpu, rc, err
+}
+
+func replay(kind, start, end string, ops []ot.Op, onCommit func(int, time.Duration, error)) (time.Duration, time.Duration, error) {
 	var store collab.Store
 	switch kind {
 	case "mem":
@@ -106,7 +125,7 @@ func replayOnce(kind, start, end string, ops []ot.Op) (time.Duration, time.Durat
 	}
 	defer store.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := collab.NewService(collab.Config{Store: store, Logger: quiet})
+	svc, err := collab.NewService(collab.Config{Store: store, Logger: quiet, OnCommit: onCommit})
 	if err != nil {
 		return 0, 0, err
 	}
