@@ -44,7 +44,7 @@ type pendingReply struct {
 type document struct {
 	svc     *Service
 	id      string
-	inbox   chan request
+	inbox   *inbox
 	pending int // requests enqueued but not finished; guarded by svc.mu
 
 	failErr  error // set when the document cannot be used (missing, deleted, broken store)
@@ -63,13 +63,12 @@ type document struct {
 	staged  []OpRecord
 	replies []pendingReply
 	now     time.Time // the time of this wake-up, stamped on the ops it applies
-	reqs    []request // the requests of this wake-up
 }
 
 func newDocument(s *Service, id string) *document {
-	// The inbox bounds what a document's submitters may queue; a larger
-	// one lets a busy document commit more ops per fsync.
-	return &document{svc: s, id: id, inbox: make(chan request, 1024)}
+	// The inbox bounds what a document's submitters may queue: one group
+	// commit's worth (inbox.go).
+	return &document{svc: s, id: id, inbox: newInbox(s.cfg.MaxBatch)}
 }
 
 // load (re)builds the in-memory state from the store: the newest snapshot,
@@ -216,9 +215,14 @@ func (d *document) run() {
 	defer idle.Stop()
 	for {
 		select {
-		case r := <-d.inbox:
-			n := d.handle(r)
-			if d.finish(n) {
+		case <-d.inbox.wake:
+			reqs := d.inbox.take()
+			if len(reqs) == 0 {
+				continue // a token left from requests an earlier take got
+			}
+			d.handle(reqs)
+			d.inbox.recycle(reqs)
+			if d.finish(len(reqs)) {
 				return
 			}
 			idle.Reset(d.svc.cfg.IdleTimeout)
@@ -234,20 +238,9 @@ func (d *document) run() {
 	}
 }
 
-// handle processes r and whatever else is already queued (up to MaxBatch),
-// committing all their ops together. It returns how many requests it took.
-func (d *document) handle(r request) int {
-	reqs := append(d.reqs[:0], r) // d.reqs: the array of the last wake-up, reused
-	defer func() { clear(reqs); d.reqs = reqs[:0] }()
-more:
-	for len(reqs) < d.svc.cfg.MaxBatch {
-		select {
-		case r2 := <-d.inbox:
-			reqs = append(reqs, r2)
-		default:
-			break more
-		}
-	}
+// handle processes the requests of one wake-up (everything queued, at most
+// MaxBatch), committing all their ops together.
+func (d *document) handle(reqs []request) {
 	d.now = d.svc.cfg.Now() // one clock read per wake-up, not per op
 	for _, r := range reqs {
 		if r.sub != nil {
@@ -262,7 +255,6 @@ more:
 		r.done <- err
 	}
 	d.flush()
-	return len(reqs)
 }
 
 // finish marks n requests done; a failed document unloads as soon as
@@ -307,14 +299,21 @@ func (d *document) drainClosed() {
 			return
 		}
 		d.svc.mu.Unlock()
-		r := <-d.inbox
-		if r.sub != nil {
-			r.sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)}
-		} else {
-			r.done <- ErrClosed
+		reqs := d.inbox.take()
+		if len(reqs) == 0 {
+			<-d.inbox.wake // a request counted in pending is on its way
+			continue
 		}
+		for _, r := range reqs {
+			if r.sub != nil {
+				r.sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)}
+			} else {
+				r.done <- ErrClosed
+			}
+		}
+		d.inbox.recycle(reqs)
 		d.svc.mu.Lock()
-		d.pending--
+		d.pending -= len(reqs)
 		d.svc.mu.Unlock()
 	}
 }

@@ -396,6 +396,6 @@ func (s *Service) enqueue(docID string, r request) error {
 	}
 	d.pending++
 	s.mu.Unlock()
-	d.inbox <- r // blocks only while the writer's inbox is full: backpressure
+	d.inbox.push(r) // waits only while the writer's inbox is full: backpressure
 	return nil
 }
