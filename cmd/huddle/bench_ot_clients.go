@@ -35,6 +35,7 @@ type clientsResult struct {
 	p50, p99  time.Duration // submit to ack, over the window's acks
 	worst     time.Duration
 	serverCPU float64 // seconds, the child's user+system time in the window
+	editorCPU float64 // seconds, this process's (the editors') in the window
 	commits   commitStats
 }
 
@@ -171,6 +172,7 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 		return res, err
 	}
 	c0 := readCommitStats(ch.url)
+	e0 := cpuTime()
 	mu.Lock()
 	from = time.Now()
 	mu.Unlock()
@@ -187,6 +189,7 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cpu1, err := procCPU(ch.pid())
+	res.editorCPU = (cpuTime() - e0).Seconds()
 	c1 := readCommitStats(ch.url)
 	res.commits = commitStats{c1.commits - c0.commits, c1.ops - c0.ops, c1.seconds - c0.seconds}
 	stopTyping()
