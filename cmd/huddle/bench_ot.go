@@ -82,7 +82,7 @@ func printClients(cc clientsConfig) error {
 	fmt.Printf("%d editors, %s, %.0fs: %d keystrokes, %d acks (%.0f ops/s), round trip p50 %.2f ms p99 %.2f ms max %.2f ms, server CPU %.0f%% of a core, editors' %.0f%%\n",
 		cc.clients, mode, r.seconds, r.edits, r.acks, float64(r.acks)/r.seconds, ms(r.p50), ms(r.p99), ms(r.worst), 100*r.serverCPU/r.seconds, 100*r.editorCPU/r.seconds)
 	if c := r.commits; c.commits > 0 {
-		fmt.Printf("  server: %.0f group commits, %.1f ops each, %.2f ms each on average\n", c.commits, c.ops/c.commits, 1000*c.seconds/c.commits)
+		fmt.Printf("  server: %.0f group commits, %.1f ops each, %.2f ms each on average, %.0f over 32 ms\n", c.commits, c.ops/c.commits, 1000*c.seconds/c.commits, c.commits-c.fast)
 	}
 	return nil
 }

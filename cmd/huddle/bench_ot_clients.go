@@ -42,6 +42,7 @@ type clientsResult struct {
 // commitStats are the server's group commits (its metrics), over the window.
 type commitStats struct {
 	commits, ops, seconds float64
+	fast                  float64 // commits that took at most 32 ms (a histogram bucket)
 }
 
 // readCommitStats reads the document commit counters of a huddle server.
@@ -66,6 +67,8 @@ func readCommitStats(base string) commitStats {
 			c.seconds = x
 		case "huddle_documents_ops_committed_total":
 			c.ops = x
+		case `huddle_documents_commit_seconds_bucket{le="0.032"}`:
+			c.fast = x
 		}
 	}
 	return c
@@ -191,7 +194,7 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 	cpu1, err := procCPU(ch.pid())
 	res.editorCPU = (cpuTime() - e0).Seconds()
 	c1 := readCommitStats(ch.url)
-	res.commits = commitStats{c1.commits - c0.commits, c1.ops - c0.ops, c1.seconds - c0.seconds}
+	res.commits = commitStats{c1.commits - c0.commits, c1.ops - c0.ops, c1.seconds - c0.seconds, c1.fast - c0.fast}
 	stopTyping()
 	wg.Wait()
 	if err != nil {
