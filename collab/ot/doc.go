@@ -119,7 +119,8 @@ func (d *Doc) Apply(op Op) (inverse Op, err error) {
 	}
 	// An op's inverse has at most as many components as the op (each maps
 	// to one, and merging only removes), so it fits in len(op) slots of
-	// the slab; its capacity is capped there, so appending to it copies.
+	// the slab. Its capacity ends where it ends, so that appending to it
+	// copies instead of writing into the next inverse's slots.
 	if cap(d.slab)-len(d.slab) < len(op) {
 		d.slab = make([]Component, 0, max(slabSize, len(op)))
 	}
@@ -147,6 +148,9 @@ func (d *Doc) Apply(op Op) (inverse Op, err error) {
 			d.gapEnd += c.N
 		}
 	}
-	d.slab = d.slab[:n+min(len(inverse), len(op))]
+	if len(inverse) <= len(op) { // always, but never hand out slots past it
+		d.slab = d.slab[:n+len(inverse)]
+		inverse = inverse[:len(inverse):len(inverse)]
+	}
 	return inverse.trim(), nil
 }
