@@ -15,15 +15,19 @@ import "errors"
 // a sweep of the map at each compaction (about a tenth of its time on the
 // automerge-paper replay, docs/COLLAB.md "Throughput").
 
+// dedupKey is what identifies a client's op: unique per author.
+type dedupKey struct{ author, clientOpID string }
+
 // duplicateIn returns the original ack of req if one of the ops it missed
 // is req applied before.
 func duplicateIn(missed []OpRecord, req SubmitRequest) (Result, bool) {
 	if req.ClientOpID == "" {
 		return Result{}, false
 	}
+	key := dedupKey{req.Author, req.ClientOpID}
 	for i := range missed {
 		m := &missed[i]
-		if m.ClientOpID == req.ClientOpID && m.Author == req.Author {
+		if (dedupKey{m.Author, m.ClientOpID}) == key {
 			return Result{Ack: Ack{Rev: m.Rev, Op: m.Op, Duplicate: true}}, true
 		}
 	}
