@@ -12,7 +12,7 @@ import "errors"
 // scan of them replaces the map of every retained (author, id) pair that
 // the writer used to keep: on the common path (base = head) there is
 // nothing to scan, and the writer no longer pays a map insert per op and
-// a sweep of the map at each compaction (about a tenth of its time on the
+// a sweep of the map at each compaction (about a fifth of its time on the
 // automerge-paper replay, docs/COLLAB.md "Throughput").
 
 // dedupKey is what identifies a client's op: unique per author.
