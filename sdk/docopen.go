@@ -119,8 +119,10 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 	changes, errs := d.handleOpenedLocked(o)
 	d.openedAfterOutageLocked()
 	d.signalLocked()
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(changes, errs)
+	d.emitAcks(acks)
 	d.flushCursor()
 }
 
@@ -241,10 +243,16 @@ func (d *Document) inflightSettled(id string, ans any) {
 		d.refuseLocked(errs[0])
 		d.stats.Refused++
 	} else {
-		d.stats.Acked++
+		rev := int64(0) // unknown unless the answer is an ack
+		if a, ok := ans.(*protocol.DocAck); ok {
+			rev = a.Rev
+		}
+		d.ackedLocked(rev)
 	}
 	d.fresh = true
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(nil, errs)
+	d.emitAcks(acks)
 	d.reopen(true)
 }

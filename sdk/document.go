@@ -123,12 +123,15 @@ type Document struct {
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
 	threads     map[string]*threadState     // comment threads (comments.go)
 
-	out   outage // the server could not store edits (docoutage.go)
-	stats DocStats
+	out    outage // the server could not store edits (docoutage.go)
+	stats  DocStats
+	sentAt time.Time // when the in-flight op was last sent
+	acks   []DocAck  // acknowledgements not yet given to onAck (docack.go)
 
 	cbMu     sync.Mutex // callbacks run one at a time, in order
 	onChange func(Change)
 	onError  func(error)
+	onAck    func(DocAck)
 }
 
 func newDocument(d *Docs, id string) *Document {
@@ -310,6 +313,7 @@ func (d *Document) sendSubmitLocked() {
 		return
 	}
 	d.stats.Sent++
+	d.sentAt = time.Now()
 	d.lastSent = client.Submission{ClientOpID: inf.ClientOpID, BaseRev: d.c.Revision(), Op: inf.Op}
 	d.docs.sendAsync(l, &protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: d.id, Rev: d.c.Revision(), ID: inf.ClientOpID, Op: op})
 }
@@ -431,8 +435,10 @@ func (d *Document) handleOp(rev int64, id, author string, raw json.RawMessage) {
 	}
 	changes, _ := d.receiveLocked(rev, id, author, raw)
 	d.signalLocked()
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(changes, nil)
+	d.emitAcks(acks)
 	d.flushCursor()
 }
 
@@ -466,7 +472,7 @@ func (d *Document) receiveLocked(rev int64, id, author string, raw json.RawMessa
 		return nil, false
 	}
 	if ackID != "" {
-		d.stats.Acked++
+		d.ackedLocked(rev)
 		d.progressLocked()
 	}
 	d.pushHistLocked(rev, op, author)
@@ -500,7 +506,7 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 			d.resyncLocked(fmt.Sprintf("ack at %d: %v", m.Rev, err))
 			break
 		}
-		d.stats.Acked++
+		d.ackedLocked(m.Rev)
 		d.progressLocked()
 		d.pushHistLocked(m.Rev, inf.Op, d.docs.room.identity())
 		d.sendSubmitLocked()
@@ -511,8 +517,10 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 		d.resyncLocked(fmt.Sprintf("ack %s at revision %d while at %d", m.ID, m.Rev, cur))
 	}
 	d.signalLocked()
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(changes, nil)
+	d.emitAcks(acks)
 	d.flushCursor()
 }
 
