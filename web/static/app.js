@@ -50,6 +50,10 @@
 //   docState(id)      'synchronized' | 'awaiting confirm' | 'awaiting with
 //                     buffer' (the OT client state), null if not open
 //   docReadOnly(id)   whether the server opened it read-only for us
+//   docSaveState(id)  '' | 'paused' (the server could not store edits; the
+//                     page opens it again and resubmits) | 'failed' (it
+//                     stopped trying: docoutage.js)
+//   docStatus()       the editor's status line ('Saved', 'Saving paused: …')
 //   docPresence(id)   participant ids that have it open
 //   remoteCursors(id) [{participant, name, color, anchor, head}] other
 //                     people's selections, mapped into our text
@@ -62,6 +66,7 @@
 // Chat and presence (chat.js, presence.js):
 //   chat()            [{id, from, name, text, ts}] messages shown, oldest first
 //   sendChat(text)    posts a message (shown once the server stored it)
+//   chatNotice()      the composer's notice ('' or "Not sent yet: …")
 //   unread()          the unread count (on the Chat control's badge)
 //   presenceOf(id)    {state, status, reconnecting, lastSeen} of a participant
 //   setStatus(text)   sets our custom status ('' clears it)
