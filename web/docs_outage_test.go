@@ -19,8 +19,8 @@ import (
 
 // TestDocsPageSurvivesStoreOutage: the server keeps documents and chat in
 // a real redis-server, which is killed (SIGKILL) while Alice types. Her
-// page shows "Saving paused", keeps her edits in the editor, and goes on
-// taking more; her chat message gets the composer's "not stored" notice.
+// page shows "Saving paused", keeps her edits in the editor (and in
+// IndexedDB), and goes on taking more; her chat message gets the composer's "not stored" notice.
 // Once redis-server is back the page opens the document again by itself
 // and resubmits: every edit is in the server's text exactly once and her
 // text is the server's; the chat message is stored once.
@@ -56,6 +56,10 @@ func TestDocsPageSurvivesStoreOutage(t *testing.T) {
 		strings.Count(text, one) != 1 || strings.Count(text, two) != 1 {
 		t.Fatalf("alice's text while paused: %q %v, want both edits kept", text, err)
 	}
+	waitFor(t, 10*time.Second, "alice's unsaved edits kept in IndexedDB too", func() (bool, string) {
+		saved, err := alice.pendingSaved(doc)
+		return err == nil && strings.Contains(saved, one) && strings.Contains(saved, two), fmt.Sprint(saved, err)
+	})
 	if _, err := eval[string](alice.browser, `window.huddle.sendChat('said during the outage')`); err != nil {
 		t.Fatal(err)
 	}
