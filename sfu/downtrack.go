@@ -60,6 +60,7 @@ type DownTrack struct {
 	tsOffset   uint32    // input ts - output ts
 	lastOut    uint16    // highest output seq sent
 	lastIn     uint16    // highest input seq seen
+	frameEnd   bool      // the newest packet sent ended a frame: padding may follow
 	lastAsk    time.Time // last keyframe request while waiting for one
 	skipped    bool      // packets were discarded while waiting for a keyframe
 	maxSkipped uint16    // the newest of them
@@ -324,6 +325,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 		d.lastOut = out
 		d.lastOutTS = p.header.Timestamp - d.tsOffset
 		d.lastOutAt = time.Now().UnixNano()
+		d.frameEnd = p.header.Marker
 	}
 	h := seqPair{out: out, in: in, layer: layer, tsOff: d.tsOffset, valid: true}
 	if d.vp8 && d.fwd.base != nil && d.fwd.Layers() > 1 {
@@ -331,7 +333,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 		d.rewriteVP8(p.payload, h.picOff, h.tl0Off, true)
 	}
 	d.history[out%historyLen] = h
-	return d.write(p, out, w, ssrc, pt, ext, h.tsOff)
+	return d.write(p, out, w, ssrc, pt, ext, h.tsOff, 0)
 }
 
 // startAt decides whether p, a packet of the layer this downtrack waits
@@ -450,15 +452,50 @@ func (d *DownTrack) resend(p *packet, out uint16, h seqPair) bool {
 	if d.vp8 && (h.picOff != 0 || h.tl0Off != 0) {
 		d.rewriteVP8(p.payload, h.picOff, h.tl0Off, false)
 	}
-	return d.write(p, out, w, ssrc, pt, ext, h.tsOff)
+	return d.write(p, out, w, ssrc, pt, ext, h.tsOff, 0)
+}
+
+// sendPadding writes one padding-only packet (a bandwidth probe, probe.go)
+// in this downtrack's sequence: the next output sequence number, the
+// newest output timestamp, no marker. Only between frames (a padding packet
+// inside a frame's run of sequence numbers would break the frame for the
+// receiver) and only once the downtrack has started. The media that follows
+// starts a new run after it, so the numbers stay continuous; a NACK for it
+// is not answered (receivers need no padding to assemble frames).
+func (d *DownTrack) sendPadding() bool {
+	d.mu.Lock()
+	w, ssrc, pt, ext := d.writer, d.ssrc, d.pt, d.ext
+	d.mu.Unlock()
+	if w == nil || !d.ready.Load() || !d.started || ext.twcc == 0 {
+		return false
+	}
+	if !d.frameEnd && !d.waitKey && !d.paused.Load() {
+		return false // mid-frame; a paused or waiting video restarts at a keyframe anyway
+	}
+	out := d.lastOut + 1
+	d.lastOut = out
+	d.resync = true
+	d.history[out%historyLen] = seqPair{}
+	p := &d.path.padPkt
+	p.header = rtp.Header{Timestamp: d.lastOutTS}
+	p.payload = p.payload[:0]
+	if !d.write(p, out, w, ssrc, pt, ext, 0, probePad) {
+		return false
+	}
+	d.path.probe.padPackets.Add(1)
+	d.path.probe.padBytes.Add(probePad)
+	return true
 }
 
 // write rewrites the header into this downtrack's own (the cached packet
 // stays untouched and nothing is allocated) and writes the packet.
-func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs, tsOff uint32) bool {
+// pad > 0 makes it a padding-only packet of that many bytes (p has no payload).
+func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs, tsOff uint32, pad byte) bool {
 	h := &d.hdr
 	*h = rtp.Header{
 		Version:        2,
+		Padding:        pad > 0,
+		PaddingSize:    pad,
 		Marker:         p.header.Marker,
 		PayloadType:    pt,
 		SequenceNumber: out,
@@ -485,20 +522,34 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 		seq := d.path.nextTWCC()
 		d.extBuf[3], d.extBuf[4] = byte(seq>>8), byte(seq)
 		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
+		if pr := d.path.probe; pr != nil && pr.active.Load() {
+			pr.sent(seq, h.MarshalSize()+len(p.payload)+int(pad), time.Now())
+		}
 	}
 	if ext.twcc != 0 && d.path != nil && d.path.est != nil {
 		// Through the estimator, which records the send time.
-		if ok, err := d.path.est.write(h, p.payload); ok {
-			if err != nil {
-				return false
+		payload := p.payload
+		if pad > 0 {
+			// GCC counts the payload it is given, and a probe's padding
+			// must count: it gets the padding as payload, and the
+			// estimator's writer turns it back into padding (estimate.go).
+			h.PaddingSize, payload = 0, paddingPayload[:pad]
+		}
+		if ok, err := d.path.est.write(h, payload); ok {
+			if err != nil || pad > 0 {
+				return err == nil
 			}
 			d.sent.Add(1)
 			d.path.bytes.Add(uint64(len(p.payload)))
 			return true
 		}
+		h.PaddingSize = pad
 	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return false // the PeerConnection is closing; the room removes us shortly
+	}
+	if pad > 0 {
+		return true // padding is not media: counted by the prober
 	}
 	d.sent.Add(1)
 	if d.path != nil {
@@ -506,6 +557,13 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 	}
 	return true
 }
+
+// paddingPayload is a probe's padding as GCC's recorder is given it: zeros,
+// and the padding length in the last byte, as on the wire.
+var paddingPayload = func() (b [probePad]byte) {
+	b[probePad-1] = probePad
+	return b
+}()
 
 // close stops this downtrack; the sender is removed by the caller.
 func (d *DownTrack) close() {

@@ -74,6 +74,12 @@ func (e *estimator) addStream(ssrc uint32, twcc uint8, w interface {
 	}
 	info := &interceptor.StreamInfo{SSRC: ssrc, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: int(twcc)}}}
 	e.bwe.AddStream(info, interceptor.RTPWriterFunc(func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
+		if h.Padding && h.PaddingSize == 0 && len(p) > 0 {
+			// A probe's padding, given to GCC as payload so that it counts
+			// (DownTrack.write): on the wire it is padding again.
+			h.PaddingSize = p[len(p)-1]
+			p = p[:len(p)-int(h.PaddingSize)]
+		}
 		return w.WriteRTP(h, p)
 	}))
 }

@@ -12,11 +12,18 @@ type pathCounts struct {
 	sent, queueDrops, behindDrops, resent uint64
 	bytes, nacks, plis                    uint64
 	pauses, switches                      uint64 // allocator.go
+	probes, probesOK, probesFailed        uint64 // probe.go
+	padPackets, padBytes                  uint64
 }
 
 func (s *sendPath) counts() pathCounts {
-	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
+	c := pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
 		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
+	if p := s.probe; p != nil {
+		c.probes, c.probesOK, c.probesFailed = p.clusters.Load(), p.succeeded.Load(), p.failed.Load()
+		c.padPackets, c.padBytes = p.padPackets.Load(), p.padBytes.Load()
+	}
+	return c
 }
 
 func (c *pathCounts) add(o pathCounts) {
@@ -29,6 +36,11 @@ func (c *pathCounts) add(o pathCounts) {
 	c.plis += o.plis
 	c.pauses += o.pauses
 	c.switches += o.switches
+	c.probes += o.probes
+	c.probesOK += o.probesOK
+	c.probesFailed += o.probesFailed
+	c.padPackets += o.padPackets
+	c.padBytes += o.padBytes
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -45,6 +57,7 @@ type engineMetrics struct {
 	pauses, switches                            *prometheus.Desc
 	layerPackets                                *prometheus.Desc
 	estimates                                   *prometheus.Desc
+	probes, padPackets, padBytes                *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 }
 
@@ -64,6 +77,9 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		layerPackets: prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
 		estimates:    prometheus.NewDesc("huddle_media_subscriber_estimate_bps", "Downlink estimates of the subscribers connected now (GCC from TWCC feedback, or REMB), in bits/s, at scrape time.", nil, nil),
 		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
+		probes:       prometheus.NewDesc("huddle_media_probe_clusters_total", "Bandwidth probe clusters sent to subscribers before a move up or a resume, by outcome (started, succeeded, failed).", []string{"outcome"}, nil),
+		padPackets:   prometheus.NewDesc("huddle_media_probe_padding_packets_total", "Padding-only RTP packets sent to subscribers as bandwidth probes.", nil, nil),
+		padBytes:     prometheus.NewDesc("huddle_media_probe_padding_bytes_total", "Padding bytes sent to subscribers as bandwidth probes.", nil, nil),
 	}
 }
 
@@ -82,7 +98,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.probes, m.padPackets, m.padBytes} {
 		ch <- d
 	}
 }
@@ -108,6 +124,11 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.plis))
 	ch <- prometheus.MustNewConstMetric(m.pauses, prometheus.CounterValue, float64(t.pauses))
 	ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(t.switches))
+	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probes), "started")
+	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probesOK), "succeeded")
+	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probesFailed), "failed")
+	ch <- prometheus.MustNewConstMetric(m.padPackets, prometheus.CounterValue, float64(t.padPackets))
+	ch <- prometheus.MustNewConstMetric(m.padBytes, prometheus.CounterValue, float64(t.padBytes))
 	for i, rid := range [maxLayers]string{"q", "h", "f"} {
 		ch <- prometheus.MustNewConstMetric(m.layerPackets, prometheus.CounterValue, float64(m.layers[i].Load()), rid)
 	}
