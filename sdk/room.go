@@ -34,6 +34,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -64,6 +65,9 @@ type Options struct {
 	// reports: a load generator can use one to simulate loss, and NACK
 	// still repairs what it drops.
 	NetworkInterceptors []interceptor.Factory
+	// Net is the network stack the PeerConnections use (pion/transport);
+	// nil: the system's. Tests put a shaped link or a virtual network here.
+	Net transport.Net
 	// NoAutoReconnect ends the session when the signaling connection
 	// drops, instead of calling Reconnect.
 	NoAutoReconnect bool
@@ -154,7 +158,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		return nil, err
 	}
 	levels := newAudioLevels()
-	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels, opts.ICENetworkTypes)
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels, opts.ICENetworkTypes, opts.Net)
 	if err != nil {
 		conn.close()
 		return nil, err
@@ -181,7 +185,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	return r, nil
 }
 
-func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, networkTypes []webrtc.NetworkType) (*webrtc.API, error) {
+func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, networkTypes []webrtc.NetworkType, nw transport.Net) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
@@ -200,6 +204,9 @@ func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, n
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetRelayAcceptanceMinWait(0)
+	if nw != nil {
+		se.SetNet(nw)
+	}
 	if len(networkTypes) > 0 {
 		se.SetNetworkTypes(networkTypes)
 	}

@@ -99,6 +99,8 @@ type seqPair struct {
 	tl0Off  uint8
 	layer   int8
 	valid   bool
+	resends uint8 // retransmissions so far (resendable)
+	resent  int64 // the last one, unix nanos
 }
 
 // extIDs are the header extension ids one side negotiated (0: none).
@@ -434,11 +436,30 @@ func (d *DownTrack) rewriteVP8(payload []byte, picOff uint16, tl0Off uint8, trac
 	}
 }
 
-// inputSeq maps an output sequence number this downtrack sent back to the
-// input packet it carried, for a NACK.
-func (d *DownTrack) inputSeq(out uint16) (seqPair, bool) {
-	e := d.history[out%historyLen]
-	return e, e.valid && e.out == out
+// Retransmission bounds: a packet is resent at most maxResends times and
+// not again within resendGap, and a paused video's packets not at all (it
+// restarts at a keyframe). Without them a congested link loses the
+// retransmissions too, the subscriber asks again every few tens of
+// milliseconds, and the retransmissions crowd out the media (and, on a
+// shaped link, everything else).
+const (
+	maxResends = 2
+	resendGap  = 100 * time.Millisecond
+)
+
+// resendable maps a NACKed output sequence number to its input packet when
+// it may be resent now, and counts the resend.
+func (d *DownTrack) resendable(out uint16, now time.Time) (seqPair, bool) {
+	e := &d.history[out%historyLen]
+	if !e.valid || e.out != out || d.paused.Load() || e.resends >= maxResends {
+		return seqPair{}, false
+	}
+	if e.resends > 0 && now.UnixNano()-e.resent < int64(resendGap) {
+		return seqPair{}, false
+	}
+	e.resends++
+	e.resent = now.UnixNano()
+	return *e, true
 }
 
 // resend writes a packet again under the output sequence number it had.

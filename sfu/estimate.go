@@ -39,14 +39,20 @@ type estimator struct {
 	twccSeen  atomic.Bool
 	feedbacks atomic.Uint64 // TWCC feedback packets since the last sample
 	remb      atomic.Uint64 // the client's last REMB, bits/s; 0: none
+	// Packets the feedback since the last sample reported received and
+	// lost. GCC's own loss average is refreshed only when its delay
+	// controller emits, which it does not while it holds (a queue draining),
+	// so it can stay high long after the loss ended.
+	fbReceived, fbLost atomic.Uint64
 
 	// The allocation loop's view, for congestion: the last estimate and
 	// the bytes sent at the last look.
-	mu       sync.Mutex
-	lastEst  float64
-	lastSent uint64
-	lastAt   time.Time
-	congest  bool
+	mu        sync.Mutex
+	lastEst   float64
+	lastSent  uint64
+	lastAt    time.Time
+	congest   bool
+	lastDelay float64 // GCC's last delay measurement: unchanged means its stats are stale
 }
 
 func newEstimator(lf logging.LoggerFactory) *estimator {
@@ -93,6 +99,9 @@ func (e *estimator) feedback(p rtcp.Packet) {
 	case *rtcp.TransportLayerCC:
 		e.twccSeen.Store(true)
 		e.feedbacks.Add(1)
+		rx, lost := twccCounts(p)
+		e.fbReceived.Add(uint64(rx))
+		e.fbLost.Add(uint64(lost))
 		_ = e.bwe.WriteRTCP([]rtcp.Packet{p}, nil) // fails only once closed
 	case *rtcp.ReceiverEstimatedMaximumBitrate:
 		e.remb.Store(uint64(p.Bitrate))
@@ -137,13 +146,17 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 	}
 	e.lastSent, e.lastAt = sentBytes, now
 	e.congest = false
+	rx, lost := e.fbReceived.Swap(0), e.fbLost.Swap(0)
 	if fb := e.feedbacks.Swap(0); fb > 0 && e.twccSeen.Load() {
-		// Only fresh feedback counts: a paused link sends little, and
-		// GCC's loss average would otherwise stay where it was.
+		// Only fresh feedback counts: the loss is counted from the
+		// feedback since the last sample, and GCC's delay verdict only
+		// when GCC has emitted since (its stats are kept while it holds).
 		st := e.bwe.GetStats()
-		loss, _ := st["averageLoss"].(float64)
 		usage, _ := st["usage"].(string)
-		e.congest = loss > congestionLoss || usage == "overuse"
+		delay, _ := st["delayMeasurement"].(float64)
+		fresh := delay != e.lastDelay
+		e.lastDelay = delay
+		e.congest = float64(lost) > congestionLoss*float64(rx+lost) || (fresh && usage == "overuse")
 	}
 	est *= headroom
 	e.lastEst = est
@@ -164,4 +177,34 @@ func (e *estimator) write(h *rtp.Header, payload []byte) (bool, error) {
 		return false, nil
 	}
 	return true, err
+}
+
+// twccCounts counts the packets a transport-wide feedback reports received
+// and not received.
+func twccCounts(fb *rtcp.TransportLayerCC) (received, lost int) {
+	left := int(fb.PacketStatusCount)
+	count := func(sym uint16) {
+		if sym == rtcp.TypeTCCPacketNotReceived {
+			lost++
+		} else {
+			received++
+		}
+		left--
+	}
+	for _, c := range fb.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for i := 0; i < int(c.RunLength) && left > 0; i++ {
+				count(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				if left <= 0 {
+					break
+				}
+				count(sym)
+			}
+		}
+	}
+	return received, lost
 }

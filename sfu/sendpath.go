@@ -276,7 +276,7 @@ func (s *sendPath) deliver(it sendItem) {
 	var h seqPair
 	if it.retransmit {
 		var ok bool
-		if h, ok = d.inputSeq(it.seq); !ok {
+		if h, ok = d.resendable(it.seq, time.Now()); !ok {
 			return
 		}
 		in, layer = h.in, h.layer
