@@ -231,8 +231,9 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 			t.Errorf("paused with reason %q, want %q", p.Reason, protocol.PauseBandwidth)
 		}
 	}
-	// Paused: over 4 s of media, no video arrives and audio does.
-	waitFrames(t, c.pub, 25) // what was queued on the link drains
+	// Paused: over 4 s of media, no video arrives and audio does. First
+	// what the link had queued drains (at this rate its queue holds 3 s).
+	waitFrames(t, c.pub, 100)
 	v0, a0, sent0 := c.rcv.video.Load(), c.rcv.audio.Load(), c.audio.Load()
 	waitFrames(t, c.pub, 100)
 	v1, a1, sent1 := c.rcv.video.Load(), c.rcv.audio.Load(), c.audio.Load()
@@ -264,5 +265,48 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 		metricDelta(m0, m2, `huddle_media_probe_clusters_total{outcome="started"}`),
 		metricDelta(m0, m2, `huddle_media_probe_clusters_total{outcome="failed"}`),
 		metricDelta(m0, m2, `huddle_media_probe_clusters_total{outcome="succeeded"}`),
+		c.link.dropped.Load())
+}
+
+// Item 1, second half: a limit that steps down and up (800, 250, 800, 250
+// kbit/s, then none, 6 s of media each) moves the subscriber between layers
+// a bounded number of times, never flapping, and it ends on f.
+func TestShapedLinkStepsStayStable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c := startShapedCall(t, ctx, "steps")
+
+	waitLayer(t, c.pub, c.rcv, 2, "an unlimited link")
+	m0 := scrape(t, c.srv)
+	first := c.pub.frame.Load() + 1
+	steps := []float64{800e3, 250e3, 800e3, 250e3}
+	for _, bps := range steps {
+		c.link.setRate(bps)
+		from, to := waitFrames(t, c.pub, 150)
+		per, total := c.rcv.window(to-50, to)
+		t.Logf("%4.0f kbit/s: frames per layer in its last 2 s %v of 50 (%d); layer changes %d", bps/1e3, per, total, c.rcv.layerChanges(from, to))
+		if bps < 400e3 && per[2] > 0 {
+			t.Errorf("at %.0f kbit/s %d frames of f arrived in the step's last 2 s", bps/1e3, per[2])
+		}
+	}
+	c.link.setRate(0)
+	high := waitLayerFrom(t, c.pub, c.rcv, 2, "the limit lifted after the steps")
+	m1 := scrape(t, c.srv)
+	changes := c.rcv.layerChanges(first, high+25)
+	switches := metricDelta(m0, m1, "huddle_media_layer_switches_total")
+	// Each of the five changes of limit needs one or two moves (f to h,
+	// h to q, q to h, h to q, q to h to f: six); twelve is twice that.
+	if changes > 12 || switches > 12 {
+		t.Errorf("%d layer changes received, %v switches counted over 5 changes of limit, want at most 12", changes, switches)
+	}
+	if p := metricDelta(m0, m1, "huddle_media_video_pauses_total"); p != 0 {
+		t.Errorf("%v pauses, where q always fits", p)
+	}
+	t.Logf("steps: %d layer changes received, %v switches; probes started %v, failed %v, succeeded %v; padding %v packets; link dropped %d",
+		changes, switches,
+		metricDelta(m0, m1, `huddle_media_probe_clusters_total{outcome="started"}`),
+		metricDelta(m0, m1, `huddle_media_probe_clusters_total{outcome="failed"}`),
+		metricDelta(m0, m1, `huddle_media_probe_clusters_total{outcome="succeeded"}`),
+		metricDelta(m0, m1, "huddle_media_probe_padding_packets_total"),
 		c.link.dropped.Load())
 }
