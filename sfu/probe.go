@@ -39,19 +39,28 @@ const (
 	// probeMaxPadRate bounds the padding rate (bits/s), whatever the goal:
 	// each tick queues at most its share of it.
 	probeMaxPadRate = 4_000_000
-	// A cluster succeeds when what arrived reached probeEnough of the goal,
-	// arrived at probeKeptUp of the rate it was sent at or faster, and lost
-	// at most probeMaxLoss of its packets.
-	probeEnough  = 0.9
-	probeKeptUp  = 0.9
+	// probeOvershoot: the cluster is paced at this much above the goal, so
+	// that a pacer woken late still reaches it.
+	probeOvershoot = 1.1
+	// A cluster succeeds when it arrived at probeEnough of the goal or
+	// faster (measured over its arrival span), lost at most probeMaxLoss
+	// of its packets, and built no queue (probeMaxQueueing). Arrival rate
+	// is compared with the goal, not with the rate it was sent at: a
+	// sender woken late sends in bursts and only looks faster.
+	probeEnough  = 0.95
 	probeMaxLoss = 0.05
+	// probeMaxQueueing: the cluster fails when its last quarter was
+	// delayed this much more than its first (the smallest delay of each):
+	// a queue grew, the link is full even if arrivals looked fast (a
+	// receiver reading in bursts squeezes its arrival times together, but
+	// not its smallest delays).
+	probeMaxQueueing = 30 * time.Millisecond
 	// A cluster is given up early once probeEarlyPackets of it are reported
-	// over at least probeEarlySpan and they arrive below probeEarlyRatio of
-	// the rate they were sent at, or lose more than probeEarlyLoss: the
-	// link is full, and more padding would only queue and drop.
+	// over at least probeEarlySpan and they lost more than probeEarlyLoss
+	// or queued twice probeMaxQueueing: the link is full, and more padding
+	// would only queue and drop.
 	probeEarlyPackets = 20
 	probeEarlySpan    = 100 * time.Millisecond
-	probeEarlyRatio   = 0.75
 	probeEarlyLoss    = 0.1
 	// probeRecords is how many packets' send and arrival one cluster
 	// remembers (a cluster at the largest goal is a few hundred packets).
@@ -101,6 +110,8 @@ type prober struct {
 	count    int           // packets recorded
 	bytes    int           // bytes recorded (with probeOverhead)
 	result   float64       // what arrived, bits/s
+	sendRate float64       // what was sent, bits/s (for the log)
+	queued   time.Duration // the last judge's queueing
 	why      string        // why the last cluster failed, for the log
 
 	quit chan struct{}
@@ -179,7 +190,7 @@ func (p *prober) finish(ok bool, why string, now time.Time) {
 		p.state = probeFailed
 		p.failed.Add(1)
 	}
-	p.path.log.Debug("probe cluster", "ok", ok, "goal", int(p.goal), "arrived", int(p.result), "packets", p.count, "why", why, "took", now.Sub(p.start))
+	p.path.log.Debug("probe cluster", "ok", ok, "goal", int(p.goal), "arrived", int(p.result), "sent", int(p.sendRate), "packets", p.count, "queueing", p.queued, "why", why, "took", now.Sub(p.start))
 }
 
 // pace queues padding for cluster id on d's SSRC, enough each tick that
@@ -205,7 +216,7 @@ func (p *prober) pace(id uint32, d *DownTrack) {
 			return
 		}
 		elapsed := now.Sub(p.start).Seconds()
-		deficit := p.goal/8*elapsed - float64(p.bytes)
+		deficit := probeOvershoot*p.goal/8*elapsed - float64(p.bytes)
 		p.mu.Unlock()
 		n := min(int(deficit/padSize), perTick)
 		for range n {
@@ -319,6 +330,8 @@ func (p *prober) judge(now time.Time) {
 	if reported == 0 {
 		return
 	}
+	queueing := p.queueing(received)
+	p.queued = queueing
 	// Rates over the spans between the first and the last packet: the
 	// last one sent and the first one to arrive do not count towards them.
 	sendRate, recvRate := 0.0, 0.0
@@ -329,14 +342,11 @@ func (p *prober) judge(now time.Time) {
 		recvRate = float64(recvBytes-firstRecvSize) * 8e6 / float64(d)
 	}
 	loss := float64(lost) / float64(reported)
-	p.result = min(sendRate, recvRate)
-	if recvRate < probeKeptUp*sendRate {
-		p.result = recvRate // the link did not keep up: it carried this much
-	}
+	p.result, p.sendRate = recvRate, sendRate
 	if p.sending {
 		span := time.Duration(lastArr-firstArr) * time.Microsecond
 		if reported >= probeEarlyPackets && span >= probeEarlySpan &&
-			(recvRate < probeEarlyRatio*sendRate || loss > probeEarlyLoss) {
+			(loss > probeEarlyLoss || queueing > 2*probeMaxQueueing) {
 			p.finish(false, "link full", now)
 		}
 		return
@@ -347,13 +357,46 @@ func (p *prober) judge(now time.Time) {
 	switch {
 	case loss > probeMaxLoss:
 		p.finish(false, "loss", now)
-	case recvRate < probeKeptUp*sendRate:
-		p.finish(false, "arrived slower than sent", now)
-	case p.result < probeEnough*p.goal:
-		p.finish(false, "below goal", now)
+	case queueing > probeMaxQueueing:
+		p.finish(false, "queue grew", now)
+	case recvRate < probeEnough*p.goal:
+		p.finish(false, "arrived below goal", now)
 	default:
 		p.finish(true, "", now)
 	}
+}
+
+// queueing is how much later than its first quarter the last quarter of
+// the cluster's received packets arrived, relative to when each was sent:
+// the smallest delay of each quarter (the two clocks differ by a constant,
+// which cancels). p.mu is held.
+func (p *prober) queueing(received int) time.Duration {
+	quarter := received / 4
+	if quarter < 2 {
+		return 0
+	}
+	var firstMin, lastMin int64
+	k := 0
+	for i := range p.count {
+		seq := p.first + uint16(i)
+		r := &p.recs[int(seq)%probeRecords]
+		if r.cluster != p.cluster || r.seq != seq || r.status != 1 {
+			continue
+		}
+		delay := r.arrival - r.sent/1000 // microseconds
+		switch {
+		case k < quarter:
+			if k == 0 || delay < firstMin {
+				firstMin = delay
+			}
+		case k >= received-quarter:
+			if k == received-quarter || delay < lastMin {
+				lastMin = delay
+			}
+		}
+		k++
+	}
+	return time.Duration(lastMin-firstMin) * time.Microsecond
 }
 
 // close stops a running cluster's pacing and waits for it.
