@@ -229,6 +229,12 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 		return
 	}
 	est, known, congested := p.path.linkSample(now)
+	// Pushback while a probe runs or just after is the probe's own: it
+	// moves nothing down, but the link is not quiet either.
+	shaky := congested && p.path.probe.recent(now)
+	if shaky {
+		congested = false
+	}
 	// What the link carries now: a quiet link carries at least that, and a
 	// probe's goal is this plus what a move adds.
 	carried := audio
@@ -248,7 +254,7 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 		d.allocSize = d.alloc.size
 		d.mu.Unlock()
 	}
-	ac := &allocCtx{p: p, lr: lr, known: known, congested: congested, now: now, carried: carried, videos: videos}
+	ac := &allocCtx{p: p, lr: lr, known: known, congested: congested, shaky: shaky, now: now, carried: carried, videos: videos}
 	ac.pollProbe()
 	slices.SortFunc(videos, func(a, b *DownTrack) int { return priority(a, speaker) - priority(b, speaker) })
 	for _, d := range videos {
@@ -261,6 +267,7 @@ type allocCtx struct {
 	p                *Peer
 	lr               *layerRates
 	known, congested bool
+	shaky            bool // pushback taken for a probe's (probe.go): not quiet, no move down
 	now              time.Time
 	carried          float64 // bits/s sent to this subscriber now (measured layer rates)
 	videos           []*DownTrack
@@ -374,7 +381,7 @@ func (d *DownTrack) allocateLayer(ac *allocCtx, budget float64) float64 {
 		cur = d.fwd.pickLayer(cur - 1)
 		down = true
 	}
-	if ac.congested || down {
+	if ac.congested || ac.shaky || down {
 		a.upSince = time.Time{}
 	} else if a.upSince.IsZero() {
 		a.upSince = now
@@ -438,7 +445,7 @@ func (d *DownTrack) allocatePaused(ac *allocCtx, budget, lowRate float64, lowest
 	// Paused: only audio flows, and GCC's estimate cannot outgrow it. Once
 	// the link has been quiet for the hold time, probe for the lowest
 	// layer (with resumeFactor's margin), and resume when it got through.
-	if ac.congested {
+	if ac.congested || ac.shaky {
 		a.upSince = time.Time{}
 		return 0, true
 	} else if a.upSince.IsZero() {

@@ -62,6 +62,11 @@ const (
 	probeEarlyPackets = 20
 	probeEarlySpan    = 100 * time.Millisecond
 	probeEarlyLoss    = 0.1
+	// probeGrace: while a cluster runs and this long after it ends, the
+	// link's pushback is taken for the probe's own: the allocator moves
+	// nothing down for it (a failed probe must not cost a layer), but it
+	// counts as not quiet.
+	probeGrace = time.Second
 	// probeRecords is how many packets' send and arrival one cluster
 	// remembers (a cluster at the largest goal is a few hundred packets).
 	probeRecords = 2048
@@ -109,6 +114,7 @@ type prober struct {
 	first    uint16        // transport-wide seq of the cluster's first packet
 	count    int           // packets recorded
 	bytes    int           // bytes recorded (with probeOverhead)
+	ended    time.Time     // when the last cluster finished
 	result   float64       // what arrived, bits/s
 	sendRate float64       // what was sent, bits/s (for the log)
 	queued   time.Duration // the last judge's queueing
@@ -178,9 +184,20 @@ func (p *prober) poll(now time.Time) (probeState, float64) {
 	return st, p.result
 }
 
+// recent reports whether a cluster runs or ended less than probeGrace ago.
+func (p *prober) recent(now time.Time) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state == probeRunning || (!p.ended.IsZero() && now.Sub(p.ended) < probeGrace)
+}
+
 // finish ends the running cluster; p.mu is held.
 func (p *prober) finish(ok bool, why string, now time.Time) {
 	p.sending = false
+	p.ended = now
 	p.active.Store(false)
 	p.why = why
 	if ok {

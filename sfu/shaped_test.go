@@ -235,7 +235,13 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 	// what the link had queued drains (at this rate its queue holds 3 s).
 	waitFrames(t, c.pub, 100)
 	v0, a0, sent0 := c.rcv.video.Load(), c.rcv.audio.Load(), c.audio.Load()
-	waitFrames(t, c.pub, 100)
+	for i := range 4 { // and audio never stops: half of each second's arrives at least
+		a, sent := c.rcv.audio.Load(), c.audio.Load()
+		waitFrames(t, c.pub, 25)
+		if got, want := c.rcv.audio.Load()-a, (c.audio.Load()-sent)/2; got < want {
+			t.Errorf("paused, second %d: %d audio packets arrived, want at least %d", i, got, want)
+		}
+	}
 	v1, a1, sent1 := c.rcv.video.Load(), c.rcv.audio.Load(), c.audio.Load()
 	if got, sent := a1-a0, sent1-sent0; got < sent*8/10 {
 		t.Errorf("while video was paused, %d audio packets of %d arrived, want at least 80%%", got, sent)
