@@ -14,9 +14,10 @@ import (
 // video's SSRC, numbered in that video's sequence and in the transport-wide
 // sequence) so that everything sent adds up to the goal rate. The
 // subscriber's transport-wide feedback then says when each packet arrived;
-// if the cluster arrived about as fast as it was sent, with little loss,
-// the link has that much room and the move is made; otherwise it is
-// abandoned (and the allocator waits longer before the next try).
+// if the cluster arrived at the goal rate, with little loss and without
+// building a queue, the link has that much room and the move is made;
+// otherwise it is abandoned (and the allocator waits longer before the
+// next try). docs/ARCHITECTURE.md ("Probing") has the numbers and why.
 //
 // Why our own measurement and not GCC's estimate: Pion's GCC never lets its
 // target grow past 1.5 times the rate it saw arrive, and only by about 8%
