@@ -202,7 +202,6 @@ func (d *DownTrack) Bind(t webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	d.pt = uint8(c.PayloadType)
 	d.ext = extIDsOf(t.HeaderExtensions())
 	d.mu.Unlock()
-	d.path.est.addStream(uint32(t.SSRC()), d.ext.twcc, t.WriteStream())
 	d.path.bind(uint32(t.SSRC()), d)
 	d.requestKeyframe()
 	return c, nil
@@ -326,7 +325,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 	if int16(out-d.lastOut) > 0 {
 		d.lastOut = out
 		d.lastOutTS = p.header.Timestamp - d.tsOffset
-		d.lastOutAt = time.Now().UnixNano()
+		d.lastOutAt = d.clock()
 		d.frameEnd = p.header.Marker
 	}
 	h := seqPair{out: out, in: in, layer: layer, tsOff: d.tsOffset, valid: true}
@@ -534,57 +533,42 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 		}
 	}
 	if ext.absSendTime != 0 {
-		ns := time.Now().UnixNano()
+		ns := d.clock()
 		v := uint32(ns/1e9)<<18 | uint32((ns%1e9)<<18/1e9)
 		d.extBuf[0], d.extBuf[1], d.extBuf[2] = byte(v>>16), byte(v>>8), byte(v)
 		_ = h.SetExtension(ext.absSendTime, d.extBuf[0:3])
 	}
+	var twcc uint16
 	if ext.twcc != 0 && d.path != nil {
-		seq := d.path.nextTWCC()
-		d.extBuf[3], d.extBuf[4] = byte(seq>>8), byte(seq)
+		twcc = d.path.nextTWCC()
+		d.extBuf[3], d.extBuf[4] = byte(twcc>>8), byte(twcc)
 		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
 		if pr := d.path.probe; pr != nil && pr.active.Load() {
-			pr.sent(seq, h.MarshalSize()+len(p.payload)+int(pad), time.Now())
+			pr.sent(twcc, h.MarshalSize()+len(p.payload)+int(pad), time.Unix(0, d.clock()))
 		}
-	}
-	if ext.twcc != 0 && d.path != nil && d.path.est != nil {
-		// Through the estimator, which records the send time.
-		payload := p.payload
-		if pad > 0 {
-			// GCC counts the payload it is given, and a probe's padding
-			// must count: it gets the padding as payload, and the
-			// estimator's writer turns it back into padding (estimate.go).
-			h.PaddingSize, payload = 0, paddingPayload[:pad]
-		}
-		if ok, err := d.path.est.write(h, payload); ok {
-			if err != nil || pad > 0 {
-				return err == nil
-			}
-			d.sent.Add(1)
-			d.path.bytes.Add(uint64(len(p.payload)))
-			return true
-		}
-		h.PaddingSize = pad
 	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return false // the PeerConnection is closing; the room removes us shortly
+	}
+	if ext.twcc != 0 && d.path != nil {
+		d.path.est.sent(twcc, h.MarshalSize()+len(p.payload)+int(pad)) // estimate.go: a probe's padding counts
 	}
 	if pad > 0 {
 		return true // padding is not media: counted by the prober
 	}
 	d.sent.Add(1)
-	if d.path != nil {
-		d.path.bytes.Add(uint64(len(p.payload)))
-	}
 	return true
 }
 
-// paddingPayload is a probe's padding as GCC's recorder is given it: zeros,
-// and the padding length in the last byte, as on the wire.
-var paddingPayload = func() (b [probePad]byte) {
-	b[probePad-1] = probePad
-	return b
-}()
+// clock is the time of the send path's current batch: its packets leave
+// together (one GSO send), and one clock read per batch instead of two per
+// packet is measurable at this rate. Outside a batch (tests), the time now.
+func (d *DownTrack) clock() int64 {
+	if d.path != nil && d.path.now != 0 {
+		return d.path.now
+	}
+	return time.Now().UnixNano()
+}
 
 // close stops this downtrack; the sender is removed by the caller.
 func (d *DownTrack) close() {

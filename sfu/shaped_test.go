@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/sdk"
@@ -49,7 +50,8 @@ func startShapedCall(t *testing.T, ctx context.Context, room string) *shapedCall
 	t.Cleanup(c.link.close) // after the subscriber's Leave (cleanups run last first)
 	c.sub = joinRoom(t, ctx, c.srv, "sub", room, sdk.Options{
 		OnTrack: c.rcv.onTrack,
-		Net:     c.link.net(t),
+		// The link sits in the bot's sockets, beneath ICE, DTLS and SRTP.
+		Settings: func(se *webrtc.SettingEngine) { se.SetNet(c.link.net(t)) },
 	})
 	c.sub.OnVideoPaused(func(track string, paused bool, reason string) {
 		c.mu.Lock()

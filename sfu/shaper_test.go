@@ -13,7 +13,8 @@ import (
 // shapedLink is a bot's downlink with a real rate limit: one FIFO queue,
 // bounded in bytes, drained by a token bucket; a datagram that does not fit
 // the queue is dropped (drop tail), as a router's would be. It sits in the
-// bot's sockets (sdk.Options.Net), beneath ICE, DTLS and SRTP, so what it
+// bot's sockets (a pion/transport Net given to its setting engine through
+// sdk.Options.Settings), beneath ICE, DTLS and SRTP, so what it
 // drops is lost on the network: NACKs repair it, SRTP sees retransmissions
 // as new packets, and the transport-wide feedback the bot sends reports
 // arrivals as the link delivers them (delays while the queue fills, losses
