@@ -372,7 +372,12 @@ func (p *prober) judge(now time.Time) {
 	if reported < sentN && !now.After(p.deadline) {
 		return // more feedback to come
 	}
+	span := time.Duration(lastArr-firstArr) * time.Microsecond
 	switch {
+	case span < probeDuration/2 || float64(recvBytes)*8 < probeEnough*p.goal*probeDuration.Seconds()/2:
+		// Too little arrived, or over too short a time, to say anything: a
+		// token bucket lets a short burst through at any rate.
+		p.finish(false, "too small", now)
 	case loss > probeMaxLoss:
 		p.finish(false, "loss", now)
 	case queueing > probeMaxQueueing:

@@ -47,8 +47,8 @@ func cluster(t *testing.T, goal float64, n, size int, gap, arrive time.Duration,
 }
 
 // A cluster that arrives as fast as it was sent, at the goal, succeeds; one
-// the link delivered at half the rate (a queue grew), or that lost a fifth
-// of its packets, fails.
+// the link delivered at half the rate (a queue grew), one that lost a fifth
+// of its packets, a short burst, and one below its goal fail.
 func TestProbeClusterJudgedFromFeedback(t *testing.T) {
 	// 100 packets of 956 bytes (1000 on the wire) 4 ms apart: 2 Mbit/s.
 	st, rate := cluster(t, 1.8e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, nil)
@@ -62,6 +62,12 @@ func TestProbeClusterJudgedFromFeedback(t *testing.T) {
 	st, _ = cluster(t, 1.8e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, func(i int) bool { return i%5 == 0 })
 	if st != probeFailed {
 		t.Errorf("a cluster that lost a fifth: %v, want failed", st)
+	}
+	// A short burst (a token bucket lets one through at any rate) says
+	// nothing, however fast it arrived.
+	st, _ = cluster(t, 1.8e6, 20, 956, time.Millisecond, time.Millisecond, nil)
+	if st != probeFailed {
+		t.Errorf("a 20 ms burst: %v, want failed", st)
 	}
 	// A goal above what was sent cannot be confirmed.
 	st, _ = cluster(t, 3e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, nil)
