@@ -233,6 +233,7 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 	est, known, congested := p.path.linkSample(now)
 	// Pushback while a probe runs or just after is the probe's own: it
 	// moves nothing down, but the link is not quiet either.
+	lossy := congested && p.path.est.lossyNow()
 	shaky := congested && p.path.probe.recent(now)
 	if shaky {
 		congested = false
@@ -256,7 +257,7 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 		d.allocSize = d.alloc.size
 		d.mu.Unlock()
 	}
-	ac := &allocCtx{p: p, lr: lr, known: known, congested: congested, shaky: shaky, now: now, carried: carried, videos: videos}
+	ac := &allocCtx{p: p, lr: lr, known: known, congested: congested, lossy: lossy && !shaky, shaky: shaky, now: now, carried: carried, videos: videos}
 	ac.pollProbe()
 	slices.SortFunc(videos, func(a, b *DownTrack) int { return priority(a, speaker) - priority(b, speaker) })
 	for _, d := range videos {
@@ -270,6 +271,7 @@ type allocCtx struct {
 	lr               *layerRates
 	known, congested bool
 	shaky            bool // pushback taken for a probe's (probe.go): not quiet, no move down
+	lossy            bool // the congestion is loss: only that pauses a video
 	now              time.Time
 	carried          float64 // bits/s sent to this subscriber now (measured layer rates)
 	videos           []*DownTrack
@@ -426,9 +428,11 @@ func (d *DownTrack) allocatePaused(ac *allocCtx, budget, lowRate float64, lowest
 		limit = resumeFactor
 	}
 	// Paused only on pushback: an uncongested link carries what it gets.
-	// ... and only once already on the lowest layer for pauseTicks ticks: a
-	// drop from a high layer is congested for a while.
-	if ac.congested && budget < lowRate && int8(d.cur.Load()) == lowest {
+	// ... only on loss: growing delay alone moves layers down but does not
+	// stop the video (audio suffers only when packets are lost) ... and only
+	// once already on the lowest layer for pauseTicks ticks: a drop from a
+	// high layer is congested for a while.
+	if ac.congested && ac.lossy && budget < lowRate && int8(d.cur.Load()) == lowest {
 		a.lowTicks++
 	} else {
 		a.lowTicks = 0

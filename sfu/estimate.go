@@ -75,6 +75,7 @@ type estimator struct {
 	lastSent  uint64
 	lastAt    time.Time
 	congest   bool
+	lossy     bool    // the congestion was loss, not only delay
 	lastDelay float64 // GCC's last delay measurement: unchanged means its stats are stale
 }
 
@@ -219,7 +220,7 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		return e.lastEst, true, e.congest
 	}
 	e.lastSent, e.lastAt = sentBytes, now
-	e.congest = false
+	e.congest, e.lossy = false, false
 	rx, lost := e.fbReceived.Swap(0), e.fbLost.Swap(0)
 	if fb := e.feedbacks.Swap(0); fb > 0 && e.twccSeen.Load() {
 		// Only fresh feedback counts: the loss is counted from the
@@ -230,11 +231,23 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		delay, _ := st["delayMeasurement"].(float64)
 		fresh := delay != e.lastDelay
 		e.lastDelay = delay
-		e.congest = float64(lost) > congestionLoss*float64(rx+lost) || (fresh && usage == "overuse")
+		e.lossy = float64(lost) > congestionLoss*float64(rx+lost)
+		e.congest = e.lossy || (fresh && usage == "overuse")
 	}
 	est *= headroom
 	e.lastEst = est
 	return est, true, e.congest
+}
+
+// lossyNow reports whether the last sample's congestion was loss (more than
+// congestionLoss of the packets reported), not only growing delay.
+func (e *estimator) lossyNow() bool {
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lossy
 }
 
 func (e *estimator) close() {
