@@ -28,10 +28,10 @@ const (
 	// nominalRate is assumed for a layer not measured yet (bits/s), lowest
 	// first: roughly what browsers send for 180p, 360p and 720p.
 	rateSmoothing = 0.3
-	// pauseTicks: congested ticks on the lowest layer before a pause (2 s:
+	// pauseTicks: congested ticks on the lowest layer before a pause (3 s:
 	// after a drop from a high layer, the link's queue takes a while to
 	// drain and reports loss meanwhile, though the lowest layer fits).
-	pauseTicks = 8
+	pauseTicks = 12
 )
 
 var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
