@@ -30,7 +30,7 @@ func (s *session) handleChat(c *protocol.Chat) {
 		ClientID: c.ClientID, From: m.id, Identity: m.claims.Identity, Name: m.claims.Name,
 		Text: c.Text, TS: time.Now().UnixMilli(),
 	}
-	stored, dup, err := s.srv.chat.post(m.room.name, msg)
+	stored, dup, err := s.srv.chat.Post(m.room.name, msg)
 	if err != nil {
 		s.sendError(protocol.CodeInternal, err.Error(), protocol.TypeChat)
 		return

@@ -16,34 +16,54 @@ import (
 // deleted as new ones arrive.
 const maxChatPerRoom = 5000
 
-// chatStore keeps each room's chat in the embedded store, one bucket per
-// room, keyed by the bucket's sequence. A message is broadcast only after
-// its commit, so what people saw survives a restart.
-type chatStore struct {
+// ChatStore keeps each room's chat. A message is broadcast only after the
+// store has it, so what people saw survives a restart (or, in cluster
+// mode, a move to another node).
+type ChatStore interface {
+	// Post stores a message and gives it its id, or returns the one
+	// already stored for the same identity and client id (a resend after a
+	// reconnect) with dup true.
+	Post(room string, msg protocol.ChatMessage) (stored protocol.ChatMessage, dup bool, err error)
+	// History is the room's most recent messages (protocol.ChatHistory at
+	// most), oldest first.
+	History(room string) []protocol.ChatMessage
+	// Forget drops what the store keeps in memory for a room that left
+	// this node; its messages stay stored.
+	Forget(room string)
+	Close() error
+}
+
+// BoltChatStore keeps each room's chat in the embedded store, one bucket
+// per room, keyed by the bucket's sequence.
+type BoltChatStore struct {
 	db *bolt.DB
 
 	mu     sync.Mutex
 	recent map[string]*dedup // by room: (identity, clientId) -> message
 }
 
-func openChatStore(path string) (*chatStore, error) {
+var _ ChatStore = (*BoltChatStore)(nil)
+
+// OpenBoltChatStore opens (or makes) the chat file at path.
+func OpenBoltChatStore(path string) (*BoltChatStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open chat store %s: %w", path, err)
 	}
-	return &chatStore{db: db, recent: map[string]*dedup{}}, nil
+	return &BoltChatStore{db: db, recent: map[string]*dedup{}}, nil
 }
 
-func (c *chatStore) close() {
-	if c == nil {
-		return
+// Close closes the file.
+func (c *BoltChatStore) Close() error {
+	if err := c.db.Close(); err != nil {
+		return fmt.Errorf("close chat store: %w", err)
 	}
-	_ = c.db.Close()
+	return nil
 }
 
-// post stores a message, or returns the one already stored for the same
+// Post stores a message, or returns the one already stored for the same
 // sender and client id (a resend after a reconnect).
-func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
+func (c *BoltChatStore) Post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
 	c.mu.Lock()
 	d := c.recent[room]
 	if d == nil {
@@ -86,16 +106,16 @@ func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMe
 	return msg, false, nil
 }
 
-// forget drops a room's memory of client ids (the room is gone; its
+// Forget drops a room's memory of client ids (the room is gone; its
 // messages stay on disk).
-func (c *chatStore) forget(room string) {
+func (c *BoltChatStore) Forget(room string) {
 	c.mu.Lock()
 	delete(c.recent, room)
 	c.mu.Unlock()
 }
 
-// history returns the room's most recent messages, oldest first.
-func (c *chatStore) history(room string) []protocol.ChatMessage {
+// History returns the room's most recent messages, oldest first.
+func (c *BoltChatStore) History(room string) []protocol.ChatMessage {
 	out := []protocol.ChatMessage{}
 	_ = c.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(room))

@@ -49,9 +49,9 @@ func (s *session) joinedFor(m *member, claims *auth.Claims) *protocol.Joined {
 		Room:        claims.Room,
 		Participant: m.participant(),
 		Grants:      claims.Grants,
-		ICEServers:  s.iceServers(claims.Identity),
+		ICEServers:  s.srv.iceServers(s.host, claims.Identity),
 		SessionID:   m.sessionID,
-		Chat:        s.srv.chat.history(claims.Room),
+		Chat:        s.srv.chat.History(claims.Room),
 	}
 }
 
