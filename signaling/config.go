@@ -63,6 +63,10 @@ type Config struct {
 	// OnRoomEmpty is told when a room's last participant has left and the
 	// room is gone from this node (cluster mode releases it).
 	OnRoomEmpty func(room string)
+	// Router, in cluster mode, says which node serves a room; a join for
+	// a room of another node is relayed there (relay.go). Nil: every room
+	// is served here.
+	Router Router
 }
 
 func (c Config) withDefaults() Config {

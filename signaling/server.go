@@ -46,7 +46,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*Room
-	sessions map[string]*member // by session id, for resumes
+	sessions map[string]*member    // by session id, for resumes
+	relays   map[*session]struct{} // edge sessions relayed to other nodes
 }
 
 // New checks the configuration and starts serving: from here on the node
@@ -73,6 +74,7 @@ func New(cfg Config) (*Server, error) {
 		events:   cfg.Events,
 		rooms:    map[string]*Room{},
 		sessions: map[string]*member{},
+		relays:   map[*session]struct{}{},
 		joins:    newJoinLimiter(cfg.JoinRate, cfg.JoinBurst),
 	}
 	// Origins are checked before the upgrade (CheckHost). Write buffers
@@ -123,9 +125,17 @@ func (s *Server) Shutdown(deadline time.Time) {
 		s.draining.Store(true)
 		s.mu.Lock()
 		rooms := s.rooms
+		relays := make([]*session, 0, len(s.relays))
+		for sess := range s.relays {
+			relays = append(relays, sess)
+		}
 		s.mu.Unlock()
 		for _, r := range rooms {
 			r.restart("server restarting: reconnect")
+		}
+		for _, sess := range relays {
+			sess.finish(closeFrame{protocol.CloseServiceRestart, "server restarting: reconnect"})
+			sess.conn.Interrupt()
 		}
 		// Sessions end once their close frame is out (or their write
 		// times out); then nobody is left to wait for.

@@ -50,6 +50,10 @@ type session struct {
 	limitedAt time.Time    // last rate_limited error, to send one per second
 
 	first []byte // a message read before the session began (cluster relays)
+	// relayed: the client reached another node, which relays it here (we
+	// own the room). relay: we are that other node (relay.go).
+	relayed bool
+	relay   *relayState
 
 	meetingBudget meetingBudget // read loop only (meeting.go)
 	renderWindow  time.Time     // render-size budget, read loop only (adaptive.go)
@@ -91,22 +95,30 @@ type Client struct {
 	Host   string // the Host it reached, for TURN URLs
 	// First is a message read before the session began (a relayed join).
 	First []byte
+	// Relayed: an edge node relays this client (cluster mode); the
+	// session is served here and never routed again.
+	Relayed bool
 }
 
 // Serve runs a session over a transport in the background until the
 // client leaves or the server shuts down. The transport is the session's
 // from here; the server waits for the session at shutdown.
 func (s *Server) Serve(t Transport, c Client) {
+	if s.ctx.Err() != nil || s.draining.Load() {
+		t.CloseWith(protocol.CloseServiceRestart, "server restarting: reconnect", time.Now().Add(writeTimeout))
+		return
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
-		srv:   s,
-		conn:  t,
-		log:   s.log.With("remote", c.Remote),
-		host:  c.Host,
-		ctx:   ctx,
-		end:   cancel,
-		limit: rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
-		first: c.First,
+		srv:     s,
+		conn:    t,
+		log:     s.log.With("remote", c.Remote),
+		host:    c.Host,
+		ctx:     ctx,
+		end:     cancel,
+		limit:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		first:   c.First,
+		relayed: c.Relayed,
 	}
 	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter)
 	sess.heard()
@@ -135,6 +147,7 @@ func (s *session) heard() { s.lastHeard.Store(time.Now().UnixNano()) }
 func (s *session) serve() {
 	s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.sendPing)
 	s.readLoop()
+	s.endRelay()
 	if m := s.member; m != nil {
 		if s.left {
 			s.srv.removeMember(m)
@@ -187,7 +200,7 @@ func (s *session) readLoop() {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func() {
 		s.heard()
-		if s.member != nil { // before the join only the join deadline counts
+		if s.joined() { // before the join only the join deadline counts
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 		}
 	})
@@ -212,7 +225,7 @@ func (s *session) readLoop() {
 			continue
 		}
 		s.handle(data)
-		if s.member != nil {
+		if s.joined() {
 			// The join ends the join deadline; from here silence counts.
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 		}
@@ -259,6 +272,9 @@ func (s *session) drain() {
 		}
 	}
 }
+
+// joined: the join has been handled here, or is relayed to the owner.
+func (s *session) joined() bool { return s.member != nil || s.relay != nil }
 
 func (s *session) memberID() string {
 	if s.member == nil {
@@ -343,6 +359,10 @@ func (s *session) endWith(code, msg, ref string, closeCode int) {
 func (s *session) finish(f closeFrame) { s.q.finishWith(f, nil) }
 
 func (s *session) handle(data []byte) {
+	if s.relay != nil {
+		s.forward(data) // the owner node decodes and answers
+		return
+	}
 	msg, err := protocol.Decode(data)
 	if err != nil {
 		s.sendError(protocol.CodeBadMessage, err.Error(), "")
