@@ -59,3 +59,16 @@ func checkText(t string, maxLen int, emptyOK bool) error {
 	}
 	return nil
 }
+
+// chatHistory is what a join shows of the room's chat: empty when the
+// store cannot be read now (a join goes on without it).
+func (s *Server) chatHistory(room string) []protocol.ChatMessage {
+	h, err := s.chat.History(room)
+	if err != nil {
+		s.log.Warn("chat history unavailable for a join", "room", room, "err", err)
+	}
+	if h == nil {
+		return []protocol.ChatMessage{}
+	}
+	return h
+}

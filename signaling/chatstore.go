@@ -26,7 +26,7 @@ type ChatStore interface {
 	Post(room string, msg protocol.ChatMessage) (stored protocol.ChatMessage, dup bool, err error)
 	// History is the room's most recent messages (protocol.ChatHistory at
 	// most), oldest first.
-	History(room string) []protocol.ChatMessage
+	History(room string) ([]protocol.ChatMessage, error)
 	// Forget drops what the store keeps in memory for a room that left
 	// this node; its messages stay stored.
 	Forget(room string)
@@ -115,9 +115,9 @@ func (c *BoltChatStore) Forget(room string) {
 }
 
 // History returns the room's most recent messages, oldest first.
-func (c *BoltChatStore) History(room string) []protocol.ChatMessage {
+func (c *BoltChatStore) History(room string) ([]protocol.ChatMessage, error) {
 	out := []protocol.ChatMessage{}
-	_ = c.db.View(func(tx *bolt.Tx) error {
+	err := c.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(room))
 		if b == nil {
 			return nil
@@ -134,7 +134,10 @@ func (c *BoltChatStore) History(room string) []protocol.ChatMessage {
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
-	return out
+	if err != nil {
+		return nil, fmt.Errorf("read chat of room %q: %w", room, err)
+	}
+	return out, nil
 }
 
 func seqKey(n uint64) []byte {

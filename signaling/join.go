@@ -60,7 +60,7 @@ func (s *session) joinedFor(m *member, claims *auth.Claims) *protocol.Joined {
 		Grants:      claims.Grants,
 		ICEServers:  s.srv.iceServers(s.host, claims.Identity),
 		SessionID:   m.sessionID,
-		Chat:        s.srv.chat.History(claims.Room),
+		Chat:        s.srv.chatHistory(claims.Room),
 	}
 }
 
