@@ -560,6 +560,13 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 				return
 			}
 		}
+		if m.ID == "" && m.ReqID == "" && m.Code == protocol.DocErrUnavailable {
+			// The server's stream of this document ended (its copy was
+			// unloaded): open it again.
+			if doc := d.doc(m.Doc); doc != nil {
+				doc.reopenLater()
+			}
+		}
 		d.reportError(de)
 	case *protocol.DocPresence:
 		if doc := d.doc(m.Doc); doc != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -803,6 +804,16 @@ func (d *Document) resyncLocked(why string) {
 	go d.reopen(true)
 }
 
+// unavailableRetry is about how long a document waits to open again after
+// the server said its copy is gone (DocErrUnavailable); jittered.
+const unavailableRetry = 300 * time.Millisecond
+
+// reopenLater opens the document again after a short random wait, unless
+// it is being opened already (a reconnect reopens every document).
+func (d *Document) reopenLater() {
+	time.AfterFunc(unavailableRetry/2+rand.N(unavailableRetry), func() { d.reopen(false) })
+}
+
 // handleSubmitError rolls back the in-flight op the server refused. It
 // reports false when the error is about some other op.
 func (d *Document) handleSubmitError(de *DocError) bool {
@@ -811,6 +822,18 @@ func (d *Document) handleSubmitError(de *DocError) bool {
 	if !d.opened || d.closed || !ok || inf.ClientOpID != de.OpID {
 		d.mu.Unlock()
 		return false
+	}
+	if de.Code == protocol.DocErrUnavailable || de.Code == protocol.DocErrNotOpen {
+		// Nothing was saved (cluster mode: the store is unreachable, or
+		// the room moved to another node, which unloaded the server's
+		// copy and ended this client's stream of it): the op stays in
+		// flight and is sent again, with its id, once the document is
+		// open again (here, or on the room's new node after the
+		// reconnect).
+		d.mu.Unlock()
+		d.reopenLater()
+		d.emit(nil, []error{de})
+		return true
 	}
 	server := d.shadow.String()
 	local := d.c.Text()
