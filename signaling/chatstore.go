@@ -13,61 +13,56 @@ import (
 )
 
 // maxChatPerRoom bounds what one room keeps on disk; older messages are
-// deleted as new ones arrive.
-const maxChatPerRoom = 5000
+// deleted as new ones arrive. maxChatIDs is how many client ids per room
+// are remembered to recognise a resent message.
+const (
+	maxChatPerRoom = 5000
+	maxChatIDs     = 1024
+)
 
-// ChatStore keeps each room's chat. A message is broadcast only after the
-// store has it, so what people saw survives a restart (or, in cluster
-// mode, a move to another node).
+// ChatStore keeps rooms' chat: BoltChatStore on one node, RedisChatStore
+// in a cluster. Post stores a message (assigning its ID) and returns it,
+// or, for a sender and client id it has seen, the message stored then
+// with dup true. A message is broadcast only after Post returns.
 type ChatStore interface {
-	// Post stores a message and gives it its id, or returns the one
-	// already stored for the same identity and client id (a resend after a
-	// reconnect) with dup true.
 	Post(room string, msg protocol.ChatMessage) (stored protocol.ChatMessage, dup bool, err error)
-	// History is the room's most recent messages (protocol.ChatHistory at
-	// most), oldest first.
-	History(room string) ([]protocol.ChatMessage, error)
-	// Forget drops what the store keeps in memory for a room that left
-	// this node; its messages stay stored.
-	Forget(room string)
+	History(room string) ([]protocol.ChatMessage, error) // the newest protocol.ChatHistory, oldest first
+	Forget(room string)                                  // the room is gone from this node
 	Close() error
 }
 
+var _ ChatStore = (*BoltChatStore)(nil)
+
 // BoltChatStore keeps each room's chat in the embedded store, one bucket
-// per room, keyed by the bucket's sequence.
+// per room, keyed by the bucket's sequence; the client ids it has seen
+// are remembered in memory only.
 type BoltChatStore struct {
-	db *bolt.DB
+	db      *bolt.DB
+	max     int // messages kept per room
+	idLimit int // client ids remembered per room
 
 	mu     sync.Mutex
 	recent map[string]*dedup // by room: (identity, clientId) -> message
 }
 
-var _ ChatStore = (*BoltChatStore)(nil)
-
-// OpenBoltChatStore opens (or makes) the chat file at path.
+// OpenBoltChatStore opens (creating) the bbolt file at path.
 func OpenBoltChatStore(path string) (*BoltChatStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open chat store %s: %w", path, err)
 	}
-	return &BoltChatStore{db: db, recent: map[string]*dedup{}}, nil
+	return &BoltChatStore{db: db, max: maxChatPerRoom, idLimit: maxChatIDs, recent: map[string]*dedup{}}, nil
 }
 
-// Close closes the file.
-func (c *BoltChatStore) Close() error {
-	if err := c.db.Close(); err != nil {
-		return fmt.Errorf("close chat store: %w", err)
-	}
-	return nil
-}
+// Close implements ChatStore.
+func (c *BoltChatStore) Close() error { return c.db.Close() }
 
-// Post stores a message, or returns the one already stored for the same
-// sender and client id (a resend after a reconnect).
+// Post implements ChatStore.
 func (c *BoltChatStore) Post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
 	c.mu.Lock()
 	d := c.recent[room]
 	if d == nil {
-		d = newDedup(1024)
+		d = newDedup(c.idLimit)
 		c.recent[room] = d
 	}
 	key := msg.Identity + "\x00" + msg.ClientID
@@ -90,8 +85,8 @@ func (c *BoltChatStore) Post(room string, msg protocol.ChatMessage) (protocol.Ch
 		if err := b.Put(seqKey(n), data); err != nil {
 			return err
 		}
-		if n > maxChatPerRoom {
-			return b.Delete(seqKey(n - maxChatPerRoom))
+		if n > uint64(c.max) {
+			return b.Delete(seqKey(n - uint64(c.max)))
 		}
 		return nil
 	})
@@ -106,15 +101,15 @@ func (c *BoltChatStore) Post(room string, msg protocol.ChatMessage) (protocol.Ch
 	return msg, false, nil
 }
 
-// Forget drops a room's memory of client ids (the room is gone; its
-// messages stay on disk).
+// Forget implements ChatStore: it drops a room's memory of client ids
+// (its messages stay on disk).
 func (c *BoltChatStore) Forget(room string) {
 	c.mu.Lock()
 	delete(c.recent, room)
 	c.mu.Unlock()
 }
 
-// History returns the room's most recent messages, oldest first.
+// History implements ChatStore.
 func (c *BoltChatStore) History(room string) ([]protocol.ChatMessage, error) {
 	out := []protocol.ChatMessage{}
 	err := c.db.View(func(tx *bolt.Tx) error {
@@ -135,7 +130,7 @@ func (c *BoltChatStore) History(room string) ([]protocol.ChatMessage, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read chat of room %q: %w", room, err)
+		return nil, fmt.Errorf("chat history of %s: %w", room, err)
 	}
 	return out, nil
 }
