@@ -80,6 +80,18 @@ type Config struct {
 	// MediaNoGSO sends one packet per system call even where the kernel
 	// has UDP GSO (sfu.Config.NoGSO); for measuring.
 	MediaNoGSO bool
+
+	// Redis (redis://host:port/db) turns cluster mode on (docs/CLUSTER.md):
+	// membership, room placement and relay through it, documents and chat
+	// stored in it. Empty: one node with its embedded store.
+	Redis string
+	// AdvertiseURL is how other nodes and clients reach this node's HTTP
+	// (default URL()); NodeID names it in the cluster (default random).
+	AdvertiseURL string
+	NodeID       string
+	// ClusterTTL: a node that stops refreshing its membership is gone
+	// after this long; default 3s.
+	ClusterTTL time.Duration
 }
 
 // Defaults of the design brief.

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/huddle-rtc/huddle/admin"
 	"github.com/huddle-rtc/huddle/collab"
@@ -55,9 +55,17 @@ type Node struct {
 	events   *admin.Bus   // room events for the admin stream and webhooks
 	webhooks *webhook.Notifier
 
+	// Cluster mode (cluster.go): the Redis client, membership and rooms
+	// held; nil on a lone node. relayHost is the advertised host, for the
+	// TURN URLs of relayed participants.
+	rdb       *redis.Client
+	cluster   *clustered
+	relayHost string
+	ready     chan struct{} // closed once the rooms (sig) exist
+
 	ctx       context.Context
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // the HTTP server
+	wg        sync.WaitGroup // the HTTP server and room moves
 	closeOnce sync.Once
 }
 
@@ -71,6 +79,12 @@ func New(cfg Config) (*Node, error) {
 		keys:   cfg.APIKeys,
 		reg:    prometheus.NewRegistry(),
 		events: admin.NewBus(cfg.EventHistory),
+		ready:  make(chan struct{}),
+	}
+	if cfg.Redis != "" {
+		if _, err := redis.ParseURL(cfg.Redis); err != nil {
+			return nil, fmt.Errorf("cluster mode: redis url %q: %w", cfg.Redis, err)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
@@ -98,6 +112,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			n.closeParts()
+			n.closeCluster()
 			n.cancel()
 			n.cancel = nil // Close has nothing left to do
 		}
@@ -115,10 +130,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)
 	}
+	// The listener opens before the cluster is joined: its address is
+	// advertised. Nothing is served until the end of Start.
+	if n.listener, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("start http on %s: %w", n.cfg.HTTPAddr, err)
+	}
+	if n.cfg.Redis != "" {
+		if err := n.joinCluster(ctx); err != nil {
+			return err
+		}
+	}
 	if err := n.startDocs(); err != nil {
 		return err
 	}
-	if n.chat, err = signaling.OpenBoltChatStore(filepath.Join(n.cfg.DataDir, "chat.db")); err != nil {
+	if err := n.openChat(); err != nil {
 		return err
 	}
 	if n.cfg.TURN != nil {
@@ -126,17 +151,18 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if n.listener, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
-		return fmt.Errorf("start http on %s: %w", n.cfg.HTTPAddr, err)
-	}
 	sc := n.cfg.signaling()
 	sc.APIKeys, sc.DevMode = n.keys, n.devMode
 	sc.Media, sc.Documents, sc.Chat, sc.Events = n.media, n.hub, n.chat, n.events
 	sc.Registerer = n.reg
 	sc.ICEServers = n.iceServersFor
+	if n.cluster != nil {
+		sc.Router, sc.OnRoomEmpty = n, n.maybeRelease
+	}
 	if n.sig, err = signaling.New(sc); err != nil {
 		return fmt.Errorf("start signaling: %w", err)
 	}
+	close(n.ready)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /", web.Handler())
@@ -238,6 +264,7 @@ func (n *Node) shutdown() {
 		n.cancel()
 		n.wg.Wait()
 		n.closeParts()
+		n.closeCluster()
 		n.log.Info("shutdown: media closed, documents and chat flushed", "after", time.Since(began))
 	})
 }
@@ -273,6 +300,9 @@ func (n *Node) closeParts() {
 func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	rooms, people := n.sig.Counts()
 	body := map[string]any{"status": "ok", "devMode": n.devMode, "rooms": rooms, "participants": people}
+	if n.cluster != nil {
+		body["cluster"] = n.clusterHealth()
+	}
 	if n.devMode {
 		body["warning"] = "dev mode: no API keys configured, tokens are minted for loopback clients"
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/datachannel"
 	"github.com/huddle-rtc/huddle/sfu"
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/turn"
 	"github.com/huddle-rtc/huddle/webhook"
 )
@@ -25,9 +26,17 @@ import (
 // startDocs opens the document store in the data directory, the document
 // service and the data-channel hub.
 func (n *Node) startDocs() error {
-	store, err := collab.OpenBoltStore(filepath.Join(n.cfg.DataDir, "docs"), 0)
-	if err != nil {
-		return fmt.Errorf("start documents: %w", err)
+	var store collab.Store
+	if n.rdb != nil {
+		// Cluster mode: every write checks in Redis that this node still
+		// holds the room at its epoch.
+		store = collab.NewRedisStore(n.rdb, collab.RedisStoreOptions{Fence: n.fence})
+	} else {
+		bolt, err := collab.OpenBoltStore(filepath.Join(n.cfg.DataDir, "docs"), 0)
+		if err != nil {
+			return fmt.Errorf("start documents: %w", err)
+		}
+		store = bolt
 	}
 	svc, err := collab.NewService(collab.Config{Store: store, Logger: n.log.With("part", "collab"), OnDocChange: n.docChanged, OnCommit: n.metrics.docCommitted})
 	if err != nil {
@@ -37,6 +46,17 @@ func (n *Node) startDocs() error {
 	n.docStore, n.docs = store, svc
 	n.hub = datachannel.NewHub(svc, n.log.With("part", "datachannel"))
 	return nil
+}
+
+// openChat opens the chat store: the data directory's, or Redis in
+// cluster mode (fenced like the documents).
+func (n *Node) openChat() (err error) {
+	if n.rdb != nil {
+		n.chat = signaling.NewRedisChatStore(n.rdb, signaling.RedisChatOptions{Fence: n.fence})
+		return nil
+	}
+	n.chat, err = signaling.OpenBoltChatStore(filepath.Join(n.cfg.DataDir, "chat.db"))
+	return err
 }
 
 // closeDocs stops the hub, then the service (every acked op is durable),

@@ -32,6 +32,10 @@ func serve(args []string) error {
 	maxParticipants := f.Int("max-participants", 200, "participants per room")
 	joinsPerSecond := f.Int("joins-per-second", 20, "WebSocket connections a second per client address (burst 5x); -1 for no limit")
 	webhookURLs := f.String("webhook-urls", "", "comma-separated URLs that get every room event, signed with the first API key (docs/ADMIN.md)")
+	redisURL := f.String("redis", "", "redis://host:port/db: cluster mode (docs/CLUSTER.md); empty runs one node on its embedded store")
+	advertiseURL := f.String("advertise-url", "", "cluster mode: this node's URL for other nodes (http://host:port); default from --http-addr")
+	nodeID := f.String("node-id", "", "cluster mode: this node's id (default random per start)")
+	clusterTTL := f.Duration("cluster-ttl", 3*time.Second, "cluster mode: a node that stops refreshing its membership is gone after this long")
 	turnFlags := addTURNFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -89,6 +93,11 @@ func serve(args []string) error {
 		JoinRate:        float64(*joinsPerSecond),
 		JoinBurst:       5 * max(*joinsPerSecond, 1),
 		Webhooks:        webhookConfig(*webhookURLs),
+
+		Redis:        *redisURL,
+		AdvertiseURL: *advertiseURL,
+		NodeID:       *nodeID,
+		ClusterTTL:   *clusterTTL,
 	})
 	if err != nil {
 		return err
