@@ -178,6 +178,12 @@ func (n *Node) Route(ctx context.Context, room string, join []byte) (signaling.R
 	ctx, cancel := context.WithTimeout(ctx, clusterCallTimeout)
 	defer cancel()
 	c.begin(room) // no release while we decide
+	if _, ok := c.node.Holds(room); ok {
+		// Ours already: no round trip to Redis (and a reconnect to a room
+		// we serve works while Redis is away). Were it lost meanwhile, the
+		// next refresh finds out and moves the room.
+		return nil, func() { n.end(room) }, nil
+	}
 	o, err := c.node.Place(ctx, room)
 	if err != nil {
 		n.end(room)
