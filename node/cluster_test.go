@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/cluster"
@@ -423,6 +424,74 @@ func checkClusterHealth(t *testing.T, nd *node.Node, members int) {
 	for _, want := range []string{fmt.Sprintf("huddle_cluster_members %d", members), "huddle_cluster_redis_up 1", "huddle_cluster_rooms_held "} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("/metrics has no %q", want)
+		}
+	}
+}
+
+// rawJoin opens a WebSocket to a node and joins; it returns the socket
+// and the joined message.
+func rawJoin(t *testing.T, nd *node.Node, join *protocol.Join) (*websocket.Conn, *protocol.Joined) {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(nd.URL(), "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	data, _ := protocol.Encode(join)
+	if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for joined: %v", err)
+		}
+		msg, err := protocol.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, ok := msg.(*protocol.Joined); ok {
+			return ws, j
+		}
+	}
+}
+
+// TestClusterResumeThroughAnotherNode: a participant relayed by one node
+// loses its connection and comes back through another node with its
+// session id: it resumes on the room's node (same participant), and the
+// room's other participant never saw it leave.
+func TestClusterResumeThroughAnotherNode(t *testing.T) {
+	rs := redistest.Start(t)
+	nodes := startClusterNodes(t, rs, 3)
+	const room = "resume"
+	anchor, _ := rawJoin(t, nodes[0], &protocol.Join{Version: protocol.Version, Token: clusterToken(t, nodes[0], "anchor", room)})
+	owner := owners(nodes, room)
+	if len(owner) != 1 {
+		t.Fatalf("room served by %v", owner)
+	}
+	edgeA, edgeB := nodes[(owner[0]+1)%3], nodes[(owner[0]+2)%3]
+	tok := clusterToken(t, edgeA, "roamer", room)
+	first, j1 := rawJoin(t, edgeA, &protocol.Join{Version: protocol.Version, Token: tok})
+	first.UnderlyingConn().Close() // no close frame: a lost network
+	_, j2 := rawJoin(t, edgeB, &protocol.Join{Version: protocol.Version, Token: tok, SessionID: j1.SessionID})
+	if !j2.Resumed || j2.Participant.ID != j1.Participant.ID {
+		t.Errorf("through another node: resumed %v as %s, want a resume of %s", j2.Resumed, j2.Participant.ID, j1.Participant.ID)
+	}
+	if n := nodes[owner[0]].Signaling().Participants(); n != 2 {
+		t.Errorf("the owner has %d participants, want 2", n)
+	}
+	// The anchor saw the roamer join and, at most, go offline: never leave.
+	_ = anchor.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		_, data, err := anchor.ReadMessage()
+		if err != nil {
+			break // nothing more within the wait
+		}
+		if msg, _ := protocol.Decode(data); msg != nil {
+			if l, ok := msg.(*protocol.ParticipantLeft); ok && l.ParticipantID == j1.Participant.ID {
+				t.Errorf("the anchor saw the roamer leave")
+			}
 		}
 	}
 }
