@@ -679,6 +679,18 @@ func (d *Document) snapshotLocked(m *protocol.DocOpened) []Change {
 func (d *Document) inflightSettled(id string, ans any) {
 	var errs []error
 	if de, ok := ans.(*DocError); ok {
+		if sendAgain(de.Code) {
+			// Not applied, and not refused either: the next open (its
+			// snapshot) sends the op once more.
+			d.mu.Lock()
+			if inf, ok := d.c.Inflight(); ok && inf.ClientOpID == id {
+				d.afterInflight = nil
+			}
+			d.mu.Unlock()
+			d.reopenLater()
+			d.emit(nil, []error{de})
+			return
+		}
 		errs = append(errs, de)
 	}
 	d.mu.Lock()
@@ -808,6 +820,15 @@ func (d *Document) resyncLocked(why string) {
 // the server said its copy is gone (DocErrUnavailable); jittered.
 const unavailableRetry = 300 * time.Millisecond
 
+// sendAgain: a refusal that saved nothing and says nothing of the op
+// (cluster mode: the store is unreachable, or the room moved to another
+// node, which unloaded the server's copy and ended this client's stream of
+// it). The op stays in flight and is sent again, with its id, once the
+// document is open again.
+func sendAgain(code string) bool {
+	return code == protocol.DocErrUnavailable || code == protocol.DocErrNotOpen
+}
+
 // reopenLater opens the document again after a short random wait, unless
 // it is being opened already (a reconnect reopens every document).
 func (d *Document) reopenLater() {
@@ -823,7 +844,7 @@ func (d *Document) handleSubmitError(de *DocError) bool {
 		d.mu.Unlock()
 		return false
 	}
-	if de.Code == protocol.DocErrUnavailable || de.Code == protocol.DocErrNotOpen {
+	if sendAgain(de.Code) {
 		// Nothing was saved (cluster mode: the store is unreachable, or
 		// the room moved to another node, which unloaded the server's
 		// copy and ended this client's stream of it): the op stays in
