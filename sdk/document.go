@@ -512,7 +512,9 @@ func (d *Document) reopen(force bool) {
 		return
 	}
 	d.mu.Lock()
-	if d.closed || (d.syncing && !force && d.syncGen == gen && d.openReq != "") {
+	// Not while a resubmitted in-flight op's answer is awaited: a snapshot
+	// now would be taken as including it (inflightSettled opens again).
+	if d.closed || (!force && (d.afterInflight != nil || d.syncing && d.syncGen == gen && d.openReq != "")) {
 		d.mu.Unlock()
 		return
 	}
