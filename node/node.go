@@ -199,10 +199,18 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	if n.devMode {
 		n.log.Warn("DEV MODE: no API keys configured. A key was generated; anyone on this machine can get tokens from /api/dev/token. Configure keys before exposing this server.",
-			"api_key", n.dev.Key, "api_secret", n.dev.Secret, "key_file", n.cfg.DataDir+"/"+devKeyFile)
+			"api_key", n.dev.Key, "api_secret", n.dev.Secret, "key_from", n.devKeySource())
 	}
 	n.logAddresses(n.media)
 	return nil
+}
+
+// devKeySource says where dev mode's key is kept.
+func (n *Node) devKeySource() string {
+	if n.rdb != nil {
+		return "redis " + devKeyKey + " (shared by the cluster)"
+	}
+	return n.cfg.DataDir + "/" + devKeyFile
 }
 
 // Signaling is the node's rooms (for tests and tools).
