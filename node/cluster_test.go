@@ -164,9 +164,10 @@ func TestClusterBotsOnThreeNodes(t *testing.T) {
 		}
 	}
 
-	// One document, edited by all at once: each bot appends its own
-	// markers at its end of the text, so that concurrent inserts never
-	// split one another and each marker must appear exactly once.
+	// One document, edited by all at once: each bot inserts its own
+	// markers at the start of the text (the one position that is between
+	// markers whatever arrived meanwhile), so that no insert splits
+	// another and each marker must appear exactly once.
 	info, err := rooms[0].Docs().Create(ctx, "notes", "")
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestClusterBotsOnThreeNodes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range edits {
-				if err := docs[i].Insert(docs[i].Len(), fmt.Sprintf("<%d.%d>", i, k)); err != nil {
+				if err := docs[i].Insert(0, fmt.Sprintf("<%d.%d>", i, k)); err != nil {
 					t.Errorf("bot%d edit %d: %v", i, k, err)
 					return
 				}
@@ -301,7 +302,7 @@ func TestClusterRoomMovesAndBotsFollow(t *testing.T) {
 			for k := range edits {
 				// Insert fails only while no document is open (between
 				// the drop and the reopen): try again.
-				for docs[i].Insert(docs[i].Len(), fmt.Sprintf("<%d.%d>", i, k)) != nil {
+				for docs[i].Insert(0, fmt.Sprintf("<%d.%d>", i, k)) != nil {
 					if ctx.Err() != nil {
 						t.Errorf("bot%d edit %d: %v", i, k, ctx.Err())
 						return
