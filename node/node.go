@@ -246,6 +246,12 @@ func (n *Node) TrackPacketsReceived(room, trackID string) (uint64, bool) {
 	return n.sig.TrackPacketsReceived(room, trackID)
 }
 
+// SubscribedVideo is how this node sends a track to a subscriber
+// (signaling.Server.SubscribedVideo).
+func (n *Node) SubscribedVideo(room, subscriberID, trackID string) (sfu.SubscribedVideo, bool) {
+	return n.sig.SubscribedVideo(room, subscriberID, trackID)
+}
+
 // Close shuts down gracefully: it stops accepting, tells every participant
 // to reconnect (close code 1012 with a reason), waits for them within
 // ShutdownTimeout, flushes documents and chat to disk and releases every
