@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -494,5 +495,38 @@ func TestClusterResumeThroughAnotherNode(t *testing.T) {
 				t.Errorf("the anchor saw the roamer leave")
 			}
 		}
+	}
+}
+
+// TestClusterEdgeSaysRoomMovedWhenOwnerLeaves: when the room's node leaves
+// the cluster (here: its membership closes; a killed node's links end the
+// same way once it expires), a participant relayed by another node is
+// closed with 4000 "room moved: reconnect", the code clients reconnect on
+// with the spread.
+func TestClusterEdgeSaysRoomMovedWhenOwnerLeaves(t *testing.T) {
+	rs := redistest.Start(t)
+	nodes := startClusterNodes(t, rs, 3)
+	const room = "leaving"
+	rawJoin(t, nodes[0], &protocol.Join{Version: protocol.Version, Token: clusterToken(t, nodes[0], "anchor", room)})
+	o := owners(nodes, room)
+	if len(o) != 1 {
+		t.Fatalf("room served by %v", o)
+	}
+	edge := nodes[(o[0]+1)%3]
+	ws, _ := rawJoin(t, edge, &protocol.Join{Version: protocol.Version, Token: clusterToken(t, edge, "roamer", room)})
+	if err := nodes[o[0]].Cluster().Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != protocol.CloseRoomMoved {
+			t.Fatalf("the relayed participant's connection ended with %v, want close %d", err, protocol.CloseRoomMoved)
+		}
+		return
 	}
 }
