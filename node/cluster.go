@@ -281,9 +281,13 @@ func (n *Node) roomLost(room string) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		// The room's documents need nothing here: their next write is
-		// fenced (the epoch moved), which unloads them.
 		n.sig.MoveRoom(room)
+		// Its documents go too (their writes would be fenced anyway).
+		ctx, cancel := context.WithTimeout(n.ctx, clusterCallTimeout)
+		defer cancel()
+		if err := n.docs.ReleaseRoom(ctx, room); err != nil {
+			n.log.Warn("cluster: unload a lost room's documents", "room", room, "err", err)
+		}
 	}()
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -80,6 +81,13 @@ type Config struct {
 	// MediaNoGSO sends one packet per system call even where the kernel
 	// has UDP GSO (sfu.Config.NoGSO); for measuring.
 	MediaNoGSO bool
+
+	// DocStore and ChatStore, when set, replace the bbolt files in DataDir
+	// (tests that make the store fail, or share one). They stay the
+	// caller's: the node does not close them. Cluster mode makes its own
+	// in Redis unless these are set.
+	DocStore  collab.Store
+	ChatStore signaling.ChatStore
 
 	// Redis (redis://host:port/db) turns cluster mode on (docs/CLUSTER.md):
 	// membership, room placement and relay through it, documents and chat

@@ -296,7 +296,7 @@ func (n *Node) closeParts() {
 		}
 	}
 	n.closeDocs()
-	if n.chat != nil {
+	if n.chat != nil && n.chat != n.cfg.ChatStore { // the caller's is not ours to close
 		if err := n.chat.Close(); err != nil {
 			n.log.Warn("close chat", "err", err)
 		}

@@ -27,11 +27,14 @@ import (
 // service and the data-channel hub.
 func (n *Node) startDocs() error {
 	var store collab.Store
-	if n.rdb != nil {
+	switch {
+	case n.cfg.DocStore != nil:
+		store = n.cfg.DocStore
+	case n.rdb != nil:
 		// Cluster mode: every write checks in Redis that this node still
 		// holds the room at its epoch.
 		store = collab.NewRedisStore(n.rdb, collab.RedisStoreOptions{Fence: n.fence})
-	} else {
+	default:
 		bolt, err := collab.OpenBoltStore(filepath.Join(n.cfg.DataDir, "docs"), 0)
 		if err != nil {
 			return fmt.Errorf("start documents: %w", err)
@@ -51,6 +54,10 @@ func (n *Node) startDocs() error {
 // openChat opens the chat store: the data directory's, or Redis in
 // cluster mode (fenced like the documents).
 func (n *Node) openChat() (err error) {
+	if n.cfg.ChatStore != nil {
+		n.chat = n.cfg.ChatStore
+		return nil
+	}
 	if n.rdb != nil {
 		n.chat = signaling.NewRedisChatStore(n.rdb, signaling.RedisChatOptions{Fence: n.fence})
 		return nil
@@ -68,7 +75,7 @@ func (n *Node) closeDocs() {
 	if n.docs != nil {
 		_ = n.docs.Close()
 	}
-	if n.docStore != nil {
+	if n.docStore != nil && n.docStore != n.cfg.DocStore { // the caller's is not ours to close
 		if err := n.docStore.Close(); err != nil {
 			n.log.Warn("close document store", "err", err)
 		}

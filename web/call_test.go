@@ -47,7 +47,7 @@ func startServerWith(t *testing.T, configure func(*node.Config)) *node.Node {
 	}
 	srv, err := node.New(cfg)
 	if err != nil {
-		t.Fatalf("signaling.New: %v", err)
+		t.Fatalf("node.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := srv.Start(ctx); err != nil {
