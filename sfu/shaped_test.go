@@ -11,7 +11,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -33,7 +33,7 @@ const linkQueue = 37_500
 // shapedCall is a room with a simulcast publisher and one subscriber behind
 // a shaped link.
 type shapedCall struct {
-	srv   *signaling.Server
+	srv   *node.Node
 	link  *shapedLink
 	pub   *simulcastPublisher
 	rcv   *layerReceiver
