@@ -10,8 +10,8 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
-	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/node"
+	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
