@@ -42,51 +42,60 @@ var ErrTooLarge = errors.New("message too large")
 type wsTransport struct{ c *websocket.Conn }
 
 // NewWebSocketTransport wraps an upgraded WebSocket.
-func NewWebSocketTransport(c *websocket.Conn) Transport { return wsTransport{c} }
+func NewWebSocketTransport(c *websocket.Conn) Transport { return &wsTransport{c} }
 
 // Read keeps at most limit bytes: a longer message is read to its end and
 // thrown away, so that it costs no memory and the connection carries on.
-func (t wsTransport) Read(limit int) (bool, []byte, error) {
+// An idle session's goroutine waits in here, so the frame it waits in is
+// kept small (the body is read in readBody): a deeper stack there would
+// keep every idle participant's stack from shrinking back to its minimum.
+func (t *wsTransport) Read(limit int) (bool, []byte, error) {
 	kind, r, err := t.c.NextReader()
 	if err != nil {
 		return false, nil, err
 	}
+	data, err := readBody(r, limit)
+	return kind == websocket.TextMessage, data, err
+}
+
+//go:noinline
+func readBody(r io.Reader, limit int) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
-		return false, nil, err
+		return nil, err
 	}
 	if len(data) > limit {
 		if _, err := io.Copy(io.Discard, r); err != nil {
-			return false, nil, err
+			return nil, err
 		}
-		return kind == websocket.TextMessage, nil, ErrTooLarge
+		return nil, ErrTooLarge
 	}
-	return kind == websocket.TextMessage, data, nil
+	return data, nil
 }
 
-func (t wsTransport) SetReadDeadline(d time.Time) error { return t.c.SetReadDeadline(d) }
+func (t *wsTransport) SetReadDeadline(d time.Time) error { return t.c.SetReadDeadline(d) }
 
-func (t wsTransport) SetPongHandler(f func()) {
+func (t *wsTransport) SetPongHandler(f func()) {
 	t.c.SetPongHandler(func(string) error { f(); return nil })
 }
 
-func (t wsTransport) Ping(deadline time.Time) error {
+func (t *wsTransport) Ping(deadline time.Time) error {
 	return t.c.WriteControl(websocket.PingMessage, nil, deadline)
 }
 
-func (t wsTransport) Write(data []byte, deadline time.Time) error {
+func (t *wsTransport) Write(data []byte, deadline time.Time) error {
 	_ = t.c.SetWriteDeadline(deadline)
 	return t.c.WriteMessage(websocket.TextMessage, data)
 }
 
-func (t wsTransport) CloseWith(code int, reason string, deadline time.Time) {
+func (t *wsTransport) CloseWith(code int, reason string, deadline time.Time) {
 	_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
 	t.c.Close()
 }
 
-func (t wsTransport) Interrupt() { _ = t.c.UnderlyingConn().SetReadDeadline(time.Now()) }
+func (t *wsTransport) Interrupt() { _ = t.c.UnderlyingConn().SetReadDeadline(time.Now()) }
 
-func (t wsTransport) Close() error { return t.c.Close() }
+func (t *wsTransport) Close() error { return t.c.Close() }
 
 // IsClientClose reports whether a Read error is the client closing
 // normally (nothing worth logging).
