@@ -58,6 +58,10 @@ type Cluster struct {
 	Nodes []*Node
 	LB    *Balancer
 	dir   string
+
+	idsMu  sync.Mutex
+	ids    map[string]*Node // cluster node id -> node
+	client *redis.Client    // the harness's own Redis client
 }
 
 // Start builds the huddle binary (once per test binary), starts redis and
@@ -72,7 +76,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "info"
 	}
-	c := &Cluster{t: t, dir: t.TempDir()}
+	c := &Cluster{t: t, dir: t.TempDir(), ids: map[string]*Node{}}
 	if !opts.NoRedis {
 		c.Redis = redistest.Start(t)
 	}
@@ -106,6 +110,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 	// and the machine is small.
 	for _, n := range c.Nodes {
 		n.Start()
+	}
+	if c.Redis != nil {
+		for _, n := range c.Nodes {
+			c.waitRegistered(n)
+		}
 	}
 	addrs := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
@@ -150,6 +159,11 @@ func (c *Cluster) close() {
 	if c.LB != nil {
 		c.LB.Close()
 	}
+	c.idsMu.Lock()
+	if c.client != nil {
+		c.client.Close()
+	}
+	c.idsMu.Unlock()
 	if c.t.Failed() || os.Getenv("HUDDLE_TEST_LOG") != "" {
 		keep := os.Getenv("HUDDLE_CLUSTER_LOGS")
 		for _, n := range c.Nodes {

@@ -32,6 +32,9 @@ type Node struct {
 
 	mu   sync.Mutex
 	proc *process
+	id   string // cluster node id, once registered
+
+	startedAt time.Time // of the current process
 }
 
 type process struct {
@@ -82,7 +85,7 @@ func (n *Node) Start() {
 		close(p.exited)
 	}()
 	n.mu.Lock()
-	n.proc = p
+	n.proc, n.startedAt = p, time.Now()
 	n.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for !healthy(n.HTTPAddr, time.Second) {
@@ -120,10 +123,16 @@ func (n *Node) Kill() {
 	if p == nil {
 		return
 	}
-	n.log.mark("--- clustertest: SIGKILL " + n.Name)
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
+	// After the exit: whatever the node logged, it logged before this.
+	n.log.mark(killMark + " " + time.Now().Format(time.RFC3339Nano))
 }
+
+// killMark starts the line the harness adds to a node's log when it has
+// killed it, followed by the time.
+const killMark = "--- clustertest: killed at"
+
 
 // Stop pauses the node with SIGSTOP: it keeps its sockets and leases but
 // does nothing, like a machine in a long GC pause or a frozen VM.
@@ -146,11 +155,15 @@ func (n *Node) signal(sig syscall.Signal, name string) {
 }
 
 // Restart kills the node if it runs and starts it again on the same
-// addresses and data directory.
+// addresses and data directory (and, in cluster mode, waits until it has
+// registered again).
 func (n *Node) Restart() {
 	n.c.t.Helper()
 	n.Kill()
 	n.Start()
+	if n.c.Redis != nil {
+		n.c.waitRegistered(n)
+	}
 }
 
 // Running reports whether the node's process is alive (stopped counts as
