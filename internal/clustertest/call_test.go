@@ -124,7 +124,9 @@ func (cl *call) videoSummary() string {
 // after t0.
 func (cl *call) waitAllEdited(t0 time.Time, n int, timeout time.Duration) {
 	cl.t.Helper()
-	WaitFor(cl.t, timeout, func() string { return fmt.Sprintf("%d acknowledged edits per bot after %s: %s", n, t0.Format(time.StampMilli), cl.editSummary()) }, func() bool {
+	WaitFor(cl.t, timeout, func() string {
+		return fmt.Sprintf("%d acknowledged edits per bot after %s: %s", n, t0.Format(time.StampMilli), cl.editSummary())
+	}, func() bool {
 		for _, b := range cl.bots {
 			if b.edits.ackedSince(t0) < n {
 				return false

@@ -133,7 +133,6 @@ func (n *Node) Kill() {
 // killed it, followed by the time.
 const killMark = "--- clustertest: killed at"
 
-
 // Stop pauses the node with SIGSTOP: it keeps its sockets and leases but
 // does nothing, like a machine in a long GC pause or a frozen VM.
 func (n *Node) Stop() { n.signal(syscall.SIGSTOP, "SIGSTOP") }

@@ -79,4 +79,3 @@ func TestRedisRestartDuringCall(t *testing.T) {
 	cl.finish(ctx)
 	t.Logf("edits: %s", cl.editSummary())
 }
-

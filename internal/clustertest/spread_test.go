@@ -85,7 +85,9 @@ func TestHeavyReconnectSpread200Bots(t *testing.T) {
 	old.Kill()
 
 	var joins []Record
-	WaitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("%d rejoins on the surviving nodes, have %d", spreadBots, len(joins)) }, func() bool {
+	WaitFor(t, 2*time.Minute, func() string {
+		return fmt.Sprintf("%d rejoins on the surviving nodes, have %d", spreadBots, len(joins))
+	}, func() bool {
 		joins = rejoins(c, marks, old, room)
 		return len(joins) >= spreadBots
 	})
