@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +80,7 @@ func joinBot(t testing.TB, ctx context.Context, c *Cluster, url, id, room string
 	t.Helper()
 	b := &bot{id: id, frames: map[string]*sdktest.FrameLog{}}
 	opts := sdk.Options{
+		Logger: botLogger(),
 		OnReconnect: func(protocol.Participant) {
 			b.mu.Lock()
 			b.reconnects = append(b.reconnects, time.Now())
@@ -184,6 +187,15 @@ func (b *bot) edit(ctx context.Context, doc *sdk.Document, every time.Duration) 
 	}
 }
 
+// botLogger is quiet unless HUDDLE_TEST_LOG is set: a failure test's
+// bots reconnect by design, and 200 of them say so at length.
+func botLogger() *slog.Logger {
+	if os.Getenv("HUDDLE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 // checkDocument asserts that text holds every acknowledged token exactly
 // once and no token more than once.
 func checkDocument(t testing.TB, text string, bots []*bot) (acked, sent int) {
@@ -213,7 +225,7 @@ func checkDocument(t testing.TB, text string, bots []*bot) (acked, sent int) {
 // document's text as the room's owner serves it.
 func readDocument(t testing.TB, ctx context.Context, c *Cluster, url, room, docID string) string {
 	t.Helper()
-	r, err := sdk.Join(ctx, url, c.Token(fmt.Sprintf("checker-%d", time.Now().UnixNano()), room), sdk.Options{NoAutoReconnect: true})
+	r, err := sdk.Join(ctx, url, c.Token(fmt.Sprintf("checker-%d", time.Now().UnixNano()), room), sdk.Options{Logger: botLogger(), NoAutoReconnect: true})
 	if err != nil {
 		t.Fatalf("checker joins: %v", err)
 	}

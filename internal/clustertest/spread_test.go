@@ -52,7 +52,7 @@ func TestHeavyReconnectSpread200Bots(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				r, err := sdk.Join(ctx, c.URL(), c.Token(fmt.Sprintf("s%03d", i), room), sdk.Options{})
+				r, err := sdk.Join(ctx, c.URL(), c.Token(fmt.Sprintf("s%03d", i), room), sdk.Options{Logger: botLogger()})
 				if err != nil {
 					errs <- fmt.Errorf("bot %d joins: %w", i, err)
 					continue
