@@ -123,7 +123,9 @@ func rejoins(c *Cluster, marks map[*Node]int, dead *Node, room string) []Record 
 }
 
 // checkSpread asserts the rejoins are spread: no 100 ms bucket holds more
-// than a tenth of them, and the middle 90% span at least half the window.
+// than three times its share of a uniform spread over the window, and the
+// middle 90% span at least half the window. A storm (everyone in the
+// first few hundred milliseconds) fails both.
 func checkSpread(t testing.TB, joins []Record, window time.Duration) {
 	t.Helper()
 	if len(joins) == 0 {
@@ -148,7 +150,7 @@ func checkSpread(t testing.TB, joins []Record, window time.Duration) {
 	}
 	t.Logf("%d rejoins over %v (p5-p95 %v); busiest 100 ms bucket %d (at +%dms); per 100 ms: %s",
 		len(joins), span, p95.Sub(p5), worst, worstAt*100, hist.String())
-	if limit := len(joins) / 10; worst > limit {
+	if limit := 3 * len(joins) * int(100*time.Millisecond) / int(window); worst > limit {
 		t.Errorf("%d rejoins in one 100 ms bucket (at +%dms), more than %d: a reconnect storm", worst, worstAt*100, limit)
 	}
 	if p95.Sub(p5) < window/2 {
