@@ -19,6 +19,7 @@ func TestFailoverKillOwner(t *testing.T) {
 	const room = "failover-kill"
 	cl := startCall(t, ctx, c, room, 6)
 	watch := c.WatchOwner(room)
+	held := c.WatchHeld()
 	cl.waitAllEdited(time.Now(), 3, 30*time.Second)
 
 	old, rec := cl.ownerNode(ctx)
@@ -51,6 +52,11 @@ func TestFailoverKillOwner(t *testing.T) {
 	cl.finish(ctx)
 	if err := watch.Check(); err != nil {
 		t.Errorf("owner records: %v\n%v", err, watch.Changes())
+	}
+	held.Stop()
+	rounds, double := held.Result()
+	if len(double) > 0 {
+		t.Errorf("in %d of %d rounds of /healthz two nodes held the room: %v", len(double), rounds, double)
 	}
 	checkOwnershipLogs(t, c, room)
 }

@@ -205,3 +205,78 @@ func (w *OwnerWatch) Check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// HeldWatch polls every node's /healthz (cluster.roomsHeld) in rounds,
+// all nodes at once, and records each round in which two nodes said they
+// held rooms. In a test with one room that is two owners at once.
+type HeldWatch struct {
+	mu     sync.Mutex
+	rounds int
+	double []string
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// WatchHeld starts the rounds (every 100 ms); the watch stops when the test
+// ends. A node that does not answer (dead, paused) counts as holding
+// nothing: it is not acting.
+func (c *Cluster) WatchHeld() *HeldWatch {
+	w := &HeldWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			held := make([]float64, len(c.Nodes))
+			var wg sync.WaitGroup
+			for i, n := range c.Nodes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if h := n.Health(); h != nil {
+						if cl, ok := h["cluster"].(map[string]any); ok {
+							held[i], _ = cl["roomsHeld"].(float64)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			var holders []string
+			for i, h := range held {
+				if h > 0 {
+					holders = append(holders, c.Nodes[i].Name)
+				}
+			}
+			w.mu.Lock()
+			w.rounds++
+			if len(holders) > 1 {
+				w.double = append(w.double, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), holders))
+			}
+			w.mu.Unlock()
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	c.t.Cleanup(w.Stop)
+	return w
+}
+
+// Stop ends the watch and waits for it.
+func (w *HeldWatch) Stop() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// Result is how many rounds ran and those in which two nodes held rooms.
+func (w *HeldWatch) Result() (rounds int, double []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rounds, append([]string(nil), w.double...)
+}
