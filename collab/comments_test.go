@@ -12,15 +12,19 @@ import (
 // Threads follow their range through ops from anyone, collapse when their
 // text is deleted, keep replies, edits and resolution, survive a restart
 // of the service over the same bbolt file, and refuse what exceeds the
-// limits.
+// limits. In every durable store.
 func TestCommentThreads(t *testing.T) {
-	dir := t.TempDir()
+	for name, opener := range storeOpeners() {
+		if name != "mem" {
+			t.Run(name, func(t *testing.T) { testCommentThreads(t, opener(t)) })
+		}
+	}
+}
+
+func testCommentThreads(t *testing.T, openStore func() Store) {
 	ctx := context.Background()
 	open := func() (*Service, *Comments, func()) {
-		store, err := OpenBoltStore(dir, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		store := openStore()
 		svc, err := NewService(Config{Store: store})
 		if err != nil {
 			t.Fatal(err)

@@ -212,7 +212,9 @@ func (d *document) trimTail() {
 // run is the writer goroutine.
 func (d *document) run() {
 	defer d.svc.wg.Done()
-	if err := d.load(); err != nil {
+	if err := d.load(); staleCopy(err) {
+		d.dropStale(err) // stale.go: the next request tries again
+	} else if err != nil {
 		d.fail(fmt.Errorf("document %q: %w", d.id, err), err)
 	}
 	idle := time.NewTimer(d.svc.cfg.IdleTimeout)
@@ -258,7 +260,9 @@ more:
 		d.flush()
 		err := d.failErr
 		if err == nil {
-			err = r.fn(d)
+			if err = r.fn(d); errors.Is(err, ErrFenced) || errors.Is(err, ErrConflict) {
+				d.dropStale(err) // stale.go
+			}
 		}
 		r.done <- err
 	}
@@ -291,7 +295,9 @@ func (d *document) tryUnload() bool {
 	if d.pending > 0 || len(d.subs) > 0 {
 		return false
 	}
-	delete(d.svc.docs, d.id)
+	if d.svc.docs[d.id] == d { // a stale copy was replaced already (stale.go)
+		delete(d.svc.docs, d.id)
+	}
 	return true
 }
 
@@ -303,7 +309,9 @@ func (d *document) drainClosed() {
 	for {
 		d.svc.mu.Lock()
 		if d.pending == 0 {
-			delete(d.svc.docs, d.id)
+			if d.svc.docs[d.id] == d {
+				delete(d.svc.docs, d.id)
+			}
 			d.svc.mu.Unlock()
 			return
 		}
@@ -464,6 +472,10 @@ func (d *document) commitFailed(err error) {
 		if d.replies[i].res.Err == nil {
 			d.replies[i].res = Result{Err: fmt.Errorf("submit %s: commit: %w", d.id, err)}
 		}
+	}
+	if staleCopy(err) {
+		d.dropStale(err) // stale.go
+		return
 	}
 	d.staged = nil
 	if lerr := d.load(); lerr != nil {

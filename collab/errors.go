@@ -25,4 +25,14 @@ var (
 	ErrClosed         = errors.New("document service is closed")
 	ErrBadRequest     = errors.New("bad request") // missing ids, empty names
 	ErrTooLarge       = errors.New("too large")   // an op or document over Config.MaxOpBytes / MaxDocBytes
+
+	// Cluster stores (RedisStore). ErrFenced: the write came from a node
+	// that no longer holds the room's ownership epoch. ErrConflict: the
+	// stored revision is not the one this writer built on (someone else
+	// wrote). Both mean this node's copy of the document is stale; the
+	// service unloads it. ErrUnavailable: the store could not be reached
+	// (or could not persist); nothing was acknowledged, retry later.
+	ErrFenced      = errors.New("this node no longer owns the room")
+	ErrConflict    = errors.New("the stored revision moved under this writer")
+	ErrUnavailable = errors.New("document store unavailable, retry")
 )

@@ -73,7 +73,8 @@ type Commit struct {
 
 // Store is what the document service needs from persistence. Commit must
 // be durable (on disk, fsynced) when it returns nil: the service
-// acknowledges ops only after that. Implementations must be safe for
+// acknowledges ops only after that (RedisStore: once Redis replied, which
+// is as durable as its persistence setting makes it: docs/CLUSTER.md). Implementations must be safe for
 // concurrent use; the service calls them from one writer per document.
 // Methods on a missing document return an error wrapping ErrUnknownDoc.
 type Store interface {

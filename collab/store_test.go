@@ -8,23 +8,41 @@ import (
 	"time"
 
 	"github.com/huddle-rtc/huddle/collab/ot"
+	"github.com/huddle-rtc/huddle/internal/redistest"
 )
 
-// TestStores runs the same checks against both Store implementations, so
-// the in-memory store used by tests behaves like the real one.
-func TestStores(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) Store{
-		"mem": func(t *testing.T) Store { return NewMemStore() },
-		"bolt": func(t *testing.T) Store {
-			s, err := OpenBoltStore(t.TempDir(), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+// storeOpeners are the Store implementations the conformance tests run
+// against. Each opener starts a fresh persistent store for the test and
+// returns a function that opens it (again: after a Close, the same data).
+func storeOpeners() map[string]func(t *testing.T) func() Store {
+	return map[string]func(t *testing.T) func() Store{
+		"mem": func(t *testing.T) func() Store {
+			s := NewMemStore()
+			return func() Store { return s }
 		},
-	} {
+		"bolt": func(t *testing.T) func() Store {
+			dir := t.TempDir()
+			return func() Store {
+				s, err := OpenBoltStore(dir, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+		},
+		"redis": func(t *testing.T) func() Store {
+			rdb := redistest.Start(t).Client()
+			return func() Store { return NewRedisStore(rdb, RedisStoreOptions{}) }
+		},
+	}
+}
+
+// TestStores runs the same checks against every Store implementation, so
+// the in-memory store used by tests behaves like the real ones.
+func TestStores(t *testing.T) {
+	for name, open := range storeOpeners() {
 		t.Run(name, func(t *testing.T) {
-			s := open(t)
+			s := open(t)()
 			defer s.Close()
 			now := time.Unix(1700000000, 0).UTC()
 			meta := DocMeta{ID: "d", Room: "r", Title: "T", Created: now}

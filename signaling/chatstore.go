@@ -13,41 +13,87 @@ import (
 )
 
 // maxChatPerRoom bounds what one room keeps on disk; older messages are
-// deleted as new ones arrive.
-const maxChatPerRoom = 5000
+// deleted as new ones arrive. maxChatIDs is how many client ids per room
+// are remembered to recognise a resent message.
+const (
+	maxChatPerRoom = 5000
+	maxChatIDs     = 1024
+)
 
-// chatStore keeps each room's chat in the embedded store, one bucket per
-// room, keyed by the bucket's sequence. A message is broadcast only after
-// its commit, so what people saw survives a restart.
-type chatStore struct {
-	db *bolt.DB
+// ChatStore keeps rooms' chat: BoltChatStore on one node, RedisChatStore
+// in a cluster. Post stores a message (assigning its ID) and returns it,
+// or, for a sender and client id it has seen, the message stored then
+// with dup true. A message is broadcast only after Post returns.
+type ChatStore interface {
+	Post(room string, msg protocol.ChatMessage) (stored protocol.ChatMessage, dup bool, err error)
+	History(room string) ([]protocol.ChatMessage, error) // the newest protocol.ChatHistory, oldest first
+	Forget(room string)                                  // the room is gone from this node
+	Close() error
+}
+
+// chatStore is the server's handle on its ChatStore.
+type chatStore struct{ ChatStore }
+
+func openChatStore(path string) (*chatStore, error) {
+	b, err := OpenBoltChatStore(path)
+	if err != nil {
+		return nil, err
+	}
+	return &chatStore{b}, nil
+}
+
+func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
+	return c.Post(room, msg)
+}
+
+// history is empty when the store cannot be read: a join goes on without.
+func (c *chatStore) history(room string) []protocol.ChatMessage {
+	h, err := c.History(room)
+	if err != nil || h == nil {
+		return []protocol.ChatMessage{}
+	}
+	return h
+}
+
+func (c *chatStore) forget(room string) { c.Forget(room) }
+
+func (c *chatStore) close() {
+	if c == nil || c.ChatStore == nil {
+		return
+	}
+	_ = c.Close()
+}
+
+// BoltChatStore keeps each room's chat in the embedded store, one bucket
+// per room, keyed by the bucket's sequence; the client ids it has seen
+// are remembered in memory only.
+type BoltChatStore struct {
+	db      *bolt.DB
+	max     int // messages kept per room
+	idLimit int // client ids remembered per room
 
 	mu     sync.Mutex
 	recent map[string]*dedup // by room: (identity, clientId) -> message
 }
 
-func openChatStore(path string) (*chatStore, error) {
+// OpenBoltChatStore opens (creating) the bbolt file at path.
+func OpenBoltChatStore(path string) (*BoltChatStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open chat store %s: %w", path, err)
 	}
-	return &chatStore{db: db, recent: map[string]*dedup{}}, nil
+	return &BoltChatStore{db: db, max: maxChatPerRoom, idLimit: maxChatIDs, recent: map[string]*dedup{}}, nil
 }
 
-func (c *chatStore) close() {
-	if c == nil {
-		return
-	}
-	_ = c.db.Close()
-}
+// Close implements ChatStore.
+func (c *BoltChatStore) Close() error { return c.db.Close() }
 
-// post stores a message, or returns the one already stored for the same
-// sender and client id (a resend after a reconnect).
-func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
+// Post implements ChatStore.
+func (c *BoltChatStore) Post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
 	c.mu.Lock()
 	d := c.recent[room]
 	if d == nil {
-		d = newDedup(1024)
+		d = newDedup(c.idLimit)
 		c.recent[room] = d
 	}
 	key := msg.Identity + "\x00" + msg.ClientID
@@ -70,8 +116,8 @@ func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMe
 		if err := b.Put(seqKey(n), data); err != nil {
 			return err
 		}
-		if n > maxChatPerRoom {
-			return b.Delete(seqKey(n - maxChatPerRoom))
+		if n > uint64(c.max) {
+			return b.Delete(seqKey(n - uint64(c.max)))
 		}
 		return nil
 	})
@@ -86,18 +132,18 @@ func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMe
 	return msg, false, nil
 }
 
-// forget drops a room's memory of client ids (the room is gone; its
-// messages stay on disk).
-func (c *chatStore) forget(room string) {
+// Forget implements ChatStore: it drops a room's memory of client ids
+// (its messages stay on disk).
+func (c *BoltChatStore) Forget(room string) {
 	c.mu.Lock()
 	delete(c.recent, room)
 	c.mu.Unlock()
 }
 
-// history returns the room's most recent messages, oldest first.
-func (c *chatStore) history(room string) []protocol.ChatMessage {
+// History implements ChatStore.
+func (c *BoltChatStore) History(room string) ([]protocol.ChatMessage, error) {
 	out := []protocol.ChatMessage{}
-	_ = c.db.View(func(tx *bolt.Tx) error {
+	err := c.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(room))
 		if b == nil {
 			return nil
@@ -114,7 +160,10 @@ func (c *chatStore) history(room string) []protocol.ChatMessage {
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
-	return out
+	if err != nil {
+		return nil, fmt.Errorf("chat history of %s: %w", room, err)
+	}
+	return out, nil
 }
 
 func seqKey(n uint64) []byte {

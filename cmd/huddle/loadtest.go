@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -30,12 +32,17 @@ type loadShape struct {
 	publishers  int
 	subscribers int  // receive only
 	audioOnly   bool // publishers send Opus only
+	// tileW and tileH are the size at which every participant shows each
+	// video (reported to the server, which picks the simulcast layer).
+	tileW, tileH int
 }
 
 var loadShapes = map[string]loadShape{
-	"meeting": {"meeting", 10, 0, false}, // everyone on camera and microphone
-	"webinar": {"webinar", 2, 100, false},
-	"audio":   {"audio", 50, 0, true}, // an audio-only call of 50
+	// Everyone on camera and microphone, in a 4x3 grid on a 1280x720 window.
+	"meeting": {"meeting", 10, 0, false, 320, 180},
+	// Two speakers side by side.
+	"webinar": {"webinar", 2, 100, false, 640, 360},
+	"audio":   {"audio", 50, 0, true, 0, 0}, // an audio-only call of 50
 }
 
 // loadTest ramps rooms of one shape against a server, a step at a time,
@@ -56,7 +63,7 @@ func loadTest(args []string) error {
 	step := f.Int("step", 1, "rooms added per step")
 	stepDur := f.Duration("step-duration", 10*time.Second, "how long each step is measured, after its new participants receive media")
 	fps := f.Int("fps", 30, "video frames per second")
-	kbps := f.Int("video-kbps", 600, "video bitrate per publisher (VP8, one layer: the SDK does not publish simulcast)")
+	kbps := f.Int("video-kbps", 600, "bitrate of each publisher's full-resolution video layer (VP8 simulcast: the other two layers add 1/6 and 1/3 of it)")
 	maxLoss := f.String("max-loss", "1", "quality drops when loss exceeds this percentage")
 	maxLatency := f.Duration("max-latency", 150*time.Millisecond, "quality drops when the p95 added latency exceeds this")
 	key := f.String("api-key", "", "mint tokens with this key (default: dev tokens from a dev-mode server)")
@@ -70,7 +77,7 @@ func loadTest(args []string) error {
 	}
 	shape, ok := loadShapes[*shapeName]
 	if *shapeName == "custom" {
-		shape, ok = loadShape{"custom", *pubs, *subs, *audioOnly}, true
+		shape, ok = loadShape{"custom", *pubs, *subs, *audioOnly, 640, 360}, true
 	}
 	if !ok || shape.publishers+shape.subscribers < 2 || *maxRooms < 1 || *step < 1 {
 		return fmt.Errorf("load-test: --shape %q: want meeting, webinar, audio or custom, with at least 2 participants, --rooms and --step at least 1", *shapeName)
@@ -101,7 +108,7 @@ func loadTest(args []string) error {
 	defer lt.stop()
 
 	fmt.Printf("huddle load-test: shape %s (%d publishers%s + %d viewers per room), up to %d rooms, %d per step, %v per step, against %s\n",
-		shape.name, shape.publishers, map[bool]string{true: " audio only", false: fmt.Sprintf(" VP8 %d kbps @ %d fps + Opus", *kbps, *fps)}[shape.audioOnly],
+		shape.name, shape.publishers, map[bool]string{true: " audio only", false: fmt.Sprintf(" VP8 simulcast up to %d kbps @ %d fps, shown at %dx%d, + Opus", *kbps, *fps, shape.tileW, shape.tileH)}[shape.audioOnly],
 		shape.subscribers, *maxRooms, *step, *stepDur, base)
 	fmt.Println("step rooms people  srv-cpu%  srv-MB  bots-cpu%  sent/s  recv/s  Mbit/s  loss%  join-p95  media-p95  lat-p50  lat-p95  quality")
 	var good *stepResult
@@ -159,15 +166,16 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 	type member struct {
 		identity, room string
 		publish        bool
+		seat           int // publishers: index in the room, for taking turns to talk
 	}
 	var members []member
 	for r := from; r < from+n; r++ {
 		room := fmt.Sprintf("load-%d-%d", time.Now().Unix(), r)
 		for i := range lt.shape.subscribers {
-			members = append(members, member{fmt.Sprintf("viewer%d", i), room, false})
+			members = append(members, member{fmt.Sprintf("viewer%d", i), room, false, 0})
 		}
 		for i := range lt.shape.publishers {
-			members = append(members, member{fmt.Sprintf("speaker%d", i), room, true})
+			members = append(members, member{fmt.Sprintf("speaker%d", i), room, true, i})
 		}
 	}
 	lt.fresh = nil
@@ -189,13 +197,40 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 				return
 			}
 			start := time.Now()
+			// Tracks may arrive before Join returns; their render sizes
+			// are sent once the room is there.
+			var (
+				sizeMu  sync.Mutex
+				joined  *sdk.Room
+				pending []string
+			)
+			showAt := func(r *sdk.Room, id string) {
+				if err := r.SetRenderSize(id, lt.shape.tileW, lt.shape.tileH, false); err != nil {
+					lt.log.Error("render size", "err", err)
+				}
+			}
 			r, err := sdk.Join(ctx, lt.base, tok, sdk.Options{Logger: lt.log, OnTrack: func(t *sdk.RemoteTrack) {
+				if t.Track.Kind() == webrtc.RTPCodecTypeVideo && lt.shape.tileW > 0 {
+					sizeMu.Lock()
+					if joined != nil {
+						showAt(joined, t.Info.ID)
+					} else {
+						pending = append(pending, t.Info.ID)
+					}
+					sizeMu.Unlock()
+				}
 				receiveLoad(t, start, got, &lt.stats)
 			}})
 			if err != nil {
 				errs <- fmt.Errorf("%s joins %s: %w", m.identity, m.room, err)
 				return
 			}
+			sizeMu.Lock()
+			joined = r
+			for _, id := range pending {
+				showAt(r, id)
+			}
+			sizeMu.Unlock()
 			lt.stats.mu.Lock()
 			lt.stats.joins = append(lt.stats.joins, time.Since(start))
 			lt.stats.mu.Unlock()
@@ -204,7 +239,7 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 			lt.rooms, lt.cancel = append(lt.rooms, r), append(lt.cancel, cancel)
 			mu.Unlock()
 			if m.publish {
-				if err := publishLoad(pctx, &lt.wg, r, lt.fps, lt.kbps, &lt.stats); err != nil {
+				if err := publishLoad(pctx, &lt.wg, r, lt.fps, lt.kbps, m.seat, lt.shape.publishers, &lt.stats); err != nil {
 					errs <- err
 				}
 			}

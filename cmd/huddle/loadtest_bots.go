@@ -78,35 +78,98 @@ func durationPercentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
-// publishLoad sends video (if kbps > 0) and Opus audio at their real rates
-// until ctx ends; the owner waits on wg.
-func publishLoad(ctx context.Context, wg *sync.WaitGroup, r *sdk.Room, fps, kbps int, stats *loadStats) error {
+// Load-test video is simulcast, as the page publishes it: three VP8
+// layers at 1/4, 1/2 and full resolution (their keyframes declare the
+// size, which is what the server's allocator reads), at 1/6, 1/3 and all
+// of the full layer's bitrate. Layers the server pauses (dynacast) are not
+// sent, as an encoder would stop encoding them.
+var loadLayers = [3]struct {
+	width, height int
+	share         float64 // of --video-kbps
+}{{320, 180, 1.0 / 6}, {640, 360, 1.0 / 3}, {1280, 720, 1}}
+
+// Audio at realistic rates: Opus at 32 kbit/s (80 bytes every 20 ms) while
+// a participant talks; in silence, discontinuous transmission (DTX) sends a
+// small comfort-noise packet every 400 ms, as browsers do. loadTalkers
+// participants of a room talk at a time, and the talkers change every
+// loadTurn.
+const (
+	loadTalkers  = 2
+	loadTurn     = 5 * time.Second
+	loadDTXEvery = 400 * time.Millisecond
+)
+
+// publishLoad sends audio and (if kbps > 0) simulcast video at their real
+// rates until ctx ends; the owner waits on wg. seat is the publisher's
+// index in its room, of seats: it decides when it talks.
+func publishLoad(ctx context.Context, wg *sync.WaitGroup, r *sdk.Room, fps, kbps, seat, seats int, stats *loadStats) error {
 	audio, err := r.PublishTrack(sdk.Opus, "microphone")
 	if err != nil {
 		return err
 	}
-	// Opus at 32 kbit/s: 80 bytes every 20 ms.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sendFrames(ctx, 20*time.Millisecond, 80, false, audio, stats, nil)
+		sendAudio(ctx, audio, seat, seats, stats)
 	}()
 	if kbps <= 0 {
 		return nil
 	}
-	video, err := r.PublishTrack(sdk.VP8, "camera")
+	video, err := r.PublishSimulcast(sdk.VP8, "camera")
 	if err != nil {
 		return err
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sendFrames(ctx, time.Second/time.Duration(fps), kbps*1000/8/fps, true, video, stats, video.KeyframeRequests())
-	}()
+	for layer, l := range loadLayers {
+		size := int(float64(kbps)*l.share) * 1000 / 8 / fps
+		write := func(s media.Sample) error { return video.WriteSample(layer, s) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sendVideo(ctx, time.Second/time.Duration(fps), size, l.width, l.height, write, video.LayerActive, layer, stats, video.KeyframeRequests(layer))
+		}()
+	}
 	return nil
 }
 
-func sendFrames(ctx context.Context, interval time.Duration, size int, vp8 bool, t *sdk.LocalTrack, stats *loadStats, keyframes <-chan struct{}) {
+// talking reports whether seat talks at t: loadTalkers seats at a time,
+// taking turns.
+func talking(t time.Time, seat, seats int) bool {
+	if seats <= loadTalkers {
+		return true
+	}
+	turn := int(t.UnixNano() / int64(loadTurn))
+	return (seat-turn%seats+seats)%seats < loadTalkers
+}
+
+func sendAudio(ctx context.Context, t *sdk.LocalTrack, seat, seats int, stats *loadStats) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	frame := make([]byte, 80)
+	var lastSent time.Time
+	for n := uint32(0); ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			size := len(frame)
+			if !talking(now, seat, seats) {
+				if now.Sub(lastSent) < loadDTXEvery {
+					continue
+				}
+				size = loadStampAt + 8 // a comfort-noise frame is small
+			}
+			lastSent = now
+			binary.BigEndian.PutUint32(frame[10:], n)
+			binary.BigEndian.PutUint64(frame[loadStampAt:], uint64(time.Now().UnixNano()))
+			if t.WriteSample(media.Sample{Data: frame[:size], Duration: 20 * time.Millisecond}) != nil {
+				return
+			}
+			stats.sent.Add(1)
+		}
+	}
+}
+
+func sendVideo(ctx context.Context, interval time.Duration, size, width, height int, write func(media.Sample) error, active func(int) bool, layer int, stats *loadStats, keyframes <-chan struct{}) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	frame := make([]byte, max(size, loadStampAt+8))
@@ -121,17 +184,22 @@ func sendFrames(ctx context.Context, interval time.Duration, size int, vp8 bool,
 			continue
 		case <-tick.C:
 		}
-		if vp8 {
-			frame[0] = 0x11
-			if key {
-				frame[0] = 0x10
-				copy(frame[3:], []byte{0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}) // 640x360
-			}
-			key = false
+		if !active(layer) {
+			key = true // a resumed layer starts at a keyframe
+			continue
 		}
+		frame[0] = 0x11
+		if key {
+			// VP8 keyframe: start code, then 14-bit width and height.
+			frame[0] = 0x10
+			copy(frame[3:], []byte{0x9d, 0x01, 0x2a})
+			binary.LittleEndian.PutUint16(frame[6:], uint16(width))
+			binary.LittleEndian.PutUint16(frame[8:], uint16(height))
+		}
+		key = false
 		binary.BigEndian.PutUint32(frame[10:], n)
 		binary.BigEndian.PutUint64(frame[loadStampAt:], uint64(time.Now().UnixNano()))
-		if t.WriteSample(media.Sample{Data: frame, Duration: interval}) != nil {
+		if write(media.Sample{Data: frame, Duration: interval}) != nil {
 			return
 		}
 		stats.sent.Add(packets)

@@ -14,6 +14,10 @@ import (
 // is internal.
 func WireError(err error) (code, message string) {
 	switch {
+	case errors.Is(err, collab.ErrFenced), errors.Is(err, collab.ErrConflict):
+		return protocol.DocErrUnavailable, "the room moved to another server: nothing was saved; reconnect, open the document again and resend"
+	case errors.Is(err, collab.ErrUnavailable):
+		return protocol.DocErrUnavailable, "the document store is unreachable: nothing was saved; retry in a moment"
 	case errors.Is(err, collab.ErrUnknownDoc), errors.Is(err, collab.ErrDocDeleted):
 		return protocol.DocErrUnknownDoc, "no such document in this room"
 	case errors.Is(err, collab.ErrInvalidOp):

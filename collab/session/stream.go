@@ -182,6 +182,15 @@ func (s *Session) forward(od *openDoc) {
 			delete(s.docs, od.id)
 		}
 		s.srv.mu.Unlock()
+	case errors.Is(err, collab.ErrFenced), errors.Is(err, collab.ErrConflict), errors.Is(err, collab.ErrUnavailable):
+		// The service dropped its copy (collab/stale.go): the client is
+		// told, and opens the document again to get the store's state.
+		s.srv.mu.Lock()
+		if s.docs[od.id] == od {
+			delete(s.docs, od.id)
+		}
+		s.srv.mu.Unlock()
+		s.fail(serviceErr(err), "", od.id, "")
 	}
 }
 

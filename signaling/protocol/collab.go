@@ -80,6 +80,9 @@ const (
 	DocErrNotOpen    = "not_open"         // submit or cursor for a document not opened
 	DocErrConflict   = "conflict"         // name already taken, nothing to undo, ...
 	DocErrInternal   = "internal"
+	// DocErrUnavailable: nothing was saved, the store is unreachable or the
+	// room moved to another node (cluster mode); retry, or open again.
+	DocErrUnavailable = "unavailable"
 )
 
 // DocInfo describes one document of a room.

@@ -44,11 +44,9 @@ export class CommentsPanel {
   /** Opens a thread on the editor's selection with the form's text. */
   create() {
     const id = this.docs.cur;
-    const ta = this.docs.el.text;
     const text = this.input.value.trim();
     if (!id || !text) return;
-    const start = ot.cpIndex(ta.value, Math.min(ta.selectionStart, ta.selectionEnd));
-    const end = ot.cpIndex(ta.value, Math.max(ta.selectionStart, ta.selectionEnd));
+    const { start, end } = this.docs.view.selectedRange();
     if (start === end) {
       this.docs.showError('Select the text to comment on first.');
       return;

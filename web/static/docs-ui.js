@@ -6,11 +6,14 @@
 //
 // The textarea holds UTF-16; the session counts code points. Every edit is
 // read as a diff of the old and new value on `input` (one op), and every
-// remote op is applied to the value with the caret moved through it.
+// remote op is applied to the value with the caret moved through it. A
+// document of more than a few hundred kilobytes is shown a window at a time
+// (textwindow.js), so that its layout never stalls the page.
 
 import * as ot from './ot.js';
 import { colorFor, SYNCHRONIZED } from './docclient.js';
 import { CommentsPanel } from './comments-ui.js';
+import { TextWindow } from './textwindow.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,7 +41,7 @@ export class DocsPanel {
     this.s = session;
     this.nameOf = nameOf;
     this.cur = null; // the document in the editor
-    this.shown = ''; // the textarea's value as last synchronised
+    this.view = null; // the text shown: a TextWindow on the textarea (bind)
     this.errorTimer = 0;
     this.el = {
       panel: $('docs-panel'), toggle: $('docs-toggle'), body: $('docs-body'),
@@ -84,6 +87,7 @@ export class DocsPanel {
         if (id) this.open(id);
       }, (err) => this.showError(explain(err)));
     });
+    this.view = new TextWindow(e.text);
     e.text.addEventListener('input', () => this.onInput());
     // Ctrl/Cmd+Z and Ctrl/Cmd+Shift+Z (or Ctrl+Y) are the server's per-author
     // undo and redo: the textarea's own history knows nothing of remote ops.
@@ -102,7 +106,10 @@ export class DocsPanel {
     });
     for (const type of ['select', 'keyup', 'mouseup', 'focus']) e.text.addEventListener(type, () => this.sendSelection());
     document.addEventListener('selectionchange', () => { if (document.activeElement === e.text) this.sendSelection(); });
-    e.text.addEventListener('scroll', () => this.syncOverlayScroll());
+    e.text.addEventListener('scroll', () => {
+      if (!this.viewLag && !this.composing && this.view.followScroll()) this.renderOverlay();
+      this.syncOverlayScroll();
+    });
     e.undo.addEventListener('click', () => this.cur && this.s.undo(this.cur).catch(() => {}));
     e.redo.addEventListener('click', () => this.cur && this.s.redo(this.cur).catch(() => {}));
     e.close.addEventListener('click', () => this.closeEditor());
@@ -376,26 +383,20 @@ export class DocsPanel {
       this.viewLag = null;
       return;
     }
-    if (this.el.text.value !== this.shown) this.onInput(); // an input not yet seen
+    if (!this.view.inSync()) this.onInput(); // an input not yet seen
     this.setText(d.client.text, this.viewLag);
     this.sendSelection();
   }
 
   setText(text, op) {
-    const ta = this.el.text;
+    const v = this.view;
     this.viewLag = null;
-    if (ta.value === text && this.shown === text) return;
+    if (v.inSync() && v.full === text) return;
     let sel = null;
-    if (op && ta.value === this.shown) sel = ot.transformSelection(ot.selectionOf(ta), op, false);
-    const scroll = ta.scrollTop;
-    ta.value = text;
-    this.shown = text;
-    if (sel) {
-      const a = ot.unitOffset(text, sel.anchor);
-      const h = ot.unitOffset(text, sel.head);
-      ta.setSelectionRange(Math.min(a, h), Math.max(a, h), h < a ? 'backward' : 'forward');
-    }
-    ta.scrollTop = scroll;
+    if (op && v.inSync()) sel = ot.transformSelection(v.selection(), op, false);
+    // Only the span that changed is replaced, so the scroll position holds.
+    v.show(text, op);
+    if (sel) v.setSelection(sel);
     this.renderOverlay();
   }
 
@@ -403,12 +404,12 @@ export class DocsPanel {
     const ta = this.el.text;
     const d = this.cur && this.s.doc(this.cur);
     if (!d || !d.client) {
-      ta.value = this.shown;
+      ta.value = this.view.win;
       return;
     }
-    const now = ta.value;
-    let op = ot.diff(this.shown, now);
-    this.shown = now;
+    const now = this.view.fullValue();
+    let op = ot.diff(this.view.full, now);
+    this.view.commitInput(now);
     if (this.viewLag) {
       // The edit was made on a view that lags the model: rebase it (and the
       // lag over it), so that shown + lag' == model + op'.
@@ -429,10 +430,9 @@ export class DocsPanel {
 
   sendSelection() {
     if (!this.cur) return;
-    const ta = this.el.text;
-    if (ta.value !== this.shown) return; // an input event is on its way
+    if (!this.view.inSync()) return; // an input event is on its way
     if (this.viewLag) return; // sent when the view catches up
-    const sel = ot.selectionOf(ta);
+    const sel = this.view.selection();
     this.s.setSelection(this.cur, sel.anchor, sel.head);
   }
 
@@ -453,7 +453,7 @@ export class DocsPanel {
     // layout of all the text before the last cursor, so it is also spaced out.
     if (this.overlayPending) return;
     this.overlayPending = true;
-    const big = this.shown.length > 100000;
+    const big = this.view.win.length > 100000;
     const wait = big ? Math.max(0, (this.overlayAt || 0) + 500 - performance.now()) : 0;
     setTimeout(() => requestAnimationFrame(() => {
       this.overlayPending = false;
@@ -476,14 +476,17 @@ export class DocsPanel {
     ov.style.top = `${ta.offsetTop + ta.clientTop}px`;
     ov.style.width = `${ta.clientWidth}px`;
     ov.style.height = `${ta.clientHeight}px`;
-    const text = this.shown;
+    // The mirror holds the window; marks outside it are clamped to its
+    // edges, and carets outside it are not drawn.
+    const v = this.view;
+    const text = v.win;
     const marks = cursors.map((c) => {
-      const a = ot.unitOffset(text, c.anchor);
-      const h = ot.unitOffset(text, c.head);
-      return { c, start: Math.min(a, h), end: Math.max(a, h), head: h };
+      const a = v.unitOf(c.anchor);
+      const h = v.unitOf(c.head);
+      return { c, start: Math.min(a, h), end: Math.max(a, h), head: v.contains(c.head) ? h : -1 };
     });
     for (const t of threads) {
-      marks.push({ thread: t.wire.id, start: ot.unitOffset(text, t.start), end: ot.unitOffset(text, t.end), head: -1 });
+      marks.push({ thread: t.wire.id, start: v.unitOf(t.start), end: v.unitOf(t.end), head: -1 });
     }
     const points = new Set([0]);
     for (const m of marks) { points.add(m.start); points.add(m.end); if (m.head >= 0) points.add(m.head); }
