@@ -99,7 +99,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 			"--log-level", opts.LogLevel,
 		}
 		if c.Redis != nil {
-			n.args = append(n.args, "--redis", c.Redis.URL(), "--"+AdvertiseFlag, n.URL())
+			// Node ids are the harness's names, so logs and owner records
+			// read n1, n2, ... (the default is random per start).
+			n.args = append(n.args, "--redis", c.Redis.URL(), "--"+AdvertiseFlag, n.URL(), "--node-id", n.Name)
 		}
 		n.args = append(n.args, opts.Args...)
 		n.bin = bin
