@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +25,10 @@ type holding struct {
 	node       string
 	epoch      int64
 	start, end time.Time // end is zero while it lasts
+}
+
+func (h holding) String() string {
+	return fmt.Sprintf("%s@%d %s-%s", h.node, h.epoch, stamp(h.start), stamp(h.end))
 }
 
 // holdings reads every node's log for its tenures of room. A killed node's
