@@ -166,16 +166,17 @@ func (c *Cluster) close() {
 		c.client.Close()
 	}
 	c.idsMu.Unlock()
-	if c.t.Failed() || os.Getenv("HUDDLE_TEST_LOG") != "" {
-		keep := os.Getenv("HUDDLE_CLUSTER_LOGS")
-		for _, n := range c.Nodes {
-			lines := n.log.lines()
-			if keep != "" {
-				path := filepath.Join(keep, strings.ReplaceAll(c.t.Name(), "/", "_")+"-"+n.Name+".log")
-				if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-					c.t.Logf("keep %s's log: %v", n.Name, err)
-				}
+	keep := os.Getenv("HUDDLE_CLUSTER_LOGS")
+	show := c.t.Failed() || os.Getenv("HUDDLE_TEST_LOG") != ""
+	for _, n := range c.Nodes {
+		lines := n.log.lines()
+		if keep != "" {
+			path := filepath.Join(keep, strings.ReplaceAll(c.t.Name(), "/", "_")+"-"+n.Name+".log")
+			if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+				c.t.Logf("keep %s's log: %v", n.Name, err)
 			}
+		}
+		if show {
 			c.t.Logf("last lines of %s's log (HUDDLE_CLUSTER_LOGS=dir keeps them all):\n%s", n.Name, strings.Join(lines[max(0, len(lines)-60):], "\n"))
 		}
 	}
