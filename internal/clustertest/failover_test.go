@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,6 +98,12 @@ func TestFailoverPausedOwner(t *testing.T) {
 	WaitFor(t, 30*time.Second, func() string {
 		return fmt.Sprintf("%s to drop room %s after SIGCONT; it logged:\n%s", old.Name, room, linesOf(old.Log().Since(mark)))
 	}, func() bool { return droppedRoom(old.Log().Since(mark), room) })
+	for _, line := range old.Log().Since(mark) {
+		if strings.Contains(line, fencedMark) {
+			t.Logf("%s's write was fenced after SIGCONT: %s", old.Name, line)
+			break
+		}
+	}
 	// Edits go on for a while beside the resumed node.
 	cl.waitAllEdited(time.Now(), 3, 30*time.Second)
 

@@ -14,9 +14,9 @@ import (
 var (
 	heldMsgs = []string{"room held"}
 	lostMsgs = []string{"room lost: its owner record names another node or epoch", "room released", "room lost"}
-	// fencedMark is in a node's log when a store refused its write because
-	// another node holds the room now.
-	fencedMark = "FENCED"
+	// fencedMark is in a node's log when the store refused its write
+	// because another node holds the room now (collab.ErrFenced).
+	fencedMark = "no longer owns the room"
 )
 
 // holding is one node's tenure of a room, from its "held" line to its
