@@ -22,7 +22,6 @@ func TestRedisRestartDuringCall(t *testing.T) {
 	cl := startCall(t, ctx, c, room, 4)
 	cl.waitAllEdited(time.Now(), 3, 30*time.Second)
 
-	before := cl.counters()
 	refusedBefore := map[string]int{}
 	for _, b := range cl.bots {
 		_, _, r := b.edits.snapshot()
@@ -34,10 +33,22 @@ func TestRedisRestartDuringCall(t *testing.T) {
 	downAt := time.Now().Add(time.Second)
 	t.Log("redis-server stopped")
 
+	// Keep Redis away until every node has noticed and its membership has
+	// lapsed (past the TTL): the outage is a real one, not a blip.
+	WaitFor(t, 30*time.Second, func() string { return "every node to report its membership lapsed" }, func() bool {
+		for _, n := range c.Nodes {
+			h, _ := n.Health()["cluster"].(map[string]any)
+			if h == nil || h["registered"] != false || h["redisOK"] != false {
+				return false
+			}
+		}
+		return true
+	})
+	lapsed := cl.counters()
 	// While Redis is away: media flows, and each bot has an edit that waits
 	// or was refused.
 	WaitFor(t, 30*time.Second, func() string { return "fresh video at every bot while Redis is down: " + cl.videoSummary() }, func() bool {
-		return cl.allVideoAfter(before, 25)
+		return cl.allVideoAfter(lapsed, 25)
 	})
 	WaitFor(t, 30*time.Second, func() string { return "every bot to have an edit pending or refused: " + cl.editSummary() }, func() bool {
 		for _, b := range cl.bots {
@@ -52,7 +63,7 @@ func TestRedisRestartDuringCall(t *testing.T) {
 	duringOutage := cl.counters()
 	upAt := time.Now()
 	c.Redis.Restart()
-	t.Log("redis-server restarted")
+	t.Logf("redis-server restarted after %v", time.Since(downAt)+time.Second)
 
 	for _, b := range cl.bots {
 		b.edits.mu.Lock()
