@@ -141,27 +141,45 @@ func relayChat(b *testing.B, c *Cluster, n *Node, room string, senders, receiver
 	var got atomic.Int64
 	var readers sync.WaitGroup
 	var rx []*websocket.Conn
+	var trouble sync.Map // what ended a connection or an error it got -> count
+	note := func(what string) {
+		v, _ := trouble.LoadOrStore(what, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
+	watch := func(ws *websocket.Conn, count *atomic.Int64) {
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				if !strings.Contains(err.Error(), "use of closed") {
+					note(err.Error())
+				}
+				return
+			}
+			switch {
+			case count != nil && strings.HasPrefix(string(msg), `{"type":"chatMessage"`):
+				count.Add(1)
+			case strings.HasPrefix(string(msg), `{"type":"error"`):
+				note(string(msg))
+			}
+		}
+	}
 	for i := range receivers {
 		ws := rawJoin(b, n.URL(), c.Token(fmt.Sprintf("rx%d-%d", senders, i), room))
 		rx = append(rx, ws)
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			for {
-				_, msg, err := ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				if strings.HasPrefix(string(msg), `{"type":"chatMessage"`) {
-					got.Add(1)
-				}
-			}
+			watch(ws, &got)
 		}()
 	}
 	var tx []*websocket.Conn
 	for i := range senders {
 		ws := rawJoin(b, n.URL(), c.Token(fmt.Sprintf("tx%d-%d", senders, i), room))
-		go drain(ws)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			watch(ws, nil)
+		}()
 		tx = append(tx, ws)
 	}
 	var sent atomic.Int64
@@ -198,5 +216,9 @@ func relayChat(b *testing.B, c *Cluster, n *Node, room string, senders, receiver
 		leave(ws)
 	}
 	readers.Wait()
+	trouble.Range(func(k, v any) bool {
+		b.Logf("%d x %.200s", v.(*atomic.Int64).Load(), k)
+		return true
+	})
 	return chatRate{sent: float64(sent.Load()) / sendTime.Seconds(), delivered: float64(got.Load()) / total.Seconds()}
 }
