@@ -148,14 +148,15 @@ func (b *bot) reconnectCount() int {
 	return len(b.reconnects)
 }
 
-// edit inserts unique tokens at the end of doc, one at a time, waiting
-// for each acknowledgement, until ctx ends. Inserting at the end keeps
-// every token contiguous under OT, so the final text can be checked by
-// counting tokens.
+// edit inserts unique tokens at the start of doc, one at a time, waiting
+// for each acknowledgement, until ctx ends. Position 0 is always between
+// two tokens (a position read from the text, like its length, could fall
+// inside a token that arrived meanwhile), so every token stays contiguous
+// under OT and the final text can be checked by counting tokens.
 func (b *bot) edit(ctx context.Context, doc *sdk.Document, every time.Duration) {
 	for i := 0; ctx.Err() == nil; i++ {
 		tok := fmt.Sprintf("[%s:%d]", b.id, i)
-		if err := doc.Insert(doc.Len(), tok); err != nil {
+		if err := doc.Insert(0, tok); err != nil {
 			// Closed or not open yet: nothing was sent.
 			select {
 			case <-ctx.Done():
