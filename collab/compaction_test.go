@@ -2,6 +2,7 @@ package collab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -165,5 +166,32 @@ func TestCatchUpTooFarBehind(t *testing.T) {
 	}
 	if ops, snap, err = svc.CatchUp(ctx, "d", head.Rev); err != nil || snap != nil || ops == nil || len(ops) != 0 {
 		t.Fatalf("up to date: %v %v %v", ops, snap, err)
+	}
+}
+
+// TestDedupBaseOlderThanLog: an op made against a revision that
+// compaction has since dropped, but itself still in the retained log, is
+// recognised when it is resubmitted (with its original base), not
+// refused as too old and not applied twice.
+func TestDedupBaseOlderThanLog(t *testing.T) {
+	svc := newMemService(t, Config{SnapshotEvery: 10, KeepOps: 10})
+	newDoc(t, svc, "d", "")
+	for i := int64(0); i < 24; i++ {
+		submit(t, svc, "d", "a", itoa(i), i, ot.Op{}.Insert("x"))
+	}
+	late := submit(t, svc, "d", "b", "late", 15, ot.Op{}.Insert("y")) // made at revision 15, applied at 25
+	for i := int64(25); i < 30; i++ {
+		submit(t, svc, "d", "a", itoa(i), i, ot.Op{}.Insert("x"))
+	}
+	// The snapshot at 30 kept the last 10 ops: 21 to 30.
+	if _, err := svc.OpsSince(context.Background(), "d", 15); !errors.Is(err, ErrRevisionTooOld) {
+		t.Fatalf("revision 15 should be compacted away by now: %v", err)
+	}
+	dup := submit(t, svc, "d", "b", "late", 15, ot.Op{}.Insert("y"))
+	if !dup.Duplicate || dup.Rev != late.Rev || !dup.Op.Equal(late.Op) {
+		t.Fatalf("resubmission %+v, the original ack was %+v", dup, late)
+	}
+	if got := text(t, svc, "d"); got.Rev != 30 {
+		t.Fatalf("at revision %d after the resubmission, want 30", got.Rev)
 	}
 }

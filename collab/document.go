@@ -32,8 +32,6 @@ type submission struct {
 	reply chan Result
 }
 
-type dedupKey struct{ author, clientOpID string }
-
 type undoStacks struct{ undo, redo []int64 } // revisions, newest last
 
 type pendingReply struct {
@@ -46,7 +44,7 @@ type pendingReply struct {
 type document struct {
 	svc     *Service
 	id      string
-	inbox   chan request
+	inbox   *inbox
 	pending int // requests enqueued but not finished; guarded by svc.mu
 
 	failErr  error // set when the document cannot be used (missing, deleted, broken store)
@@ -54,32 +52,30 @@ type document struct {
 	text     *ot.Doc
 	bytes    int // UTF-8 size of text
 	head     int64
-	first    int64              // oldest revision retained in the store's log (head+1 when empty)
-	tail     []OpRecord         // the newest ops, ascending and ending at head
-	lastSnap int64              // revision of the newest automatic snapshot
-	dedup    map[dedupKey]int64 // the ops after dedupFrom, by (author, client op id)
-	// dedupFrom is the revision dedup starts after: a submission based
-	// before it is checked against the ops it missed (read anyway to
-	// transform it).
-	dedupFrom int64
-	undo      map[string]*undoStacks // nil until the first undo or redo (loadUndo)
-	subs      map[*Subscription]struct{}
+	first    int64                  // oldest revision retained in the store's log (head+1 when empty)
+	tail     []OpRecord             // the newest ops, ascending and ending at head
+	lastSnap int64                  // revision of the newest automatic snapshot
+	undo     map[string]*undoStacks // nil until the first undo or redo (loadUndo)
+	subs     map[*Subscription]struct{}
 
-	staged  []OpRecord // applied in memory, not yet committed
+	// staged are the ops applied in memory and not yet committed: always
+	// the end of tail (a slice of it, so each record is built once).
+	staged  []OpRecord
 	replies []pendingReply
+	now     time.Time // the time of this wake-up, stamped on the ops it applies
 }
 
 func newDocument(s *Service, id string) *document {
-	// The inbox bounds what a document's submitters may queue; a larger
-	// one lets a busy document commit more ops per fsync.
-	return &document{svc: s, id: id, inbox: make(chan request, 1024)}
+	// The inbox bounds what a document's submitters may queue: one group
+	// commit's worth (inbox.go).
+	return &document{svc: s, id: id, inbox: newInbox(s.cfg.MaxBatch)}
 }
 
 // load (re)builds the in-memory state from the store: the newest snapshot,
 // then the ops after it, and nothing older, so an open costs the same
 // whatever the length of the history. De-duplication starts from the
-// snapshot (older resubmissions are matched against the ops they missed);
-// undo stacks are built from the retained log on the first undo or redo.
+// snapshot's ops, like everything else: a resubmission is matched against
+// the ops it missed (dedup.go); undo stacks are built from the retained log on the first undo or redo.
 func (d *document) load() error {
 	st := d.svc.store
 	meta, err := st.Doc(d.id)
@@ -106,7 +102,7 @@ func (d *document) load() error {
 	d.failErr = nil
 	d.meta, d.text, d.head, d.lastSnap = meta, ot.NewDoc(snap.Text), snap.Rev, snap.Rev
 	d.bytes = len(snap.Text)
-	d.dedup, d.dedupFrom, d.undo, d.staged = map[dedupKey]int64{}, snap.Rev, nil, nil
+	d.undo, d.staged = nil, nil
 	if d.subs == nil {
 		d.subs = map[*Subscription]struct{}{}
 	}
@@ -136,11 +132,8 @@ func (d *document) load() error {
 	return nil
 }
 
-// remember indexes a logged op for de-duplication and undo.
+// remember indexes a logged op for undo (once the stacks are built).
 func (d *document) remember(r OpRecord) {
-	if r.ClientOpID != "" {
-		d.dedup[dedupKey{r.Author, r.ClientOpID}] = r.Rev
-	}
 	if d.undo != nil {
 		d.rememberUndo(r)
 	}
@@ -200,12 +193,15 @@ func (d *document) rememberUndo(r OpRecord) {
 }
 
 func (d *document) trimTail() {
-	// A new array (opsSince hands out slices of the old one), with room
-	// to grow back to 2*KeepOps without reallocating.
+	// In place: the newest KeepOps move to the front of the same array
+	// (a new 2*KeepOps+MaxBatch array each time was a third of the bytes
+	// the in-memory replay allocated). Slices of tail never leave the
+	// writer: OpsSince and CatchUp copy theirs (service.go), and the
+	// staged records are broadcast before this runs.
 	if k := d.svc.cfg.KeepOps; len(d.tail) > 2*k {
-		t := make([]OpRecord, k, 2*k+d.svc.cfg.MaxBatch)
-		copy(t, d.tail[len(d.tail)-k:])
-		d.tail = t
+		n := copy(d.tail, d.tail[len(d.tail)-k:])
+		clear(d.tail[n:])
+		d.tail = d.tail[:n]
 	}
 }
 
@@ -221,9 +217,14 @@ func (d *document) run() {
 	defer idle.Stop()
 	for {
 		select {
-		case r := <-d.inbox:
-			n := d.handle(r)
-			if d.finish(n) {
+		case <-d.inbox.wake:
+			reqs := d.inbox.take()
+			if len(reqs) == 0 {
+				continue // a token left from requests an earlier take got
+			}
+			d.handle(reqs)
+			d.inbox.recycle(reqs)
+			if d.finish(len(reqs)) {
 				return
 			}
 			idle.Reset(d.svc.cfg.IdleTimeout)
@@ -239,19 +240,10 @@ func (d *document) run() {
 	}
 }
 
-// handle processes r and whatever else is already queued (up to MaxBatch),
-// committing all their ops together. It returns how many requests it took.
-func (d *document) handle(r request) int {
-	reqs := []request{r}
-more:
-	for len(reqs) < d.svc.cfg.MaxBatch {
-		select {
-		case r2 := <-d.inbox:
-			reqs = append(reqs, r2)
-		default:
-			break more
-		}
-	}
+// handle processes the requests of one wake-up (everything queued, at most
+// MaxBatch), committing all their ops together.
+func (d *document) handle(reqs []request) {
+	d.now = d.svc.cfg.Now() // one clock read per wake-up, not per op
 	for _, r := range reqs {
 		if r.sub != nil {
 			d.stage(r.sub)
@@ -267,7 +259,6 @@ more:
 		r.done <- err
 	}
 	d.flush()
-	return len(reqs)
 }
 
 // finish marks n requests done; a failed document unloads as soon as
@@ -316,14 +307,21 @@ func (d *document) drainClosed() {
 			return
 		}
 		d.svc.mu.Unlock()
-		r := <-d.inbox
-		if r.sub != nil {
-			r.sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)}
-		} else {
-			r.done <- ErrClosed
+		reqs := d.inbox.take()
+		if len(reqs) == 0 {
+			<-d.inbox.wake // a request counted in pending is on its way
+			continue
 		}
+		for _, r := range reqs {
+			if r.sub != nil {
+				r.sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)}
+			} else {
+				r.done <- ErrClosed
+			}
+		}
+		d.inbox.recycle(reqs)
 		d.svc.mu.Lock()
-		d.pending--
+		d.pending -= len(reqs)
 		d.svc.mu.Unlock()
 	}
 }
@@ -368,30 +366,15 @@ func (d *document) apply(s *submission) Result {
 		if err := d.checkOpSize(op); err != nil {
 			return Result{Err: err}
 		}
-		if req.ClientOpID != "" {
-			if rev, ok := d.dedup[dedupKey{req.Author, req.ClientOpID}]; ok {
-				rec, err := d.record(rev)
-				if err != nil {
-					return Result{Err: err}
-				}
-				return Result{Ack: Ack{Rev: rev, Op: rec.Op, Duplicate: true}}
-			}
-		}
 		missed, err := d.opsSince(req.BaseRev)
 		if err != nil {
+			if dup, ok := d.duplicateTooOld(req, err); ok {
+				return dup
+			}
 			return Result{Err: err}
 		}
-		if req.ClientOpID != "" && req.BaseRev < d.dedupFrom {
-			// Applied before the loaded snapshot? Then it is among the
-			// ops it missed (its revision is after its base).
-			for _, m := range missed {
-				if m.Rev > d.dedupFrom {
-					break
-				}
-				if m.Author == req.Author && m.ClientOpID == req.ClientOpID {
-					return Result{Ack: Ack{Rev: m.Rev, Op: m.Op, Duplicate: true}}
-				}
-			}
+		if dup, ok := duplicateIn(missed, req); ok {
+			return dup
 		}
 		for _, m := range missed {
 			op = ot.Transform(op, m.Op, ot.Right) // the logged op wins insert ties
@@ -410,11 +393,11 @@ func (d *document) apply(s *submission) Result {
 	d.bytes += insertedBytes(op) - insertedBytes(inv)
 	op = op.Normalize()
 	d.head++
-	rec := OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,
-		Cause: cause, Target: target, Time: d.svc.cfg.Now()}
-	d.tail = append(d.tail, rec)
-	d.staged = append(d.staged, rec)
-	d.remember(rec)
+	d.tail = append(d.tail, OpRecord{Rev: d.head, Author: req.Author, ClientOpID: req.ClientOpID, Op: op, Inverse: inv,
+		Cause: cause, Target: target, Time: d.now})
+	d.staged = d.tail[len(d.tail)-len(d.staged)-1:]
+	rec := &d.tail[len(d.tail)-1]
+	d.remember(*rec)
 	return Result{Ack: Ack{Rev: rec.Rev, Op: op}}
 }
 
@@ -445,17 +428,16 @@ func (d *document) flush() {
 			if c.DropOpsBefore > 0 {
 				d.compacted(c.DropOpsBefore)
 			}
-			d.trimTail()
 			for _, r := range d.replies {
 				r.ch <- r.res
 			}
 			d.replies = d.replies[:0]
 			d.broadcast(d.staged)
+			d.trimTail() // after the broadcast: staged is a slice of tail
 		}
-		// Reused for the next batch: the store and the subscribers took
-		// the records by value.
-		clear(d.staged)
-		d.staged = d.staged[:0]
+		// The records stay in tail (the store and the subscribers took
+		// them by value); nothing is staged now.
+		d.staged = nil
 	}
 	for _, r := range d.replies {
 		r.ch <- r.res
@@ -486,11 +468,6 @@ func (d *document) commitFailed(err error) {
 // compacted forgets what the store no longer holds (ops before rev).
 func (d *document) compacted(rev int64) {
 	d.first = rev
-	for k, r := range d.dedup {
-		if r < rev {
-			delete(d.dedup, k)
-		}
-	}
 	for _, st := range d.undo {
 		for len(st.undo) > 0 && st.undo[0] < rev {
 			st.undo = st.undo[1:]

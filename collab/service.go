@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -313,6 +314,7 @@ func (s *Service) OpsSince(ctx context.Context, docID string, rev int64) ([]OpRe
 	err := s.run(ctx, docID, func(d *document) error {
 		var err error
 		ops, err = d.opsSince(rev)
+		ops = slices.Clone(ops) // the writer reuses its tail's array
 		return err
 	})
 	if err != nil {
@@ -329,6 +331,7 @@ func (s *Service) CatchUp(ctx context.Context, docID string, rev int64) (ops []O
 	err = s.run(ctx, docID, func(d *document) error {
 		var err error
 		ops, err = d.opsSince(rev)
+		ops = slices.Clone(ops) // the writer reuses its tail's array
 		if errors.Is(err, ErrRevisionTooOld) {
 			ops, err = nil, nil
 			snap = &Snapshot{Rev: d.head, Text: d.text.String(), Time: s.cfg.Now()}
@@ -393,6 +396,6 @@ func (s *Service) enqueue(docID string, r request) error {
 	}
 	d.pending++
 	s.mu.Unlock()
-	d.inbox <- r // blocks only while the writer's inbox is full: backpressure
+	d.inbox.push(r) // waits only while the writer's inbox is full: backpressure
 	return nil
 }

@@ -201,18 +201,15 @@ func (s *BoltStore) Commit(docID string, c Commit) error {
 	type kv struct{ k, v []byte }
 	ops := make([]kv, len(c.Ops))
 	var buf []byte // one array for every record of the commit
+	var enc recordEncoder
 	for i, r := range c.Ops {
 		start := len(buf)
-		buf = appendRecord(buf, r)
+		buf = enc.append(buf, r)
 		ops[i] = kv{revKey(r.Rev), buf[start:len(buf):len(buf)]}
 	}
 	var snap *kv
 	if c.Snapshot != nil {
-		data, err := json.Marshal(c.Snapshot)
-		if err != nil {
-			return err
-		}
-		snap = &kv{revKey(c.Snapshot.Rev), data}
+		snap = &kv{revKey(c.Snapshot.Rev), appendSnapshot(make([]byte, 0, len(c.Snapshot.Text)+64), *c.Snapshot)}
 	}
 	commit := func(tx *bolt.Tx) error {
 		ob, err := docBucket(tx, docID, bucketOps)
@@ -261,10 +258,21 @@ func (s *BoltStore) Commit(docID string, c Commit) error {
 }
 
 func deleteBefore(b *bolt.Bucket, rev int64) error {
-	// Delete at the cursor (no second search from the root); First again
-	// after each delete, since Next after Delete skips an entry in bbolt.
+	// Backwards from the newest op to drop, deleting at the cursor: after
+	// a Delete the cursor's slot holds the next key (which is why Next
+	// after Delete skips one in bbolt), but Prev still lands on the key
+	// before, so each step costs no search. Going forwards, calling First
+	// again after each delete walked every leaf the transaction had
+	// emptied, and a b.Delete per key costs a search from the root: a
+	// tenth of the durable replay's CPU each (docs/COLLAB.md, Throughput).
 	cur := b.Cursor()
-	for k, _ := cur.First(); k != nil && keyRev(k) < rev; k, _ = cur.First() {
+	k, _ := cur.Seek(revKey(rev))
+	if k == nil {
+		k, _ = cur.Last()
+	} else {
+		k, _ = cur.Prev()
+	}
+	for ; k != nil; k, _ = cur.Prev() {
 		if err := cur.Delete(); err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ type MemStore struct {
 
 type memDoc struct {
 	meta     DocMeta
-	ops      []OpRecord // ascending Rev
+	log      opLog      // ascending Rev
 	snaps    []Snapshot // ascending Rev
 	versions []Version
 	threads  map[string]CommentThread // by id (store_comments.go)
@@ -108,20 +108,23 @@ func (s *MemStore) Commit(docID string, c Commit) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range c.Ops {
-		if n := len(d.ops); n > 0 && r.Rev <= d.ops[n-1].Rev {
-			return fmt.Errorf("commit %s: revision %d after %d", docID, r.Rev, d.ops[n-1].Rev)
-		}
-		d.ops = append(d.ops, r) // ops are never modified once built: no copy
+	last := int64(-1)
+	if ops := d.log.ops(); len(ops) > 0 {
+		last = ops[len(ops)-1].Rev
 	}
+	for _, r := range c.Ops {
+		if r.Rev <= last {
+			return fmt.Errorf("commit %s: revision %d after %d", docID, r.Rev, last)
+		}
+		last = r.Rev
+	}
+	d.log.append(c.Ops) // ops are never modified once built: no deep copy
 	if c.Snapshot != nil {
 		d.snaps = append(d.snaps, *c.Snapshot)
 	}
 	if c.DropOpsBefore > 0 {
-		i := sort.Search(len(d.ops), func(i int) bool { return d.ops[i].Rev >= c.DropOpsBefore })
-		n := copy(d.ops, d.ops[i:]) // in place: the array is reused by later appends
-		clear(d.ops[n:])
-		d.ops = d.ops[:n]
+		ops := d.log.ops()
+		d.log.drop(sort.Search(len(ops), func(i int) bool { return ops[i].Rev >= c.DropOpsBefore }))
 	}
 	if k := c.KeepSnapshots; k > 0 && len(d.snaps) > k {
 		d.snaps = append([]Snapshot(nil), d.snaps[len(d.snaps)-k:]...)
@@ -138,8 +141,9 @@ func (s *MemStore) Ops(docID string, after, upTo int64) ([]OpRecord, error) {
 		return nil, err
 	}
 	var out []OpRecord
-	i := sort.Search(len(d.ops), func(i int) bool { return d.ops[i].Rev > after }) // revisions ascend
-	for _, r := range d.ops[i:] {
+	ops := d.log.ops()
+	i := sort.Search(len(ops), func(i int) bool { return ops[i].Rev > after }) // revisions ascend
+	for _, r := range ops[i:] {
 		if r.Rev > upTo {
 			break
 		}
@@ -153,10 +157,11 @@ func (s *MemStore) LogBounds(docID string) (int64, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.doc(docID)
-	if err != nil || len(d.ops) == 0 {
+	if err != nil || len(d.log.ops()) == 0 {
 		return 0, 0, err
 	}
-	return d.ops[0].Rev, d.ops[len(d.ops)-1].Rev, nil
+	ops := d.log.ops()
+	return ops[0].Rev, ops[len(ops)-1].Rev, nil
 }
 
 // Snapshot implements Store.
@@ -241,3 +246,41 @@ func (s *MemStore) Versions(docID string) ([]Version, error) {
 
 // Close implements Store.
 func (s *MemStore) Close() error { return nil }
+
+// opLog is a document's retained ops, buf[start:]. Compaction drops from
+// the front (every SnapshotEvery ops); moving the whole window down each
+// time cost about ten record copies per op, and letting append reallocate
+// a cut slice allocated the window's size over and over. Here the dropped
+// front is reused: the live records move down only when the array is full
+// and at least half of it is dropped (so at most one copy per op), and a
+// new array, twice what is live, is made only when it is not.
+type opLog struct {
+	buf   []OpRecord
+	start int
+}
+
+func (l *opLog) ops() []OpRecord { return l.buf[l.start:] }
+
+func (l *opLog) append(rs []OpRecord) {
+	if len(l.buf)+len(rs) > cap(l.buf) {
+		live := l.buf[l.start:]
+		if l.start >= len(live)+len(rs) {
+			n := copy(l.buf, live)
+			clear(l.buf[n:])
+			l.buf = l.buf[:n]
+		} else {
+			nb := make([]OpRecord, len(live), 2*(len(live)+len(rs)))
+			copy(nb, live)
+			l.buf = nb
+		}
+		l.start = 0
+	}
+	l.buf = append(l.buf, rs...)
+}
+
+// drop forgets the first n live records (cleared, so that what they hold
+// can be collected).
+func (l *opLog) drop(n int) {
+	clear(l.buf[l.start : l.start+n])
+	l.start += n
+}

@@ -121,3 +121,72 @@ func TestClose(t *testing.T) {
 		t.Fatalf("submit after close: %v", err)
 	}
 }
+
+// TestStoreCompactsManyPages: a compaction that drops thousands of ops,
+// over many bbolt pages, in one commit, leaves exactly the ops from the
+// cut on, contiguous (deleting at a cursor can skip keys if done wrong).
+func TestStoreCompactsManyPages(t *testing.T) {
+	for name, s := range map[string]Store{"mem": NewMemStore(), "bolt": openBolt(t)} {
+		t.Run(name, func(t *testing.T) {
+			defer s.Close()
+			now := time.Unix(1700000000, 0).UTC()
+			if err := s.CreateDoc(DocMeta{ID: "d", Room: "r", Created: now}, Snapshot{Time: now}); err != nil {
+				t.Fatal(err)
+			}
+			const n, cut = 3000, 2500
+			var recs []OpRecord
+			for i := int64(1); i <= n; i++ {
+				recs = append(recs, OpRecord{Rev: i, Author: "author", ClientOpID: "client-op-" + itoa(i), Op: ot.Op{}.Retain(int(i)).Insert("some inserted text"), Inverse: ot.Op{}.Retain(int(i)).Delete(18), Time: now})
+			}
+			for i := 0; i < n; i += 500 {
+				if err := s.Commit("d", Commit{Ops: recs[i : i+500]}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Commit("d", Commit{DropOpsBefore: cut}); err != nil {
+				t.Fatal(err)
+			}
+			first, last, err := s.LogBounds("d")
+			if err != nil || first != cut || last != n {
+				t.Fatalf("bounds %d..%d %v, want %d..%d", first, last, err, cut, n)
+			}
+			ops, err := s.Ops("d", 0, n)
+			if err != nil || len(ops) != n-cut+1 {
+				t.Fatalf("%d ops after the cut, want %d: %v", len(ops), n-cut+1, err)
+			}
+			for i, r := range ops {
+				if r.Rev != cut+int64(i) {
+					t.Fatalf("op %d has revision %d, want %d", i, r.Rev, cut+int64(i))
+				}
+			}
+			// Again with ops put in the same commit (bbolt then deletes
+			// from pages it already holds in memory).
+			const n2, cut2 = 5000, 4800
+			var more []OpRecord
+			for i := int64(n + 1); i <= n2; i++ {
+				more = append(more, OpRecord{Rev: i, Author: "author", ClientOpID: "client-op-" + itoa(i), Op: ot.Op{}.Retain(int(i)).Insert("some inserted text"), Inverse: ot.Op{}.Retain(int(i)).Delete(18), Time: now})
+			}
+			if err := s.Commit("d", Commit{Ops: more, DropOpsBefore: cut2}); err != nil {
+				t.Fatal(err)
+			}
+			ops, err = s.Ops("d", 0, n2)
+			if err != nil || len(ops) != n2-cut2+1 {
+				t.Fatalf("%d ops after the second cut, want %d: %v", len(ops), n2-cut2+1, err)
+			}
+			for i, r := range ops {
+				if r.Rev != cut2+int64(i) {
+					t.Fatalf("op %d has revision %d, want %d", i, r.Rev, cut2+int64(i))
+				}
+			}
+		})
+	}
+}
+
+func openBolt(t *testing.T) Store {
+	t.Helper()
+	s, err := OpenBoltStore(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

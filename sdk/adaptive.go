@@ -14,12 +14,31 @@ type adaptive struct {
 	onPaused func(trackID string, paused bool, reason string)
 }
 
+// RenderSize is how a bot shows one video it receives, in CSS pixels (0,
+// 0: no preference). Hidden: not shown at all, so the server sends
+// nothing. Pinned: the user pinned it, so the server serves it before
+// other videos (but after screen shares and the active speaker) when the
+// downlink cannot carry everything at the best layer.
+type RenderSize struct {
+	Width, Height  int
+	Hidden, Pinned bool
+}
+
 // SetRenderSize tells the server how large this bot shows a video it
 // receives (0, 0: no preference), or that it does not show it at all
 // (hidden): the server then sends the smallest layer that fills that size,
 // or nothing. trackID is the server's id (RemoteTrack.Info.ID).
 func (r *Room) SetRenderSize(trackID string, width, height int, hidden bool) error {
-	if err := r.sendSignal(&protocol.RenderSize{TrackID: trackID, Width: width, Height: height, Hidden: hidden}); err != nil {
+	return r.SetRender(trackID, RenderSize{Width: width, Height: height, Hidden: hidden})
+}
+
+// SetRender tells the server how this bot shows a video it receives: its
+// size, whether it is hidden, whether it is pinned. Each call replaces
+// what the server knew about that video. The server takes at most 50 a
+// second; sizes run from 0 to 16384.
+func (r *Room) SetRender(trackID string, s RenderSize) error {
+	m := &protocol.RenderSize{TrackID: trackID, Width: s.Width, Height: s.Height, Hidden: s.Hidden, Pinned: s.Pinned}
+	if err := r.sendSignal(m); err != nil {
 		return fmt.Errorf("render size: %w", err)
 	}
 	return nil

@@ -17,7 +17,7 @@ import (
 // pcPair connects two Pion PeerConnections on loopback.
 func pcPair(t *testing.T) (*webrtc.PeerConnection, *webrtc.PeerConnection) {
 	t.Helper()
-	api, err := newAPI(true, nil, newAudioLevels(), nil)
+	api, err := newAPI(true, nil, newAudioLevels(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

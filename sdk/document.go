@@ -122,11 +122,14 @@ type Document struct {
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
 	threads     map[string]*threadState     // comment threads (comments.go)
 
-	stats DocStats
+	stats  DocStats
+	sentAt time.Time // when the in-flight op was last sent
+	acks   []DocAck  // acknowledgements not yet given to onAck (docack.go)
 
 	cbMu     sync.Mutex // callbacks run one at a time, in order
 	onChange func(Change)
 	onError  func(error)
+	onAck    func(DocAck)
 }
 
 func newDocument(d *Docs, id string) *Document {
@@ -304,6 +307,7 @@ func (d *Document) sendSubmitLocked() {
 		return
 	}
 	d.stats.Sent++
+	d.sentAt = time.Now()
 	d.lastSent = client.Submission{ClientOpID: inf.ClientOpID, BaseRev: d.c.Revision(), Op: inf.Op}
 	d.docs.sendAsync(l, &protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: d.id, Rev: d.c.Revision(), ID: inf.ClientOpID, Op: op})
 }
@@ -580,8 +584,10 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 	}
 	changes, errs := d.handleOpenedLocked(o)
 	d.signalLocked()
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(changes, errs)
+	d.emitAcks(acks)
 	d.flushCursor()
 }
 
@@ -693,11 +699,17 @@ func (d *Document) inflightSettled(id string, ans any) {
 		d.refuseLocked(errs[0])
 		d.stats.Refused++
 	} else {
-		d.stats.Acked++
+		rev := int64(0) // unknown unless the answer is an ack
+		if a, ok := ans.(*protocol.DocAck); ok {
+			rev = a.Rev
+		}
+		d.ackedLocked(rev)
 	}
 	d.fresh = true
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(nil, errs)
+	d.emitAcks(acks)
 	d.reopen(true)
 }
 
@@ -711,8 +723,10 @@ func (d *Document) handleOp(rev int64, id, author string, raw json.RawMessage) {
 	}
 	changes, _ := d.receiveLocked(rev, id, author, raw)
 	d.signalLocked()
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(changes, nil)
+	d.emitAcks(acks)
 	d.flushCursor()
 }
 
@@ -746,7 +760,7 @@ func (d *Document) receiveLocked(rev int64, id, author string, raw json.RawMessa
 		return nil, false
 	}
 	if ackID != "" {
-		d.stats.Acked++
+		d.ackedLocked(rev)
 	}
 	d.pushHistLocked(rev, op, author)
 	if view != nil {
@@ -779,7 +793,7 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 			d.resyncLocked(fmt.Sprintf("ack at %d: %v", m.Rev, err))
 			break
 		}
-		d.stats.Acked++
+		d.ackedLocked(m.Rev)
 		d.pushHistLocked(m.Rev, inf.Op, d.docs.room.identity())
 		d.sendSubmitLocked()
 		changes = d.resolveEarlyLocked()
@@ -789,8 +803,10 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 		d.resyncLocked(fmt.Sprintf("ack %s at revision %d while at %d", m.ID, m.Rev, cur))
 	}
 	d.signalLocked()
+	acks := d.takeAcksLocked()
 	d.mu.Unlock()
 	d.emit(changes, nil)
+	d.emitAcks(acks)
 	d.flushCursor()
 }
 

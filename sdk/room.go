@@ -64,6 +64,10 @@ type Options struct {
 	// reports: a load generator can use one to simulate loss, and NACK
 	// still repairs what it drops.
 	NetworkInterceptors []interceptor.Factory
+	// Settings, when set, adjusts the Pion setting engine of the bot's
+	// PeerConnections after the SDK's own settings: e.g. a BufferFactory
+	// that timestamps packets where SRTP hands them over (`huddle bench`).
+	Settings func(*webrtc.SettingEngine)
 	// NoAutoReconnect ends the session when the signaling connection
 	// drops, instead of calling Reconnect.
 	NoAutoReconnect bool
@@ -154,7 +158,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 		return nil, err
 	}
 	levels := newAudioLevels()
-	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels, opts.ICENetworkTypes)
+	api, err := newAPI(isLoopbackHost(u), opts.NetworkInterceptors, levels, opts.ICENetworkTypes, opts.Settings)
 	if err != nil {
 		conn.close()
 		return nil, err
@@ -181,7 +185,7 @@ func Join(ctx context.Context, serverURL, token string, opts Options) (*Room, er
 	return r, nil
 }
 
-func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, networkTypes []webrtc.NetworkType) (*webrtc.API, error) {
+func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, networkTypes []webrtc.NetworkType, settings func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
@@ -208,6 +212,9 @@ func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, n
 		// nothing else, so that no packet leaves the machine.
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if settings != nil {
+		settings(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }

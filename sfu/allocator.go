@@ -198,14 +198,15 @@ func (d *SpeakerDetector) first() string {
 }
 
 // priority orders a subscriber's videos: screen shares, the active
-// speaker, pinned tiles, the rest.
+// speaker, pinned tiles, the rest. It reads the allocation loop's copy of
+// the render size (allocSize): the signaling goroutine writes alloc.size.
 func priority(d *DownTrack, speaker string) int {
 	switch {
 	case d.fwd.info.Source == "screen":
 		return 0
 	case d.fwd.info.PublisherID == speaker:
 		return 1
-	case d.alloc.size.pinned:
+	case d.allocSize.pinned:
 		return 2
 	}
 	return 3
@@ -421,6 +422,15 @@ func (r *Room) dynacast(fs []*Forwarder, sent map[*Forwarder][maxLayers]bool) {
 			want[d.target.Load()] = true
 			if c := d.cur.Load(); c >= 0 {
 				want[c] = true
+			}
+		}
+		// A layer not received yet counts as active, as its publisher
+		// keeps it until told otherwise: when it appears (a browser starts
+		// its layers as its bandwidth estimate grows), the publisher hears
+		// whether anyone wants it.
+		for i := range want {
+			if f.layer(int8(i)) == nil {
+				want[i] = true
 			}
 		}
 		prev, had := sent[f]

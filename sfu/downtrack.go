@@ -199,7 +199,6 @@ func (d *DownTrack) Bind(t webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	d.pt = uint8(c.PayloadType)
 	d.ext = extIDsOf(t.HeaderExtensions())
 	d.mu.Unlock()
-	d.path.est.addStream(uint32(t.SSRC()), d.ext.twcc, t.WriteStream())
 	d.path.bind(uint32(t.SSRC()), d)
 	d.requestKeyframe()
 	return c, nil
@@ -323,7 +322,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 	if int16(out-d.lastOut) > 0 {
 		d.lastOut = out
 		d.lastOutTS = p.header.Timestamp - d.tsOffset
-		d.lastOutAt = time.Now().UnixNano()
+		d.lastOutAt = d.clock()
 	}
 	h := seqPair{out: out, in: in, layer: layer, tsOff: d.tsOffset, valid: true}
 	if d.vp8 && d.fwd.base != nil && d.fwd.Layers() > 1 {
@@ -476,35 +475,35 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 		}
 	}
 	if ext.absSendTime != 0 {
-		ns := time.Now().UnixNano()
+		ns := d.clock()
 		v := uint32(ns/1e9)<<18 | uint32((ns%1e9)<<18/1e9)
 		d.extBuf[0], d.extBuf[1], d.extBuf[2] = byte(v>>16), byte(v>>8), byte(v)
 		_ = h.SetExtension(ext.absSendTime, d.extBuf[0:3])
 	}
+	var twcc uint16
 	if ext.twcc != 0 && d.path != nil {
-		seq := d.path.nextTWCC()
-		d.extBuf[3], d.extBuf[4] = byte(seq>>8), byte(seq)
+		twcc = d.path.nextTWCC()
+		d.extBuf[3], d.extBuf[4] = byte(twcc>>8), byte(twcc)
 		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
-	}
-	if ext.twcc != 0 && d.path != nil && d.path.est != nil {
-		// Through the estimator, which records the send time.
-		if ok, err := d.path.est.write(h, p.payload); ok {
-			if err != nil {
-				return false
-			}
-			d.sent.Add(1)
-			d.path.bytes.Add(uint64(len(p.payload)))
-			return true
-		}
 	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return false // the PeerConnection is closing; the room removes us shortly
 	}
 	d.sent.Add(1)
-	if d.path != nil {
-		d.path.bytes.Add(uint64(len(p.payload)))
+	if ext.twcc != 0 && d.path != nil {
+		d.path.est.sent(twcc, h.MarshalSize()+len(p.payload)) // estimate.go
 	}
 	return true
+}
+
+// clock is the time of the send path's current batch: its packets leave
+// together (one GSO send), and one clock read per batch instead of two per
+// packet is measurable at this rate. Outside a batch (tests), the time now.
+func (d *DownTrack) clock() int64 {
+	if d.path != nil && d.path.now != 0 {
+		return d.path.now
+	}
+	return time.Now().UnixNano()
 }
 
 // close stops this downtrack; the sender is removed by the caller.

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -28,17 +27,41 @@ const (
 
 // estimator is one subscriber PeerConnection's downlink estimate: Pion's
 // send-side GCC fed with the subscriber's transport-wide feedback, or the
-// REMB a client sends instead. Packets reach the wire through GCC's no-op
-// pacer, which records their send times for the feedback; the send path
-// itself is the pacer (one batch per wake-up, audio first).
+// REMB a client sends instead. The send path itself is the pacer (one batch
+// per wake-up, audio first).
+//
+// How GCC learns send times (the data path; measurements in
+// docs/PERFORMANCE.md): Pion's GCC stamps a packet's departure with
+// time.Now() when its stream writer is called, and its feedback adapter
+// then allocates two objects and does a map insert and delete for that
+// packet. Called for every packet sent to every subscriber, that was
+// about two allocations per delivered packet and, with the feedback it
+// led to, an eighth of the server's CPU samples. gcc's API offers no other way in (the adapter is internal, and a
+// departure cannot be given after the fact), so the send path writes
+// packets straight to the subscriber's stream and tells the estimator
+// only what it sent (sent: a few stores, no allocation). At the end of
+// each batch, after the burst left, flush hands GCC one record per run of
+// up to recordPackets consecutive packets of the batch: the run's last
+// transport-wide sequence number, stamped now (the burst's true departure
+// under GSO), with the run's bytes. GCC groups packets sent within 5 ms
+// into one arrival group anyway, so the delay estimate sees the same
+// groups; the acknowledged rate sees the same bytes; the loss average is
+// sampled from one packet of each run (low-rate streams, one or two
+// packets per batch, are not sampled at all).
 type estimator struct {
 	bwe   *gcc.SendSideBWE
-	out   interceptor.RTPWriter // GCC's pacer: records, then writes to the stream's writer
+	gcc   interceptor.RTPWriter // GCC's pacer: records a send, then discards (recordSink)
 	attrs interceptor.Attributes
 
 	twccSeen  atomic.Bool
 	feedbacks atomic.Uint64 // TWCC feedback packets since the last sample
 	remb      atomic.Uint64 // the client's last REMB, bits/s; 0: none
+
+	// The send path's worker only: runs of this batch not yet given to GCC.
+	runs [sendBatch]sentRun
+	nrun int
+	hdr  rtp.Header // what GCC's recorder parses: the run's sequence number
+	seq  [2]byte
 
 	// The allocation loop's view, for congestion: the last estimate and
 	// the bytes sent at the last look.
@@ -48,6 +71,29 @@ type estimator struct {
 	lastAt   time.Time
 	congest  bool
 }
+
+// sentRun is consecutive packets of one batch, recorded in GCC as one.
+type sentRun struct {
+	last  uint16 // transport-wide sequence number of the run's last packet
+	n     int
+	bytes int
+}
+
+// recordPackets is the most packets one GCC record stands for: a 33-packet
+// video frame becomes five records instead of 33 (allocations and map
+// work in GCC per delivered packet: 2/recordPackets).
+const recordPackets = 8
+
+// recordSSRC and recordExt name GCC's one stream: records never reach a
+// wire, so they need not match the subscriber's SSRCs or extension ids.
+const (
+	recordSSRC = 1
+	recordExt  = 1
+)
+
+// recordPad gives a record its size: GCC counts len(payload) and reads
+// nothing of it.
+var recordPad [recordPackets * maxPacketSize]byte
 
 func newEstimator(lf logging.LoggerFactory) *estimator {
 	pacer := gcc.NewNoOpPacer()
@@ -61,21 +107,55 @@ func newEstimator(lf logging.LoggerFactory) *estimator {
 	if err != nil {
 		return nil // only bad options fail
 	}
-	return &estimator{bwe: bwe, out: pacer, attrs: interceptor.Attributes{}}
+	e := &estimator{bwe: bwe, gcc: pacer, attrs: interceptor.Attributes{}}
+	info := &interceptor.StreamInfo{SSRC: recordSSRC, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: recordExt}}}
+	bwe.AddStream(info, recordSink{})
+	e.hdr = rtp.Header{Version: 2, SSRC: recordSSRC}
+	_ = e.hdr.SetExtension(recordExt, e.seq[:]) // allocates the extension slot once
+	return e
 }
 
-// addStream routes a downtrack's packets through GCC's recorder; twcc is
-// the subscriber's id for the transport-wide sequence extension.
-func (e *estimator) addStream(ssrc uint32, twcc uint8, w interface {
-	WriteRTP(*rtp.Header, []byte) (int, error)
-}) {
-	if e == nil || twcc == 0 {
+// recordSink is where GCC's recorder passes records on: nowhere.
+type recordSink struct{}
+
+func (recordSink) Write(_ *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
+	return len(p), nil
+}
+
+// sent notes one packet the send path wrote: its transport-wide sequence
+// number and its size on the wire (header and payload). Worker only; it
+// allocates nothing.
+func (e *estimator) sent(seq uint16, size int) {
+	if e == nil {
 		return
 	}
-	info := &interceptor.StreamInfo{SSRC: ssrc, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: int(twcc)}}}
-	e.bwe.AddStream(info, interceptor.RTPWriterFunc(func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
-		return w.WriteRTP(h, p)
-	}))
+	if e.nrun > 0 {
+		r := &e.runs[e.nrun-1]
+		if r.n < recordPackets && seq == r.last+1 {
+			r.last, r.n, r.bytes = seq, r.n+1, r.bytes+size
+			return
+		}
+	}
+	if e.nrun == len(e.runs) {
+		e.flush()
+	}
+	e.runs[e.nrun] = sentRun{last: seq, n: 1, bytes: size}
+	e.nrun++
+}
+
+// flush gives GCC the runs sent since the last flush; the send path calls
+// it after each batch has left. Worker only.
+func (e *estimator) flush() {
+	if e == nil {
+		return
+	}
+	for i := range e.nrun {
+		r := e.runs[i]
+		e.seq[0], e.seq[1] = byte(r.last>>8), byte(r.last)
+		pad := max(0, min(r.bytes-e.hdr.MarshalSize(), len(recordPad)))
+		_, _ = e.gcc.Write(&e.hdr, recordPad[:pad], e.attrs) // fails only for an unknown stream
+	}
+	e.nrun = 0
 }
 
 // feedback takes the subscriber's RTCP that estimates use.
@@ -148,14 +228,4 @@ func (e *estimator) close() {
 	if e != nil {
 		_ = e.bwe.Close()
 	}
-}
-
-// write sends a packet through GCC's recorder; false when the stream is
-// not (yet) known to it, and the caller writes directly.
-func (e *estimator) write(h *rtp.Header, payload []byte) (bool, error) {
-	_, err := e.out.Write(h, payload, e.attrs)
-	if errors.Is(err, gcc.ErrUnknownStream) {
-		return false, nil
-	}
-	return true, err
 }

@@ -150,7 +150,7 @@ func (f *Forwarder) ingest(l *simLayer, p *packet, raw []byte) {
 		return
 	}
 	seq := p.header.SequenceNumber
-	l.cache.store(seq, raw, p.keyframe)
+	l.cache.store(seq, raw, p.keyframe, time.Now().UnixNano())
 	if p.keyframe {
 		l.noteKeyframe(seq)
 	}

@@ -83,7 +83,7 @@ func (g *gsoConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 		bu := g.bursts[normalize(addr)]
 		g.mu.RUnlock()
 		if bu != nil {
-			return bu.add(g, b)
+			return bu.add(g, b, normalize(addr))
 		}
 	}
 	return g.UDPConn.WriteToUDPAddrPort(b, addr)
@@ -132,7 +132,9 @@ func (g *gsoConn) begin(bu *burst, addr netip.AddrPort) bool {
 	if g.bursts[addr] != nil {
 		return false
 	}
+	bu.mu.Lock() // a writer holding this burst from its last batch may be in add
 	bu.addr = addr
+	bu.mu.Unlock()
 	g.bursts[addr] = bu
 	return true
 }
@@ -144,12 +146,19 @@ func (g *gsoConn) end(bu *burst) {
 	g.mu.Unlock()
 	bu.mu.Lock()
 	bu.flush(g)
+	bu.addr = netip.AddrPort{} // a late writer that still holds it sends directly
 	bu.mu.Unlock()
 }
 
-func (bu *burst) add(g *gsoConn, b []byte) (int, error) {
+// add gathers one packet to addr. A writer that looked the burst up just
+// before its batch ended (or the next began, for another address) sends
+// its packet directly rather than leave it waiting for the next batch.
+func (bu *burst) add(g *gsoConn, b []byte, addr netip.AddrPort) (int, error) {
 	bu.mu.Lock()
 	defer bu.mu.Unlock()
+	if bu.addr != addr {
+		return g.UDPConn.WriteToUDPAddrPort(b, addr)
+	}
 	if bu.n > 0 && (len(b) > bu.seg || bu.n == gsoMaxSegments || len(bu.buf)+len(b) > gsoMaxBytes) {
 		bu.flush(g)
 	}

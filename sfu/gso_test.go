@@ -83,3 +83,52 @@ func TestGSOBurstArrivesAsDatagrams(t *testing.T) {
 		t.Fatalf("write after the burst: %q, %v", buf[:n], err)
 	}
 }
+
+// A writer that looked a burst up just before its batch ended (an RTCP
+// report racing the send path) sends its packet at once, rather than
+// leave it in the burst until the next batch, and concurrent batches and
+// late writers touch the burst only under its lock (go test -race).
+func TestGSOLateWriterSendsDirectly(t *testing.T) {
+	sock, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGSOConn(sock, false, slog.Default())
+	defer g.Close()
+	g.on.Store(true) // begin/add/end only; a single-packet flush is a plain send
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	bu := newBurst()
+	if !g.begin(bu, to) {
+		t.Fatal("burst not started")
+	}
+	g.end(bu)
+	if _, err := bu.add(g, []byte("late"), to); err != nil {
+		t.Fatal(err)
+	}
+	_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	n, err := rx.Read(buf)
+	if err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("late packet: %q %v, want it sent at once", buf[:n], err)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			_, _ = bu.add(g, []byte("rtcp"), to)
+		}
+	}()
+	for range 200 {
+		if g.begin(bu, to) {
+			g.end(bu)
+		}
+	}
+	<-done
+}

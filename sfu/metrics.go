@@ -12,11 +12,19 @@ type pathCounts struct {
 	sent, queueDrops, behindDrops, resent uint64
 	bytes, nacks, plis                    uint64
 	pauses, switches                      uint64 // allocator.go
+	delays                                [len(delayBuckets) + 1]uint64
+	delaySumNs, delayBatchNs              uint64
 }
 
 func (s *sendPath) counts() pathCounts {
-	return pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
+	c := pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
 		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
+	for i := range c.delays {
+		c.delays[i] = s.delays.counts[i].Load()
+	}
+	c.delaySumNs = s.delays.sumNs.Load()
+	c.delayBatchNs = s.delays.batchNs.Load()
+	return c
 }
 
 func (c *pathCounts) add(o pathCounts) {
@@ -29,6 +37,11 @@ func (c *pathCounts) add(o pathCounts) {
 	c.plis += o.plis
 	c.pauses += o.pauses
 	c.switches += o.switches
+	for i, n := range o.delays {
+		c.delays[i] += n
+	}
+	c.delaySumNs += o.delaySumNs
+	c.delayBatchNs += o.delayBatchNs
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -45,6 +58,7 @@ type engineMetrics struct {
 	pauses, switches                            *prometheus.Desc
 	layerPackets                                *prometheus.Desc
 	estimates                                   *prometheus.Desc
+	delay, delayBatch                           *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 }
 
@@ -64,6 +78,8 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		layerPackets: prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
 		estimates:    prometheus.NewDesc("huddle_media_subscriber_estimate_bps", "Downlink estimates of the subscribers connected now (GCC from TWCC feedback, or REMB), in bits/s, at scrape time.", nil, nil),
 		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
+		delayBatch:   prometheus.NewDesc("huddle_media_forward_delay_in_batch_seconds_total", "Of huddle_media_forward_delay_seconds_sum, the time first sends spent inside the send batch that carried them (rewrite, SRTP, the GSO burst and its send); the rest is the wait for the send path to run.", nil, nil),
+		delay:        prometheus.NewDesc("huddle_media_forward_delay_seconds", "Delay the SFU adds to first sends: from reading a publisher's packet to the end of the send that carried it to one subscriber.", nil, nil),
 	}
 }
 
@@ -82,7 +98,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch} {
 		ch <- d
 	}
 }
@@ -99,6 +115,8 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.mu.Unlock()
 	ch <- prometheus.MustNewConstHistogram(m.estimates, est.count, est.sum, est.buckets)
+	ch <- delayMetric(m.delay, &t)
+	ch <- prometheus.MustNewConstMetric(m.delayBatch, prometheus.CounterValue, float64(t.delayBatchNs)/1e9)
 	ch <- prometheus.MustNewConstMetric(m.sent, prometheus.CounterValue, float64(t.sent))
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.behindDrops), "fell_behind")
@@ -145,4 +163,15 @@ func (h *estimateHistogram) add(bps float64) {
 			h.buckets[b]++
 		}
 	}
+}
+
+// delayMetric is the forward delay histogram of all send paths.
+func delayMetric(d *prometheus.Desc, t *pathCounts) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(delayBuckets))
+	var cum uint64
+	for i, b := range delayBuckets {
+		cum += t.delays[i]
+		buckets[b] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, cum+t.delays[len(delayBuckets)], float64(t.delaySumNs)/1e9, buckets)
 }

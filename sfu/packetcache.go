@@ -21,6 +21,7 @@ type cachedPacket struct {
 	seq      uint16
 	size     uint16 // 0: empty
 	keyframe bool
+	at       int64 // when the forwarder read it (unix nanos), for the forward delay
 	buf      [maxPacketSize]byte
 }
 
@@ -42,25 +43,31 @@ func newPacketCache(size int) *packetCache {
 	return &packetCache{mask: uint16(size - 1), entries: make([]cachedPacket, size)}
 }
 
-// store keeps a packet, replacing whatever held its slot.
-func (c *packetCache) store(seq uint16, raw []byte, keyframe bool) {
+// store keeps a packet read at at, replacing whatever held its slot.
+func (c *packetCache) store(seq uint16, raw []byte, keyframe bool, at int64) {
 	c.mu.Lock()
 	e := &c.entries[seq&c.mask]
-	e.seq, e.size, e.keyframe = seq, uint16(copy(e.buf[:], raw)), keyframe
+	e.seq, e.size, e.keyframe, e.at = seq, uint16(copy(e.buf[:], raw)), keyframe, at
 	c.mu.Unlock()
 }
 
 // load copies packet seq into dst. It reports false when the packet never
 // arrived or its slot has since been reused by a newer one.
 func (c *packetCache) load(seq uint16, dst []byte) (n int, keyframe, ok bool) {
+	n, keyframe, _, ok = c.loadAt(seq, dst)
+	return n, keyframe, ok
+}
+
+// loadAt is load that also tells when the packet was read.
+func (c *packetCache) loadAt(seq uint16, dst []byte) (n int, keyframe bool, at int64, ok bool) {
 	c.mu.Lock()
 	e := &c.entries[seq&c.mask]
 	if e.size == 0 || e.seq != seq {
 		c.mu.Unlock()
-		return 0, false, false
+		return 0, false, 0, false
 	}
 	n = copy(dst, e.buf[:e.size])
-	keyframe = e.keyframe
+	keyframe, at = e.keyframe, e.at
 	c.mu.Unlock()
-	return n, keyframe, true
+	return n, keyframe, at, true
 }

@@ -217,3 +217,36 @@ func randomID() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// SubscribedVideo is what the server does with one video for one
+// subscriber: the simulcast layer it forwards (-1 before its first
+// packet, 0 for a track without simulcast), whether the allocator paused
+// it, and the tile the subscriber last reported for it.
+type SubscribedVideo struct {
+	Layer          int
+	Paused         bool
+	Width, Height  int
+	Hidden, Pinned bool
+}
+
+// SubscribedVideo reports how a subscriber receives a track, for tests
+// and tools that check what it really gets; ok is false when it does not
+// receive that track.
+func (r *Room) SubscribedVideo(subscriberID, trackID string) (v SubscribedVideo, ok bool) {
+	r.mu.Lock()
+	p := r.peers[subscriberID]
+	r.mu.Unlock()
+	if p == nil {
+		return v, false
+	}
+	p.negMu.Lock()
+	d := p.downs[trackID]
+	p.negMu.Unlock()
+	if d == nil {
+		return v, false
+	}
+	d.mu.Lock()
+	s := d.alloc.size
+	d.mu.Unlock()
+	return SubscribedVideo{Layer: d.CurrentLayer(), Paused: d.paused.Load(), Width: s.width, Height: s.height, Hidden: s.hidden, Pinned: s.pinned}, true
+}

@@ -94,7 +94,10 @@ type sendPath struct {
 	remote atomic.Pointer[netip.AddrPort]
 
 	// The worker's own state: nobody else touches it.
+	now     int64 // when the current batch started (unix nanos); 0 between batches
 	batch   [sendBatch]sendItem
+	readAt  [sendBatch]int64 // when the forwarder read each first send of the batch
+	nread   int
 	buf     [maxPacketSize]byte
 	pkt     packet
 	twccSeq uint16
@@ -113,6 +116,62 @@ type sendPath struct {
 	caughtUp atomic.Uint64 // runs started from a cached keyframe, not a new one
 	pauses   atomic.Uint64 // videos the allocator paused for this subscriber
 	switches atomic.Uint64 // simulcast layer switches
+	delays   delayHistogram
+}
+
+// delayBuckets are the upper bounds of the forward delay histogram, in
+// seconds: fine below 5 ms, where a forwarding server should be.
+var delayBuckets = [...]float64{100e-6, 250e-6, 500e-6, 1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7.5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 250e-3}
+
+var delayBucketNs = func() (ns [len(delayBuckets)]int64) {
+	for i, b := range delayBuckets {
+		ns[i] = int64(b * 1e9)
+	}
+	return ns
+}()
+
+// delayHistogram counts first sends by forward delay: from the forwarder
+// reading a packet (after Pion's receive path) to the end of the batch that
+// sent it to this subscriber, GSO send included. It is the part of the
+// latency a subscriber sees that Huddle's own code adds: the hand-off, the
+// wait for the send path's turn on a CPU, the batch and the send. Only the
+// send path's worker writes it, once per batch.
+//
+// batchNs splits the sum: the part spent inside the batch that sent them
+// (rewrite, SRTP, gathering the GSO burst and its send), the rest being
+// the wait in the queue for the send path to run.
+type delayHistogram struct {
+	counts  [len(delayBuckets) + 1]atomic.Uint64 // the last: slower than every bucket
+	sumNs   atomic.Uint64
+	batchNs atomic.Uint64
+}
+
+// observe counts the first sends of a batch that started at start.
+func (h *delayHistogram) observe(readAt []int64, start int64) {
+	if len(readAt) == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	// Counted locally, then one atomic add per bucket used: a batch's
+	// packets mostly share one or two buckets.
+	var local [len(delayBuckets) + 1]uint32
+	var sum uint64
+	for _, at := range readAt {
+		d := max(0, now-at)
+		sum += uint64(d)
+		i := 0
+		for i < len(delayBucketNs) && d > delayBucketNs[i] {
+			i++
+		}
+		local[i]++
+	}
+	for i, n := range local {
+		if n != 0 {
+			h.counts[i].Add(uint64(n))
+		}
+	}
+	h.sumNs.Add(sum)
+	h.batchNs.Add(uint64(len(readAt)) * uint64(max(0, now-start)))
 }
 
 func newSendPath(log *slog.Logger) *sendPath {
@@ -163,6 +222,7 @@ func (s *sendPath) run() {
 			return
 		}
 		gather := s.burst != nil && s.gso.begin(s.burst, s.remoteAddr())
+		s.now = time.Now().UnixNano()
 		for i := range n {
 			s.deliver(s.batch[i])
 			s.batch[i] = sendItem{}
@@ -170,6 +230,11 @@ func (s *sendPath) run() {
 		if gather {
 			s.gso.end(s.burst)
 		}
+		start := s.now
+		s.now = 0
+		s.est.flush() // the batch has left: its send times to the estimator
+		s.delays.observe(s.readAt[:s.nread], start)
+		s.nread = 0
 	}
 }
 
@@ -234,10 +299,16 @@ func (s *sendPath) flush() {
 		if n == 0 {
 			return
 		}
+		s.now = time.Now().UnixNano()
 		for i := range n {
 			s.deliver(s.batch[i])
 			s.batch[i] = sendItem{}
 		}
+		start := s.now
+		s.now = 0
+		s.est.flush()
+		s.delays.observe(s.readAt[:s.nread], start)
+		s.nread = 0
 	}
 }
 
@@ -278,7 +349,7 @@ func (s *sendPath) deliver(it sendItem) {
 	if l == nil {
 		return
 	}
-	n, key, ok := l.cache.load(in, s.buf[:])
+	n, key, at, ok := l.cache.loadAt(in, s.buf[:])
 	if !ok {
 		if !it.retransmit {
 			// Overwritten before we got to it: this subscriber fell
@@ -308,6 +379,10 @@ func (s *sendPath) deliver(it sendItem) {
 	if d.send(p, layer) {
 		s.sent.Add(1)
 		s.bytes.Add(uint64(n))
+		if s.nread < len(s.readAt) {
+			s.readAt[s.nread] = at
+			s.nread++
+		}
 	}
 }
 

@@ -188,3 +188,17 @@ func (s *Server) TrackPacketsReceived(room, trackID string) (n uint64, ok bool) 
 	}
 	return r.media.PacketsReceived(trackID)
 }
+
+// SubscribedVideo is how the server sends one track to one subscriber:
+// the simulcast layer it forwards, whether it is paused, and the render
+// size (hidden, pinned) the subscriber last reported; ok is false when the
+// subscriber does not receive it.
+func (s *Server) SubscribedVideo(room, subscriberID, trackID string) (v sfu.SubscribedVideo, ok bool) {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return v, false
+	}
+	return r.media.SubscribedVideo(subscriberID, trackID)
+}

@@ -41,7 +41,8 @@ import * as ot from '/ot.js';
 import * as framing from '/framing.js';
 import * as docclient from '/docclient.js';
 import * as sim from '/testdata/docsim.js';
-window.t = { ot, framing, docclient, sim };
+import * as adaptive from '/adaptive.js';
+window.t = { ot, framing, docclient, sim, adaptive };
 </script>`)
 	})
 	srv := httptest.NewServer(mux)

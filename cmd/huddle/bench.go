@@ -58,7 +58,11 @@ type benchResult struct {
 	// ServerDrops are packets the huddle server itself dropped for a
 	// subscriber (queue full or fell behind), from its metrics; 0 for the
 	// baseline, which cannot tell.
-	ServerDrops     int64   `json:"server_drops"`
+	ServerDrops int64 `json:"server_drops"`
+	// Pauses are videos the huddle server's allocator paused for a
+	// subscriber during the window (its estimate said the link pushed
+	// back); paused video is not delivered. 0 for the baseline.
+	Pauses          int64   `json:"pauses"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUUsPerPacket  float64 `json:"cpu_us_per_delivered_packet"`
 	PacketsPerSec   float64 `json:"delivered_packets_per_second"`
@@ -67,9 +71,32 @@ type benchResult struct {
 	// Thread context switches (voluntary and not) per delivered packet:
 	// how often the server's threads sleep and wake.
 	SwitchesPerPacket float64 `json:"context_switches_per_delivered_packet"`
-	LatencyP50Ms      float64 `json:"latency_p50_ms"`
-	LatencyP99Ms      float64 `json:"latency_p99_ms"`
-	LatencyMaxMs      float64 `json:"latency_max_ms"`
+	// Latency is bot to bot: from the publisher bot's stamp (before its
+	// Pion stack) to where the subscriber bot's SRTP session hands the
+	// packet to the track's buffer (bench_arrival.go), before the bot's
+	// interceptors and read loop. ReadLatencyP99Ms is the p99 to the read
+	// loop, the bots' own receive path included.
+	LatencyP50Ms     float64 `json:"latency_p50_ms"`
+	LatencyP99Ms     float64 `json:"latency_p99_ms"`
+	LatencyMaxMs     float64 `json:"latency_max_ms"`
+	ReadLatencyP99Ms float64 `json:"latency_to_read_p99_ms"`
+	// ForwardP50Ms and ForwardP99Ms are the huddle server's own forward
+	// delay (its huddle_media_forward_delay_seconds histogram: from its
+	// forwarder reading a packet to the send that carried it to a
+	// subscriber), as bucket upper bounds; 0 for the baseline.
+	ForwardP50Ms float64 `json:"forward_delay_p50_ms,omitempty"`
+	ForwardP99Ms float64 `json:"forward_delay_p99_ms,omitempty"`
+	// ForwardMeanMs is its mean, ForwardInBatchMs the mean part spent
+	// inside the send batch (rewrite, SRTP, the GSO burst and its send);
+	// the rest is the wait for the subscriber's send path to run.
+	ForwardMeanMs    float64 `json:"forward_delay_mean_ms,omitempty"`
+	ForwardInBatchMs float64 `json:"forward_delay_in_batch_mean_ms,omitempty"`
+	// The machine during the window: busy share of all its cores, the
+	// bench process's own CPU (the bots, in % of one core), and the
+	// 1-minute load average at the end.
+	MachineBusyPct float64 `json:"machine_busy_percent"`
+	BotsCPUPct     float64 `json:"bots_cpu_percent_of_a_core"`
+	LoadAverage    float64 `json:"load_average"`
 }
 
 // benchSFU loads a server in a child process with publisher and subscriber
@@ -92,8 +119,30 @@ func benchSFU(args []string) error {
 	asJSON := f.Bool("json", false, "print the results as JSON")
 	f.BoolVar(&cfg.noGSO, "no-gso", false, "the huddle server sends one packet per system call even where UDP GSO works")
 	f.StringVar(&cfg.huddleBin, "huddle-bin", "", "run the huddle server from this binary (another build, to compare commits); default this one")
+	half := f.Bool("half-saturation", false, "first ramp subscribers up until the machine saturates (bench_saturate.go), then measure at half that many; --subscribers is ignored")
+	rampStep := f.Int("ramp-step", 5, "with --half-saturation: subscribers added per ramp step")
+	rampMax := f.Int("ramp-max", 100, "with --half-saturation: most subscribers to try")
+	rampWindow := f.Duration("ramp-window", 3*time.Second, "with --half-saturation: measuring window of each ramp step")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if *half {
+		if *rampStep < 1 || *rampMax < *rampStep {
+			return errors.New("bench sfu: --ramp-step must be positive and at most --ramp-max")
+		}
+		w := io.Writer(os.Stdout)
+		if *asJSON {
+			w = os.Stderr
+		}
+		sat, err := rampToSaturation(w, cfg, *rampStep, *rampMax, *rampWindow)
+		if err != nil {
+			return err
+		}
+		if sat == 0 {
+			return fmt.Errorf("bench sfu: the machine kept up with %d subscribers; raise --ramp-max", *rampMax)
+		}
+		cfg.subscribers = max(1, sat/2)
+		fmt.Fprintf(w, "saturation at %d subscribers; measuring at half: %d\n", sat, cfg.subscribers)
 	}
 	if cfg.publishers < 1 || cfg.subscribers < 1 || cfg.pps < 1 || cfg.fps < 1 || *rounds < 1 {
 		return errors.New("bench sfu: publishers, subscribers, pps, fps and rounds must be positive")
@@ -139,10 +188,12 @@ func benchSFU(args []string) error {
 }
 
 func printResult(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d\n",
-		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops)
-	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet, latency p50 %.2f ms p99 %.2f ms max %.2f ms\n",
-		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d, pauses %d\n",
+		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops, r.Pauses)
+	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet\n",
+		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket)
+	fmt.Fprintf(w, "         latency bot to bot p50 %.2f ms p99 %.2f ms max %.2f ms (p99 %.2f ms to the bots' read)%s\n", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.ReadLatencyP99Ms, describeForward(r))
+	fmt.Fprintf(w, "         machine %.0f%% busy, bots %.0f%% of a core, load average %.2f\n", r.MachineBusyPct, r.BotsCPUPct, r.LoadAverage)
 }
 
 // benchRun starts one server child, loads it and measures it.
@@ -179,12 +230,14 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw0 := procSwitches(child.pid())
-	d0 := serverDrops(child.url)
+	s0 := scrapeBench(child.url)
+	mm := startMachineMeter()
 	start := time.Now()
 	l.from.Store(l.now())
 	l.to.Store(l.now() + int64(cfg.duration))
 	time.Sleep(cfg.duration)
 	res.Seconds = time.Since(start).Seconds()
+	mm.stop(&res)
 	cpu1, err := procCPU(child.pid())
 	if err != nil {
 		return res, err
@@ -194,16 +247,21 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw1 := procSwitches(child.pid())
-	res.ServerDrops = serverDrops(child.url) - d0
+	s1 := scrapeBench(child.url)
+	res.ServerDrops = s1.drops - s0.drops
+	res.Pauses = s1.pauses - s0.pauses
+	res.ForwardP50Ms, res.ForwardP99Ms, _ = forwardDelay(s0, s1)
+	res.ForwardMeanMs, res.ForwardInBatchMs = forwardMeans(s0, s1)
 	res.RSSBytes, _ = procRSS(child.pid())
 	// Packets stamped at the end of the window are still on their way.
 	time.Sleep(500 * time.Millisecond)
 
 	res.Published = l.published.Load()
 	res.Expected = res.Published * int64(cfg.subscribers+cfg.publishers-1)
-	var p50, p99, worst time.Duration
-	res.Delivered, res.Gaps, p50, p99, worst = l.totals()
+	var p50, p99, worst, readP99 time.Duration
+	res.Delivered, res.Gaps, p50, p99, worst, readP99 = l.totals()
 	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = ms(p50), ms(p99), ms(worst)
+	res.ReadLatencyP99Ms = ms(readP99)
 	res.CPUSeconds = cpu1 - cpu0
 	if res.Delivered > 0 {
 		res.CPUUsPerPacket = 1e6 * res.CPUSeconds / float64(res.Delivered)
@@ -313,27 +371,6 @@ func procCPU(pid int) (float64, error) {
 	}
 	const clockTicks = 100 // USER_HZ, 100 on every Linux Go supports
 	return float64(utime+stime) / clockTicks, nil
-}
-
-// serverDrops reads the packets a huddle server dropped for subscribers
-// from its metrics (0 when it has none).
-func serverDrops(base string) int64 {
-	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "huddle_media_packets_dropped_total{"); ok {
-			if _, v, ok := strings.Cut(rest, "} "); ok {
-				x, _ := strconv.ParseFloat(v, 64)
-				n += x
-			}
-		}
-	}
-	return int64(n)
 }
 
 // procSwitches sums the context switches of a process's threads, from

@@ -10,18 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/sdk"
 )
 
 // Every packet the bench publishes carries a stamp at stampAt bytes into
-// its payload (past the VP8 descriptor for video): a magic word, then the
-// send time in nanoseconds since the load began. Receivers count a packet
-// only by its stamp, so counts are exact and latency needs no clock sync
-// (publishers and subscribers share this process's clock).
+// its payload (past the VP8 descriptor for video): a magic word, the
+// frame's time, then the packet's send time, in nanoseconds since the load
+// began. The frame time decides the measuring window (all packets of a
+// frame alike, so counts are exact); the send time is rewritten as the
+// packet leaves the publisher's Pion stack for SRTP and the socket
+// (sendStamper), so a packet's latency does not include the time its
+// frame's earlier packets took to be sent. Latency needs no clock sync:
+// publishers and subscribers share this process's clock.
 const (
 	stampAt    = 16
+	stampLen   = 20
 	stampMagic = 0x48424e43 // "HBNC"
 	// vp8Fragment is what Pion's VP8 payloader puts in each packet of a
 	// sample (1200-byte MTU, RTP header, 4-byte descriptor with a 15-bit
@@ -56,6 +62,7 @@ func (l *load) inWindow(ns int64) bool { return ns >= l.from.Load() && ns < l.to
 func stamp(b []byte, ns int64) {
 	binary.BigEndian.PutUint32(b[stampAt:], stampMagic)
 	binary.BigEndian.PutUint64(b[stampAt+4:], uint64(ns))
+	binary.BigEndian.PutUint64(b[stampAt+12:], uint64(ns))
 }
 
 // publish sends synthetic VP8 at pps packets/s in fps frames of whole
@@ -145,12 +152,15 @@ type benchReceiver struct {
 	stamped   map[string]int64 // packets with a valid stamp, per track, any time
 	delivered int64            // stamped inside the window
 	gaps      int64            // sequence numbers skipped inside the window
-	hist      []uint32
+	hist      []uint32         // latency to the SRTP hand-over (bench_arrival.go)
+	histRead  []uint32         // latency to the bot's read loop
 	max       int64
+	arrivals  *arrivals
 }
 
 func (l *load) newReceiver(tracks int) *benchReceiver {
-	r := &benchReceiver{tracks: tracks, stamped: map[string]int64{}, hist: make([]uint32, latencyBuckets)}
+	r := &benchReceiver{tracks: tracks, stamped: map[string]int64{}, hist: make([]uint32, latencyBuckets),
+		histRead: make([]uint32, latencyBuckets), arrivals: newArrivals(l)}
 	l.mu.Lock()
 	l.receivers = append(l.receivers, r)
 	l.mu.Unlock()
@@ -160,6 +170,7 @@ func (l *load) newReceiver(tracks int) *benchReceiver {
 // read counts one remote track until it ends.
 func (l *load) read(r *benchReceiver, t *sdk.RemoteTrack) {
 	video := t.Info.Kind == "video"
+	stream := r.arrivals.stream(uint32(t.Track.SSRC()))
 	buf := make([]byte, 1600)
 	var last uint16
 	started := false
@@ -178,10 +189,11 @@ func (l *load) read(r *benchReceiver, t *sdk.RemoteTrack) {
 		if video {
 			off += vp8DescriptorLen(p[min(off, len(p)):])
 		}
-		if off+stampAt+12 > len(p) || binary.BigEndian.Uint32(p[off+stampAt:]) != stampMagic {
+		if off+stampAt+stampLen > len(p) || binary.BigEndian.Uint32(p[off+stampAt:]) != stampMagic {
 			continue
 		}
 		sent := int64(binary.BigEndian.Uint64(p[off+stampAt+4:]))
+		left := int64(binary.BigEndian.Uint64(p[off+stampAt+12:]))
 		r.mu.Lock()
 		r.stamped[t.Info.ID]++
 		if l.inWindow(sent) {
@@ -189,7 +201,12 @@ func (l *load) read(r *benchReceiver, t *sdk.RemoteTrack) {
 			if started && int16(seq-last) > 1 {
 				r.gaps += int64(seq - last - 1)
 			}
-			lat := now - sent
+			read := max(0, now-left)
+			r.histRead[min(latencyBuckets-1, read/int64(latencyStep))]++
+			lat := read
+			if at, ok := stream.arrived(seq); ok {
+				lat = max(0, at-left)
+			}
 			r.hist[min(latencyBuckets-1, lat/int64(latencyStep))]++
 			r.max = max(r.max, lat)
 		}
@@ -220,9 +237,12 @@ func (l *load) minStamped() int64 {
 	return least
 }
 
-// totals sums the receivers' window counts and latency percentiles.
-func (l *load) totals() (delivered, gaps int64, p50, p99, worst time.Duration) {
+// totals sums the receivers' window counts and latency percentiles: to
+// the SRTP hand-over (p50, p99, worst) and to the bots' read loops
+// (readP99).
+func (l *load) totals() (delivered, gaps int64, p50, p99, worst, readP99 time.Duration) {
 	hist := make([]uint64, latencyBuckets)
+	histRead := make([]uint64, latencyBuckets)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var maxNs int64
@@ -233,10 +253,13 @@ func (l *load) totals() (delivered, gaps int64, p50, p99, worst time.Duration) {
 		for i, c := range r.hist {
 			hist[i] += uint64(c)
 		}
+		for i, c := range r.histRead {
+			histRead[i] += uint64(c)
+		}
 		maxNs = max(maxNs, r.max)
 		r.mu.Unlock()
 	}
-	pct := func(q float64) time.Duration {
+	pct := func(hist []uint64, q float64) time.Duration {
 		want := uint64(q * float64(delivered))
 		var seen uint64
 		for i, c := range hist {
@@ -248,9 +271,9 @@ func (l *load) totals() (delivered, gaps int64, p50, p99, worst time.Duration) {
 		return time.Duration(maxNs)
 	}
 	if delivered == 0 {
-		return 0, gaps, 0, 0, 0
+		return 0, gaps, 0, 0, 0, 0
 	}
-	return delivered, gaps, pct(0.50), pct(0.99), time.Duration(maxNs)
+	return delivered, gaps, pct(hist, 0.50), pct(hist, 0.99), time.Duration(maxNs), pct(histRead, 0.99)
 }
 
 func rtpPayloadOffset(p []byte) int {
@@ -313,7 +336,9 @@ func (l *load) join(ctx context.Context, cfg benchConfig, base string) (stop fun
 			return nil, err
 		}
 		rcv := l.newReceiver(tracks)
-		r, err := sdk.Join(ctx, base, tok, sdk.Options{Logger: quiet, OnTrack: func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
+		r, err := sdk.Join(ctx, base, tok, sdk.Options{Logger: quiet, Settings: rcv.arrivals.settings,
+			NetworkInterceptors: []interceptor.Factory{sendStamper{l}},
+			OnTrack:             func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

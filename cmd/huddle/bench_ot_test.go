@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBenchOT: `huddle bench ot` replays a trace through both stores and
@@ -28,7 +29,29 @@ func TestBenchOT(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "differs from the trace's end") {
 		t.Fatalf("mismatching trace: %v", err)
 	}
-	if err := benchOT(nil); err == nil || !strings.Contains(err.Error(), "--trace is required") {
+	if err := benchOT(nil); err == nil || !strings.Contains(err.Error(), "--trace or --clients is required") {
 		t.Fatalf("no trace: %v", err)
+	}
+}
+
+// TestBenchOTClientsSmoke: `huddle bench ot --clients` with a few SDK
+// editors against a server child built from this tree, typing and flat
+// out, converges (benchOTClients compares every editor's text) and gives
+// sane, non-zero numbers. No timing is asserted: the window stays open
+// until an ack has arrived, however slow the machine.
+func TestBenchOTClientsSmoke(t *testing.T) {
+	bin := buildHuddle(t)
+	for _, flat := range []bool{false, true} {
+		r, err := benchOTClients(clientsConfig{clients: 3, flat: flat, warmup: 200 * time.Millisecond, duration: time.Second, huddleBin: bin})
+		if err != nil {
+			t.Fatalf("flat=%v: %v", flat, err)
+		}
+		if r.acks <= 0 || r.seconds < 1 || r.p50 <= 0 || r.p99 < r.p50 || r.worst < r.p99 {
+			t.Errorf("flat=%v: implausible result %+v", flat, r)
+		}
+		if r.commits.commits < 1 || r.commits.ops < r.commits.commits || r.commits.seconds <= 0 {
+			t.Errorf("flat=%v: the server's commit counters did not move: %+v", flat, r.commits)
+		}
+		t.Logf("flat=%v: %+v", flat, r)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os/exec"
 	"testing"
 )
@@ -37,6 +38,34 @@ func TestBenchSFUSmoke(t *testing.T) {
 		if r.LatencyP50Ms <= 0 || r.LatencyP99Ms < r.LatencyP50Ms || r.LatencyMaxMs <= 0 {
 			t.Errorf("%s: implausible latencies %+v", r.Server, r)
 		}
+		if r.MachineBusyPct <= 0 || r.MachineBusyPct > 100 || r.BotsCPUPct <= 0 || r.LoadAverage < 0 {
+			t.Errorf("%s: implausible machine figures %+v", r.Server, r)
+		}
+		// Only huddle has the forward delay histogram.
+		if fwd := r.ForwardP50Ms > 0 && r.ForwardP99Ms >= r.ForwardP50Ms; fwd != (r.Server == "huddle") {
+			t.Errorf("%s: forward delay p50 %v p99 %v", r.Server, r.ForwardP50Ms, r.ForwardP99Ms)
+		}
 	}
 	t.Logf("%+v", results)
+}
+
+// Percentiles of the forward delay come from the difference of two
+// scrapes, as the upper bound of the bucket that holds them.
+func TestForwardDelayPercentiles(t *testing.T) {
+	inf := math.Inf(1)
+	a := serverSample{delay: map[float64]uint64{0.001: 10, 0.005: 10, 0.01: 10, inf: 10}}
+	b := serverSample{delay: map[float64]uint64{0.001: 60, 0.005: 108, 0.01: 109, inf: 110}}
+	p50, p99, ok := forwardDelay(a, b)
+	if !ok || p50 != 1 || p99 != 10 {
+		t.Fatalf("p50 %v p99 %v ok %v, want 1 and 10 ms", p50, p99, ok)
+	}
+	if _, _, ok := forwardDelay(serverSample{}, serverSample{delay: map[float64]uint64{}}); ok {
+		t.Fatal("a server without the histogram gave percentiles")
+	}
+	if got := saturated(benchResult{Delivered: 98, Expected: 100}); got == "" {
+		t.Fatal("2% short of expected is not saturated")
+	}
+	if got := saturated(benchResult{Delivered: 100, Expected: 100, MachineBusyPct: 50}); got != "" {
+		t.Fatalf("a machine half busy that delivers everything is saturated: %s", got)
+	}
 }

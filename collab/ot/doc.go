@@ -15,7 +15,16 @@ type Doc struct {
 	buf      []rune
 	gapStart int // buf[gapStart:gapEnd] is the unused gap
 	gapEnd   int
+	// slab is where Apply builds inverses: one allocation for many ops
+	// instead of one or two per op (the service applies one op per
+	// keystroke and keeps every inverse in its log).
+	slab []Component
 }
+
+// slabSize is how many inverse components one slab holds. A slab stays
+// alive while any inverse cut from it does: 512 components are 24 KiB,
+// small next to the log of ops that holds those inverses.
+const slabSize = 512
 
 // NewDoc returns a Doc holding text (which should be valid UTF-8; invalid
 // bytes become U+FFFD as in any Go []rune conversion).
@@ -33,13 +42,22 @@ func (d *Doc) Len() int { return len(d.buf) - (d.gapEnd - d.gapStart) }
 // String returns the whole text.
 func (d *Doc) String() string {
 	b := make([]byte, 0, d.Len()+d.Len()/4)
-	for _, r := range d.buf[:d.gapStart] {
-		b = utf8.AppendRune(b, r)
-	}
-	for _, r := range d.buf[d.gapEnd:] {
-		b = utf8.AppendRune(b, r)
-	}
+	b = appendRunes(b, d.buf[:d.gapStart])
+	b = appendRunes(b, d.buf[d.gapEnd:])
 	return string(b)
+}
+
+// appendRunes appends rs as UTF-8, ASCII without a call per rune (the
+// service encodes the whole text for every snapshot).
+func appendRunes(b []byte, rs []rune) []byte {
+	for _, r := range rs {
+		if r < utf8.RuneSelf {
+			b = append(b, byte(r))
+		} else {
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return b
 }
 
 // Slice returns n code points starting at pos (clamped to the document).
@@ -96,6 +114,18 @@ func (d *Doc) Apply(op Op) (inverse Op, err error) {
 	if err := op.checkFits(d.Len()); err != nil {
 		return nil, err
 	}
+	if len(op) == 0 {
+		return nil, nil
+	}
+	// An op's inverse has at most as many components as the op (each maps
+	// to one, and merging only removes), so it fits in len(op) slots of
+	// the slab. Its capacity ends where it ends, so that appending to it
+	// copies instead of writing into the next inverse's slots.
+	if cap(d.slab)-len(d.slab) < len(op) {
+		d.slab = make([]Component, 0, max(slabSize, len(op)))
+	}
+	n := len(d.slab)
+	inverse = d.slab[n : n : n+len(op)]
 	pos := 0
 	for _, c := range op {
 		switch c.Kind {
@@ -117,6 +147,10 @@ func (d *Doc) Apply(op Op) (inverse Op, err error) {
 			inverse = inverse.insertN(string(deleted), c.N)
 			d.gapEnd += c.N
 		}
+	}
+	if len(inverse) <= len(op) { // always, but never hand out slots past it
+		d.slab = d.slab[:n+len(inverse)]
+		inverse = inverse[:len(inverse):len(inverse)]
 	}
 	return inverse.trim(), nil
 }

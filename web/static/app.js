@@ -29,7 +29,13 @@
 //   switchMic(id)     Promise: switch to another microphone mid-call
 //   switchSpeaker(id) Promise: play the call through another output device
 //   mediaDevices()    Promise<{camera, mic, speaker}>: [{id, label}] each
-//   publisherStats()  Promise<[{kind, packetsSent, framesEncoded, width, limitation}]>
+//   publisherStats()  Promise<[{kind, rid, packetsSent, framesEncoded, width,
+//                     height, limitation}]>, one per outbound encoding
+//   adaptive()        {renderSizes: [{trackId, width, height, hidden, pinned}]
+//                     (the last renderSize sent per remote video), paused:
+//                     [{trackId, reason}] (videos the server paused for us),
+//                     cameraLayers: [{rid, active}] (our camera's simulcast
+//                     encodings, as dynacast left them)}
 //   endShareFromBrowser() ends the screen share as the browser's own
 //                     "Stop sharing" bar does (its tracks fire 'ended')
 //
@@ -191,11 +197,12 @@ const huddle = {
     if (!meeting || !meeting.publisher) return [];
     const r = await meeting.publisher.pc.getStats();
     return [...r.values()].filter((s) => s.type === 'outbound-rtp').map((s) => ({
-      kind: s.kind, packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded || 0,
-      width: s.frameWidth || 0, limitation: s.qualityLimitationReason || '',
+      kind: s.kind, rid: s.rid || '', packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded || 0,
+      width: s.frameWidth || 0, height: s.frameHeight || 0, limitation: s.qualityLimitationReason || '',
     }));
   },
   iceUfrags: () => (meeting ? meeting.iceUfrags() : null),
+  adaptive: () => (meeting ? meeting.adaptiveState() : null),
 };
 window.huddle = huddle;
 
@@ -300,6 +307,7 @@ async function join(name, room, savedToken = '') {
       onChannels: attachDocs,
       onState: onMeetingState,
       onEvent: onMeetingEvent,
+      pinnedTile: () => callUI.layout.pinned,
     });
     const joined = await meeting.join();
     roomLabel.textContent = joined.room;

@@ -37,7 +37,11 @@ export class CallUI {
     this.chat = null; // the ChatPanel, from attachChat
 
     grid.onChange = () => { this.layout.schedule(); this.renderTiles(); };
-    grid.onPin = (id) => this.layout.togglePin(id);
+    grid.onPin = (id) => {
+      this.layout.togglePin(id);
+      // The server serves a pinned video first when bandwidth is short.
+      if (this.meeting) this.meeting.layoutChanged();
+    };
     this.room.on(() => this.renderTiles());
     this.media.on(() => {
       // A camera turned on again (or switched) is a new track: show it.

@@ -4,6 +4,7 @@
 import { Signaling, signalingURL } from './signaling.js';
 import { Publisher, Subscriber } from './peers.js';
 import { sourceOf, stopStream } from './media.js';
+import { RenderSizes } from './adaptive.js';
 
 export const PROTOCOL_VERSION = 1;
 const JOIN_TIMEOUT_MS = 15000;
@@ -49,8 +50,10 @@ export class Meeting {
    *   tracks and the meeting family (mute, hands, speakers, quality)
    * @param {(participantId: string, trackId: string) => string} [opts.sourceOf]
    *   a remote track's source, to give screen shares their own tile
+   * @param {() => string|null} [opts.pinnedTile] the tile this viewer pinned,
+   *   which the server serves first when the downlink is short
    */
-  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {}, onState = () => {}, onEvent = () => {}, localMedia = null, onRoomEvent = () => {}, sourceOf = () => '' }) {
+  constructor({ token, stream, relay, grid, onError, onNotice, onChannels = () => {}, onState = () => {}, onEvent = () => {}, localMedia = null, onRoomEvent = () => {}, sourceOf = () => '', pinnedTile = () => null }) {
     this.onChannels = onChannels;
     // onState('reconnecting' | 'joined') while the session survives a drop;
     // onEvent(msg) gets joined (with its chat history), chatMessage,
@@ -80,6 +83,12 @@ export class Meeting {
     // Participants who left: a track of theirs still in flight in a
     // subscriber offer must not bring back a nameless tile.
     this.departed = new Set();
+    this.pinnedTile = pinnedTile;
+    // Adaptive quality (adaptive.js): remote video track id -> its tile id,
+    // and why the server paused it (until it resumes).
+    this.remoteVideos = new Map();
+    this.pausedVideos = new Map();
+    this.renderSizes = null;
   }
 
   /**
@@ -212,6 +221,7 @@ export class Meeting {
         return this.addParticipant(msg.participant);
       case 'participantLeft':
         this.departed.add(msg.participantId);
+        for (const [trackId, v] of this.remoteVideos) if (v.participantId === msg.participantId) this.forgetVideo(trackId);
         this.onRoomEvent(msg);
         this.grid.remove(`${msg.participantId}:screen`);
         return this.grid.remove(msg.participantId);
@@ -223,6 +233,7 @@ export class Meeting {
         const tileId = this.tileIdFor(msg.participantId, msg.trackId);
         const tile = this.grid.get(tileId);
         if (tile) tile.removeTrack(msg.trackId);
+        this.forgetVideo(msg.trackId);
         if (tileId !== msg.participantId) this.grid.remove(tileId);
         return this.onRoomEvent(msg);
       }
@@ -231,6 +242,11 @@ export class Meeting {
       case 'speakersChanged':
       case 'connectionQuality':
         return this.onRoomEvent(msg);
+      case 'videoPaused':
+        return this.onVideoPaused(msg);
+      case 'publishLayers':
+        // Dynacast: encode only the layers someone receives.
+        return this.publisher.setLayers(msg.clientTrackId, msg.layers);
       default:
         console.warn('huddle: unknown message type', msg.type, msg);
     }
@@ -254,6 +270,12 @@ export class Meeting {
       // Before joined every error is about the join (bad_token, bad_version):
       // the server closes the socket after it.
       this.failJoin(err);
+      return;
+    }
+    if (err.ref === 'renderSize') {
+      // A size for a track that ended meanwhile, or media not set up yet:
+      // the next report (or none, for an ended track) makes it right.
+      console.info('huddle: render size refused', msg);
       return;
     }
     if (err.ref === 'offer' && this.publisher) {
@@ -299,6 +321,7 @@ export class Meeting {
       // restarted): rebuild the call as a new participant.
       if (this.publisher) this.publisher.close();
       if (this.subscriber) this.subscriber.close();
+      this.closeAdaptive();
       this.grid.clear();
       this.departed.clear();
       this.setupCall(msg);
@@ -319,6 +342,10 @@ export class Meeting {
     if (this.relay) config.iceTransportPolicy = 'relay';
 
     const send = (type, fields) => this.send(type, fields);
+    this.renderSizes = new RenderSizes(send, (trackId) => {
+      const v = this.remoteVideos.get(trackId);
+      return !!v && v.tileId === this.pinnedTile();
+    });
     this.subscriber = new Subscriber(config, send, (ev) => this.onRemoteTrack(ev));
     this.publisher = new Publisher(config, send, (err) => this.onError(err, false));
     for (const peer of [this.publisher, this.subscriber]) {
@@ -393,14 +420,68 @@ export class Meeting {
     const tileId = this.tileIdFor(participantId, trackId);
     if (tileId !== participantId) this.grid.upsert(participantId, '');
     const tile = this.grid.upsert(tileId, tileId === participantId ? '' : this.grid.nameOf(participantId), { screen: tileId !== participantId });
-    if (track.kind === 'video') tile.addVideo(trackId, track);
-    else tile.addAudio(trackId, track);
+    if (track.kind === 'video') {
+      tile.addVideo(trackId, track);
+      this.remoteVideos.set(trackId, { participantId, tileId });
+      tile.setVideoPaused(trackId, this.pausedVideos.get(trackId) || null);
+      if (this.renderSizes) this.renderSizes.watch(trackId, tile.el, () => tile.shown === track);
+    } else {
+      tile.addAudio(trackId, track);
+    }
     if (stream) {
       // The server ending a track (renegotiation) removes it from the stream.
       stream.addEventListener('removetrack', (ev) => {
-        if (ev.track === track) tile.removeTrack(trackId);
+        if (ev.track !== track) return;
+        tile.removeTrack(trackId);
+        if (track.kind === 'video') this.forgetVideo(trackId);
       });
     }
+  }
+
+  /**
+   * The server paused or resumed a video it sends us: for our bandwidth
+   * (the tile says so) or because we reported its tile hidden. A notice
+   * may come before the track itself: it is kept until then.
+   */
+  onVideoPaused(msg) {
+    if (typeof msg.trackId !== 'string') return;
+    const reason = msg.paused ? (msg.reason || 'bandwidth') : null;
+    if (reason) this.pausedVideos.set(msg.trackId, reason);
+    else this.pausedVideos.delete(msg.trackId);
+    const v = this.remoteVideos.get(msg.trackId);
+    const tile = v && this.grid.get(v.tileId);
+    if (tile) tile.setVideoPaused(msg.trackId, reason);
+  }
+
+  forgetVideo(trackId) {
+    this.remoteVideos.delete(trackId);
+    this.pausedVideos.delete(trackId);
+    if (this.renderSizes) this.renderSizes.unwatch(trackId);
+  }
+
+  /** The layout moved tiles or the pin changed: report sizes again soon. */
+  layoutChanged() {
+    if (this.renderSizes) this.renderSizes.schedule();
+  }
+
+  closeAdaptive() {
+    if (this.renderSizes) this.renderSizes.close();
+    this.renderSizes = null;
+    this.remoteVideos.clear();
+    this.pausedVideos.clear();
+  }
+
+  /** For tests: adaptive quality as this page sees it. */
+  adaptiveState() {
+    const pub = this.publisher;
+    const cam = this.localMedia && this.localMedia.senders.video;
+    let camera = [];
+    if (pub && cam) for (const [id, s] of pub.senders) if (s === cam) camera = pub.layers(id);
+    return {
+      renderSizes: this.renderSizes ? this.renderSizes.reports() : [],
+      paused: [...this.pausedVideos].map(([trackId, reason]) => ({ trackId, reason })),
+      cameraLayers: camera,
+    };
   }
 
   /** Statistics for window.huddle.remoteVideoStats. */
@@ -429,6 +510,7 @@ export class Meeting {
     clearTimeout(this.retryTimer);
     if (this.publisher) this.publisher.close();
     if (this.subscriber) this.subscriber.close();
+    this.closeAdaptive();
     if (this.sig) this.sig.close();
     stopStream(this.stream);
     this.stream = null;

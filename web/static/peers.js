@@ -5,6 +5,20 @@
 //   Subscriber - the server offers: everyone else's media.
 
 /**
+ * The camera's simulcast encodings: rids q, h, f at a quarter, half and
+ * full resolution (docs/PROTOCOL.md, sfu/simulcast.go), lowest first. The
+ * bitrate caps are the server allocator's nominal rates for 180p, 360p
+ * and 720p, so its first guesses match what is sent. A screen share stays
+ * one layer: its text must stay sharp, and a scaled-down copy of a slide
+ * is rarely worth its bits.
+ */
+export const CAMERA_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+];
+
+/**
  * Runs async steps on one PeerConnection one after another. Messages for a PC
  * arrive in order on the WebSocket, but applying them is async: without this
  * a candidate arriving just after an offer could be added before
@@ -102,6 +116,10 @@ export class Publisher extends Peer {
     super('publisher', config, send);
     this.onError = onError;
     this.sources = {}; // local track id -> 'camera' | 'microphone' | 'screen'
+    // Local (msid) track id -> its sender: the server names a track by it
+    // in publishLayers. The id stays when replaceTrack swaps the track.
+    this.senders = new Map();
+    this.layerSteps = Promise.resolve(); // setParameters calls, one at a time
     this.awaitingAnswer = false;
     this.renegotiate = false;
 
@@ -125,15 +143,61 @@ export class Publisher extends Peer {
     this.pc.onnegotiationneeded = () => this.negotiate();
   }
 
-  /** Publishes a local track, sendonly, labelled with its source; returns its sender. */
+  /**
+   * Publishes a local track, sendonly, labelled with its source; returns
+   * its sender. A camera goes out in three simulcast layers.
+   */
   addTrack(track, stream, source) {
     this.sources[track.id] = source;
-    return this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }).sender;
+    const init = { direction: 'sendonly', streams: [stream] };
+    if (track.kind === 'video' && source === 'camera') init.sendEncodings = CAMERA_LAYERS.map((l) => ({ ...l }));
+    const sender = this.pc.addTransceiver(track, init).sender;
+    this.senders.set(track.id, sender);
+    return sender;
   }
 
   /** Stops publishing a track: the next offer ends it on the server. */
   removeTrack(sender) {
+    for (const [id, s] of this.senders) if (s === sender) this.senders.delete(id);
     if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
+  }
+
+  /**
+   * Dynacast: the server says which simulcast layers of one of our tracks
+   * anyone receives ([{rid, active}]). An inactive encoding is not
+   * encoded at all, which saves our CPU and uplink; the browser starts it
+   * again with a keyframe when it is made active. Returns a promise that
+   * settles once applied (false: no such simulcast track).
+   */
+  setLayers(clientTrackId, layers) {
+    const sender = this.senders.get(clientTrackId);
+    if (!sender || !Array.isArray(layers)) return Promise.resolve(false);
+    const want = new Map(layers.filter((l) => l && typeof l.rid === 'string').map((l) => [l.rid, !!l.active]));
+    // getParameters/setParameters is a transaction: two overlapping ones
+    // would fail, so they run in order.
+    const step = this.layerSteps.then(async () => {
+      if (this.pc.signalingState === 'closed') return false;
+      const params = sender.getParameters();
+      const encodings = params.encodings || [];
+      let changed = false;
+      for (const e of encodings) {
+        if (e.rid && want.has(e.rid) && e.active !== want.get(e.rid)) {
+          e.active = want.get(e.rid);
+          changed = true;
+        }
+      }
+      if (changed) await sender.setParameters(params);
+      return encodings.some((e) => e.rid);
+    });
+    this.layerSteps = step.catch((err) => console.info('huddle: could not change the published layers', err));
+    return step.catch(() => false);
+  }
+
+  /** The simulcast encodings of one of our tracks: [{rid, active}], for tests. */
+  layers(clientTrackId) {
+    const sender = this.senders.get(clientTrackId);
+    if (!sender) return [];
+    return (sender.getParameters().encodings || []).filter((e) => e.rid).map((e) => ({ rid: e.rid, active: e.active !== false }));
   }
 
   negotiate() {

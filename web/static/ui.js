@@ -83,6 +83,10 @@ class Tile {
     this.local = local;
     this.name = '';
     this.videoTracks = new Map(); // track id -> MediaStreamTrack, newest shown
+    this.pausedVideos = new Map(); // track id -> why the server paused it
+    this.pausedNote = this.el.querySelector('.paused-note');
+    this.pausedNote.querySelector('.paused-icon').replaceChildren(icon('slow'));
+    this.pausedNote.title = 'The server paused this video because your network cannot carry it now; it comes back by itself when the network allows.';
     this.audio = new Map(); // track id -> <audio>
   }
 
@@ -117,16 +121,41 @@ class Tile {
       audio.remove();
       this.audio.delete(trackId);
     }
+    this.pausedVideos.delete(trackId);
     if (this.videoTracks.delete(trackId)) {
       const rest = [...this.videoTracks.values()];
       this.showVideo(rest.length ? rest[rest.length - 1] : null);
     }
   }
 
+  /**
+   * The server paused (reason 'bandwidth' or 'hidden') or resumed (reason
+   * null) one of this tile's videos for us.
+   */
+  setVideoPaused(trackId, reason) {
+    if (reason) this.pausedVideos.set(trackId, reason);
+    else this.pausedVideos.delete(trackId);
+    this.showPaused();
+  }
+
+  /**
+   * A video paused for lack of bandwidth keeps its last frame, dimmed, with
+   * a note saying why, so that nobody takes it for a frozen call. A video
+   * paused because its tile is hidden needs no note: nobody sees it.
+   */
+  showPaused() {
+    let reason = '';
+    for (const [id, t] of this.videoTracks) if (t === this.shown) reason = this.pausedVideos.get(id) || '';
+    if (reason) this.el.dataset.videoPaused = reason;
+    else delete this.el.dataset.videoPaused;
+    this.pausedNote.hidden = reason !== 'bandwidth';
+  }
+
   showVideo(track) {
     if (this.shown === track) return;
     if (this.shown) this.shown.onmute = this.shown.onunmute = null;
     this.shown = track;
+    this.showPaused();
     if (!track) {
       this.video.srcObject = null;
       this.el.classList.remove('has-video');
