@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -81,10 +83,24 @@ func (c *chatState) resend(r *Room) {
 	}
 }
 
+// ErrChatNotStored is returned (wrapped, with the server's
+// *protocol.Error) by SendChat when the server could not store the message
+// (code unavailable: in cluster mode its store is unreachable or the room
+// is moving) even after the one retry SendChat makes. Nothing was stored:
+// send it again later.
+var ErrChatNotStored = errors.New("chat: the server could not store the message; nothing was saved, send it again later")
+
+// chatRetryWait is about how long SendChat waits before its one retry of a
+// message the store could not save (jittered by half, so that a room's
+// bots do not all retry at once).
+const chatRetryWait = 500 * time.Millisecond
+
 // SendChat posts a message to the room and waits until the server has
 // stored it; it returns the message as stored (with the server's id and
 // time). If the connection drops meanwhile, the message is sent again
-// after the reconnect, and still stored once.
+// after the reconnect, and still stored once. If the server's store cannot
+// save it (code unavailable), it is sent once more, with the same client
+// id, after about chatRetryWait; a second refusal returns ErrChatNotStored.
 func (r *Room) SendChat(ctx context.Context, text string) (protocol.ChatMessage, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -101,21 +117,46 @@ func (r *Room) SendChat(ctx context.Context, text string) (protocol.ChatMessage,
 	errs := make(chan *protocol.Error, 1)
 	stop := r.watchErrors(protocol.TypeChat, errs)
 	defer stop()
-	r.mu.Lock()
-	conn := r.conn
-	r.mu.Unlock()
-	if err := conn.send(&protocol.Chat{ClientID: id, Text: text}); err != nil {
-		r.log.Debug("chat: send failed; it goes again after the reconnect", "err", err)
+	for retried := false; ; retried = true {
+		r.mu.Lock()
+		conn := r.conn
+		r.mu.Unlock()
+		if err := conn.send(&protocol.Chat{ClientID: id, Text: text}); err != nil {
+			r.log.Debug("chat: send failed; it goes again after the reconnect", "err", err)
+		}
+		select {
+		case m := <-p.done:
+			return m, nil
+		case e := <-errs:
+			if e.Code != protocol.CodeUnavailable {
+				return protocol.ChatMessage{}, fmt.Errorf("chat refused: %w", e)
+			}
+			if retried {
+				return protocol.ChatMessage{}, fmt.Errorf("%w (%w)", ErrChatNotStored, e)
+			}
+			r.log.Debug("chat: the server could not store the message; retrying once", "err", e)
+			if err := r.chatRetryPause(ctx); err != nil {
+				return protocol.ChatMessage{}, err
+			}
+		case <-ctx.Done():
+			return protocol.ChatMessage{}, fmt.Errorf("chat: %w", ctx.Err())
+		case <-r.ctx.Done():
+			return protocol.ChatMessage{}, errors.Join(errors.New("chat: session ended"), context.Cause(r.ctx))
+		}
 	}
+}
+
+// chatRetryPause waits chatRetryWait, ±50%, or until ctx or the room ends.
+func (r *Room) chatRetryPause(ctx context.Context) error {
+	t := time.NewTimer(chatRetryWait/2 + mrand.N(chatRetryWait))
+	defer t.Stop()
 	select {
-	case m := <-p.done:
-		return m, nil
-	case e := <-errs:
-		return protocol.ChatMessage{}, fmt.Errorf("chat refused: %w", e)
+	case <-t.C:
+		return nil
 	case <-ctx.Done():
-		return protocol.ChatMessage{}, fmt.Errorf("chat: %w", ctx.Err())
+		return fmt.Errorf("chat: waiting to retry a message the server could not store: %w", ctx.Err())
 	case <-r.ctx.Done():
-		return protocol.ChatMessage{}, errors.Join(errors.New("chat: session ended"), context.Cause(r.ctx))
+		return errors.Join(errors.New("chat: session ended"), context.Cause(r.ctx))
 	}
 }
 

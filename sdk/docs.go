@@ -51,7 +51,8 @@ func docErrorOf(m *protocol.DocError) *DocError {
 // Its methods are safe for concurrent use. Requests wait for the channels
 // to open (bounded by their context); across a reconnect, open documents
 // are re-opened from their last revision and unacknowledged edits are
-// resubmitted.
+// resubmitted, and so they are when the server could not store edits
+// (docoutage.go).
 type Docs struct {
 	room   *Room
 	log    *slog.Logger
@@ -403,7 +404,9 @@ func (d *Docs) NameVersion(ctx context.Context, docID, name string, rev int64) e
 
 // Open opens a document: it returns once the text has arrived. From then
 // on the Document follows every edit. Opening an open document returns
-// the same Document.
+// the same Document. If the server cannot load it now (cluster mode: its
+// store is unreachable), Open returns that *DocError (code unavailable):
+// try again in a moment.
 func (d *Docs) Open(ctx context.Context, docID string) (*Document, error) {
 	if _, _, err := d.waitLink(ctx); err != nil {
 		return nil, err
@@ -552,13 +555,17 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 			p.handle(nil, de)
 			return
 		}
-		if m.ID != "" {
-			if d.rawAnswer(m.ID, de) {
-				return
-			}
-			if doc := d.doc(m.Doc); doc != nil && doc.handleSubmitError(de) {
-				return
-			}
+		if m.ID != "" && d.rawAnswer(m.ID, de) {
+			return
+		}
+		if doc := d.doc(m.Doc); doc != nil && storeTrouble(de) {
+			// The server's copy is gone and nothing unacknowledged was
+			// saved (docoutage.go): keep the edits, open it again.
+			doc.pauseSaving(de)
+			return
+		}
+		if doc := d.doc(m.Doc); doc != nil && m.ID != "" && doc.handleSubmitError(de) {
+			return
 		}
 		d.reportError(de)
 	case *protocol.DocPresence:

@@ -64,6 +64,7 @@ type DocStats struct {
 	Acked    int // local ops the server acknowledged (each once)
 	Refused  int // local ops the server refused (rolled back)
 	Reopened int // re-opens after a reconnect, lagging or a broken stream
+	Paused   int // times the server could not store edits and a re-open was scheduled (docoutage.go)
 }
 
 // Stats returns the document's counters.
@@ -122,6 +123,7 @@ type Document struct {
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
 	threads     map[string]*threadState     // comment threads (comments.go)
 
+	out    outage // the server could not store edits (docoutage.go)
 	stats  DocStats
 	sentAt time.Time // when the in-flight op was last sent
 	acks   []DocAck  // acknowledgements not yet given to onAck (docack.go)
@@ -264,6 +266,10 @@ func (d *Document) ApplyOp(op ot.Op) error {
 		d.mu.Unlock()
 		return ErrDocClosed
 	}
+	if d.out.failed != nil {
+		d.mu.Unlock()
+		return d.out.failed
+	}
 	sub, err := d.c.ApplyLocal(op)
 	if err != nil {
 		d.mu.Unlock()
@@ -316,7 +322,9 @@ func (d *Document) sendSubmitLocked() {
 // server (nothing in flight or buffered, and the document follows the
 // server's stream). If the server refused an edit since the last call, it
 // returns that refusal (a *DocError) instead; the edit has been rolled
-// back.
+// back. While the server cannot store edits it keeps waiting (they are
+// sent again, see ReopenTries); if the document gives up, it returns that
+// error (ErrSaveFailed).
 func (d *Document) WaitSynced(ctx context.Context) error {
 	for {
 		d.mu.Lock()
@@ -329,6 +337,10 @@ func (d *Document) WaitSynced(ctx context.Context) error {
 		if d.closed {
 			d.mu.Unlock()
 			return ErrDocClosed
+		}
+		if d.out.failed != nil {
+			d.mu.Unlock()
+			return d.out.failed
 		}
 		synced := d.opened && !d.syncing && d.c.State() == client.Synchronized
 		ch := d.changed
@@ -376,79 +388,6 @@ func (d *Document) Restore(ctx context.Context, name string, rev int64) error {
 	return err
 }
 
-// SetCursor sets this participant's caret (anchor == head) or selection,
-// in local code point positions. Updates are sent at most every
-// CursorInterval; the last one always goes out.
-func (d *Document) SetCursor(anchor, head int) {
-	d.mu.Lock()
-	n := d.c.Len()
-	d.sel = ot.Selection{Anchor: clamp(anchor, n), Head: clamp(head, n)}
-	d.hasSel, d.selDirty = true, true
-	d.mu.Unlock()
-	d.flushCursor()
-}
-
-// Cursor returns this participant's selection as the document moved it.
-func (d *Document) Cursor() (anchor, head int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.sel.Anchor, d.sel.Head
-}
-
-func clamp(v, n int) int { return max(0, min(v, n)) }
-
-// flushCursor sends the local selection if it changed, when the document
-// is synchronized (a cursor is reported against a server revision, so it
-// waits for local edits' acks) and CursorInterval has passed since the
-// last one; otherwise it arranges to try again.
-func (d *Document) flushCursor() {
-	d.mu.Lock()
-	if !d.selDirty || d.closed || !d.opened || d.syncing || d.c.State() != client.Synchronized || d.cursorTimer != nil {
-		d.mu.Unlock()
-		return
-	}
-	if wait := CursorInterval - time.Since(d.lastCursor); wait > 0 {
-		d.cursorTimer = time.AfterFunc(wait, d.cursorTimerFired)
-		d.mu.Unlock()
-		return
-	}
-	msg := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: d.id, Rev: d.c.Revision(), Anchor: d.sel.Anchor, Head: d.sel.Head}
-	d.selDirty = false
-	d.lastCursor = time.Now()
-	_, l := d.docs.currentLink()
-	d.mu.Unlock()
-	data, _ := json.Marshal(&msg)
-	if l != nil && l.trySend(data) {
-		return
-	}
-	// The lossy channel is full or busy: try again shortly.
-	d.mu.Lock()
-	d.selDirty = true
-	if l != nil && d.cursorTimer == nil && !d.closed {
-		d.cursorTimer = time.AfterFunc(CursorInterval, d.cursorTimerFired)
-	}
-	d.mu.Unlock()
-}
-
-func (d *Document) cursorTimerFired() {
-	d.mu.Lock()
-	d.cursorTimer = nil
-	d.mu.Unlock()
-	d.flushCursor()
-}
-
-// RemoteCursors returns the other participants' cursors, by participant
-// id, in local positions.
-func (d *Document) RemoteCursors() map[string]RemoteCursor {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make(map[string]RemoteCursor, len(d.remote))
-	for k, v := range d.remote {
-		out[k] = *v
-	}
-	return out
-}
-
 // Close stops following the document. Unacknowledged edits are dropped
 // from this client's view (the server may or may not have them).
 func (d *Document) Close() error {
@@ -458,6 +397,7 @@ func (d *Document) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.stopRetryLocked()
 	if d.cursorTimer != nil {
 		d.cursorTimer.Stop()
 		d.cursorTimer = nil
@@ -483,234 +423,6 @@ func (d *Document) forget() {
 	if !opened {
 		_ = d.Close()
 	}
-}
-
-func (d *Document) openError() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.openErr
-}
-
-// disconnected: the link went down; the stream will resume with a re-open.
-func (d *Document) disconnected() {
-	d.mu.Lock()
-	d.syncing = true
-	d.openReq = ""
-	if d.afterInflight != nil { // the resubmission's answer is lost: ask again after the re-open
-		d.afterInflight = nil
-		d.docs.mu.Lock()
-		delete(d.docs.rawWait, d.lastSent.ClientOpID)
-		d.docs.mu.Unlock()
-	}
-	d.signalLocked()
-	d.mu.Unlock()
-}
-
-// reopen sends open for this document on the current link: the first
-// time for a snapshot, afterwards from the last revision seen (catch-up).
-// force sends it even if one is already out (the server said lagging).
-func (d *Document) reopen(force bool) {
-	l, gen := d.docs.currentLinkGen()
-	if l == nil {
-		return
-	}
-	d.mu.Lock()
-	if d.closed || (d.syncing && !force && d.syncGen == gen && d.openReq != "") {
-		d.mu.Unlock()
-		return
-	}
-	reqID := d.docs.nextReqID()
-	req := &protocol.DocRequest{Type: protocol.DocTypeOpen, ReqID: reqID, Doc: d.id}
-	if d.opened && !d.fresh {
-		rev := d.c.Revision()
-		req.Rev = &rev
-	}
-	if !d.docs.register(gen, reqID, func(m any, err error) { d.handleOpenReply(reqID, m, err) }) {
-		d.mu.Unlock()
-		return
-	}
-	if d.opened {
-		d.stats.Reopened++
-	}
-	d.openReq, d.syncing, d.syncGen = reqID, true, gen
-	d.signalLocked()
-	d.mu.Unlock()
-	d.docs.sendAsync(l, req)
-}
-
-func (d *Document) handleOpenReply(reqID string, m any, err error) {
-	d.mu.Lock()
-	if reqID != d.openReq || d.closed {
-		d.mu.Unlock()
-		return
-	}
-	if err != nil {
-		d.openReq = ""
-		if errors.Is(err, ErrDisconnected) && (d.opened || !errors.Is(err, ErrCutOff)) {
-			d.mu.Unlock() // the next link re-opens it
-			return
-		}
-		if errors.Is(err, ErrCutOff) {
-			// Open is waiting for a link that will not come back.
-			err = fmt.Errorf("open %s: %w", d.id, err)
-		}
-		if !d.opened {
-			d.openErr = err
-			d.closed = true
-			close(d.ready)
-			d.signalLocked()
-			d.mu.Unlock()
-			d.docs.mu.Lock()
-			if d.docs.open[d.id] == d {
-				delete(d.docs.open, d.id)
-			}
-			d.docs.mu.Unlock()
-			return
-		}
-		if IsDocError(err, protocol.DocErrTooOld) && !d.fresh {
-			d.fresh = true
-			d.mu.Unlock()
-			d.reopen(true)
-			return
-		}
-		d.mu.Unlock()
-		d.emit(nil, []error{fmt.Errorf("re-open %s: %w", d.id, err)})
-		return
-	}
-	o, ok := m.(*protocol.DocOpened)
-	if !ok {
-		d.mu.Unlock()
-		return
-	}
-	changes, errs := d.handleOpenedLocked(o)
-	d.signalLocked()
-	acks := d.takeAcksLocked()
-	d.mu.Unlock()
-	d.emit(changes, errs)
-	d.emitAcks(acks)
-	d.flushCursor()
-}
-
-func (d *Document) handleOpenedLocked(m *protocol.DocOpened) (changes []Change, errs []error) {
-	d.syncing, d.openReq = false, ""
-	d.unplaceThreadsLocked() // placed again from the threads sent after opened
-	d.readOnly = m.ReadOnly
-	if !d.opened {
-		text := ""
-		if m.Text != nil {
-			text = *m.Text
-		} else if m.Rev != 0 || len(m.Ops) > 0 {
-			d.openErr = fmt.Errorf("open %s: the server sent ops instead of the text", d.id)
-			d.closed = true
-			close(d.ready)
-			return nil, nil
-		}
-		d.c = client.New(d.docs.idPrefix(), m.Rev, text)
-		d.shadow = ot.NewDoc(text)
-		d.opened = true
-		close(d.ready)
-		return nil, nil
-	}
-	if m.Text != nil {
-		d.fresh = false
-		if d.afterInflight == nil && m.Rev == d.c.Revision() && d.shadow.String() == *m.Text {
-			d.sendSubmitLocked()
-			return nil, nil
-		}
-		return d.snapshotLocked(m), nil
-	}
-	for _, rec := range m.Ops {
-		ch, ok := d.receiveLocked(rec.Rev, rec.ID, rec.Author, rec.Op)
-		changes = append(changes, ch...)
-		if !ok {
-			return changes, nil
-		}
-	}
-	d.sendSubmitLocked() // what is still in flight, with its original id
-	return changes, nil
-}
-
-// snapshotLocked takes a snapshot that answered a re-open. The server's
-// ops since this client's revision are not known, so whether the in-flight
-// op was applied is unknown too: it is resubmitted (with the id, base and
-// op it was last sent with, so the server applies it at most once) and the
-// document reloaded again once the server answered. Edits not yet sent
-// are rebased from the text as this client knew it (with the in-flight op)
-// onto the snapshot: a coarse diff, but the server's text is never
-// doubted.
-func (d *Document) snapshotLocked(m *protocol.DocOpened) []Change {
-	inf, pending := d.c.Inflight()
-	if pending && d.afterInflight == nil && d.lastSent.ClientOpID == inf.ClientOpID {
-		after, err := ot.Apply(d.shadow.String(), inf.Op)
-		if err == nil {
-			d.afterInflight = &after
-			d.syncing = true
-			sent := d.lastSent
-			op, _ := json.Marshal(sent.Op)
-			id := sent.ClientOpID
-			d.docs.waitRaw(id, func(ans any) { d.inflightSettled(id, ans) })
-			if l, _ := d.docs.currentLink(); l != nil {
-				d.docs.sendAsync(l, &protocol.DocSubmit{Type: protocol.DocTypeSubmit, Doc: d.id, Rev: sent.BaseRev, ID: id, Op: op})
-			}
-			return nil
-		}
-	}
-	base := d.shadow.String() // what the local edits are made against
-	if d.afterInflight != nil {
-		base, d.afterInflight = *d.afterInflight, nil
-	}
-	local := d.c.Text()
-	rebased := ot.Transform(ot.Diff(base, local), ot.Diff(base, *m.Text), ot.Right)
-	d.c = client.New(d.docs.idPrefix(), m.Rev, *m.Text)
-	d.shadow = ot.NewDoc(*m.Text)
-	d.hist = nil
-	if !rebased.IsNoop() {
-		if _, err := d.c.ApplyLocal(rebased); err != nil {
-			d.c = client.New(d.docs.idPrefix(), m.Rev, *m.Text)
-		}
-	}
-	view := ot.Diff(local, d.c.Text())
-	d.moveCursorsLocked(view, "")
-	d.sendSubmitLocked()
-	if view.IsNoop() {
-		return nil
-	}
-	return []Change{{Op: view, Rev: m.Rev}}
-}
-
-// inflightSettled: the server answered the resubmission of an in-flight
-// op whose fate a snapshot hid. Applied or refused, the document is
-// reloaded and the buffered edits rebased.
-func (d *Document) inflightSettled(id string, ans any) {
-	var errs []error
-	if de, ok := ans.(*DocError); ok {
-		errs = append(errs, de)
-	}
-	d.mu.Lock()
-	if inf, ok := d.c.Inflight(); !ok || inf.ClientOpID != id || d.afterInflight == nil {
-		d.mu.Unlock()
-		return
-	}
-	if len(errs) > 0 {
-		// Refused: the in-flight op is not in the server's text. Rebase
-		// from the text without it, so the reload drops it.
-		s := d.shadow.String()
-		d.afterInflight = &s
-		d.refuseLocked(errs[0])
-		d.stats.Refused++
-	} else {
-		rev := int64(0) // unknown unless the answer is an ack
-		if a, ok := ans.(*protocol.DocAck); ok {
-			rev = a.Rev
-		}
-		d.ackedLocked(rev)
-	}
-	d.fresh = true
-	acks := d.takeAcksLocked()
-	d.mu.Unlock()
-	d.emit(nil, errs)
-	d.emitAcks(acks)
-	d.reopen(true)
 }
 
 // handleOp takes one op of the server's stream (someone else's, or a
@@ -761,6 +473,7 @@ func (d *Document) receiveLocked(rev int64, id, author string, raw json.RawMessa
 	}
 	if ackID != "" {
 		d.ackedLocked(rev)
+		d.progressLocked()
 	}
 	d.pushHistLocked(rev, op, author)
 	if view != nil {
@@ -794,6 +507,7 @@ func (d *Document) handleAck(m *protocol.DocAck) {
 			break
 		}
 		d.ackedLocked(m.Rev)
+		d.progressLocked()
 		d.pushHistLocked(m.Rev, inf.Op, d.docs.room.identity())
 		d.sendSubmitLocked()
 		changes = d.resolveEarlyLocked()
@@ -878,111 +592,4 @@ func (d *Document) pushHistLocked(rev int64, op ot.Op, author string) {
 		d.hist = append(d.hist[:0], d.hist[len(d.hist)-histLen/2:]...)
 	}
 	d.hist = append(d.hist, histOp{rev, op, author})
-}
-
-// moveCursorsLocked moves the local and remote cursors through view, an
-// edit applied to the local text by author.
-func (d *Document) moveCursorsLocked(view ot.Op, author string) {
-	if d.hasSel {
-		d.sel = ot.TransformSelection(d.sel, view, false)
-	}
-	for _, rc := range d.remote {
-		s := ot.TransformSelection(ot.Selection{Anchor: rc.Anchor, Head: rc.Head}, view, false)
-		rc.Anchor, rc.Head = s.Anchor, s.Head
-	}
-	d.moveThreadsLocked(view)
-}
-
-// handleCursor takes another participant's cursor, reported at a server
-// revision, and maps it into the local text.
-func (d *Document) handleCursor(m *protocol.Cursor) {
-	if m.Participant == "" || m.Participant == d.docs.room.selfID() {
-		return
-	}
-	d.mu.Lock()
-	if !d.opened || d.closed {
-		d.mu.Unlock()
-		return
-	}
-	var changes []Change
-	if d.cursorLocked(m) {
-		changes = append(changes, Change{Rev: d.c.Revision(), Cursor: m.Participant})
-	}
-	d.mu.Unlock()
-	d.emit(changes, nil)
-}
-
-// cursorLocked records m if it can be placed now; one from the future
-// waits in early until its revision arrives.
-func (d *Document) cursorLocked(m *protocol.Cursor) bool {
-	cur := d.c.Revision()
-	if m.Rev > cur || d.syncing {
-		if old := d.early[m.Participant]; old == nil || old.Rev <= m.Rev {
-			d.early[m.Participant] = m
-		}
-		return false
-	}
-	delete(d.early, m.Participant)
-	if old := d.remote[m.Participant]; old != nil && old.rev > m.Rev {
-		return false // overtaken on the unordered channel by a newer one
-	}
-	sel := ot.Selection{Anchor: m.Anchor, Head: m.Head}
-	if m.Rev < cur {
-		i := len(d.hist)
-		for i > 0 && d.hist[i-1].rev > m.Rev {
-			i--
-		}
-		if i == len(d.hist) || d.hist[i].rev != m.Rev+1 {
-			return false // too old to place: the next update will do
-		}
-		for _, h := range d.hist[i:] {
-			sel = ot.TransformSelection(sel, h.op, false)
-		}
-	}
-	sel, _ = d.c.RemoteSelection(sel, cur)
-	n := d.c.Len()
-	d.remote[m.Participant] = &RemoteCursor{Participant: m.Participant, Name: m.Name, Color: m.Color,
-		Anchor: clamp(sel.Anchor, n), Head: clamp(sel.Head, n), rev: m.Rev}
-	return true
-}
-
-func (d *Document) resolveEarlyLocked() []Change {
-	var changes []Change
-	cur := d.c.Revision()
-	for p, m := range d.early {
-		if m.Rev <= cur && d.cursorLocked(m) {
-			changes = append(changes, Change{Rev: cur, Cursor: p})
-		}
-	}
-	return append(changes, d.placeEarlyThreadsLocked()...)
-}
-
-func (d *Document) cursorGone(participant string) {
-	d.mu.Lock()
-	_, had := d.remote[participant]
-	delete(d.remote, participant)
-	delete(d.early, participant)
-	rev := d.c.Revision()
-	d.mu.Unlock()
-	if had {
-		d.emit([]Change{{Rev: rev, Cursor: participant}}, nil)
-	}
-}
-
-func (d *Document) handlePresence(ps []string) {
-	in := make(map[string]bool, len(ps))
-	for _, p := range ps {
-		in[p] = true
-	}
-	d.mu.Lock()
-	d.presence = append([]string(nil), ps...)
-	var changes []Change
-	for p := range d.remote {
-		if !in[p] {
-			delete(d.remote, p)
-			changes = append(changes, Change{Rev: d.c.Revision(), Cursor: p})
-		}
-	}
-	d.mu.Unlock()
-	d.emit(changes, nil)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -27,4 +28,15 @@ func (d *Docs) RawSubmit(ctx context.Context, doc string, rev int64, id string, 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("raw submit %s: %w", id, ctx.Err())
 	}
+}
+
+// SetReopenBackoff shortens the retry schedule of documents whose edits the
+// server could not store (ReopenTries, ReopenFirstWait, ReopenMaxWait)
+// until restore is called.
+func SetReopenBackoff(tries int, first, max time.Duration) (restore func()) {
+	t, f, m := backoff.tries.Load(), backoff.first.Load(), backoff.max.Load()
+	backoff.tries.Store(int64(tries))
+	backoff.first.Store(int64(first))
+	backoff.max.Store(int64(max))
+	return func() { backoff.tries.Store(t); backoff.first.Store(f); backoff.max.Store(m) }
 }

@@ -1,11 +1,13 @@
 package signaling
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -32,7 +34,9 @@ func (s *session) handleChat(c *protocol.Chat) {
 	}
 	stored, dup, err := s.srv.chat.post(m.room.name, msg)
 	if err != nil {
-		s.sendError(protocol.CodeInternal, err.Error(), protocol.TypeChat)
+		code, text := chatErrorCode(err)
+		s.srv.log.Warn("chat not stored", "room", m.room.name, "code", code, "err", err)
+		s.sendError(code, text, protocol.TypeChat)
 		return
 	}
 	if dup {
@@ -42,6 +46,20 @@ func (s *session) handleChat(c *protocol.Chat) {
 	m.room.mu.Lock()
 	m.room.eventLocked(&stored, "")
 	m.room.mu.Unlock()
+}
+
+// chatErrorCode says what the sender of a message the store refused is
+// told: a store that is away (Redis unreachable) or that this node may no
+// longer write (the room moved) is worth a retry with the same client id,
+// which the store de-duplicates; anything else is the server's fault.
+func chatErrorCode(err error) (code, text string) {
+	switch {
+	case errors.Is(err, collab.ErrUnavailable):
+		return protocol.CodeUnavailable, "the chat store is unreachable: the message was not saved; send it again in a moment"
+	case errors.Is(err, collab.ErrFenced), errors.Is(err, collab.ErrConflict):
+		return protocol.CodeUnavailable, "the room is moving to another server: the message was not saved; send it again after the reconnect"
+	}
+	return protocol.CodeInternal, "the message could not be stored: " + err.Error()
 }
 
 // checkText refuses text that is too long, not UTF-8, or has control

@@ -32,14 +32,21 @@ type ChatStore interface {
 }
 
 // chatStore is the server's handle on its ChatStore.
-type chatStore struct{ ChatStore }
+type chatStore struct {
+	ChatStore
+	borrowed bool // the caller's (Config.ChatStore): not closed here
+}
 
-func openChatStore(path string) (*chatStore, error) {
+// openChatStore opens the bbolt file at path, unless given is set.
+func openChatStore(path string, given ChatStore) (*chatStore, error) {
+	if given != nil {
+		return &chatStore{ChatStore: given, borrowed: true}, nil
+	}
 	b, err := OpenBoltChatStore(path)
 	if err != nil {
 		return nil, err
 	}
-	return &chatStore{b}, nil
+	return &chatStore{ChatStore: b}, nil
 }
 
 func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
@@ -58,7 +65,7 @@ func (c *chatStore) history(room string) []protocol.ChatMessage {
 func (c *chatStore) forget(room string) { c.Forget(room) }
 
 func (c *chatStore) close() {
-	if c == nil || c.ChatStore == nil {
+	if c == nil || c.ChatStore == nil || c.borrowed {
 		return
 	}
 	_ = c.Close()

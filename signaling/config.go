@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 	"github.com/huddle-rtc/huddle/turn"
@@ -77,6 +78,13 @@ type Config struct {
 	// MediaNoGSO sends one packet per system call even where the kernel
 	// has UDP GSO (sfu.Config.NoGSO); for measuring.
 	MediaNoGSO bool
+
+	// DocStore and ChatStore, when set, replace the bbolt files in DataDir
+	// (a collab.RedisStore and a RedisChatStore in cluster mode, or in
+	// tests that make the store fail). They stay the caller's: the server
+	// does not close them.
+	DocStore  collab.Store
+	ChatStore ChatStore
 }
 
 // Defaults of the design brief.

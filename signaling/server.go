@@ -45,7 +45,7 @@ type Server struct {
 	turn  *turn.Server // nil without a relay
 	// Shared documents: the store, the document service and the hub that
 	// routes the collab and cursors data channels to it.
-	docStore   *collab.BoltStore
+	docStore   *collab.BoltStore // nil when Config.DocStore is set
 	docs       *collab.Service
 	hub        *datachannel.Hub
 	docMetrics bool
@@ -130,7 +130,7 @@ func (s *Server) Start(ctx context.Context) error {
 		media.Close()
 		return err
 	}
-	chat, err := openChatStore(filepath.Join(s.cfg.DataDir, "chat.db"))
+	chat, err := openChatStore(filepath.Join(s.cfg.DataDir, "chat.db"), s.cfg.ChatStore)
 	if err != nil {
 		media.Close()
 		s.closeDocs()
@@ -207,16 +207,23 @@ func (s *Server) Start(ctx context.Context) error {
 // startDocs opens the document store in the data directory, the document
 // service and the data-channel hub.
 func (s *Server) startDocs() error {
-	store, err := collab.OpenBoltStore(filepath.Join(s.cfg.DataDir, "docs"), 0)
-	if err != nil {
-		return fmt.Errorf("start documents: %w", err)
+	var store collab.Store = s.cfg.DocStore
+	var bolt *collab.BoltStore
+	if store == nil {
+		var err error
+		if bolt, err = collab.OpenBoltStore(filepath.Join(s.cfg.DataDir, "docs"), 0); err != nil {
+			return fmt.Errorf("start documents: %w", err)
+		}
+		store = bolt
 	}
 	svc, err := collab.NewService(collab.Config{Store: store, Logger: s.log.With("part", "collab"), OnDocChange: s.docChanged, OnCommit: s.metrics.docCommitted})
 	if err != nil {
-		store.Close()
+		if bolt != nil {
+			bolt.Close()
+		}
 		return fmt.Errorf("start documents: %w", err)
 	}
-	s.docStore, s.docs = store, svc
+	s.docStore, s.docs = bolt, svc
 	hub := datachannel.NewHub(svc, s.log.With("part", "datachannel"))
 	s.hub = hub
 	if !s.docMetrics {

@@ -52,6 +52,11 @@ const (
 	CodeLimit        = "limit"         // a per-participant bound was hit (candidates, sources, chat...); nothing was stored
 	CodeRoomFull     = "room_full"     // the room has its maximum of participants; this connection ends
 	CodeJoinTimeout  = "join_timeout"  // no join in time; this connection ends
+	// CodeUnavailable (cluster mode): a store or node the request needs
+	// cannot be reached now, or the room is moving; nothing was stored.
+	// Retry in a moment (a chat message with the same clientId is stored
+	// once), or reconnect.
+	CodeUnavailable = "unavailable"
 )
 
 // WebSocket close codes the server uses, with a reason text in the frame.

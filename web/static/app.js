@@ -50,6 +50,10 @@
 //   docState(id)      'synchronized' | 'awaiting confirm' | 'awaiting with
 //                     buffer' (the OT client state), null if not open
 //   docReadOnly(id)   whether the server opened it read-only for us
+//   docSaveState(id)  '' | 'paused' (the server could not store edits; the
+//                     page opens it again and resubmits) | 'failed' (it
+//                     stopped trying: docoutage.js)
+//   docStatus()       the editor's status line ('Saved', 'Saving paused: …')
 //   docPresence(id)   participant ids that have it open
 //   remoteCursors(id) [{participant, name, color, anchor, head}] other
 //                     people's selections, mapped into our text
@@ -62,6 +66,7 @@
 // Chat and presence (chat.js, presence.js):
 //   chat()            [{id, from, name, text, ts}] messages shown, oldest first
 //   sendChat(text)    posts a message (shown once the server stored it)
+//   chatNotice()      the composer's notice ('' or "Not sent yet: …")
 //   unread()          the unread count (on the Chat control's badge)
 //   presenceOf(id)    {state, status, reconnecting, lastSeen} of a participant
 //   setStatus(text)   sets our custom status ('' clears it)
@@ -77,6 +82,7 @@ import { Meeting, ServerError } from './meeting.js';
 import { Grid } from './ui.js';
 import { DocSession } from './docclient.js';
 import { DocsPanel } from './docs-ui.js';
+import { saveState } from './docoutage.js';
 import { threadsOf, createThread } from './doccomments.js';
 import { ChatPanel } from './chat.js';
 import { Presence } from './presence.js';
@@ -171,6 +177,8 @@ const huddle = {
   docRev: (id) => { const d = docOf(id); return d && d.client ? d.client.rev : null; },
   docState: (id) => { const d = docOf(id); return d && d.client && d.opened ? d.client.state : null; },
   docReadOnly: (id) => { const d = docOf(id); return d ? d.readOnly : null; },
+  docSaveState: (id) => saveState(docOf(id)), // '' | 'paused' | 'failed' (docoutage.js)
+  docStatus: () => $('doc-status').textContent,
   docPresence: (id) => docSession.presence.get(id) || [],
   remoteCursors: (id) => { const d = docOf(id); return d ? [...d.remoteCursors.values()].map((c) => ({ ...c })) : []; },
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
@@ -178,6 +186,7 @@ const huddle = {
   comment: (id, start, end, text) => createThread(docSession, id, start, end, text).then((t) => t.id),
   chat: () => chatPanel.messages.map((m) => ({ ...m })),
   sendChat: (text) => chatPanel.post(text),
+  chatNotice: () => chatPanel.notice.textContent,
   unread: () => chatPanel.unread,
   presenceOf: (id) => { const p = presence.people.get(id); return p ? { ...p } : null; },
   setStatus: (text) => presence.set(presence.state, text),
@@ -342,6 +351,7 @@ async function join(name, room, savedToken = '') {
 }
 
 function onMeetingError(err, fatal) {
+  if (!fatal && err instanceof ServerError && err.ref === 'chat' && chatPanel.refused(err)) return;
   const text = explain(err);
   huddle.lastError = text;
   if (!fatal) {

@@ -7,9 +7,14 @@
 // Delivery is at least once: a message the server already sent (history,
 // a replay after a resume) is dropped by id. Our own messages wait in
 // `pending` until the server echoes them; after a reconnect they are sent
-// again with the same clientId, and the server stores each once.
+// again with the same clientId, and the server stores each once. When the
+// server could not store one (code `unavailable`: in cluster mode its store
+// is away or the room is moving), the composer says so and sends what is
+// pending again a few times, a few seconds apart (refused).
 
 const TYPING_EVERY_MS = 2000; // we say "typing" at most this often
+const CHAT_RETRIES = 3; // resends after `unavailable`, then wait for a reconnect or the next message
+const CHAT_RETRY_MS = 2000;
 
 export class ChatPanel {
   /**
@@ -42,6 +47,7 @@ export class ChatPanel {
       <div class="chat-body">
         <ol class="chat-list" aria-live="polite"></ol>
         <p class="chat-typing" aria-live="polite"></p>
+        <p class="chat-notice" role="status" hidden></p>
         <form class="chat-form" autocomplete="off">
           <input class="chat-input" type="text" maxlength="4000" placeholder="Message" aria-label="Chat message">
           <button type="submit" class="small">Send</button>
@@ -51,6 +57,9 @@ export class ChatPanel {
     this.body = root.querySelector('.chat-body');
     this.badge = root.querySelector('.chat-unread');
     this.typingLine = root.querySelector('.chat-typing');
+    this.notice = root.querySelector('.chat-notice');
+    this.retries = 0;
+    this.retryTimer = 0;
     this.input = root.querySelector('.chat-input');
     // Close hides the whole panel (no empty column); the Chat control opens it.
     root.querySelector('.chat-toggle').addEventListener('click', () => this.show(false));
@@ -85,9 +94,36 @@ export class ChatPanel {
   post(text) {
     // getRandomValues works on plain-http pages too (randomUUID does not).
     const clientId = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+    // Messages whose resends ran out go first, with the same clientIds.
+    if (this.retries >= CHAT_RETRIES) this.resend();
+    this.retries = 0;
     this.pending.set(clientId, text);
     this.send('chat', { clientId, text });
     return clientId;
+  }
+
+  /**
+   * The server refused a chat message. With `unavailable` (nothing was
+   * stored; retryable) the composer says so and what is pending goes again
+   * after a pause, up to CHAT_RETRIES times; false for other codes (the
+   * page's usual error notice).
+   */
+  refused(err) {
+    if (err.code !== 'unavailable') return false;
+    if (this.retryTimer) return true; // a resend is already planned
+    if (this.retries >= CHAT_RETRIES) {
+      this.say('Not sent: the server could not store your message. It goes again with your next message or after a reconnect.');
+      return true;
+    }
+    this.retries++;
+    this.say('Not sent yet: the server could not store your message; retrying…');
+    this.retryTimer = setTimeout(() => { this.retryTimer = 0; this.resend(); }, CHAT_RETRY_MS / 2 + Math.random() * CHAT_RETRY_MS);
+    return true;
+  }
+
+  say(text) {
+    this.notice.textContent = text;
+    this.notice.hidden = !text;
   }
 
   /** After a reconnect: what the server has not echoed goes again. */
@@ -97,7 +133,10 @@ export class ChatPanel {
 
   /** A message from the server (history, replay or live). */
   add(m) {
-    this.pending.delete(m.clientId);
+    if (this.pending.delete(m.clientId) && this.pending.size === 0) {
+      this.retries = 0;
+      this.say('');
+    }
     if (!m.id || this.seen.has(m.id)) return;
     this.seen.add(m.id);
     this.messages.push(m);

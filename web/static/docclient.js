@@ -6,15 +6,17 @@
 //   DocSession - the room's documents: requests and answers, the op stream
 //                of each open document, presence, cursors, errors, and
 //                re-opening with the last revision (and resubmitting what
-//                is unacknowledged, same ids) when the channels come back.
+//                is unacknowledged, same ids) when the channels come back,
+//                or after the server could not store edits (docoutage.js).
 //
 // No DOM here: docs-ui.js draws it.
 
 import * as ot from './ot.js';
 import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
-import { loadPending, savePending, pendingOf, pendingDocs } from './docstore.js';
+import { takeUpPending, persistSoon, pendingDocs } from './docstore.js';
 import { Reassembler, Sender } from './framing.js';
 import { DocClient, SYNCHRONIZED } from './otclient.js';
+import { storeTrouble, pauseSaving, savingResumed, resetOutage } from './docoutage.js';
 
 export { SYNCHRONIZED, AWAITING_CONFIRM, AWAITING_WITH_BUFFER, OutOfOrder, DocClient } from './otclient.js';
 
@@ -127,7 +129,10 @@ export class DocSession {
   channelOpen() {
     this.connected = true;
     this.send({ type: 'docList', reqId: this.reqId() });
-    for (const d of this.open.values()) if (d.loaded) this.sendOpen(d);
+    for (const d of this.open.values()) {
+      if (d.saveFailed) resetOutage(d); // a new connection: try again
+      if (d.loaded) this.sendOpen(d);
+    }
     this.emit('status');
   }
 
@@ -205,11 +210,12 @@ export class DocSession {
     return true;
   }
 
-  fail(msg) {
+  /** Records an error; quiet ones (shown in the status instead) are not emitted. */
+  fail(msg, { quiet = false } = {}) {
     const err = new DocError(msg);
     this.errors.push({ code: err.code, message: err.message, doc: err.doc, id: err.id, reqId: err.reqId, at: Date.now() });
     if (this.errors.length > 100) this.errors.shift();
-    this.emit('error', err);
+    if (!quiet) this.emit('error', err);
     return err;
   }
 
@@ -264,7 +270,8 @@ export class DocSession {
       });
     }
     const p = new Promise((resolve, reject) => d.waiters.push({ resolve, reject }));
-    if (d.loaded && this.connected && !d.opening) this.sendOpen(d);
+    if (d.saveFailed) resetOutage(d); // opened again by hand: start over
+    if (d.loaded && this.connected && !d.opening && !d.retryTimer) this.sendOpen(d);
     return p;
   }
 
@@ -273,24 +280,7 @@ export class DocSession {
   pendingKey(doc) { return this.storeKey ? `${this.storeKey}|${doc}` : ''; }
 
   /** Takes up the unacknowledged edits an earlier page left for d. */
-  async takeUpPending(d) {
-    const key = this.pendingKey(d.id);
-    if (!key || d.client || typeof indexedDB === 'undefined') return;
-    let st;
-    try {
-      st = await loadPending(key);
-    } catch (err) {
-      console.warn('huddle: could not read unsaved document edits', err);
-      return;
-    }
-    if (!st || st.v !== 1 || d.client) return;
-    const c = new DocClient(st.prefix, st.rev, st.text);
-    c.seq = st.seq;
-    c.inflight = st.inflight;
-    c.buffer = st.buffer;
-    d.client = c;
-    console.info(`huddle: document ${d.id}: took up unsaved edits from revision ${st.rev}`);
-  }
+  takeUpPending(d) { return takeUpPending(this.pendingKey(d.id), d); }
 
   /** Ids of the documents an earlier page left unacknowledged edits in. */
   pendingDocs() {
@@ -299,14 +289,7 @@ export class DocSession {
   }
 
   /** Saves (or clears) d's unacknowledged edits soon. */
-  persist(d) {
-    const key = this.pendingKey(d.id);
-    if (!key || typeof indexedDB === 'undefined' || d.saveTimer) return;
-    d.saveTimer = setTimeout(() => {
-      d.saveTimer = 0;
-      savePending(key, pendingOf(d.client)).catch((err) => console.warn('huddle: could not keep unsaved document edits', err));
-    }, 50);
-  }
+  persist(d) { persistSoon(this.pendingKey(d.id), d); }
 
   sendOpen(d, { snapshot = false } = {}) {
     const msg = { type: 'open', reqId: this.reqId(), doc: d.id };
@@ -321,6 +304,7 @@ export class DocSession {
     if (!d) return;
     this.open.delete(doc);
     clearTimeout(d.cursorTimer);
+    resetOutage(d);
     for (const w of d.waiters) w.reject(new DocError({ code: 'closed', message: 'document closed', doc }));
     if (this.connected) this.send({ type: 'close', reqId: this.reqId(), doc });
   }
@@ -482,6 +466,7 @@ export class DocSession {
     // Whatever is still unacknowledged goes again, with the same id.
     const again = d.client.resubmit();
     if (again) this.submit(d, again);
+    else if (d.client.state === SYNCHRONIZED) savingResumed(d); // nothing left to save
     for (const w of d.waiters.splice(0)) w.resolve(d);
     this.emit('doc', d.id, { kind });
     this.emit('status');
@@ -504,6 +489,7 @@ export class DocSession {
       this.moveRemoteCursors(d, r.view);
       this.emit('doc', d.id, { kind: 'remote', view: r.view, author: msg.author });
     } else {
+      savingResumed(d); // our own op, back in the stream: saved
       this.emit('doc', d.id, { kind: 'ack' });
     }
     if (r.send) this.submit(d, r.send);
@@ -526,6 +512,7 @@ export class DocSession {
     } catch (err) {
       return this.resync(d, err);
     }
+    savingResumed(d);
     if (send) this.submit(d, send);
     this.emit('doc', d.id, { kind: 'ack' });
     this.afterRevision(d);
@@ -558,8 +545,14 @@ export class DocSession {
   }
 
   onError(msg) {
-    const err = this.fail(msg);
     const d = msg.doc ? this.open.get(msg.doc) : null;
+    if (storeTrouble(msg.code) && d && d.client && (!msg.reqId || msg.reqId === d.opening)) {
+      // Nothing unacknowledged was saved: keep it, open again later
+      // (docoutage.js). The status says so; no error box.
+      if (msg.reqId) d.opening = null;
+      if (pauseSaving(this, d, this.fail(msg, { quiet: true }))) return;
+    }
+    const err = this.fail(msg);
     if (msg.reqId) {
       if (d && d.opening === msg.reqId) {
         // The open itself was refused.

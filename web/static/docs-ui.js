@@ -14,6 +14,7 @@ import * as ot from './ot.js';
 import { colorFor, SYNCHRONIZED } from './docclient.js';
 import { CommentsPanel } from './comments-ui.js';
 import { TextWindow } from './textwindow.js';
+import { saveState } from './docoutage.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,6 +29,7 @@ function explain(err) {
     case 'too_large': return `Too large: ${m}`;
     case 'revision_too_old': return `Reloaded the document: ${m}`;
     case 'disconnected': return `Not connected to the documents: ${m}`;
+    case 'unavailable': return `The server could not do that now; try again in a moment (${m}).`;
     default: return `Document error${err.code ? ` (${err.code})` : ''}: ${m}`;
   }
 }
@@ -318,11 +320,14 @@ export class DocsPanel {
   renderStatus() {
     const d = this.cur && this.s.doc(this.cur);
     let text = '';
+    const save = saveState(d); // the server could not store edits (docoutage.js)
     if (!this.s.connected) text = 'Offline';
+    else if (save === 'failed') text = 'Saving failed: the server could not store edits. They are kept in this browser; open the document again or reload to retry.';
+    else if (save === 'paused') text = 'Saving paused: the server could not store edits; retrying…';
     else if (!d || !d.opened) text = 'Opening…';
     else text = d.client.state === SYNCHRONIZED ? 'Saved' : 'Saving…';
     this.el.status.textContent = text;
-    this.el.status.dataset.state = d && d.client ? d.client.state : '';
+    this.el.status.dataset.state = save || (d && d.client ? d.client.state : '');
   }
 
   renderPeople() {

@@ -7,6 +7,8 @@
 // revision; the catch-up rebases the edits and the op in flight goes again
 // with the same id, so the server applies it exactly once.
 
+import { DocClient } from './otclient.js';
+
 const DB = 'huddle-docs';
 const STORE = 'pending';
 
@@ -56,4 +58,32 @@ export function pendingDocs(prefix) {
   return tx('readonly', (s) => s.getAllKeys()).then((keys) => (keys || [])
     .filter((k) => typeof k === 'string' && k.startsWith(`${prefix}|`))
     .map((k) => k.slice(prefix.length + 1)));
+}
+
+/** Gives open document d (without a client yet) the edits kept under key. */
+export async function takeUpPending(key, d) {
+  if (!key || d.client || typeof indexedDB === 'undefined') return;
+  let st;
+  try {
+    st = await loadPending(key);
+  } catch (err) {
+    console.warn('huddle: could not read unsaved document edits', err);
+    return;
+  }
+  if (!st || st.v !== 1 || d.client) return;
+  const c = new DocClient(st.prefix, st.rev, st.text);
+  c.seq = st.seq;
+  c.inflight = st.inflight;
+  c.buffer = st.buffer;
+  d.client = c;
+  console.info(`huddle: document ${d.id}: took up unsaved edits from revision ${st.rev}`);
+}
+
+/** Saves (or clears) open document d's unacknowledged edits under key soon. */
+export function persistSoon(key, d) {
+  if (!key || typeof indexedDB === 'undefined' || d.saveTimer) return;
+  d.saveTimer = setTimeout(() => {
+    d.saveTimer = 0;
+    savePending(key, pendingOf(d.client)).catch((err) => console.warn('huddle: could not keep unsaved document edits', err));
+  }, 50);
 }
