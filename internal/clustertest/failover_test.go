@@ -38,12 +38,17 @@ func TestFailoverKillOwner(t *testing.T) {
 	if now.Epoch <= rec.Epoch {
 		t.Errorf("the new owner %s holds epoch %d, not past %d", owner.Name, now.Epoch, rec.Epoch)
 	}
-	cl.waitInRoomOn(owner, 90*time.Second)
-	for _, b := range cl.bots {
-		if b.reconnectCount() == reconnects[b.id] {
-			t.Errorf("%s is in the room on %s without having reconnected", b.id, owner.Name)
+	// Each bot reconnects (OnReconnect is its last step), and then the new
+	// owner lists every bot under the id the bot has now.
+	WaitFor(t, 90*time.Second, func() string { return "every bot to reconnect by itself" }, func() bool {
+		for _, b := range cl.bots {
+			if b.reconnectCount() == reconnects[b.id] {
+				return false
+			}
 		}
-	}
+		return true
+	})
+	cl.waitInRoomOn(owner, 30*time.Second)
 	WaitFor(t, 60*time.Second, func() string { return "fresh video from every bot at every bot: " + cl.videoSummary() }, func() bool {
 		return cl.allVideoAfter(before, 25)
 	})
