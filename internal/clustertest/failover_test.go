@@ -103,6 +103,10 @@ func TestFailoverPausedOwner(t *testing.T) {
 	WaitFor(t, 30*time.Second, func() string {
 		return fmt.Sprintf("%s to drop room %s after SIGCONT; it logged:\n%s", old.Name, room, linesOf(old.Log().Since(mark)))
 	}, func() bool { return droppedRoom(old.Log().Since(mark), room) })
+	WaitFor(t, 10*time.Second, func() string { return fmt.Sprintf("%s's /healthz to say it holds no room", old.Name) }, func() bool {
+		h, _ := old.Health()["cluster"].(map[string]any)
+		return h != nil && h["roomsHeld"] == float64(0)
+	})
 	for _, line := range old.Log().Since(mark) {
 		if strings.Contains(line, fencedMark) {
 			t.Logf("%s's write was fenced after SIGCONT: %s", old.Name, line)
