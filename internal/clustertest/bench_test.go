@@ -28,8 +28,15 @@ func BenchmarkClusterRouting(b *testing.B) {
 	c := Start(b, Options{Nodes: 2, LogLevel: "warn", Args: []string{"--joins-per-second", "-1"}})
 	const room = "bench"
 	holder := rawJoin(b, c.Nodes[0].URL(), c.Token("holder", room))
-	defer holder.Close()
-	go drain(holder)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		drain(holder)
+	}()
+	defer func() {
+		holder.Close()
+		<-drained
+	}()
 	owner, _ := (&call{t: b, c: c, room: room}).ownerNode(context.Background())
 	other := c.Nodes[0]
 	if owner == other {
