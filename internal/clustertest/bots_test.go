@@ -43,6 +43,13 @@ type editLog struct {
 	acked   []string
 	refused map[string]error
 	ackedAt []time.Time
+	// reported are the errors the document reported (OnError), with when.
+	reported []reportedErr
+}
+
+type reportedErr struct {
+	at  time.Time
+	err error
 }
 
 func (e *editLog) snapshot() (sent, acked []string, refused map[string]error) {
@@ -154,6 +161,11 @@ func (b *bot) reconnectCount() int {
 // inside a token that arrived meanwhile), so every token stays contiguous
 // under OT and the final text can be checked by counting tokens.
 func (b *bot) edit(ctx context.Context, doc *sdk.Document, every time.Duration) {
+	doc.OnError(func(err error) {
+		b.edits.mu.Lock()
+		b.edits.reported = append(b.edits.reported, reportedErr{time.Now(), err})
+		b.edits.mu.Unlock()
+	})
 	for i := 0; ctx.Err() == nil; i++ {
 		tok := fmt.Sprintf("[%s:%d]", b.id, i)
 		if err := doc.Insert(0, tok); err != nil {

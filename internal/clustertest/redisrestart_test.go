@@ -72,6 +72,15 @@ func TestRedisRestartDuringCall(t *testing.T) {
 				t.Errorf("%s had an edit acknowledged at %s while Redis was down (%s to %s)", b.id, stamp(at), stamp(downAt), stamp(upAt))
 			}
 		}
+		for _, r := range b.edits.reported {
+			var de *sdk.DocError
+			if r.at.After(downAt) && r.at.Before(upAt) && (!errors.As(r.err, &de) || de.Code == "" || de.Message == "") {
+				t.Errorf("%s's document reported an error without a code and message while Redis was down: %v", b.id, r.err)
+			}
+		}
+		if n := len(b.edits.reported); n > 0 {
+			t.Logf("%s's document reported %d errors, the last: %v", b.id, n, b.edits.reported[n-1].err)
+		}
 		for tok, err := range b.edits.refused {
 			var de *sdk.DocError
 			if !errors.As(err, &de) || de.Code == "" || de.Message == "" {
