@@ -15,13 +15,13 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/admin"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-func adminClient(srv *signaling.Server) *admin.Client {
+func adminClient(srv *node.Node) *admin.Client {
 	key, secret, _ := srv.DevKey()
 	return &admin.Client{URL: srv.URL(), APIKey: key, APISecret: secret}
 }
@@ -170,7 +170,7 @@ func mutedIn(r admin.Room, trackID string) bool {
 }
 
 // metric reads one unlabelled metric from the server's /metrics.
-func metric(t *testing.T, srv *signaling.Server, name string) float64 {
+func metric(t *testing.T, srv *node.Node, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(srv.URL() + "/metrics")
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/huddle-rtc/huddle/admin"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -102,7 +102,7 @@ func (c *sseClient) until(t *testing.T, typ, room string) []sseEvent {
 	}
 }
 
-func serverAdminToken(t *testing.T, srv *signaling.Server) string {
+func serverAdminToken(t *testing.T, srv *node.Node) string {
 	g := protocol.Grants{RoomAdmin: true}
 	return sdktest.Token(t, srv, "ops", admin.AllRooms, g)
 }
@@ -164,7 +164,7 @@ func TestEventStreamResumesWithLastEventID(t *testing.T) {
 // resume from before the bounded history starts with a reset; idle
 // streams get heartbeats.
 func TestRoomStreamHistoryResetAndHeartbeat(t *testing.T) {
-	srv := sdktest.StartWith(t, func(c *signaling.Config) { c.EventHistory, c.EventHeartbeat = 4, 50*time.Millisecond })
+	srv := sdktest.StartWith(t, func(c *node.Config) { c.EventHistory, c.EventHeartbeat = 4, 50*time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	member := sdktest.Token(t, srv, "watcher", "mine", protocol.Grants{})

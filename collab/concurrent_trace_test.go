@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -356,19 +357,31 @@ func editDistance(got, want string) int {
 // exactly the recording (so the distances it reports at higher lags come
 // from concurrency alone). It runs sveltecomponent at lags 0 and 5;
 // HUDDLE_TRACE_REPLAY=all runs every trace at lags 0, 1, 5 and 30 (minutes),
-// as docs/COLLAB.md's numbers were measured.
+// as docs/COLLAB.md's numbers were measured. The seed deals the turns;
+// one dealing is one sample, and a small trace's distance moves by tens
+// with it, so HUDDLE_TRACE_SEEDS=n replays seeds 1..n and reports each and
+// their sum (to compare tie rules on more than one dealing).
 func TestConcurrentTraceReplay(t *testing.T) {
 	names, lags := []string{"sveltecomponent.json.gz"}, []int{0, 5}
 	if os.Getenv("HUDDLE_TRACE_REPLAY") == "all" {
 		names, lags = traceNames(t), []int{0, 1, 5, 30}
 	}
+	seeds, _ := strconv.Atoi(os.Getenv("HUDDLE_TRACE_SEEDS"))
+	seeds = max(seeds, 1)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			for _, lag := range lags {
-				d, n := concurrentReplay(t, name, lag, 1)
-				t.Logf("lag %d keystrokes: edit distance %d code points from the recorded %d", lag, d, n)
-				if lag == 0 && d != 0 {
-					t.Fatalf("without lag the replay is %d code points off the recording", d)
+				sum := 0
+				for seed := 1; seed <= seeds; seed++ {
+					d, n := concurrentReplay(t, name, lag, int64(seed))
+					t.Logf("lag %d keystrokes, seed %d: edit distance %d code points from the recorded %d", lag, seed, d, n)
+					if lag == 0 && d != 0 {
+						t.Fatalf("without lag the replay is %d code points off the recording", d)
+					}
+					sum += d
+				}
+				if seeds > 1 {
+					t.Logf("lag %d keystrokes: %d code points over seeds 1..%d", lag, sum, seeds)
 				}
 			}
 		})

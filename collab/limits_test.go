@@ -97,3 +97,22 @@ func TestSizeLimitNeverLocksOut(t *testing.T) {
 		t.Fatalf("rev %d, %d bytes", s.Rev, len(s.Text))
 	}
 }
+
+// TestOpSizeCountsContext: the tie-break context a client puts on its
+// inserts counts against MaxOpBytes like their text (ot.ContextBytes), so
+// it cannot make the server store many times the limit.
+func TestOpSizeCountsContext(t *testing.T) {
+	svc := newMemService(t, Config{MaxOpBytes: 100})
+	ctx := context.Background()
+	newDoc(t, svc, "d", "ab")
+	full := ot.Component{Kind: ot.Insert, N: 1, Text: "x", After: ot.MaxContext, Gone: ot.MaxContext, Seen: ot.MaxSeen}
+	heavy := ot.Op{full, {Kind: ot.Retain, N: 1}, full} // 3*8 + 2 + 2*57 = 140 bytes
+	_, err := svc.Submit(ctx, SubmitRequest{DocID: "d", Author: "a", ClientOpID: "1", Op: heavy})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "op of 140 bytes") {
+		t.Fatalf("op with full context: %v", err)
+	}
+	light := ot.Op{}.Insert("x").Retain(1).Insert("x") // 26 bytes
+	if _, err := svc.Submit(ctx, SubmitRequest{DocID: "d", Author: "a", ClientOpID: "2", Op: light}); err != nil {
+		t.Fatalf("the same op without context: %v", err)
+	}
+}

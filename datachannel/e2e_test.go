@@ -14,14 +14,14 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-func startServer(t *testing.T, dir string) *signaling.Server {
+func startServer(t *testing.T, dir string) *node.Node {
 	t.Helper()
-	srv, err := signaling.New(signaling.Config{
+	srv, err := node.New(node.Config{
 		HTTPAddr: "127.0.0.1:0", MediaUDPAddr: "127.0.0.1:0", MediaTCPAddr: "127.0.0.1:0",
 		DataDir: dir, APIKeys: auth.Keys{"key": "secret"},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -45,7 +45,7 @@ type wsPeer struct {
 	in     chan []byte // collab messages
 }
 
-func joinServer(t *testing.T, srv *signaling.Server, identity string, grants protocol.Grants) *wsPeer {
+func joinServer(t *testing.T, srv *node.Node, identity string, grants protocol.Grants) *wsPeer {
 	t.Helper()
 	token, err := auth.Mint("key", "secret", auth.Claims{Identity: identity, Name: identity, Room: "r", Grants: grants}, time.Hour)
 	if err != nil {

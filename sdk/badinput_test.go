@@ -9,8 +9,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -21,7 +21,7 @@ type rawClient struct {
 	ws *websocket.Conn
 }
 
-func dialRaw(t *testing.T, srv *signaling.Server) *rawClient {
+func dialRaw(t *testing.T, srv *node.Node) *rawClient {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(srv.URL(), "http") + "/ws"
 	ws, _, err := websocket.DefaultDialer.Dial(u, nil)

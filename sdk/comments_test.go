@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -27,7 +27,7 @@ func rangeText(d *sdk.Document, th sdk.Thread) string {
 // the server a new client finds the threads where they belong.
 func TestDocsCommentThreads(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir })
+	srv := startServerWith(t, func(c *node.Config) { c.DataDir = dir })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	alice := join(t, ctx, srv, "alice", "c", sdk.Options{})
@@ -130,7 +130,7 @@ func TestDocsCommentThreads(t *testing.T) {
 	alice.Leave()
 	bob.Leave()
 	srv.Close()
-	srv2 := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir })
+	srv2 := startServerWith(t, func(c *node.Config) { c.DataDir = dir })
 	carol := join(t, ctx, srv2, "carol", "c", sdk.Options{})
 	dc, err := carol.Docs().Open(ctx, info.ID)
 	if err != nil {

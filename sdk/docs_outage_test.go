@@ -13,6 +13,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/internal/redistest"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling"
@@ -22,14 +23,14 @@ import (
 // startRedisServer runs a Huddle server whose documents and chat are kept
 // in a real redis-server (as in cluster mode, without fencing: one node),
 // which the test can kill and restart.
-func startRedisServer(t *testing.T) (*signaling.Server, *redistest.Server) {
+func startRedisServer(t *testing.T) (*node.Node, *redistest.Server) {
 	t.Helper()
 	rs := redistest.Start(t)
 	// ContextTimeoutEnabled: the stores' per-call timeouts reach socket
 	// reads, so a call during the outage fails instead of hanging.
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { rdb.Close() })
-	srv := startServerWith(t, func(c *signaling.Config) {
+	srv := startServerWith(t, func(c *node.Config) {
 		c.DocStore = collab.NewRedisStore(rdb, collab.RedisStoreOptions{Timeout: 2 * time.Second})
 		c.ChatStore = signaling.NewRedisChatStore(rdb, signaling.RedisChatOptions{Timeout: 2 * time.Second})
 	})
@@ -219,7 +220,7 @@ func TestDocsSurviveFencedWrites(t *testing.T) {
 	var epoch atomic.Uint64
 	epoch.Store(1)
 	fence := func(string) (uint64, bool) { return epoch.Load(), true }
-	srv := startServerWith(t, func(c *signaling.Config) {
+	srv := startServerWith(t, func(c *node.Config) {
 		c.DocStore = collab.NewRedisStore(rdb, collab.RedisStoreOptions{Fence: fence, Timeout: 2 * time.Second})
 	})
 	room := sdktest.Join(t, ctx, srv, "writer", roomName, sdk.Options{})

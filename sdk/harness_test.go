@@ -16,31 +16,31 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // startServer runs a whole Huddle server on loopback with kernel-chosen
 // ports, stopped when the test ends.
-func startServer(t testing.TB) *signaling.Server {
+func startServer(t testing.TB) *node.Node {
 	t.Helper()
 	return startServerWith(t, nil)
 }
 
 // startServerWith lets a test change the configuration before the start.
-func startServerWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
+func startServerWith(t testing.TB, adjust func(*node.Config)) *node.Node {
 	t.Helper()
 	return sdktest.StartWith(t, adjust)
 }
 
-func mintToken(t testing.TB, srv *signaling.Server, identity, room string, g protocol.Grants) string {
+func mintToken(t testing.TB, srv *node.Node, identity, room string, g protocol.Grants) string {
 	t.Helper()
 	return sdktest.Token(t, srv, identity, room, g)
 }
 
-func join(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+func join(t *testing.T, ctx context.Context, srv *node.Node, identity, room string, opts sdk.Options) *sdk.Room {
 	t.Helper()
 	r, err := sdk.Join(ctx, srv.URL(), mintToken(t, srv, identity, room, protocol.AllGrants()), opts)
 	if err != nil {

@@ -2,9 +2,12 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -119,14 +122,25 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 }
 
 // autoReconnect retries Reconnect with backoff after an unexpected drop,
-// for up to Options.ReconnectTimeout; then the session ends.
+// for up to Options.ReconnectTimeout; then the session ends. When the
+// room moved (cluster mode: its node died, close code CloseRoomMoved),
+// every participant of the room reconnects at once, so the first attempt
+// waits a uniform random part of protocol.ReconnectSpread; later attempts
+// wait with exponential backoff and full jitter.
 func (r *Room) autoReconnect(cause error, gen uint64) {
 	limit := r.opts.ReconnectTimeout
 	if limit <= 0 {
 		limit = 30 * time.Second
 	}
 	deadline := time.Now().Add(limit)
-	backoff := 100 * time.Millisecond
+	if roomMoved(cause) {
+		wait := rand.N(protocol.ReconnectSpread)
+		r.log.Info("room moved; reconnecting", "in", wait)
+		if !r.sleep(wait) {
+			return
+		}
+	}
+	backoff := 200 * time.Millisecond
 	for {
 		ctx, cancel := context.WithDeadline(r.ctx, deadline)
 		skipped, err := r.reconnect(ctx, gen, true)
@@ -141,17 +155,33 @@ func (r *Room) autoReconnect(cause error, gen uint64) {
 			r.shutdown(fmt.Errorf("%w; reconnecting failed: %v", cause, err))
 			return
 		}
-		// Exponential backoff with jitter, so that the clients of a
+		// Exponential backoff with full jitter, so that the clients of a
 		// restarted server do not all come back in the same instant.
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := rand.N(backoff + 1)
 		r.log.Info("reconnect failed; retrying", "err", err, "in", wait)
-		select {
-		case <-r.ctx.Done():
+		if !r.sleep(wait) {
 			return
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// sleep waits, and reports false if the session ended meanwhile.
+func (r *Room) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// roomMoved: the server closed with CloseRoomMoved.
+func roomMoved(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) && ce.Code == protocol.CloseRoomMoved
 }
 
 // DropConnection cuts the session's connections abruptly, as a network

@@ -8,13 +8,13 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/turn"
 )
 
 // loopbackTURN runs the embedded relay on loopback only.
-func loopbackTURN(c *signaling.Config) {
+func loopbackTURN(c *node.Config) {
 	c.TURN = &turn.Config{
 		UDPAddr:     "127.0.0.1:0",
 		TCPAddr:     "127.0.0.1:0",

@@ -17,8 +17,10 @@ import (
 
 // simulcastPublisher sends three layers of a synthetic VP8 stream at 25
 // frames/s: q about 120 kbit/s, h 400, f 1200. Each frame names its layer
-// and number; keyframes carry the layer's size.
+// and number; keyframes carry the layer's size. With keyEvery set, every
+// layer also sends a keyframe every keyEvery frames, as encoders do.
 type simulcastPublisher struct {
+	keyEvery  int
 	frame     atomic.Uint32
 	keyframes atomic.Int64
 }
@@ -40,6 +42,9 @@ func (p *simulcastPublisher) run(ctx context.Context, t *testing.T, r *sdk.Room)
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+			}
+			if p.keyEvery > 0 && n%uint32(p.keyEvery) == 0 {
+				key = [3]bool{true, true, true}
 			}
 			for l := range 3 {
 				select {

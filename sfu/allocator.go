@@ -28,8 +28,10 @@ const (
 	// nominalRate is assumed for a layer not measured yet (bits/s), lowest
 	// first: roughly what browsers send for 180p, 360p and 720p.
 	rateSmoothing = 0.3
-	// pauseTicks: congested ticks on the lowest layer before a pause.
-	pauseTicks = 4
+	// pauseTicks: congested ticks on the lowest layer before a pause (3 s:
+	// after a drop from a high layer, the link's queue takes a while to
+	// drain and reports loss meanwhile, though the lowest layer fits).
+	pauseTicks = 12
 )
 
 var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
@@ -53,6 +55,7 @@ type alloc struct {
 	pausedAt  time.Time
 	lowTicks  int
 	lastLayer int8
+	probe     probeState // the outcome of a probe cluster run for this video
 }
 
 // SetRenderSize records how large a subscriber shows one video (in CSS
@@ -229,16 +232,25 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 		return
 	}
 	est, known, congested := p.path.linkSample(now)
-	// A quiet link carries at least what it is given now: GCC's target
-	// cannot outgrow that by much, so it alone would never let a layer up.
-	if !congested {
-		current := audio
-		for _, d := range videos {
-			if l := d.fwd.layer(int8(d.cur.Load())); l != nil && !d.alloc.paused {
-				current += lr.rate(l)
-			}
+	// Pushback while a probe runs or just after is the probe's own: it
+	// moves nothing down, but the link is not quiet either.
+	lossy := congested && p.path.est.lossyNow()
+	shaky := congested && p.path.probe.recent(now)
+	if shaky {
+		congested = false
+	}
+	// What the link carries now: a quiet link carries at least that, and a
+	// probe's goal is this plus what a move adds.
+	carried := audio
+	for _, d := range videos {
+		if l := d.fwd.layer(int8(d.cur.Load())); l != nil && !d.alloc.paused {
+			carried += lr.rate(l)
 		}
-		est = max(est, current)
+	}
+	// GCC's target cannot outgrow what is carried by much, so it alone
+	// would never let a layer up: moves up past it are probed (probe.go).
+	if !congested {
+		est = max(est, carried)
 	}
 	budget := est - audio
 	for _, d := range videos {
@@ -246,19 +258,97 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 		d.allocSize = d.alloc.size
 		d.mu.Unlock()
 	}
+	ac := &allocCtx{p: p, lr: lr, known: known, congested: congested, lossy: lossy && !shaky, shaky: shaky, now: now, carried: carried, videos: videos}
+	ac.pollProbe()
 	slices.SortFunc(videos, func(a, b *DownTrack) int { return priority(a, speaker) - priority(b, speaker) })
 	for _, d := range videos {
-		budget -= d.allocateLayer(lr, budget, known, congested, now)
+		budget -= d.allocateLayer(ac, budget)
 	}
+}
+
+// allocCtx is one subscriber's view for one allocation round.
+type allocCtx struct {
+	p                *Peer
+	lr               *layerRates
+	known, congested bool
+	shaky            bool // pushback taken for a probe's (probe.go): not quiet, no move down
+	lossy            bool // the congestion is loss: only that pauses a video
+	now              time.Time
+	carried          float64 // bits/s sent to this subscriber now (measured layer rates)
+	videos           []*DownTrack
+	probing          bool // a cluster runs for one of the videos
+}
+
+// pollProbe hands a finished probe cluster's outcome to the video it ran for.
+func (ac *allocCtx) pollProbe() {
+	st, _ := ac.p.path.probe.poll(ac.now)
+	ac.probing = st == probeRunning
+	if o := ac.p.probeOwner; o != nil && (st == probeSucceeded || st == probeFailed) {
+		if st == probeFailed {
+			// Wait a longer hold before the next try, so that a link at
+			// the edge of a layer is not probed again and again.
+			o.alloc.hold = min(2*o.alloc.hold, maxUpHold)
+			o.alloc.upSince = ac.now
+		}
+		o.alloc.probe = st // a success counts in this round only
+	}
+	if st != probeRunning {
+		ac.p.probeOwner = nil
+	}
+}
+
+// canProbe: probing needs the subscriber's transport-wide feedback and a
+// started video to carry the padding; without them a move up is tried
+// blind after the hold time, as the only probe there is.
+func (ac *allocCtx) canProbe() bool {
+	if ac.p.path.probe == nil || ac.p.path.est == nil || !ac.p.path.est.twccSeen.Load() {
+		return false
+	}
+	return ac.carrier(nil) != nil
+}
+
+// carrier is a video whose SSRC carries a probe's padding: d itself once it
+// has started, or another started video of the subscriber.
+func (ac *allocCtx) carrier(d *DownTrack) *DownTrack {
+	if d != nil && d.cur.Load() >= 0 {
+		return d
+	}
+	for _, v := range ac.videos {
+		if v.cur.Load() >= 0 {
+			return v
+		}
+	}
+	return nil
+}
+
+// probeFor runs the probe a move of d needs: the link must carry extra
+// bits/s more than now, with headroom. It reports whether the move may be
+// made now: in the round after a cluster for d succeeded (pollProbe).
+func (d *DownTrack) probeFor(ac *allocCtx, extra float64) bool {
+	if d.alloc.probe == probeSucceeded {
+		d.alloc.probe = probeIdle
+		return true
+	}
+	if ac.probing || ac.p.probeOwner != nil {
+		return false // one cluster at a time per subscriber
+	}
+	c := ac.carrier(d)
+	goal := (ac.carried + extra) / headroom
+	if c != nil && ac.p.path.probe.begin(c, goal, ac.now) {
+		ac.p.probeOwner, ac.probing = d, true
+	}
+	return false
 }
 
 // allocateLayer decides one video's layer within budget and returns the
 // bitrate it takes. Down at once when the current layer does not fit; up
 // one layer at a time, when it fits by estimate or after the link has
-// been uncongested for the hold time; paused when even the lowest layer
-// does not fit, resumed with margin.
-func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congested bool, now time.Time) float64 {
+// been uncongested for the hold time and a probe at the new rate got
+// through; paused when even the lowest layer does not fit, resumed with
+// margin.
+func (d *DownTrack) allocateLayer(ac *allocCtx, budget float64) float64 {
 	a := &d.alloc
+	defer func() { a.probe = probeIdle }() // an outcome is acted on in its round or not at all
 	if a.hold == 0 {
 		a.hold = upHold
 	}
@@ -269,56 +359,22 @@ func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congest
 	capLayer := d.fwd.layerForSize(d.allocSize)
 	rate := func(i int8) float64 {
 		if l := d.fwd.layer(i); l != nil {
-			return lr.rate(l)
+			return ac.lr.rate(l)
 		}
 		return nominalRate[i]
 	}
 	lowest := d.fwd.pickLayer(0)
-	if known {
-		limit := 1.0
-		if a.paused {
-			limit = resumeFactor
-		}
-		// Paused only on pushback: an uncongested link carries what it gets.
-		// ... and only once already on the lowest layer for pauseTicks
-		// ticks: a drop from a high layer is congested for a while.
-		if congested && budget < rate(lowest) && int8(d.cur.Load()) == lowest {
-			a.lowTicks++
-		} else {
-			a.lowTicks = 0
-		}
-		if (a.paused && budget < rate(lowest)*limit) || a.lowTicks >= pauseTicks {
-			if !a.paused {
-				a.pausedAt, a.upSince = now, time.Time{}
-				if now.Sub(a.lastUp) < a.hold {
-					a.hold = min(2*a.hold, maxUpHold) // a resume or move up that failed
-				}
-				d.setPaused(true, "bandwidth")
-				return 0
-			}
-			// Paused: resume as a probe once the link has been quiet for
-			// the hold time (only audio flows meanwhile, and GCC's estimate
-			// cannot outgrow it).
-			if congested {
-				a.upSince = time.Time{}
-			} else if a.upSince.IsZero() {
-				a.upSince = now
-			}
-			if a.upSince.IsZero() || now.Sub(a.upSince) < a.hold {
-				return 0
-			}
-			a.lastUp, a.upSince = now, time.Time{}
-			d.setLayer(lowest)
-			a.lastLayer = lowest
-			d.setPaused(false, "")
-			return rate(lowest)
+	if ac.known {
+		if taken, paused := d.allocatePaused(ac, budget, rate(lowest), lowest); paused {
+			return taken
 		}
 	}
 	d.setPaused(false, "")
-	if !known {
+	if !ac.known {
 		d.setLayer(capLayer)
 		return rate(d.fwd.pickLayer(capLayer))
 	}
+	now := ac.now
 	cur := min(int8(d.max.Load()), capLayer)
 	if cur < a.lastLayer && now.Sub(a.lastUp) < a.hold {
 		// The last move up did not hold: wait longer before the next.
@@ -326,11 +382,11 @@ func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congest
 	}
 	// Down, at once, to the highest layer that fits.
 	down := false
-	for congested && cur > lowest && rate(d.fwd.pickLayer(cur)) > budget {
+	for ac.congested && cur > lowest && rate(d.fwd.pickLayer(cur)) > budget {
 		cur = d.fwd.pickLayer(cur - 1)
 		down = true
 	}
-	if congested || down {
+	if ac.congested || ac.shaky || down {
 		a.upSince = time.Time{}
 	} else if a.upSince.IsZero() {
 		a.upSince = now
@@ -338,12 +394,20 @@ func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congest
 		a.hold /= 2 // the last move up held: probe sooner again
 		a.lastUp = now.Add(-a.hold)
 	}
-	// Up one layer when it fits by estimate, or as a probe once the link
-	// has been quiet for the hold time.
+	// Up one layer when it fits by estimate, or once the link has been
+	// quiet for the hold time and a probe at the new rate got through.
 	if next := d.fwd.pickLayer(cur + 1); !down && cur < capLayer && next > cur {
 		fits := rate(next) <= budget
-		probe := !a.upSince.IsZero() && now.Sub(a.upSince) >= a.hold && now.Sub(a.lastUp) >= a.hold
-		if fits || probe {
+		quiet := !a.upSince.IsZero() && now.Sub(a.upSince) >= a.hold && now.Sub(a.lastUp) >= a.hold
+		up := fits
+		if !fits && quiet {
+			if ac.canProbe() {
+				up = d.probeFor(ac, rate(next)-rate(cur))
+			} else {
+				up = true // blind: the move itself is the probe
+			}
+		}
+		if up {
 			cur = next
 			a.lastUp, a.upSince = now, time.Time{}
 		}
@@ -351,6 +415,60 @@ func (d *DownTrack) allocateLayer(lr *layerRates, budget float64, known, congest
 	a.lastLayer = cur
 	d.setLayer(cur)
 	return rate(d.fwd.pickLayer(cur))
+}
+
+// allocatePaused pauses a video whose lowest layer does not fit, and decides
+// whether a paused one resumes: when its lowest layer fits resumeFactor
+// times, or after the hold time quiet and a probe at that rate got through.
+// It reports the bitrate taken and whether the video stays paused.
+func (d *DownTrack) allocatePaused(ac *allocCtx, budget, lowRate float64, lowest int8) (float64, bool) {
+	a := &d.alloc
+	now := ac.now
+	limit := 1.0
+	if a.paused {
+		limit = resumeFactor
+	}
+	// Paused only on pushback: an uncongested link carries what it gets.
+	// ... only on loss: growing delay alone moves layers down but does not
+	// stop the video (audio suffers only when packets are lost) ... and only
+	// once already on the lowest layer for pauseTicks ticks: a drop from a
+	// high layer is congested for a while.
+	if ac.congested && ac.lossy && budget < lowRate && int8(d.cur.Load()) == lowest {
+		a.lowTicks++
+	} else {
+		a.lowTicks = 0
+	}
+	if !(a.paused && budget < lowRate*limit) && a.lowTicks < pauseTicks {
+		return 0, false
+	}
+	if !a.paused {
+		a.pausedAt, a.upSince = now, time.Time{}
+		if now.Sub(a.lastUp) < a.hold {
+			a.hold = min(2*a.hold, maxUpHold) // a resume or move up that failed
+		}
+		d.setPaused(true, "bandwidth")
+		return 0, true
+	}
+	// Paused: only audio flows, and GCC's estimate cannot outgrow it. Once
+	// the link has been quiet for the hold time, probe for the lowest
+	// layer (with resumeFactor's margin), and resume when it got through.
+	if ac.congested || ac.shaky {
+		a.upSince = time.Time{}
+		return 0, true
+	} else if a.upSince.IsZero() {
+		a.upSince = now
+	}
+	if a.probe != probeSucceeded && (a.upSince.IsZero() || now.Sub(a.upSince) < a.hold) {
+		return 0, true
+	}
+	if ac.canProbe() && !d.probeFor(ac, lowRate*resumeFactor) {
+		return 0, true
+	}
+	a.lastUp, a.upSince = now, time.Time{}
+	d.setLayer(lowest)
+	a.lastLayer = lowest
+	d.setPaused(false, "")
+	return lowRate, true
 }
 
 // setLayer caps the downtrack at a layer, counting switches for metrics.

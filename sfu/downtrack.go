@@ -60,6 +60,7 @@ type DownTrack struct {
 	tsOffset   uint32    // input ts - output ts
 	lastOut    uint16    // highest output seq sent
 	lastIn     uint16    // highest input seq seen
+	frameEnd   bool      // the newest packet sent ended a frame: padding may follow
 	lastAsk    time.Time // last keyframe request while waiting for one
 	skipped    bool      // packets were discarded while waiting for a keyframe
 	maxSkipped uint16    // the newest of them
@@ -98,6 +99,8 @@ type seqPair struct {
 	tl0Off  uint8
 	layer   int8
 	valid   bool
+	resends uint8 // retransmissions so far (resendable)
+	resent  int64 // the last one, unix nanos
 }
 
 // extIDs are the header extension ids one side negotiated (0: none).
@@ -323,6 +326,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 		d.lastOut = out
 		d.lastOutTS = p.header.Timestamp - d.tsOffset
 		d.lastOutAt = d.clock()
+		d.frameEnd = p.header.Marker
 	}
 	h := seqPair{out: out, in: in, layer: layer, tsOff: d.tsOffset, valid: true}
 	if d.vp8 && d.fwd.base != nil && d.fwd.Layers() > 1 {
@@ -330,7 +334,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 		d.rewriteVP8(p.payload, h.picOff, h.tl0Off, true)
 	}
 	d.history[out%historyLen] = h
-	return d.write(p, out, w, ssrc, pt, ext, h.tsOff)
+	return d.write(p, out, w, ssrc, pt, ext, h.tsOff, 0)
 }
 
 // startAt decides whether p, a packet of the layer this downtrack waits
@@ -431,11 +435,30 @@ func (d *DownTrack) rewriteVP8(payload []byte, picOff uint16, tl0Off uint8, trac
 	}
 }
 
-// inputSeq maps an output sequence number this downtrack sent back to the
-// input packet it carried, for a NACK.
-func (d *DownTrack) inputSeq(out uint16) (seqPair, bool) {
-	e := d.history[out%historyLen]
-	return e, e.valid && e.out == out
+// Retransmission bounds: a packet is resent at most maxResends times and
+// not again within resendGap, and a paused video's packets not at all (it
+// restarts at a keyframe). Without them a congested link loses the
+// retransmissions too, the subscriber asks again every few tens of
+// milliseconds, and the retransmissions crowd out the media (and, on a
+// shaped link, everything else).
+const (
+	maxResends = 2
+	resendGap  = 100 * time.Millisecond
+)
+
+// resendable maps a NACKed output sequence number to its input packet when
+// it may be resent now, and counts the resend.
+func (d *DownTrack) resendable(out uint16, now time.Time) (seqPair, bool) {
+	e := &d.history[out%historyLen]
+	if !e.valid || e.out != out || d.paused.Load() || e.resends >= maxResends {
+		return seqPair{}, false
+	}
+	if e.resends > 0 && now.UnixNano()-e.resent < int64(resendGap) {
+		return seqPair{}, false
+	}
+	e.resends++
+	e.resent = now.UnixNano()
+	return *e, true
 }
 
 // resend writes a packet again under the output sequence number it had.
@@ -449,15 +472,50 @@ func (d *DownTrack) resend(p *packet, out uint16, h seqPair) bool {
 	if d.vp8 && (h.picOff != 0 || h.tl0Off != 0) {
 		d.rewriteVP8(p.payload, h.picOff, h.tl0Off, false)
 	}
-	return d.write(p, out, w, ssrc, pt, ext, h.tsOff)
+	return d.write(p, out, w, ssrc, pt, ext, h.tsOff, 0)
+}
+
+// sendPadding writes one padding-only packet (a bandwidth probe, probe.go)
+// in this downtrack's sequence: the next output sequence number, the
+// newest output timestamp, no marker. Only between frames (a padding packet
+// inside a frame's run of sequence numbers would break the frame for the
+// receiver) and only once the downtrack has started. The media that follows
+// starts a new run after it, so the numbers stay continuous; a NACK for it
+// is not answered (receivers need no padding to assemble frames).
+func (d *DownTrack) sendPadding() bool {
+	d.mu.Lock()
+	w, ssrc, pt, ext := d.writer, d.ssrc, d.pt, d.ext
+	d.mu.Unlock()
+	if w == nil || !d.ready.Load() || !d.started || ext.twcc == 0 {
+		return false
+	}
+	if !d.frameEnd && !d.waitKey && !d.paused.Load() {
+		return false // mid-frame; a paused or waiting video restarts at a keyframe anyway
+	}
+	out := d.lastOut + 1
+	d.lastOut = out
+	d.resync = true
+	d.history[out%historyLen] = seqPair{}
+	p := &d.path.padPkt
+	p.header = rtp.Header{Timestamp: d.lastOutTS}
+	p.payload = p.payload[:0]
+	if !d.write(p, out, w, ssrc, pt, ext, 0, probePad) {
+		return false
+	}
+	d.path.probe.padPackets.Add(1)
+	d.path.probe.padBytes.Add(probePad)
+	return true
 }
 
 // write rewrites the header into this downtrack's own (the cached packet
 // stays untouched and nothing is allocated) and writes the packet.
-func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs, tsOff uint32) bool {
+// pad > 0 makes it a padding-only packet of that many bytes (p has no payload).
+func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext extIDs, tsOff uint32, pad byte) bool {
 	h := &d.hdr
 	*h = rtp.Header{
 		Version:        2,
+		Padding:        pad > 0,
+		PaddingSize:    pad,
 		Marker:         p.header.Marker,
 		PayloadType:    pt,
 		SequenceNumber: out,
@@ -485,14 +543,20 @@ func (d *DownTrack) write(p *packet, out uint16, w webrtc.TrackLocalWriter, ssrc
 		twcc = d.path.nextTWCC()
 		d.extBuf[3], d.extBuf[4] = byte(twcc>>8), byte(twcc)
 		_ = h.SetExtension(ext.twcc, d.extBuf[3:5])
+		if pr := d.path.probe; pr != nil && pr.active.Load() {
+			pr.sent(twcc, h.MarshalSize()+len(p.payload)+int(pad), time.Unix(0, d.clock()))
+		}
 	}
 	if _, err := w.WriteRTP(h, p.payload); err != nil {
 		return false // the PeerConnection is closing; the room removes us shortly
 	}
-	d.sent.Add(1)
 	if ext.twcc != 0 && d.path != nil {
-		d.path.est.sent(twcc, h.MarshalSize()+len(p.payload)) // estimate.go
+		d.path.est.sent(twcc, h.MarshalSize()+len(p.payload)+int(pad)) // estimate.go: a probe's padding counts
 	}
+	if pad > 0 {
+		return true // padding is not media: counted by the prober
+	}
+	d.sent.Add(1)
 	return true
 }
 

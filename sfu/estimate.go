@@ -56,6 +56,11 @@ type estimator struct {
 	twccSeen  atomic.Bool
 	feedbacks atomic.Uint64 // TWCC feedback packets since the last sample
 	remb      atomic.Uint64 // the client's last REMB, bits/s; 0: none
+	// Packets the feedback since the last sample reported received and
+	// lost. GCC's own loss average is refreshed only when its delay
+	// controller emits, which it does not while it holds (a queue draining),
+	// so it can stay high long after the loss ended.
+	fbReceived, fbLost atomic.Uint64
 
 	// The send path's worker only: runs of this batch not yet given to GCC.
 	runs [sendBatch]sentRun
@@ -65,11 +70,13 @@ type estimator struct {
 
 	// The allocation loop's view, for congestion: the last estimate and
 	// the bytes sent at the last look.
-	mu       sync.Mutex
-	lastEst  float64
-	lastSent uint64
-	lastAt   time.Time
-	congest  bool
+	mu        sync.Mutex
+	lastEst   float64
+	lastSent  uint64
+	lastAt    time.Time
+	congest   bool
+	lossy     bool    // the congestion was loss, not only delay
+	lastDelay float64 // GCC's last delay measurement: unchanged means its stats are stale
 }
 
 // sentRun is consecutive packets of one batch, recorded in GCC as one.
@@ -167,6 +174,9 @@ func (e *estimator) feedback(p rtcp.Packet) {
 	case *rtcp.TransportLayerCC:
 		e.twccSeen.Store(true)
 		e.feedbacks.Add(1)
+		rx, lost := twccCounts(p)
+		e.fbReceived.Add(uint64(rx))
+		e.fbLost.Add(uint64(lost))
 		_ = e.bwe.WriteRTCP([]rtcp.Packet{p}, nil) // fails only once closed
 	case *rtcp.ReceiverEstimatedMaximumBitrate:
 		e.remb.Store(uint64(p.Bitrate))
@@ -210,22 +220,68 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		return e.lastEst, true, e.congest
 	}
 	e.lastSent, e.lastAt = sentBytes, now
-	e.congest = false
+	e.congest, e.lossy = false, false
+	rx, lost := e.fbReceived.Swap(0), e.fbLost.Swap(0)
 	if fb := e.feedbacks.Swap(0); fb > 0 && e.twccSeen.Load() {
-		// Only fresh feedback counts: a paused link sends little, and
-		// GCC's loss average would otherwise stay where it was.
+		// Only fresh feedback counts: the loss is counted from the
+		// feedback since the last sample, and GCC's delay verdict only
+		// when GCC has emitted since (its stats are kept while it holds).
 		st := e.bwe.GetStats()
-		loss, _ := st["averageLoss"].(float64)
 		usage, _ := st["usage"].(string)
-		e.congest = loss > congestionLoss || usage == "overuse"
+		delay, _ := st["delayMeasurement"].(float64)
+		fresh := delay != e.lastDelay
+		e.lastDelay = delay
+		e.lossy = float64(lost) > congestionLoss*float64(rx+lost)
+		e.congest = e.lossy || (fresh && usage == "overuse")
 	}
 	est *= headroom
 	e.lastEst = est
 	return est, true, e.congest
 }
 
+// lossyNow reports whether the last sample's congestion was loss (more than
+// congestionLoss of the packets reported), not only growing delay.
+func (e *estimator) lossyNow() bool {
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lossy
+}
+
 func (e *estimator) close() {
 	if e != nil {
 		_ = e.bwe.Close()
 	}
+}
+
+// twccCounts counts the packets a transport-wide feedback reports received
+// and not received.
+func twccCounts(fb *rtcp.TransportLayerCC) (received, lost int) {
+	left := int(fb.PacketStatusCount)
+	count := func(sym uint16) {
+		if sym == rtcp.TypeTCCPacketNotReceived {
+			lost++
+		} else {
+			received++
+		}
+		left--
+	}
+	for _, c := range fb.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for i := 0; i < int(c.RunLength) && left > 0; i++ {
+				count(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				if left <= 0 {
+					break
+				}
+				count(sym)
+			}
+		}
+	}
+	return received, lost
 }

@@ -23,8 +23,8 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"golang.org/x/sys/unix"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -32,13 +32,13 @@ import (
 // These tests drive a whole server on loopback with SDK bots: the fan-out
 // is only what it is with real PeerConnections, SRTP and RTCP.
 
-func startServer(t *testing.T) *signaling.Server {
+func startServer(t *testing.T) *node.Node {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("HUDDLE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	srv, err := signaling.New(signaling.Config{
+	srv, err := node.New(node.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
@@ -55,7 +55,7 @@ func startServer(t *testing.T) *signaling.Server {
 	return srv
 }
 
-func joinRoom(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+func joinRoom(t *testing.T, ctx context.Context, srv *node.Node, identity, room string, opts sdk.Options) *sdk.Room {
 	t.Helper()
 	key, secret, ok := srv.DevKey()
 	if !ok {
@@ -378,7 +378,7 @@ func TestThrottledSubscriberIsIsolated(t *testing.T) {
 // the path from the subscriber's RTCP to the rewritten resend.
 
 // scrape reads the server's huddle_media_* metrics, labels summed.
-func scrape(t *testing.T, srv *signaling.Server) map[string]float64 {
+func scrape(t *testing.T, srv *node.Node) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get(srv.URL() + "/metrics")
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 )
 
 // warnRecorder keeps the WARN and ERROR records logged with part=sfu (the
@@ -47,7 +47,7 @@ func (h warnRecorder) WithGroup(string) slog.Handler { return h }
 func TestOrdinaryCallLogsNoWarnings(t *testing.T) {
 	var mu sync.Mutex
 	var lines []string
-	srv, err := signaling.New(signaling.Config{
+	srv, err := node.New(node.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",

@@ -14,6 +14,8 @@ type pathCounts struct {
 	pauses, switches                      uint64 // allocator.go
 	delays                                [len(delayBuckets) + 1]uint64
 	delaySumNs, delayBatchNs              uint64
+	probes, probesOK, probesFailed        uint64 // probe.go
+	padPackets, padBytes                  uint64
 }
 
 func (s *sendPath) counts() pathCounts {
@@ -24,6 +26,10 @@ func (s *sendPath) counts() pathCounts {
 	}
 	c.delaySumNs = s.delays.sumNs.Load()
 	c.delayBatchNs = s.delays.batchNs.Load()
+	if p := s.probe; p != nil {
+		c.probes, c.probesOK, c.probesFailed = p.clusters.Load(), p.succeeded.Load(), p.failed.Load()
+		c.padPackets, c.padBytes = p.padPackets.Load(), p.padBytes.Load()
+	}
 	return c
 }
 
@@ -42,6 +48,11 @@ func (c *pathCounts) add(o pathCounts) {
 	}
 	c.delaySumNs += o.delaySumNs
 	c.delayBatchNs += o.delayBatchNs
+	c.probes += o.probes
+	c.probesOK += o.probesOK
+	c.probesFailed += o.probesFailed
+	c.padPackets += o.padPackets
+	c.padBytes += o.padBytes
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -59,6 +70,7 @@ type engineMetrics struct {
 	layerPackets                                *prometheus.Desc
 	estimates                                   *prometheus.Desc
 	delay, delayBatch                           *prometheus.Desc
+	probes, padPackets, padBytes                *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 }
 
@@ -80,6 +92,9 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
 		delayBatch:   prometheus.NewDesc("huddle_media_forward_delay_in_batch_seconds_total", "Of huddle_media_forward_delay_seconds_sum, the time first sends spent inside the send batch that carried them (rewrite, SRTP, the GSO burst and its send); the rest is the wait for the send path to run.", nil, nil),
 		delay:        prometheus.NewDesc("huddle_media_forward_delay_seconds", "Delay the SFU adds to first sends: from reading a publisher's packet to the end of the send that carried it to one subscriber.", nil, nil),
+		probes:       prometheus.NewDesc("huddle_media_probe_clusters_total", "Bandwidth probe clusters sent to subscribers before a move up or a resume, by outcome (started, succeeded, failed).", []string{"outcome"}, nil),
+		padPackets:   prometheus.NewDesc("huddle_media_probe_padding_packets_total", "Padding-only RTP packets sent to subscribers as bandwidth probes.", nil, nil),
+		padBytes:     prometheus.NewDesc("huddle_media_probe_padding_bytes_total", "Padding bytes sent to subscribers as bandwidth probes.", nil, nil),
 	}
 }
 
@@ -98,7 +113,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.probes, m.padPackets, m.padBytes} {
 		ch <- d
 	}
 }
@@ -126,6 +141,11 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.plis))
 	ch <- prometheus.MustNewConstMetric(m.pauses, prometheus.CounterValue, float64(t.pauses))
 	ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(t.switches))
+	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probes), "started")
+	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probesOK), "succeeded")
+	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probesFailed), "failed")
+	ch <- prometheus.MustNewConstMetric(m.padPackets, prometheus.CounterValue, float64(t.padPackets))
+	ch <- prometheus.MustNewConstMetric(m.padBytes, prometheus.CounterValue, float64(t.padBytes))
 	for i, rid := range [maxLayers]string{"q", "h", "f"} {
 		ch <- prometheus.MustNewConstMetric(m.layerPackets, prometheus.CounterValue, float64(m.layers[i].Load()), rid)
 	}

@@ -81,6 +81,7 @@ type Peer struct {
 	// subscriber PC exists (both under negMu); wg holds the goroutines
 	// reading this peer's published tracks. close waits for both.
 	path        *sendPath
+	probeOwner  *DownTrack // the video a probe cluster runs for (allocator.go; its loop only)
 	pathRunning bool
 	wg          sync.WaitGroup
 }
@@ -136,6 +137,7 @@ func (p *Peer) ensureSub() error {
 	path.useGSO(p.room.engine.gso)
 	if !p.room.engine.baseline {
 		path.est = newEstimator(p.room.engine.se.LoggerFactory) // estimate.go
+		path.probe = newProber(path)                            // probe.go
 	}
 	pc, err := p.room.engine.newSubscriberPeerConnection(p.opts.ICEServers, path.handleRTCP)
 	if err != nil {
@@ -460,6 +462,7 @@ func (p *Peer) close() {
 		}
 	}
 	if pathRunning {
+		p.path.probe.close() // its pacing pushes onto the path
 		p.path.close()
 		p.path.est.close()
 		p.room.engine.metrics.retire(p.path)

@@ -3,6 +3,7 @@ package sfu
 import (
 	"io"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 )
@@ -77,8 +78,11 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 					break
 				}
 			}
-		case *rtcp.TransportLayerCC, *rtcp.ReceiverEstimatedMaximumBitrate:
-			s.est.feedback(p) // the downlink estimate (estimate.go)
+		case *rtcp.TransportLayerCC:
+			s.est.feedback(p)               // the downlink estimate (estimate.go)
+			s.probe.feedback(p, time.Now()) // a probe cluster's arrivals (probe.go)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			s.est.feedback(p)
 		case *rtcp.ReceiverReport:
 			d.observeReport(p.Reports) // loss, jitter and RTT to the quality scorer
 		case *rtcp.TransportLayerNack:

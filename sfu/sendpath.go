@@ -31,6 +31,7 @@ type sendItem struct {
 	seq        uint16 // input sequence number; for a retransmission, the output one
 	layer      int8   // the simulcast layer seq belongs to (first sends)
 	retransmit bool
+	padding    bool // a probe's padding packet on d's SSRC (probe.go)
 }
 
 // ring is a fixed-size FIFO of send items.
@@ -104,8 +105,10 @@ type sendPath struct {
 	// A downtrack catching up from the cache (simulcast.go) reads here.
 	catchBuf [maxPacketSize]byte
 	catchPkt packet
+	padPkt   packet // a probe's padding (DownTrack.sendPadding)
 
 	est      *estimator // nil for the baseline and in unit tests
+	probe    *prober    // nil where est is (probe.go)
 	sent     atomic.Uint64
 	dropped  atomic.Uint64 // items refused because a queue was full
 	behind   atomic.Uint64 // items whose packet left the cache before their turn
@@ -203,7 +206,7 @@ func (s *sendPath) push(it sendItem, audio bool) {
 	s.mu.Unlock()
 	if !ok {
 		s.dropped.Add(1)
-		if !it.retransmit {
+		if !it.retransmit && !it.padding {
 			it.d.dropped.Store(true)
 		}
 		return
@@ -336,11 +339,15 @@ func (s *sendPath) deliver(it sendItem) {
 	if d.closed.Load() {
 		return
 	}
+	if it.padding {
+		d.sendPadding()
+		return
+	}
 	in, layer := it.seq, it.layer
 	var h seqPair
 	if it.retransmit {
 		var ok bool
-		if h, ok = d.inputSeq(it.seq); !ok {
+		if h, ok = d.resendable(it.seq, time.Now()); !ok {
 			return
 		}
 		in, layer = h.in, h.layer

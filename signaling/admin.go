@@ -1,26 +1,20 @@
 package signaling
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/huddle-rtc/huddle/admin"
-	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
-	"github.com/huddle-rtc/huddle/webhook"
 )
 
 // This file is the room side of the admin API (package admin): the Server
 // implements admin.Backend, and rooms report their events to the
-// server's event bus (the SSE stream and the webhooks).
+// node's event bus (the SSE stream and the webhooks).
 
 var _ admin.Backend = (*Server)(nil)
 
@@ -282,57 +276,6 @@ func (v *revocations) len() int {
 	return len(v.entries)
 }
 
-// docChanged reports created and deleted documents to the event bus.
-func (s *Server) docChanged(change string, meta collab.DocMeta) {
-	typ := admin.DocumentCreated
-	if change == "deleted" {
-		typ = admin.DocumentDeleted
-	}
-	s.events.Publish(admin.Event{Type: typ, Room: meta.Room, Document: meta.ID})
-}
-
-// Events is the server's event bus (for tests and the webhooks).
-func (s *Server) Events() *admin.Bus { return s.events }
-
-// startWebhooks starts delivering the bus's events to the configured
-// endpoints, signed with the server's first API key unless told otherwise.
-func (s *Server) startWebhooks() {
-	if s.cfg.Webhooks == nil || len(s.cfg.Webhooks.URLs) == 0 {
-		return
-	}
-	cfg := *s.cfg.Webhooks
-	if cfg.Secret == "" {
-		for k := range s.keys {
-			if cfg.Key == "" || k < cfg.Key {
-				cfg.Key = k
-			}
-		}
-		cfg.Secret = s.keys[cfg.Key]
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = s.log.With("part", "webhook")
-	}
-	n := webhook.New(cfg)
-	s.webhooks = n
-	s.events.AddSink(func(e admin.Event) {
-		body, err := json.Marshal(e)
-		if err != nil {
-			s.log.Error("encode webhook event", "err", err)
-			return
-		}
-		n.Enqueue(strconv.FormatUint(e.ID, 10), body)
-	})
-	s.log.Info("webhooks on", "urls", cfg.URLs, "key", cfg.Key)
-}
-
-// WebhookStats are the webhook delivery counters (zero without webhooks).
-func (s *Server) WebhookStats() webhook.Stats {
-	if s.webhooks == nil {
-		return webhook.Stats{}
-	}
-	return s.webhooks.Stats()
-}
-
 // statsEvery is how often participants_quality events go to open streams.
 const statsEvery = time.Second
 
@@ -388,24 +331,4 @@ func (s *Server) runStats() {
 		}
 		prev = next
 	}
-}
-
-// registerAdminMetrics exports the webhook counters and the open event
-// streams.
-func (s *Server) registerAdminMetrics() {
-	stat := func(f func(webhook.Stats) float64) func() float64 {
-		return func() float64 { return f(s.WebhookStats()) }
-	}
-	s.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_webhook_delivered_total", Help: "Webhook deliveries acknowledged with a 2xx."},
-			stat(func(st webhook.Stats) float64 { return float64(st.Delivered) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_webhook_failed_attempts_total", Help: "Webhook attempts that failed and will be retried."},
-			stat(func(st webhook.Stats) float64 { return float64(st.Failed) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_webhook_dropped_total", Help: "Webhook events dropped because an endpoint's queue was full."},
-			stat(func(st webhook.Stats) float64 { return float64(st.Dropped) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_webhook_queued", Help: "Webhook events waiting for delivery."},
-			stat(func(st webhook.Stats) float64 { return float64(st.Queued) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_admin_event_streams", Help: "Open admin event streams (SSE)."},
-			func() float64 { return float64(s.events.Streams()) }),
-	)
 }

@@ -32,7 +32,7 @@ func (s *session) handleChat(c *protocol.Chat) {
 		ClientID: c.ClientID, From: m.id, Identity: m.claims.Identity, Name: m.claims.Name,
 		Text: c.Text, TS: time.Now().UnixMilli(),
 	}
-	stored, dup, err := s.srv.chat.post(m.room.name, msg)
+	stored, dup, err := s.srv.chat.Post(m.room.name, msg)
 	if err != nil {
 		code, text := chatErrorCode(err)
 		s.srv.log.Warn("chat not stored", "room", m.room.name, "code", code, "err", err)
@@ -76,4 +76,17 @@ func checkText(t string, maxLen int, emptyOK bool) error {
 		return fmt.Errorf("has control characters")
 	}
 	return nil
+}
+
+// chatHistory is what a join shows of the room's chat: empty when the
+// store cannot be read now (a join goes on without it).
+func (s *Server) chatHistory(room string) []protocol.ChatMessage {
+	h, err := s.chat.History(room)
+	if err != nil {
+		s.log.Warn("chat history unavailable for a join", "room", room, "err", err)
+	}
+	if h == nil {
+		return []protocol.ChatMessage{}
+	}
+	return h
 }

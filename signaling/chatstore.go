@@ -31,45 +31,7 @@ type ChatStore interface {
 	Close() error
 }
 
-// chatStore is the server's handle on its ChatStore.
-type chatStore struct {
-	ChatStore
-	borrowed bool // the caller's (Config.ChatStore): not closed here
-}
-
-// openChatStore opens the bbolt file at path, unless given is set.
-func openChatStore(path string, given ChatStore) (*chatStore, error) {
-	if given != nil {
-		return &chatStore{ChatStore: given, borrowed: true}, nil
-	}
-	b, err := OpenBoltChatStore(path)
-	if err != nil {
-		return nil, err
-	}
-	return &chatStore{ChatStore: b}, nil
-}
-
-func (c *chatStore) post(room string, msg protocol.ChatMessage) (protocol.ChatMessage, bool, error) {
-	return c.Post(room, msg)
-}
-
-// history is empty when the store cannot be read: a join goes on without.
-func (c *chatStore) history(room string) []protocol.ChatMessage {
-	h, err := c.History(room)
-	if err != nil || h == nil {
-		return []protocol.ChatMessage{}
-	}
-	return h
-}
-
-func (c *chatStore) forget(room string) { c.Forget(room) }
-
-func (c *chatStore) close() {
-	if c == nil || c.ChatStore == nil || c.borrowed {
-		return
-	}
-	_ = c.Close()
-}
+var _ ChatStore = (*BoltChatStore)(nil)
 
 // BoltChatStore keeps each room's chat in the embedded store, one bucket
 // per room, keyed by the bucket's sequence; the client ids it has seen

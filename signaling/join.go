@@ -29,6 +29,15 @@ func (s *session) handleJoin(j *protocol.Join) {
 		s.endWith(protocol.CodeBadToken, `room "*" names a server admin token (docs/ADMIN.md); it cannot be joined`, protocol.TypeJoin, protocol.ClosePolicy)
 		return
 	}
+	if s.srv.cfg.Router != nil && !s.relayed {
+		relayed, done := s.route(claims.Room, j)
+		if relayed {
+			return
+		}
+		if done != nil {
+			defer done()
+		}
+	}
 	if s.srv.revoked.refuses(claims) {
 		s.endWith(protocol.CodeForbidden, "this token was revoked: an admin removed its participant from the room", protocol.TypeJoin, protocol.ClosePolicy)
 		return
@@ -49,9 +58,9 @@ func (s *session) joinedFor(m *member, claims *auth.Claims) *protocol.Joined {
 		Room:        claims.Room,
 		Participant: m.participant(),
 		Grants:      claims.Grants,
-		ICEServers:  s.iceServers(claims.Identity),
+		ICEServers:  s.srv.iceServers(s.host, claims.Identity),
 		SessionID:   m.sessionID,
-		Chat:        s.srv.chat.history(claims.Room),
+		Chat:        s.srv.chatHistory(claims.Room),
 	}
 }
 

@@ -12,15 +12,15 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// checkHost guards the WebSocket and the dev-token endpoint against other
+// CheckHost guards the WebSocket and the dev-token endpoint against other
 // web sites. A page on another origin may not use them (Origin must be the
 // page's own origin or an allowed one), and in dev mode the Host must be a
 // localhost name or an IP address: a DNS-rebound name (evil.example
 // resolving to 127.0.0.1) makes the browser send a matching Host and
 // Origin, so only the Host check stops it.
-func (s *Server) checkHost(r *http.Request) error {
+func (s *Server) CheckHost(r *http.Request) error {
 	host := hostOnly(r.Host)
-	if s.devMode && !localHost(host) {
+	if s.cfg.DevMode && !localHost(host) {
 		return fmt.Errorf("dev mode answers only localhost names and IP addresses, not %q", host)
 	}
 	origin := r.Header.Get("Origin")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"golang.org/x/time/rate"
 
@@ -23,9 +21,9 @@ import (
 )
 
 const (
-	// maxMessageSize bounds one incoming message; SDPs are a few KB, chat
+	// MaxMessageSize bounds one incoming message; SDPs are a few KB, chat
 	// at most 16 KB.
-	maxMessageSize = 256 << 10
+	MaxMessageSize = 256 << 10
 	writeTimeout   = 10 * time.Second
 	// socketSendBuffer is each WebSocket's kernel send buffer.
 	socketSendBuffer = 64 << 10
@@ -37,7 +35,7 @@ const (
 // to a member, which may outlive it (resume).
 type session struct {
 	srv   *Server
-	conn  *websocket.Conn
+	conn  Transport
 	log   *slog.Logger
 	host  string // the Host the client reached us at, for TURN URLs
 	q     *sendQueue
@@ -51,17 +49,25 @@ type session struct {
 	lastHeard atomic.Int64 // Unix ns of the last message or pong
 	limitedAt time.Time    // last rate_limited error, to send one per second
 
+	first []byte // a message read before the session began (cluster relays)
+	// relayed: the client reached another node, which relays it here (we
+	// own the room). relay: we are that other node (relay.go).
+	relayed bool
+	relay   *relayState
+
 	meetingBudget meetingBudget // read loop only (meeting.go)
 	renderWindow  time.Time     // render-size budget, read loop only (adaptive.go)
 	renderUsed    int
 }
 
-func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+// HandleWebSocket is the /ws endpoint: it checks the request, upgrades it
+// and runs the client's session.
+func (s *Server) HandleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if s.ctx.Err() != nil || s.draining.Load() {
 		httpError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
-	if err := s.checkHost(r); err != nil {
+	if err := s.CheckHost(r); err != nil {
 		httpError(w, http.StatusForbidden, err.Error())
 		return
 	}
@@ -80,15 +86,39 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := conn.UnderlyingConn().(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(socketSendBuffer)
 	}
+	s.Serve(NewWebSocketTransport(conn), Client{Remote: r.RemoteAddr, Host: r.Host})
+}
+
+// Client says where a transport's client came from.
+type Client struct {
+	Remote string // its address, for logs
+	Host   string // the Host it reached, for TURN URLs
+	// First is a message read before the session began (a relayed join).
+	First []byte
+	// Relayed: an edge node relays this client (cluster mode); the
+	// session is served here and never routed again.
+	Relayed bool
+}
+
+// Serve runs a session over a transport in the background until the
+// client leaves or the server shuts down. The transport is the session's
+// from here; the server waits for the session at shutdown.
+func (s *Server) Serve(t Transport, c Client) {
+	if s.ctx.Err() != nil || s.draining.Load() {
+		t.CloseWith(protocol.CloseServiceRestart, "server restarting: reconnect", time.Now().Add(writeTimeout))
+		return
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
-		srv:   s,
-		conn:  conn,
-		log:   s.log.With("remote", r.RemoteAddr),
-		host:  r.Host,
-		ctx:   ctx,
-		end:   cancel,
-		limit: rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		srv:     s,
+		conn:    t,
+		log:     s.log.With("remote", c.Remote),
+		host:    c.Host,
+		ctx:     ctx,
+		end:     cancel,
+		limit:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		first:   c.First,
+		relayed: c.Relayed,
 	}
 	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter)
 	sess.heard()
@@ -117,6 +147,7 @@ func (s *session) heard() { s.lastHeard.Store(time.Now().UnixNano()) }
 func (s *session) serve() {
 	s.ping = time.AfterFunc(s.srv.cfg.PingInterval, s.sendPing)
 	s.readLoop()
+	s.endRelay()
 	if m := s.member; m != nil {
 		if s.left {
 			s.srv.removeMember(m)
@@ -149,7 +180,7 @@ func (s *session) sendPing() {
 	if s.ctx.Err() != nil {
 		return
 	}
-	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+	if err := s.conn.Ping(time.Now().Add(writeTimeout)); err != nil {
 		s.end()
 		return
 	}
@@ -167,18 +198,17 @@ func (s *session) startWriter(done chan struct{}) {
 
 func (s *session) readLoop() {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
-	s.conn.SetPongHandler(func(string) error {
+	s.conn.SetPongHandler(func() {
 		s.heard()
-		if s.member == nil {
-			return nil // before the join only the join deadline counts
+		if s.joined() { // before the join only the join deadline counts
+			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 		}
-		return s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 	})
 	for {
-		kind, data, err := s.readMessage()
-		if errors.Is(err, errTooLarge) {
+		text, data, err := s.readMessage()
+		if errors.Is(err, ErrTooLarge) {
 			s.heard()
-			s.sendError(protocol.CodeLimit, fmt.Sprintf("message longer than %d bytes; it was dropped", maxMessageSize), "")
+			s.sendError(protocol.CodeLimit, fmt.Sprintf("message longer than %d bytes; it was dropped", MaxMessageSize), "")
 			continue
 		}
 		if err != nil {
@@ -186,7 +216,7 @@ func (s *session) readLoop() {
 			return
 		}
 		s.heard()
-		if kind != websocket.TextMessage {
+		if !text {
 			s.sendError(protocol.CodeBadMessage, "messages must be JSON text frames", "")
 			continue
 		}
@@ -195,7 +225,7 @@ func (s *session) readLoop() {
 			continue
 		}
 		s.handle(data)
-		if s.member != nil {
+		if s.joined() {
 			// The join ends the join deadline; from here silence counts.
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.PongTimeout))
 		}
@@ -206,27 +236,17 @@ func (s *session) readLoop() {
 	}
 }
 
-var errTooLarge = errors.New("message too large")
-
-// readMessage reads the next message, keeping at most maxMessageSize
-// bytes: a longer one is read to its end and thrown away (errTooLarge),
-// so that it costs no memory and the connection carries on.
-func (s *session) readMessage() (int, []byte, error) {
-	kind, r, err := s.conn.NextReader()
-	if err != nil {
-		return 0, nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxMessageSize+1))
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(data) > maxMessageSize {
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return 0, nil, err
+// readMessage returns the message read before the session began, then
+// the transport's, each at most MaxMessageSize bytes.
+func (s *session) readMessage() (bool, []byte, error) {
+	if first := s.first; first != nil {
+		s.first = nil
+		if len(first) > MaxMessageSize {
+			return true, nil, ErrTooLarge
 		}
-		return kind, nil, errTooLarge
+		return true, first, nil
 	}
-	return kind, data, nil
+	return s.conn.Read(MaxMessageSize)
 }
 
 // readEnded logs why the connection ended, and answers a client that
@@ -237,7 +257,7 @@ func (s *session) readEnded(err error) {
 		s.endWith(protocol.CodeJoinTimeout, fmt.Sprintf("no join within %s", s.srv.cfg.JoinTimeout), "", protocol.ClosePolicy)
 		return
 	}
-	if s.ctx.Err() == nil && !s.q.closing() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+	if s.ctx.Err() == nil && !s.q.closing() && !isClientClose(err) {
 		s.log.Info("connection ended", "participant", s.memberID(), "err", err)
 	}
 }
@@ -247,11 +267,14 @@ func (s *session) readEnded(err error) {
 func (s *session) drain() {
 	_ = s.conn.SetReadDeadline(time.Now().Add(writeTimeout))
 	for {
-		if _, _, err := s.conn.ReadMessage(); err != nil {
+		if _, _, err := s.conn.Read(MaxMessageSize); err != nil {
 			return
 		}
 	}
 }
+
+// joined: the join has been handled here, or is relayed to the owner.
+func (s *session) joined() bool { return s.member != nil || s.relay != nil }
 
 func (s *session) memberID() string {
 	if s.member == nil {
@@ -269,12 +292,10 @@ func (s *session) writeLoop() {
 		case !ok:
 			return
 		case final != nil:
-			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(final.code, final.reason), time.Now().Add(writeTimeout))
-			s.conn.Close()
+			s.conn.CloseWith(final.code, final.reason, time.Now().Add(writeTimeout))
 			return
 		}
-		_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := s.conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
+		if err := s.conn.Write(m.data, time.Now().Add(writeTimeout)); err != nil {
 			// The queue stays "running": nothing more is written to a
 			// broken connection, and the session ends.
 			s.end()
@@ -308,7 +329,7 @@ func (s *session) sendRaw(data []byte, ephemeral bool) {
 	s.q.fail(closeFrame{protocol.ClosePolicy, "too_slow: messages not read in time"}, last)
 	// Unblock the read loop now, so the room sees the member go at once;
 	// the writer still has the write timeout to deliver the reason.
-	_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now())
+	s.conn.Interrupt()
 }
 
 func (s *session) sendError(code, msg, ref string) {
@@ -338,6 +359,10 @@ func (s *session) endWith(code, msg, ref string, closeCode int) {
 func (s *session) finish(f closeFrame) { s.q.finishWith(f, nil) }
 
 func (s *session) handle(data []byte) {
+	if s.relay != nil {
+		s.forward(data) // the owner node decodes and answers
+		return
+	}
 	msg, err := protocol.Decode(data)
 	if err != nil {
 		s.sendError(protocol.CodeBadMessage, err.Error(), "")
@@ -413,12 +438,6 @@ func (s *session) mediaError(err error, ref string) {
 	default:
 		s.sendError(protocol.CodeInternal, err.Error(), ref)
 	}
-}
-
-// iceServers are the configured servers plus TURN credentials of this
-// participant's own, so that the relay can count and refuse per identity.
-func (s *session) iceServers(identity string) []protocol.ICEServer {
-	return s.srv.iceServersFor(s.host, identity)
 }
 
 func toWebRTC(c *protocol.ICECandidate) *webrtcCandidate {

@@ -16,26 +16,26 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/turn"
 )
 
 // startServer runs a Huddle server in dev mode (no API keys) on loopback.
-func startServer(t *testing.T) *signaling.Server {
+func startServer(t *testing.T) *node.Node {
 	t.Helper()
 	return startServerWith(t, nil)
 }
 
 // startServerWith is startServer with a chance to change the config.
-func startServerWith(t *testing.T, configure func(*signaling.Config)) *signaling.Server {
+func startServerWith(t *testing.T, configure func(*node.Config)) *node.Node {
 	t.Helper()
 	logs := &logBuffer{}
 	level := slog.LevelInfo
 	if os.Getenv("HUDDLE_TEST_DEBUG") != "" {
 		level = slog.LevelDebug // Pion's own chatter too
 	}
-	cfg := signaling.Config{
+	cfg := node.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
@@ -45,9 +45,9 @@ func startServerWith(t *testing.T, configure func(*signaling.Config)) *signaling
 	if configure != nil {
 		configure(&cfg)
 	}
-	srv, err := signaling.New(cfg)
+	srv, err := node.New(cfg)
 	if err != nil {
-		t.Fatalf("signaling.New: %v", err)
+		t.Fatalf("node.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := srv.Start(ctx); err != nil {
@@ -250,7 +250,7 @@ func TestInvitationToken(t *testing.T) {
 // through the embedded relay with the credentials handed out at join; the
 // selected ICE pairs prove the media went through the relay.
 func TestRelayOnlyBrowser(t *testing.T) {
-	srv := startServerWith(t, func(c *signaling.Config) {
+	srv := startServerWith(t, func(c *node.Config) {
 		c.TURN = &turn.Config{
 			UDPAddr:     "127.0.0.1:0",
 			TCPAddr:     "127.0.0.1:0",
@@ -291,7 +291,7 @@ func TestRelayOnlyBrowser(t *testing.T) {
 // tokens; a person who types a name and room must be told why joining
 // failed, in words from the server.
 func TestNoDevTokensInProduction(t *testing.T) {
-	srv := startServerWith(t, func(c *signaling.Config) {
+	srv := startServerWith(t, func(c *node.Config) {
 		c.APIKeys = auth.Keys{"APIprod": "a-long-enough-production-secret-for-hs256"}
 	})
 	b := newBrowser(t, "visitor")

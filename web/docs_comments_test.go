@@ -9,8 +9,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -79,8 +79,8 @@ func (p *docsPerson) rejoin(t *testing.T, env docsEnv, identity string, doc stri
 // with the page's button and it is resolved everywhere.
 func TestDocsCommentThreadsInPage(t *testing.T) {
 	dir := t.TempDir()
-	start := func() *signaling.Server {
-		return startServerWith(t, func(c *signaling.Config) {
+	start := func() *node.Node {
+		return startServerWith(t, func(c *node.Config) {
 			c.APIKeys = auth.Keys{docsAPIKey: docsAPISecret}
 			c.DataDir = dir
 		})
@@ -97,7 +97,7 @@ func TestDocsCommentThreadsInPage(t *testing.T) {
 	}
 	alice.openDoc(t, doc)
 	bob.openDoc(t, doc)
-	botJoin := func(s *signaling.Server) (*sdk.Room, *sdk.Document) {
+	botJoin := func(s *node.Node) (*sdk.Room, *sdk.Document) {
 		t.Helper()
 		r, err := sdk.Join(ctx, s.URL(), mintToken(t, env.room, "bot", "Bot", protocol.Grants{PublishData: true, EditDocs: true}), sdk.Options{})
 		if err != nil {

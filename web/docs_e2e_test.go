@@ -15,7 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -33,8 +33,8 @@ type docsEnv struct {
 
 // startDocsServer runs a real server with API keys, so that tests can mint
 // tokens with and without the editDocs grant.
-func startDocsServer(t *testing.T) *signaling.Server {
-	return startServerWith(t, func(c *signaling.Config) {
+func startDocsServer(t *testing.T) *node.Node {
+	return startServerWith(t, func(c *node.Config) {
 		c.APIKeys = auth.Keys{docsAPIKey: docsAPISecret}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/internal/redistest"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 )
@@ -28,7 +29,7 @@ func TestDocsPageSurvivesStoreOutage(t *testing.T) {
 	rs := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { rdb.Close() })
-	srv := startServerWith(t, func(c *signaling.Config) {
+	srv := startServerWith(t, func(c *node.Config) {
 		c.APIKeys = auth.Keys{docsAPIKey: docsAPISecret}
 		c.DocStore = collab.NewRedisStore(rdb, collab.RedisStoreOptions{Timeout: 2 * time.Second})
 		c.ChatStore = signaling.NewRedisChatStore(rdb, signaling.RedisChatOptions{Timeout: 2 * time.Second})

@@ -98,11 +98,18 @@ func randOp(r *rand.Rand, docLen int) ot.Op {
 }
 
 // withContext gives some inserts of op the tie-break context that ops
-// rebased by the server carry ({"i": s, "a": n, "g": m} on the wire).
+// carry ({"i": s, "a": n, "g": m, "s": seen} on the wire): small values
+// that make ties go every way, and now and then values at the wire's
+// limits, where Go's counters would overflow if Transform did not
+// saturate, and where a JavaScript number would stop being exact.
 func withContext(r *rand.Rand, op ot.Op) ot.Op {
 	for i := range op {
 		if op[i].Kind == ot.Insert && r.Intn(3) == 0 {
-			op[i].After, op[i].Gone = int32(r.Intn(3)), int32(r.Intn(2))
+			op[i].After, op[i].Gone, op[i].Seen = int32(r.Intn(3)), int32(r.Intn(2)), int64(r.Intn(3))
+			if r.Intn(8) == 0 {
+				op[i].After, op[i].Gone = ot.MaxContext-int32(r.Intn(3)), ot.MaxContext-int32(r.Intn(2))
+				op[i].Seen = ot.MaxSeen - int64(r.Intn(2))
+			}
 		}
 	}
 	return op
@@ -235,7 +242,8 @@ func TestJSOTMatchesGo(t *testing.T) {
 
 	// Malformed ops are refused, as Go refuses them.
 	for _, bad := range []string{`[0]`, `[-1]`, `[1.5]`, `[""]`, `[{"d":0}]`, `[{"x":1}]`, `[null]`, `[{"d":1,"e":2}]`,
-		`[{"i":""}]`, `[{"i":"x","a":-1}]`, `[{"i":"x","g":1.5}]`, `[{"i":"x","d":1}]`, `[{"i":3}]`} {
+		`[{"i":""}]`, `[{"i":"x","a":-1}]`, `[{"i":"x","g":1.5}]`, `[{"i":"x","d":1}]`, `[{"i":3}]`,
+		`[{"i":"x","a":2147483648}]`, `[{"i":"x","s":-1}]`, `[{"i":"x","s":9007199254740992}]`, `[{"i":"x","s":1.5}]`} {
 		refused, err := eval[bool](b, `(() => { try { window.t.ot.normalize(`+bad+`); return false; } catch (e) { return true; } })()`)
 		if err != nil || !refused {
 			t.Errorf("JS accepted malformed op %s (%v)", bad, err)
@@ -243,6 +251,14 @@ func TestJSOTMatchesGo(t *testing.T) {
 		if _, err := ot.Parse([]byte(bad)); err == nil {
 			t.Errorf("Go accepted %s; test is wrong", bad)
 		}
+	}
+	// The page stamps what it types as the Go client does.
+	stamped, err := eval[json.RawMessage](b, `window.t.ot.stampSeen(window.t.ot.normalize([2, "ab", {"d": 1}, 1, {"i": "c", "a": 1}, 1, {"i": "d", "s": 4}]), 6)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := ot.Parse([]byte(`[2,{"i":"ab","s":7},{"d":1},1,{"i":"c","a":1,"s":7},1,{"i":"d","s":4}]`)); !sameOp(t, stamped, want) {
+		t.Errorf("stampSeen: JS %s, want %v", stamped, want)
 	}
 	// An op past the end of the document is refused.
 	if refused, err := eval[bool](b, `(() => { try { window.t.ot.apply('a😀', [3]); return false; } catch (e) { return true; } })()`); err != nil || !refused {

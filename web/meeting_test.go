@@ -12,7 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 )
 
 type callState struct {
@@ -97,7 +97,7 @@ func tileOf(t *testing.T, b *browser, id string) tileFlags {
 }
 
 // packetsOf reads the server's count of a track's received packets.
-func packetsOf(t *testing.T, srv *signaling.Server, room, track string) uint64 {
+func packetsOf(t *testing.T, srv *node.Node, room, track string) uint64 {
 	t.Helper()
 	n, ok := srv.TrackPacketsReceived(room, track)
 	if !ok {
@@ -107,7 +107,7 @@ func packetsOf(t *testing.T, srv *signaling.Server, room, track string) uint64 {
 }
 
 // waitPacketsGrow waits until the server receives more packets of a track.
-func waitPacketsGrow(t *testing.T, srv *signaling.Server, room, track, what string) {
+func waitPacketsGrow(t *testing.T, srv *node.Node, room, track, what string) {
 	t.Helper()
 	n := packetsOf(t, srv, room, track)
 	waitFor(t, 15*time.Second, what, func() (bool, string) {
@@ -119,7 +119,7 @@ func waitPacketsGrow(t *testing.T, srv *signaling.Server, room, track, what stri
 // waitPacketsStop waits until the server's count of a track stands still
 // for a second (packets in flight may land first), and checks that it
 // stays still.
-func waitPacketsStop(t *testing.T, srv *signaling.Server, room, track, what string) {
+func waitPacketsStop(t *testing.T, srv *node.Node, room, track, what string) {
 	t.Helper()
 	var settled uint64
 	waitFor(t, 15*time.Second, what, func() (bool, string) {

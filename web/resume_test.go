@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
 
@@ -142,7 +142,7 @@ func TestServerRestartPageRejoins(t *testing.T) {
 	start := time.Now()
 	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
 	dir := t.TempDir()
-	first := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir })
+	first := startServerWith(t, func(c *node.Config) { c.DataDir = dir })
 	addr := strings.TrimPrefix(first.URL(), "http://")
 	b := newBrowser(t, "rex")
 	b.dumpLogsOnFailure()
@@ -156,7 +156,7 @@ func TestServerRestartPageRejoins(t *testing.T) {
 	step("closed")
 	waitState(t, b, "reconnecting")
 	step("reconnecting")
-	second := startServerWith(t, func(c *signaling.Config) { c.DataDir = dir; c.HTTPAddr = addr })
+	second := startServerWith(t, func(c *node.Config) { c.DataDir = dir; c.HTTPAddr = addr })
 	step("restarted")
 	waitState(t, b, "joined")
 	step("rejoined")

@@ -19,13 +19,13 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sfu"
-	"github.com/huddle-rtc/huddle/signaling"
 )
 
 // layerPackets scrapes the server's per-layer received packet counters
 // (q, h, f) from /metrics.
-func layerPackets(t *testing.T, srv *signaling.Server) map[string]float64 {
+func layerPackets(t *testing.T, srv *node.Node) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get(srv.URL() + "/metrics")
 	if err != nil {
@@ -97,7 +97,7 @@ func (s adaptiveState) activeLayers() string {
 
 // waitForwardedLayer waits until the server forwards layer want of track
 // to the viewer, unpaused; it returns what the server knows of it.
-func waitForwardedLayer(t *testing.T, srv *signaling.Server, viewer *browser, room, viewerID, track string, want int, what string) sfu.SubscribedVideo {
+func waitForwardedLayer(t *testing.T, srv *node.Node, viewer *browser, room, viewerID, track string, want int, what string) sfu.SubscribedVideo {
 	t.Helper()
 	var v sfu.SubscribedVideo
 	waitFor(t, 90*time.Second, what, func() (bool, string) {

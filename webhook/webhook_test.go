@@ -13,9 +13,9 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/admin"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/webhook"
 )
 
@@ -82,8 +82,8 @@ func (rc *receiver) ids() map[uint64]sdk.WebhookEvent {
 	return out
 }
 
-func startWith(t *testing.T, rc *receiver) *signaling.Server {
-	srv := sdktest.StartWith(t, func(c *signaling.Config) {
+func startWith(t *testing.T, rc *receiver) *node.Node {
+	srv := sdktest.StartWith(t, func(c *node.Config) {
 		// Short backoffs: the test is about what arrives, not when.
 		c.Webhooks = &webhook.Config{URLs: []string{rc.srv.URL}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	})
@@ -95,7 +95,7 @@ func startWith(t *testing.T, rc *receiver) *signaling.Server {
 }
 
 // waitAllDelivered waits until every event the server kept reached rc.
-func waitAllDelivered(t *testing.T, srv *signaling.Server, rc *receiver) []admin.Event {
+func waitAllDelivered(t *testing.T, srv *node.Node, rc *receiver) []admin.Event {
 	t.Helper()
 	var missing []uint64
 	sdktest.WaitFor(t, 30*time.Second, func() string { return "events " + strconv.Quote(sprint(missing)) + " to be delivered" }, func() bool {

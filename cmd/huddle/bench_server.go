@@ -9,7 +9,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 )
 
 // childStats is what a bench server child reports when asked: its
@@ -35,7 +35,7 @@ func benchServer(args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv, err := signaling.New(signaling.Config{
+	srv, err := node.New(node.Config{
 		HTTPAddr:      "127.0.0.1:0",
 		MediaUDPAddr:  "127.0.0.1:0",
 		MediaTCPAddr:  "off",

@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/turn"
 )
 
 // loopbackTURN is the embedded relay as `huddle serve` runs it by default,
 // on loopback ports, its relay sockets bound to loopback too: nothing a
 // test does can send a packet off this machine.
-func loopbackTURN(c *signaling.Config) {
+func loopbackTURN(c *node.Config) {
 	c.TURN = &turn.Config{UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", RelayBindIP: netip.MustParseAddr("127.0.0.1")}
 }
 
@@ -61,7 +61,7 @@ func TestDoctorHealthyServer(t *testing.T) {
 // address, as a wrong --public-ips behind Docker would be) fails the
 // direct media checks, and the report names that address and the flag.
 func TestDoctorWrongAdvertisedAddress(t *testing.T) {
-	srv := sdktest.StartWith(t, func(c *signaling.Config) {
+	srv := sdktest.StartWith(t, func(c *node.Config) {
 		loopbackTURN(c)
 		c.PublicIPs = []string{"192.0.2.1"}
 	})

@@ -11,19 +11,19 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 )
 
 func serve(args []string) error {
 	f := newEnvFlags("serve")
-	httpAddr := f.String("http-addr", signaling.DefaultHTTPAddr, "HTTP and WebSocket address")
-	udpAddr := f.String("media-udp-addr", signaling.DefaultMediaAddr, "the single UDP address for all media")
-	tcpAddr := f.String("media-tcp-addr", signaling.DefaultMediaAddr, `ICE-TCP fallback address, or "off"`)
+	httpAddr := f.String("http-addr", node.DefaultHTTPAddr, "HTTP and WebSocket address")
+	udpAddr := f.String("media-udp-addr", node.DefaultMediaAddr, "the single UDP address for all media")
+	tcpAddr := f.String("media-tcp-addr", node.DefaultMediaAddr, `ICE-TCP fallback address, or "off"`)
 	publicIPs := f.String("public-ips", "", "comma-separated addresses to advertise for media (server behind 1:1 NAT)")
 	interfaces := f.String("media-interfaces", "", "comma-separated network interfaces whose addresses media candidates offer (default all)")
 	stunURL := f.String("stun-discover", "", "at start, ask this STUN server (stun:host:port) for the public address and advertise it")
-	dataDir := f.String("data-dir", signaling.DefaultDataDir, "where documents and keys are kept")
+	dataDir := f.String("data-dir", node.DefaultDataDir, "where documents and keys are kept")
 	keys := f.String("api-keys", "", "comma-separated key:secret pairs; none means dev mode")
 	logLevel := f.String("log-level", "info", "debug, info, warn or error")
 	origins := f.String("allowed-origins", "", "comma-separated browser origins (https://app.example.com) that may open WebSockets besides the page's own")
@@ -32,6 +32,10 @@ func serve(args []string) error {
 	maxParticipants := f.Int("max-participants", 200, "participants per room")
 	joinsPerSecond := f.Int("joins-per-second", 20, "WebSocket connections a second per client address (burst 5x); -1 for no limit")
 	webhookURLs := f.String("webhook-urls", "", "comma-separated URLs that get every room event, signed with the first API key (docs/ADMIN.md)")
+	redisURL := f.String("redis", "", "redis://host:port/db: cluster mode (docs/CLUSTER.md); empty runs one node on its embedded store")
+	advertiseURL := f.String("advertise-url", "", "cluster mode: this node's URL for other nodes (http://host:port); default from --http-addr")
+	nodeID := f.String("node-id", "", "cluster mode: this node's id (default random per start)")
+	clusterTTL := f.Duration("cluster-ttl", 3*time.Second, "cluster mode: a node that stops refreshing its membership is gone after this long")
 	turnFlags := addTURNFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -71,7 +75,7 @@ func serve(args []string) error {
 		}
 	}
 	graceD, shutdownD := *grace, *shutdownTimeout
-	srv, err := signaling.New(signaling.Config{
+	srv, err := node.New(node.Config{
 		TURN:            turnCfg,
 		HTTPAddr:        *httpAddr,
 		MediaUDPAddr:    *udpAddr,
@@ -89,6 +93,11 @@ func serve(args []string) error {
 		JoinRate:        float64(*joinsPerSecond),
 		JoinBurst:       5 * max(*joinsPerSecond, 1),
 		Webhooks:        webhookConfig(*webhookURLs),
+
+		Redis:        *redisURL,
+		AdvertiseURL: *advertiseURL,
+		NodeID:       *nodeID,
+		ClusterTTL:   *clusterTTL,
 	})
 	if err != nil {
 		return err

@@ -122,16 +122,32 @@ func (c *Client) ApplyLocal(op ot.Op) (*Submission, error) {
 	if op.IsNoop() {
 		return nil, nil
 	}
+	op = stampSeen(op.Normalize(), c.rev)
 	switch {
 	case c.inflight == nil:
-		c.inflight = c.newSubmission(op.Normalize())
+		c.inflight = c.newSubmission(op)
 		return c.inflight, nil
 	case c.hasBuf:
 		c.buffer = ot.Compose(c.buffer, op)
 	default:
-		c.buffer, c.hasBuf = op.Normalize(), true
+		c.buffer, c.hasBuf = op, true
 	}
 	return nil, nil
+}
+
+// stampSeen returns op with each insert stamped with when it was typed
+// (ot.Component.Seen: revisions 0..rev seen). An edit buffered behind the
+// in-flight op reaches the server a round trip later than it was typed;
+// the stamp lets a tie with someone who typed at that spot meanwhile go
+// by typing order, not arrival. Stamps already there are kept.
+func stampSeen(op ot.Op, rev int64) ot.Op {
+	op = op.Clone() // Normalize may return the caller's op itself
+	for i := range op {
+		if op[i].Kind == ot.Insert && op[i].Seen == 0 {
+			op[i].Seen = rev + 1
+		}
+	}
+	return op
 }
 
 // Ack records the server's acknowledgement of the in-flight op at revision

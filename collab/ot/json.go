@@ -10,14 +10,14 @@ import (
 
 // Wire form (the same shape as ShareDB's text type):
 //
-//	[5, "abc", {"d": 3}, 2, {"i": "xy", "a": 4, "g": 1}]
+//	[5, "abc", {"d": 3}, 2, {"i": "xy", "a": 4, "g": 1, "s": 17}]
 //
 // a JSON array whose elements are, in order: a positive integer = retain
 // that many code points, a non-empty string = insert it, an object {"d": n}
 // with a positive integer n = delete n code points, an object {"i": s,
-// "a": after, "g": gone} = insert s with its tie-break context
-// (Component.After and Gone, non-negative integers, each optional and
-// omitted when 0). An insert without context is always sent as a plain
+// "a": after, "g": gone, "s": seen} = insert s with its tie-break context
+// (Component.After, Gone and Seen, non-negative integers up to MaxContext,
+// MaxContext and MaxSeen, each optional and omitted when 0). An insert without context is always sent as a plain
 // string, so ops as typed keep the ShareDB shape. The identity op is [].
 // Anything else (zero or negative counts, fractions, empty strings, other
 // keys, null) is rejected with ErrInvalidOp. Adjacent parts of one kind and
@@ -57,6 +57,10 @@ func (o Op) AppendJSON(b []byte) []byte {
 			if c.Gone != 0 {
 				b = append(b, `,"g":`...)
 				b = strconv.AppendInt(b, int64(c.Gone), 10)
+			}
+			if c.Seen != 0 {
+				b = append(b, `,"s":`...)
+				b = strconv.AppendInt(b, c.Seen, 10)
 			}
 			b = append(b, '}')
 		case Delete:
@@ -209,22 +213,28 @@ func parseInsertContext(d map[string]json.RawMessage, p json.RawMessage) (Compon
 		return Component{}, err
 	}
 	for k, raw := range d {
-		var v *int32
+		limit := int64(MaxContext)
 		switch k {
 		case "i":
 			continue
-		case "a":
-			v = &c.After
-		case "g":
-			v = &c.Gone
+		case "a", "g":
+		case "s":
+			limit = MaxSeen
 		default:
 			return Component{}, fmt.Errorf(`insert object has unknown key %q in %s`, k, p)
 		}
-		n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 32)
-		if err != nil || n < 0 {
-			return Component{}, fmt.Errorf("insert context %q: %s is not a non-negative integer", k, raw)
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+		if err != nil || n < 0 || n > limit {
+			return Component{}, fmt.Errorf("insert context %q: %s is not an integer from 0 to %d", k, raw, limit)
 		}
-		*v = int32(n)
+		switch k {
+		case "a":
+			c.After = int32(n)
+		case "g":
+			c.Gone = int32(n)
+		case "s":
+			c.Seen = n
+		}
 	}
 	return c, nil
 }

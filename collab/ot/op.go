@@ -65,10 +65,47 @@ type Component struct {
 	// Gone counts the code points deleted concurrently right before this
 	// insert, between it and the nearest character still there.
 	Gone int32
+	// Seen is how many revisions of the document its author had seen when
+	// typing it (revision r seen: r+1), stamped by the client and never
+	// changed by Transform; 0 means not known (ops made by the server or
+	// by an older client), and then ties fall to side. It orders two
+	// inserts by when they were typed, not when they reached the server.
+	Seen int64
 }
 
+// MaxSeen is the largest Seen the wire form accepts: the largest integer a
+// JavaScript number holds exactly, so that the page compares stamps as Go
+// does.
+const MaxSeen = 1<<53 - 1
+
 // hasContext reports whether c carries tie-break context.
-func (c Component) hasContext() bool { return c.After != 0 || c.Gone != 0 }
+func (c Component) hasContext() bool { return c.After != 0 || c.Gone != 0 || c.Seen != 0 }
+
+// ContextBytes is how many bytes c's tie-break context adds to its wire
+// form ({"i": s, "a": n, "g": m, "s": seen} instead of the string s): what
+// a client's context makes the server store beyond the text, at most 57
+// bytes an insert (every counter at its limit). The service counts it in
+// an op's size limit.
+func (c Component) ContextBytes() int {
+	if c.Kind != Insert || !c.hasContext() {
+		return 0
+	}
+	n := len(`{"i":}`)
+	for _, v := range [...]int64{int64(c.After), int64(c.Gone), c.Seen} {
+		if v != 0 {
+			n += len(`,"a":`) + digits(v)
+		}
+	}
+	return n
+}
+
+func digits(v int64) int {
+	n := 1
+	for ; v >= 10; v /= 10 {
+		n++
+	}
+	return n
+}
 
 // Op is a text operation. The zero value (nil) is the identity (no-op).
 // Build ops with the chainable methods, which keep them canonical:
@@ -252,8 +289,8 @@ func (o Op) Delta() int {
 // does that.
 func (o Op) Validate() error {
 	for i, c := range o {
-		if c.After < 0 || c.Gone < 0 || (c.Kind != Insert && c.hasContext()) {
-			return fmt.Errorf("%w: component %d: tie-break context (after %d, gone %d) on a %s", ErrInvalidOp, i, c.After, c.Gone, c.Kind)
+		if c.After < 0 || c.Gone < 0 || c.Seen < 0 || c.Seen > MaxSeen || (c.Kind != Insert && c.hasContext()) {
+			return fmt.Errorf("%w: component %d: tie-break context (after %d, gone %d, seen %d) on a %s", ErrInvalidOp, i, c.After, c.Gone, c.Seen, c.Kind)
 		}
 		switch c.Kind {
 		case Retain, Delete:

@@ -114,8 +114,13 @@ func TestContextWireForm(t *testing.T) {
 	if op[1].After != 3 || op[1].Gone != 1 || op[1].N != 2 || op.String() != `[2,{"i":"😀x","a":3,"g":1},{"d":2},1,"z"]` {
 		t.Fatalf("parsed %v %+v", op, op)
 	}
+	seen, err := Parse([]byte(`[{"i":"x","s":9007199254740991}]`))
+	if err != nil || seen[0].Seen != MaxSeen || seen.String() != `[{"i":"x","s":9007199254740991}]` {
+		t.Fatalf("seen at the limit: %v %+v %v", seen, seen, err)
+	}
 	for _, bad := range []string{`[{"i":""}]`, `[{"i":"x","a":-1}]`, `[{"i":"x","g":1.5}]`, `[{"i":"x","b":1}]`,
-		`[{"i":5}]`, `[{"i":"x","d":1}]`, `[{"i":"\ud800"}]`, `[{"i":"x","a":99999999999}]`} {
+		`[{"i":5}]`, `[{"i":"x","d":1}]`, `[{"i":"\ud800"}]`, `[{"i":"x","a":99999999999}]`, `[{"i":"x","a":2147483648}]`,
+		`[{"i":"x","s":-1}]`, `[{"i":"x","s":9007199254740992}]`, `[{"i":"x","s":1e3}]`} {
 		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrInvalidOp) {
 			t.Errorf("Parse(%s) = %v, want ErrInvalidOp", bad, err)
 		}
@@ -131,7 +136,7 @@ func randContextOp(r *rand.Rand, docLen int) Op {
 	op := randOp(r, docLen)
 	for i := range op {
 		if op[i].Kind == Insert && r.Intn(2) == 0 {
-			op[i].After, op[i].Gone = int32(r.Intn(3)), int32(r.Intn(3))
+			op[i].After, op[i].Gone, op[i].Seen = int32(r.Intn(3)), int32(r.Intn(3)), int64(r.Intn(3))
 		}
 	}
 	return op
@@ -168,12 +173,12 @@ func FuzzTransformContext(f *testing.F) {
 		b, _ := fuzzOp(rest, runeLen(s))
 		for i := range a {
 			if a[i].Kind == Insert {
-				a[i].After, a[i].Gone = int32(ctx%3), int32(ctx/3%3)
+				a[i].After, a[i].Gone, a[i].Seen = int32(ctx%3), int32(ctx/3%3), int64(ctx/81%3)
 			}
 		}
 		for i := range b {
 			if b[i].Kind == Insert {
-				b[i].After, b[i].Gone = int32(ctx/9%3), int32(ctx/27%3)
+				b[i].After, b[i].Gone, b[i].Seen = int32(ctx/9%3), int32(ctx/27%3), int64(ctx%2)
 			}
 		}
 		a2, b2 := TransformPair(a, b, Left)
@@ -183,4 +188,74 @@ func FuzzTransformContext(f *testing.F) {
 			t.Fatalf("diverged: s=%q a=%v b=%v: %q != %q", s, a, b, x, y)
 		}
 	})
+}
+
+// TestContextSaturates: counters a client sends near the wire's limit stay
+// at MaxContext when Transform adds to them, never wrapping negative (the
+// server would refuse the rebased op, and the page would order it
+// differently); the rebased op is still valid and round-trips.
+func TestContextSaturates(t *testing.T) {
+	a := Op{}.Retain(1).insertC(Component{Kind: Insert, N: 1, Text: "x", After: MaxContext - 1, Gone: MaxContext})
+	b := Op{}.Retain(1).Insert("abc")
+	got := Transform(a, b, Right)
+	if err := got.Validate(); err != nil || got[1].After != MaxContext || got[1].Gone != MaxContext {
+		t.Fatalf("rebased %v (%+v): %v", got, got, err)
+	}
+	if back, err := Parse([]byte(got.String())); err != nil || !back.Equal(got) {
+		t.Fatalf("wire round trip of %v: %v %v", got, back, err)
+	}
+	del := Op{}.Delete(1)
+	if got := Transform(a, del, Right); got[0].Gone != MaxContext || got.Validate() != nil {
+		t.Fatalf("after a delete: %v %+v", got, got)
+	}
+}
+
+// stamped is an insert of s typed having seen revisions 0..rev.
+func stamped(s string, rev int64) Component {
+	return Component{Kind: Insert, N: runeLen(s), Text: s, Seen: rev + 1}
+}
+
+// TestBufferedKeystrokeKeepsItsPlace: on "oX", A types "k" after "o" (rev
+// 1), then "rs" after "k" while "k" is still in flight (A has seen rev 0
+// only). B sees "k", types "'" after it, and, before A's "rs" reaches it,
+// " c" after its own "'". A's "rs" reaches the server after B's "'": it
+// was typed first, so it goes first, and B's run, typed after what B
+// could see of the text, follows it whole: "okrs' cX". Arrival order alone
+// gave "ok'rs cX" (B's run split); the context alone "ok' crsX" (A's
+// keystroke pushed past B's whole run).
+func TestBufferedKeystrokeKeepsItsPlace(t *testing.T) {
+	k := Op{}.Retain(1).insertC(stamped("k", 0))
+	rs := Op{}.Retain(2).insertC(stamped("rs", 0))
+	quote := Op{}.Retain(2).insertC(stamped("'", 1))
+	run := Op{}.Retain(3).insertC(stamped(" c", 2))
+	if got := serialize(t, "oX", []Op{k, quote, rs, run}, []int{0, 1, 1, 2}); got != "okrs' cX" {
+		t.Errorf("got %q, want \"okrs' cX\"", got)
+	}
+	// Either arrival order of the tie.
+	for _, ops := range [][]Op{{k, quote, rs}, {k, rs, quote}} {
+		if got := serialize(t, "oX", ops, []int{0, 1, 1}); got != "okrs'X" {
+			t.Errorf("got %q, want \"okrs'X\"", got)
+		}
+	}
+	// Unknown stamps (0: ops the server made, older clients) fall back to
+	// arrival order.
+	plain := Op{}.Retain(2).Insert("rs")
+	if got := serialize(t, "oX", []Op{k, quote, plain}, []int{0, 1, 1}); got != "ok'rsX" {
+		t.Errorf("unstamped: got %q, want \"ok'rsX\"", got)
+	}
+}
+
+// TestContextBytes: ContextBytes is exactly what the context adds to an
+// insert's wire form, and never more than 57 bytes, so the service's op
+// size limit bounds what a client's context makes it store.
+func TestContextBytes(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	limits := []int64{0, 1, 9, 10, MaxContext}
+	for i := 0; i < 2000; i++ {
+		c := Component{Kind: Insert, N: 1, Text: "x", After: int32(limits[r.Intn(5)]), Gone: int32(limits[r.Intn(5)]), Seen: []int64{0, 1, 99, MaxSeen}[r.Intn(4)]}
+		plain := len(Op{}.Insert("x").AppendJSON(nil))
+		if got, want := c.ContextBytes(), len(Op{c}.AppendJSON(nil))-plain; got != want || got > 57 {
+			t.Fatalf("%+v: ContextBytes %d, wire adds %d", c, got, want)
+		}
+	}
 }

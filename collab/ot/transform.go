@@ -1,5 +1,7 @@
 package ot
 
+import "math"
+
 // Side breaks the tie when two concurrent inserts at the same position
 // carry the same tie-break context (see Transform).
 type Side uint8
@@ -24,7 +26,8 @@ const (
 // that a inserts inside a region b deletes survives.
 //
 // Two inserts at one position are ordered by their context (Component.Gone,
-// then Component.After), and only when those are equal by side:
+// then Component.After, then Component.Seen), and only when those are
+// equal (or Seen is unknown on either) by side:
 //
 //   - the insert with less concurrently deleted text right before it goes
 //     first: one typed after a character that was deleted meanwhile belongs
@@ -33,7 +36,13 @@ const (
 //     typed right after a character (After 0) belongs before one that only
 //     sits there because an earlier tie pushed it past that character. This
 //     keeps a run typed in several round trips together: its later keystrokes
-//     follow its own earlier ones, never the other author's.
+//     follow its own earlier ones, never the other author's;
+//   - then the insert typed having seen fewer revisions goes first: it was
+//     typed earlier, and a person who carries on from it (typing after its
+//     neighbour because its own ack or broadcast has not reached them yet)
+//     means to follow it. Without this, whichever op reaches the server
+//     first wins, and a keystroke held in its author's buffer while the
+//     other person starts a run there lands after that whole run.
 //
 // The insert that goes second records what it was moved past (After grows
 // by the other insert's length) and a' records b's deletes right before
@@ -45,28 +54,28 @@ func Transform(a, b Op, side Side) Op {
 	// Context for a's insert at the current position: b's text it was moved
 	// past at a tie (after, and the loser gives up the deleted text the
 	// winner already sits behind: less), and b's deletes right before (gone).
-	var after, less, gone int32
+	var after, less, gone int
 	for !ia.done() {
 		switch {
 		case ia.kind() == Insert && (ib.kind() != Insert || insertFirst(ia.peek(), ib.peek(), side)):
 			c := ia.take(-1)
-			c.After += after
-			c.Gone = max(0, c.Gone-less) + gone
+			c.After = saturate(int(c.After) + after)
+			c.Gone = saturate(max(0, int(c.Gone)-less) + gone)
 			after, less, gone = 0, 0, 0
 			out = out.push(c)
 		case ib.kind() == Insert:
 			cb := ib.take(-1)
 			out = out.retain(cb.N)
 			if ia.kind() == Insert { // a's insert lost the tie
-				after += int32(cb.N)
-				less = cb.Gone
+				after += cb.N
+				less = int(cb.Gone)
 			}
 			gone = 0
 		default:
 			n := min(ia.remaining(), ib.remaining())
 			ca, cb := ia.take(n), ib.take(n)
 			if cb.Kind == Delete {
-				gone += int32(n)
+				gone += n
 				continue // b already removed this text
 			}
 			gone = 0
@@ -76,6 +85,17 @@ func Transform(a, b Op, side Side) Op {
 	return out.trim()
 }
 
+// MaxContext is the largest tie-break counter (Component.After, Gone) the
+// wire form accepts. Transform saturates at it instead of overflowing: a
+// client could otherwise send a counter near the limit and have the
+// server's sum wrap negative (an op the server then refuses as invalid,
+// and that Go and the page, whose numbers do not wrap, would order
+// differently). Saturated counters still compare the same way on both
+// sides of a pair, so convergence does not depend on the values.
+const MaxContext = math.MaxInt32
+
+func saturate(n int) int32 { return int32(min(n, MaxContext)) }
+
 // insertFirst reports whether insert a goes before the concurrent insert b
 // at the same position (see Transform).
 func insertFirst(a, b Component, side Side) bool {
@@ -84,6 +104,9 @@ func insertFirst(a, b Component, side Side) bool {
 	}
 	if a.After != b.After {
 		return a.After < b.After
+	}
+	if a.Seen != b.Seen && a.Seen != 0 && b.Seen != 0 {
+		return a.Seen < b.Seen
 	}
 	return side == Left
 }

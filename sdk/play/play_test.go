@@ -12,20 +12,20 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/record"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 )
 
-func joinBot(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+func joinBot(t *testing.T, ctx context.Context, srv *node.Node, identity, room string, opts sdk.Options) *sdk.Room {
 	t.Helper()
 	return sdktest.Join(t, ctx, srv, identity, room, opts)
 }
 
 // recordCall records a VP8+Opus publisher and an H.264 publisher for at
 // least frames frames each and returns the recording's directory.
-func recordCall(t *testing.T, ctx context.Context, srv *signaling.Server, frames int) string {
+func recordCall(t *testing.T, ctx context.Context, srv *node.Node, frames int) string {
 	t.Helper()
 	dir := t.TempDir()
 	rec, err := record.New(dir, record.Options{})

@@ -10,13 +10,13 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/record"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
-	"github.com/huddle-rtc/huddle/signaling"
 )
 
-func joinBot(t *testing.T, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+func joinBot(t *testing.T, ctx context.Context, srv *node.Node, identity, room string, opts sdk.Options) *sdk.Room {
 	t.Helper()
 	return sdktest.Join(t, ctx, srv, identity, room, opts)
 }

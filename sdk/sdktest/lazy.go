@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/huddle-rtc/huddle/signaling"
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -16,17 +16,17 @@ import (
 // testing.T. Close it from TestMain after m.Run.
 type Lazy struct {
 	once sync.Once
-	srv  *signaling.Server
+	srv  *node.Node
 	dir  string
 }
 
-func (l *Lazy) server() *signaling.Server {
+func (l *Lazy) server() *node.Node {
 	l.once.Do(func() {
 		var err error
 		if l.dir, err = os.MkdirTemp("", "huddle-example"); err != nil {
 			panic(err)
 		}
-		l.srv, err = signaling.New(signaling.Config{
+		l.srv, err = node.New(node.Config{
 			HTTPAddr: "127.0.0.1:0", MediaUDPAddr: "127.0.0.1:0", MediaTCPAddr: "127.0.0.1:0", DataDir: l.dir,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		})

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
-	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -20,16 +20,16 @@ import (
 // Start runs a server with production defaults except its addresses
 // (loopback, kernel-chosen ports) and data directory; it stops with the
 // test. HUDDLE_TEST_LOG=1 shows its debug log.
-func Start(t testing.TB) *signaling.Server { t.Helper(); return StartWith(t, nil) }
+func Start(t testing.TB) *node.Node { t.Helper(); return StartWith(t, nil) }
 
 // StartWith lets a test change the configuration before the start.
-func StartWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
+func StartWith(t testing.TB, adjust func(*node.Config)) *node.Node {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("HUDDLE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	cfg := signaling.Config{
+	cfg := node.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
@@ -39,7 +39,7 @@ func StartWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	srv, err := signaling.New(cfg)
+	srv, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func StartWith(t testing.TB, adjust func(*signaling.Config)) *signaling.Server {
 }
 
 // Join joins a bot with every grant, leaving when the test ends.
-func Join(t testing.TB, ctx context.Context, srv *signaling.Server, identity, room string, opts sdk.Options) *sdk.Room {
+func Join(t testing.TB, ctx context.Context, srv *node.Node, identity, room string, opts sdk.Options) *sdk.Room {
 	t.Helper()
 	r, err := sdk.Join(ctx, srv.URL(), Token(t, srv, identity, room, protocol.AllGrants()), opts)
 	if err != nil {
@@ -62,7 +62,7 @@ func Join(t testing.TB, ctx context.Context, srv *signaling.Server, identity, ro
 }
 
 // Token mints a token for the server's dev key with the given grants.
-func Token(t testing.TB, srv *signaling.Server, identity, room string, g protocol.Grants) string {
+func Token(t testing.TB, srv *node.Node, identity, room string, g protocol.Grants) string {
 	t.Helper()
 	key, secret, ok := srv.DevKey()
 	if !ok {

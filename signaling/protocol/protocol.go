@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Version is the protocol version a client states in its join. The server
@@ -52,6 +53,7 @@ const (
 	CodeLimit        = "limit"         // a per-participant bound was hit (candidates, sources, chat...); nothing was stored
 	CodeRoomFull     = "room_full"     // the room has its maximum of participants; this connection ends
 	CodeJoinTimeout  = "join_timeout"  // no join in time; this connection ends
+	CodeRoomMoved    = "room_moved"    // cluster: the room moved to another node, or its node is gone; reconnect
 	// CodeUnavailable (cluster mode): a store or node the request needs
 	// cannot be reached now, or the room is moving; nothing was stored.
 	// Retry in a moment (a chat message with the same clientId is stored
@@ -65,7 +67,17 @@ const (
 	CloseGoingAway      = 1001
 	ClosePolicy         = 1008 // bad token or version, join timeout, too slow, room full
 	CloseServiceRestart = 1012 // the server is restarting: reconnect (resume) after a short wait
+	// CloseRoomMoved (cluster mode): the room's node is gone or the room
+	// moved to another node, or it cannot be reached now. Reconnect through
+	// the same URL after a random wait spread over ReconnectSpread (so that
+	// a dead node's participants do not all arrive at once), then with
+	// backoff and jitter.
+	CloseRoomMoved = 4000
 )
+
+// ReconnectSpread is the window over which clients spread their first
+// reconnect after CloseRoomMoved (uniformly at random).
+const ReconnectSpread = 2 * time.Second
 
 // Grants say what a participant may do. They travel inside the access token.
 type Grants struct {

@@ -9,10 +9,15 @@ import { RenderSizes } from './adaptive.js';
 export const PROTOCOL_VERSION = 1;
 const JOIN_TIMEOUT_MS = 15000;
 // Reconnect backoff: doubling from the first delay to the cap, each wait
-// drawn between half and all of it (jitter), so that the clients of a
+// drawn between zero and all of it (full jitter), so that the clients of a
 // restarted server do not all come back at once.
 const RECONNECT_FIRST_MS = 250;
 const RECONNECT_CAP_MS = 8000;
+// Close code 4000 (cluster mode): the room moved, or its node died. All of
+// the room's participants reconnect at once, so the first attempt waits a
+// uniform random part of this window (protocol.ReconnectSpread).
+export const CLOSE_ROOM_MOVED = 4000;
+const RECONNECT_SPREAD_MS = 2000;
 
 /**
  * Whether a close ends the session for good: a leave or replacement (1000),
@@ -121,15 +126,16 @@ export class Meeting {
    * jitter. A server that no longer knows the session answers with a
    * fresh joined, and the call is rebuilt (clean rejoin).
    */
-  reconnect() {
+  reconnect(roomMoved = false) {
     if (this.ended) return;
     if (!this.reconnecting) {
       this.reconnecting = true;
       this.attempt = 0;
       this.onState('reconnecting');
     }
-    const base = Math.min(RECONNECT_CAP_MS, RECONNECT_FIRST_MS * 2 ** this.attempt);
-    const wait = this.attempt === 0 ? 0 : base / 2 + Math.random() * (base / 2);
+    const base = Math.min(RECONNECT_CAP_MS, RECONNECT_FIRST_MS * 2 ** (this.attempt - 1));
+    let wait = this.attempt === 0 ? 0 : Math.random() * base;
+    if (this.attempt === 0 && roomMoved) wait = Math.random() * RECONNECT_SPREAD_MS;
     this.attempt++;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
@@ -156,7 +162,7 @@ export class Meeting {
 
   /** For tests: cut the socket as a network failure would. */
   dropSignaling() {
-    if (this.sig && this.sig.ws) this.sig.ws.close(4000, 'test: dropped');
+    if (this.sig && this.sig.ws) this.sig.ws.close(4999, 'test: dropped');
   }
 
   failJoin(err) {
@@ -180,7 +186,7 @@ export class Meeting {
       return;
     }
     console.info(`huddle: signaling dropped (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ''}); reconnecting`);
-    this.reconnect();
+    this.reconnect(ev.code === CLOSE_ROOM_MOVED);
   }
 
   /** Dispatches one server message. Called in arrival order. */

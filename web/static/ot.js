@@ -69,19 +69,26 @@ function comp(c) {
   }
   if (typeof c === 'string') {
     if (c === '') throw new OpError('empty insert');
-    return { k: 'i', n: cpLen(c), s: c, a: 0, g: 0 };
+    return { k: 'i', n: cpLen(c), s: c, a: 0, g: 0, t: 0 };
   }
   if (c && typeof c === 'object' && Object.keys(c).length === 1 && Number.isInteger(c.d) && c.d > 0) {
     return { k: 'd', n: c.d };
   }
   if (c && typeof c === 'object' && typeof c.i === 'string' && c.i !== '' &&
-      Object.keys(c).every((k) => k === 'i' || ((k === 'a' || k === 'g') && isCount(c[k])))) {
-    return { k: 'i', n: cpLen(c.i), s: c.i, a: c.a || 0, g: c.g || 0 };
+      Object.keys(c).every((k) => k === 'i' || ((k === 'a' || k === 'g') && isCount(c[k])) || (k === 's' && isSeen(c[k])))) {
+    return { k: 'i', n: cpLen(c.i), s: c.i, a: c.a || 0, g: c.g || 0, t: c.s || 0 };
   }
   throw new OpError(`bad component ${JSON.stringify(c)}`);
 }
 
-const isCount = (v) => Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+// The largest tie-break counter the wire accepts; transform saturates at
+// it exactly as Go does (Go's int32 would otherwise wrap where a JS number
+// keeps growing, and the two would break a tie differently).
+const MAX_CONTEXT = 0x7fffffff;
+const isCount = (v) => Number.isInteger(v) && v >= 0 && v <= MAX_CONTEXT;
+// An insert's "s" (Go's Seen: revisions its author had seen when typing
+// it) is exact up to Number.MAX_SAFE_INTEGER, and Go refuses more too.
+const isSeen = (v) => Number.isSafeInteger(v) && v >= 0;
 
 export class OpError extends Error {
   constructor(msg) { super(`invalid op: ${msg}`); this.name = 'OpError'; }
@@ -89,7 +96,7 @@ export class OpError extends Error {
 
 /** Builds a canonical op, like Go's in-place builders. */
 class Builder {
-  constructor() { this.parts = []; } // {k, n, s, a, g}
+  constructor() { this.parts = []; } // {k, n, s, a, g, t}; t is the wire's "s"
   push(c) {
     if (c.n <= 0) return this;
     const p = this.parts;
@@ -108,7 +115,7 @@ class Builder {
       }
       // A new insert keeps its context; one joined to a run above takes
       // the run's (each later character was typed after the one before).
-      p.push({ k: 'i', n: c.n, s: c.s, a: c.a || 0, g: c.g || 0 });
+      p.push({ k: 'i', n: c.n, s: c.s, a: c.a || 0, g: c.g || 0, t: c.t || 0 });
       return this;
     }
     if (last && last.k === c.k) last.n += c.n;
@@ -125,10 +132,11 @@ class Builder {
     return p.map((c) => {
       if (c.k === 'r') return c.n;
       if (c.k === 'd') return { d: c.n };
-      if (!c.a && !c.g) return c.s;
+      if (!c.a && !c.g && !c.t) return c.s;
       const o = { i: c.s };
       if (c.a) o.a = c.a;
       if (c.g) o.g = c.g;
+      if (c.t) o.s = c.t;
       return o;
     });
   }
@@ -158,6 +166,7 @@ class Iter {
         out.s = c.s.slice(this.offU);
         out.a = first ? c.a : 0;
         out.g = first ? c.g : 0;
+        out.t = first ? c.t : 0;
       }
       this.i++;
       this.off = 0;
@@ -168,6 +177,7 @@ class Iter {
     if (c.k === 'i') {
       out.a = first ? c.a : 0;
       out.g = first ? c.g : 0;
+      out.t = first ? c.t : 0;
       const end = unitOffset(c.s, n, this.offU);
       out.s = c.s.slice(this.offU, end);
       this.offU = end;
@@ -249,18 +259,34 @@ export function compose(a, b) {
   return out.op();
 }
 
+/**
+ * op (canonical) with each insert stamped with when it was typed: the wire's
+ * "s" = 1 + rev, the revision its author had seen (Go's client.stampSeen).
+ * A buffered edit reaches the server a round trip after it was typed; the
+ * stamp lets a tie go by typing order, not arrival. Stamps already there stay.
+ */
+export function stampSeen(op, rev) {
+  return op.map((c) => {
+    if (typeof c === 'string') return { i: c, s: rev + 1 };
+    if (c && typeof c === 'object' && typeof c.i === 'string' && !c.s) return { ...c, s: rev + 1 };
+    return c;
+  });
+}
+
 /** Whether insert a goes before the concurrent insert b at one position. */
 function insertFirst(a, b, side) {
   if (a.g !== b.g) return a.g < b.g;
   if (a.a !== b.a) return a.a < b.a;
+  if (a.t !== b.t && a.t && b.t) return a.t < b.t;
   return side === LEFT;
 }
 
 /**
  * a rebased over concurrent b (both made against the same text). Inserts
  * at one position: less text concurrently deleted right before (g) goes
- * first, then less concurrent text moved past (a), then a when side is
- * LEFT. The insert that goes second records what it passed, as Go does.
+ * first, then less concurrent text moved past (a), then the one typed
+ * having seen fewer revisions (t, the wire's "s", when both know it),
+ * then a when side is LEFT. The insert that goes second records what it passed, as Go does.
  */
 export function transform(a, b, side) {
   const out = new Builder();
@@ -272,8 +298,8 @@ export function transform(a, b, side) {
   while (!ia.done()) {
     if (ia.kind() === 'i' && (ib.kind() !== 'i' || insertFirst(ia.peek(), ib.peek(), side))) {
       const c = ia.take(-1);
-      c.a += after;
-      c.g = Math.max(0, c.g - less) + gone;
+      c.a = Math.min(MAX_CONTEXT, c.a + after);
+      c.g = Math.min(MAX_CONTEXT, Math.max(0, c.g - less) + gone);
       after = 0;
       less = 0;
       gone = 0;

@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ func dialVia(t *testing.T, g *netgate.Gate) *wsClient {
 }
 
 // joinWith sends a join (with resume fields) and returns the joined.
-func (c *wsClient) joinWith(s *Server, identity, room, sessionID string, lastSeq uint64) *protocol.Joined {
+func (c *wsClient) joinWith(s *Node, identity, room, sessionID string, lastSeq uint64) *protocol.Joined {
 	c.t.Helper()
 	key, secret, _ := s.DevKey()
 	c.sendMsg(&protocol.Join{Version: protocol.Version, Token: mintToken(c.t, key, secret, identity, room), SessionID: sessionID, LastSeq: lastSeq})

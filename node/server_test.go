@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
-func startTestServer(t *testing.T, cfg Config) *Server {
+func startTestServer(t *testing.T, cfg Config) *Node {
 	t.Helper()
 	cfg.HTTPAddr, cfg.MediaUDPAddr, cfg.MediaTCPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.DataDir == "" {
@@ -150,7 +150,7 @@ func (c *wsClient) next() ([]byte, error) {
 	}
 }
 
-func dialWS(t *testing.T, s *Server) *wsClient {
+func dialWS(t *testing.T, s *Node) *wsClient {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL(), "http")+"/ws", nil)
 	if err != nil {
@@ -160,7 +160,7 @@ func dialWS(t *testing.T, s *Server) *wsClient {
 	return &wsClient{t: t, ws: ws}
 }
 
-func (c *wsClient) joinAs(s *Server, identity, room string) *protocol.Joined {
+func (c *wsClient) joinAs(s *Node, identity, room string) *protocol.Joined {
 	c.t.Helper()
 	key, secret, _ := s.DevKey()
 	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: protocol.AllGrants()}, time.Hour)

@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // dialSmallWindow opens a WebSocket whose receive buffer is tiny, so that
 // a client that stops reading backs up into the server quickly.
-func dialSmallWindow(t *testing.T, s *Server) *wsClient {
+func dialSmallWindow(t *testing.T, s *Node) *wsClient {
 	t.Helper()
 	nd := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error

@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -88,7 +89,7 @@ func TestOversizedMessageRefused(t *testing.T) {
 	s := startTestServer(t, Config{})
 	c := dialWS(t, s)
 	c.joinAs(s, "big", "r")
-	huge := `{"type":"chat","clientId":"x","text":"` + strings.Repeat("a", 2*maxMessageSize) + `"}`
+	huge := `{"type":"chat","clientId":"x","text":"` + strings.Repeat("a", 2*signaling.MaxMessageSize) + `"}`
 	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(huge)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestHostileInputKeepsHeapBounded(t *testing.T) {
 		bigSources[strings.Repeat("k", 120)+fmt.Sprint(i)] = "camera"
 	}
 	bigStatus := strings.Repeat("ü", protocol.MaxStatusLen+1)
-	oversized := []byte(`{"type":"typing","x":"` + strings.Repeat("z", maxMessageSize+1000) + `"}`)
+	oversized := []byte(`{"type":"typing","x":"` + strings.Repeat("z", signaling.MaxMessageSize+1000) + `"}`)
 	for _, c := range clients {
 		if err := c.ws.WriteMessage(websocket.TextMessage, oversized); err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 // logAddresses writes the one start-up line an operator needs to check the
 // deployment: where HTTP, media and TURN listen, and which media address
 // clients are told to use (the usual culprit when calls do not connect).
-func (s *Server) logAddresses(media *sfu.Engine) {
+func (n *Node) logAddresses(media *sfu.Engine) {
 	tcp := "off"
 	if a := media.TCPAddr(); a != nil {
 		tcp = a.String()
@@ -19,17 +19,17 @@ func (s *Server) logAddresses(media *sfu.Engine) {
 	advertised := strings.Join(media.Advertised(), ",")
 	source := "interfaces"
 	switch {
-	case len(s.cfg.PublicIPs) > 0:
+	case len(n.cfg.PublicIPs) > 0:
 		source = "public-ips"
 	case advertised == "":
 		advertised = "none (no usable interface address: set --public-ips)"
 	}
 	turnInfo := "off"
-	if s.turn != nil {
-		if s.turn.External() {
+	if n.turn != nil {
+		if n.turn.External() {
 			turnInfo = "external"
 		} else {
-			a := s.turn.Addrs()
+			a := n.turn.Addrs()
 			var parts []string
 			for _, x := range []struct {
 				name string
@@ -42,8 +42,8 @@ func (s *Server) logAddresses(media *sfu.Engine) {
 			turnInfo = strings.Join(parts, ", ")
 		}
 	}
-	s.log.Info("huddle is serving", "url", s.URL(), "http", s.listener.Addr().String(),
+	n.log.Info("huddle is serving", "url", n.URL(), "http", n.listener.Addr().String(),
 		"media_udp", media.UDPAddr().String(), "media_tcp", tcp,
 		"media_advertised", advertised, "advertised_from", source,
-		"turn", turnInfo, "data", s.cfg.DataDir)
+		"turn", turnInfo, "data", n.cfg.DataDir)
 }

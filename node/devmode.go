@@ -1,6 +1,8 @@
-package signaling
+package node
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,8 +55,8 @@ const devTokenTTL = 24 * time.Hour
 // handleDevToken mints a token for a name and room. It answers only in dev
 // mode and only to loopback clients that came through no proxy: a proxy on
 // the same machine would make every remote user look local.
-func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
-	if !s.devMode {
+func (n *Node) handleDevToken(w http.ResponseWriter, r *http.Request) {
+	if !n.devMode {
 		httpError(w, http.StatusNotFound, "dev tokens exist only in dev mode")
 		return
 	}
@@ -62,7 +64,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "dev tokens are given only to loopback clients")
 		return
 	}
-	if err := s.checkHost(r); err != nil {
+	if err := n.sig.CheckHost(r); err != nil {
 		httpError(w, http.StatusForbidden, err.Error())
 		return
 	}
@@ -76,8 +78,8 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	identity := strings.ToLower(strings.Join(strings.Fields(name), "-")) + "-" + newID("")[:8]
-	tok, err := auth.Mint(s.dev.Key, s.dev.Secret, auth.Claims{
+	identity := strings.ToLower(strings.Join(strings.Fields(name), "-")) + "-" + randomHex(4)
+	tok, err := auth.Mint(n.dev.Key, n.dev.Secret, auth.Claims{
 		Identity: identity, Name: name, Room: room, Grants: protocol.AllGrants(),
 	}, devTokenTTL)
 	if err != nil {
@@ -85,6 +87,15 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok, "identity": identity})
+}
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b)
 }
 
 func checkName(what, v string) error {

@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"bufio"
@@ -72,15 +72,7 @@ func TestIdleParticipantCost(t *testing.T) {
 	}
 }
 
-func countMembers(s *Server) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.rooms {
-		n += r.size()
-	}
-	return n
-}
+func countMembers(s *Node) int { return s.sig.Participants() }
 
 type cost struct {
 	bytes      int64

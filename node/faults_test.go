@@ -1,4 +1,4 @@
-package signaling
+package node
 
 import (
 	"encoding/hex"
@@ -56,7 +56,7 @@ func TestJoinedComesFirstUnderConcurrentJoins(t *testing.T) {
 	}
 }
 
-func concurrentJoins(t *testing.T, s *Server, room string) {
+func concurrentJoins(t *testing.T, s *Node, room string) {
 	const n = 60
 	clients := make([]*wsClient, n)
 	for i := range clients {

@@ -1,0 +1,77 @@
+package sfu
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// cluster records n packets of size bytes sent gap apart as one running
+// cluster towards goal, then feeds transport-wide feedback saying each
+// arrived arrive apart (lost ones not at all), and returns the outcome.
+func cluster(t *testing.T, goal float64, n, size int, gap, arrive time.Duration, lost func(i int) bool) (probeState, float64) {
+	t.Helper()
+	p := newProber(newSendPath(slog.New(slog.DiscardHandler)))
+	start := time.Unix(1000, 0)
+	p.recs = make([]probeRecord, probeRecords)
+	p.cluster, p.state, p.goal, p.sending = 1, probeRunning, goal, true
+	p.start, p.stop, p.deadline = start, start.Add(probeDuration), start.Add(probeDuration+probeSettle)
+	p.active.Store(true)
+	const base = 65500 // the transport-wide sequence wraps inside the cluster
+	for i := range n {
+		p.sent(uint16(base+i), size, start.Add(time.Duration(i)*gap))
+	}
+	p.mu.Lock()
+	p.sending = false // the pacing ended
+	p.mu.Unlock()
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(n), ReferenceTime: 100}
+	sinceLast := time.Duration(0)
+	for i := range n {
+		sym := uint16(rtcp.TypeTCCPacketReceivedLargeDelta)
+		if lost != nil && lost(i) {
+			sym = rtcp.TypeTCCPacketNotReceived
+		}
+		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
+		if i > 0 {
+			sinceLast += arrive
+		}
+		if sym != rtcp.TypeTCCPacketNotReceived {
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: sinceLast.Microseconds()})
+			sinceLast = 0
+		}
+	}
+	p.feedback(fb, start.Add(time.Duration(n)*gap+50*time.Millisecond))
+	return p.poll(start.Add(time.Duration(n) * gap))
+}
+
+// A cluster that arrives as fast as it was sent, at the goal, succeeds; one
+// the link delivered at half the rate (a queue grew), one that lost a fifth
+// of its packets, a short burst, and one below its goal fail.
+func TestProbeClusterJudgedFromFeedback(t *testing.T) {
+	// 100 packets of 956 bytes (1000 on the wire) 4 ms apart: 2 Mbit/s.
+	st, rate := cluster(t, 1.8e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, nil)
+	if st != probeSucceeded || rate < 1.9e6 || rate > 2.1e6 {
+		t.Errorf("a cluster that kept pace: %v at %.0f bit/s, want succeeded at about 2 Mbit/s", st, rate)
+	}
+	st, rate = cluster(t, 1.8e6, 100, 956, 4*time.Millisecond, 8*time.Millisecond, nil)
+	if st != probeFailed || rate > 1.1e6 {
+		t.Errorf("a cluster delivered at half its rate: %v at %.0f bit/s, want failed at about 1 Mbit/s", st, rate)
+	}
+	st, _ = cluster(t, 1.8e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, func(i int) bool { return i%5 == 0 })
+	if st != probeFailed {
+		t.Errorf("a cluster that lost a fifth: %v, want failed", st)
+	}
+	// A short burst (a token bucket lets one through at any rate) says
+	// nothing, however fast it arrived.
+	st, _ = cluster(t, 1.8e6, 20, 956, time.Millisecond, time.Millisecond, nil)
+	if st != probeFailed {
+		t.Errorf("a 20 ms burst: %v, want failed", st)
+	}
+	// A goal above what was sent cannot be confirmed.
+	st, _ = cluster(t, 3e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, nil)
+	if st != probeFailed {
+		t.Errorf("a cluster below its goal: %v, want failed", st)
+	}
+}
