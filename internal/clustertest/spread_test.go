@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // reconnectWindow is the window over which the SDK spreads the first
-// reconnect attempts after the room's node goes away
-// (protocol.ReconnectSpread, docs/CLUSTER.md).
-const reconnectWindow = 2 * time.Second
+// reconnect attempts after the room's node goes away (docs/CLUSTER.md).
+const reconnectWindow = protocol.ReconnectSpread
 
 // spreadBots is how many bots reconnect at once in the spread test.
 const spreadBots = 200
@@ -124,8 +124,8 @@ func rejoins(c *Cluster, marks map[*Node]int, dead *Node, room string) []Record 
 }
 
 // checkSpread asserts the rejoins are spread: no 100 ms bucket holds more
-// than a fifth of them (a uniform spread over 2 s puts a twentieth in
-// each; the servers' own pauses bunch a few), and the middle 90% span at
+// than a fifth of them (a uniform spread over the 2 s window puts a
+// twentieth in each; the servers' own pauses bunch a few), and the middle 90% span at
 // least half the window. A storm (everyone within a few hundred
 // milliseconds) fails both.
 func checkSpread(t testing.TB, joins []Record, window time.Duration) {
