@@ -180,6 +180,16 @@ func (b *bot) edit(ctx context.Context, doc *sdk.Document, every time.Duration) 
 		b.edits.sent = append(b.edits.sent, tok)
 		b.edits.mu.Unlock()
 		err := doc.WaitSynced(ctx)
+		if ctx.Err() != nil && err != nil {
+			// Editing stopped while this edit was in flight: settle it,
+			// so that every acknowledged edit is known.
+			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err = doc.WaitSynced(wctx)
+			cancel()
+			if wctx.Err() != nil {
+				return
+			}
+		}
 		b.edits.mu.Lock()
 		var de *sdk.DocError
 		switch {
