@@ -157,7 +157,7 @@ func relayChat(b *testing.B, c *Cluster, n *Node, room string, senders, receiver
 		for {
 			_, msg, err := ws.ReadMessage()
 			if err != nil {
-				if !strings.Contains(err.Error(), "use of closed") {
+				if !strings.Contains(err.Error(), "use of closed") && !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 					note(err.Error())
 				}
 				return
