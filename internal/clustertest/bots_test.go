@@ -98,8 +98,7 @@ func joinBot(t testing.TB, ctx context.Context, c *Cluster, url, id, room string
 			b.drops = append(b.drops, time.Now())
 			b.mu.Unlock()
 		},
-		// A cluster test must survive a reconnect that waits for a dead
-		// owner's membership to expire; the default bound stays.
+		// ReconnectTimeout stays the SDK's default: a failover must fit in it.
 	}
 	if media {
 		opts.OnTrack = func(rt *sdk.RemoteTrack) { b.frameLog(rt.Participant.Identity).OnTrack(rt) }
