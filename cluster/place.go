@@ -153,8 +153,15 @@ func (n *Node) bumpLoad(id string) {
 // the owner record again and calls OnRoomLost if it changed.
 func (n *Node) Hold(room string, epoch uint64) {
 	n.mu.Lock()
+	prev, had := n.held[room]
 	n.held[room] = epoch
 	n.mu.Unlock()
+	if !had || prev != epoch {
+		// One line per tenure; with "room released" and "room lost" the
+		// logs say which node held a room when (the failover tests
+		// check from them that no two nodes ever did at once).
+		n.log.Info("room held", "room", room, "epoch", epoch)
+	}
 }
 
 // Holds returns the epoch this node holds room at: the fence value for
@@ -170,10 +177,14 @@ func (n *Node) Holds(room string) (epoch uint64, ok bool) {
 // forgets the room; the epoch counter stays for the next claim.
 func (n *Node) Release(ctx context.Context, room string, epoch uint64) error {
 	n.mu.Lock()
-	if e, ok := n.held[room]; ok && e == epoch {
+	e, held := n.held[room]
+	if held && e == epoch {
 		delete(n.held, room)
 	}
 	n.mu.Unlock()
+	if held && e == epoch {
+		n.log.Info("room released", "room", room, "epoch", epoch)
+	}
 	if err := releaseScript.Run(ctx, n.rdb, []string{OwnerKey(room)}, n.id, strconv.FormatUint(epoch, 10)).Err(); err != nil {
 		return fmt.Errorf("cluster: release %q at epoch %d: %w", room, epoch, err)
 	}
