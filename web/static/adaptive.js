@@ -124,6 +124,9 @@ export class RenderSizes {
   flush() {
     clearTimeout(this.flushTimer);
     this.flushTimer = 0;
+    // Each send is stamped when it has gone, not when the flush began: on a
+    // busy page the sends of one flush spread out, and stamping them all
+    // early would let the next second's first sends in too soon.
     const now = performance.now();
     this.stamps = this.stamps.filter((t) => now - t < 1000);
     for (const [trackId, r] of this.pending) {
@@ -132,11 +135,11 @@ export class RenderSizes {
         this.flushTimer = setTimeout(() => this.flush(), RETRY_MS);
         return;
       }
-      this.stamps.push(now);
+      this.stamps.push(performance.now());
       this.sent.set(trackId, r);
       this.pending.delete(trackId);
     }
-    if (this.pending.size) this.flushTimer = setTimeout(() => this.flush(), 1000 - (now - this.stamps[0]) + 1);
+    if (this.pending.size) this.flushTimer = setTimeout(() => this.flush(), 1000 - (performance.now() - this.stamps[0]) + 1);
   }
 
   /** The last report sent per track, for tests. */
