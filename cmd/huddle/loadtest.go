@@ -110,7 +110,7 @@ func loadTest(args []string) error {
 	fmt.Printf("huddle load-test: shape %s (%d publishers%s + %d viewers per room), up to %d rooms, %d per step, %v per step, against %s\n",
 		shape.name, shape.publishers, map[bool]string{true: " audio only", false: fmt.Sprintf(" VP8 simulcast up to %d kbps @ %d fps, shown at %dx%d, + Opus", *kbps, *fps, shape.tileW, shape.tileH)}[shape.audioOnly],
 		shape.subscribers, *maxRooms, *step, *stepDur, base)
-	fmt.Println("step rooms people  srv-cpu%  srv-MB  bots-cpu%  sent/s  recv/s  Mbit/s  loss%  join-p95  media-p95  lat-p50  lat-p95  quality")
+	fmt.Println("step rooms people  srv-cpu%  srv-MB  bots-cpu%  sent/s  recv/s  Mbit/s  loss%  paused  join-p95  media-p95  lat-p50  lat-p95  quality")
 	var good *stepResult
 	for rooms := 0; rooms < *maxRooms && ctx.Err() == nil; {
 		n := min(*step, *maxRooms-rooms)
@@ -122,10 +122,12 @@ func loadTest(args []string) error {
 		if err != nil {
 			return err
 		}
-		res.ok = res.lossPct <= lossLimit && time.Duration(res.latP95*float64(time.Millisecond)) <= *maxLatency && res.recvPerSec > 0
-		fmt.Printf("\r%-4d %5d %6d  %7.0f  %6.0f  %8.0f  %6.0f  %6.0f  %6.1f  %5.2f  %8s  %9s  %5.1fms  %5.1fms  %s\n",
+		// A video the server paused for a subscriber's bandwidth is quality
+		// lost as surely as loss or latency.
+		res.ok = res.lossPct <= lossLimit && time.Duration(res.latP95*float64(time.Millisecond)) <= *maxLatency && res.recvPerSec > 0 && res.paused == 0
+		fmt.Printf("\r%-4d %5d %6d  %7.0f  %6.0f  %8.0f  %6.0f  %6.0f  %6.1f  %5.2f  %6d  %8s  %9s  %5.1fms  %5.1fms  %s\n",
 			rooms / *step, res.rooms, res.people, res.srvCPU*100, res.srvMB, res.botCPU*100, res.sentPerSec, res.recvPerSec, res.mbps,
-			res.lossPct, res.joinP95.Round(time.Millisecond), res.mediaP95.Round(time.Millisecond), res.latP50, res.latP95, map[bool]string{true: "ok", false: "DROPPED"}[res.ok])
+			res.lossPct, res.paused, res.joinP95.Round(time.Millisecond), res.mediaP95.Round(time.Millisecond), res.latP50, res.latP95, map[bool]string{true: "ok", false: "DROPPED"}[res.ok])
 		if !res.ok {
 			break
 		}
@@ -225,6 +227,18 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 				errs <- fmt.Errorf("%s joins %s: %w", m.identity, m.room, err)
 				return
 			}
+			var pausedHere sync.Map // track id -> paused for bandwidth
+			r.OnVideoPaused(func(trackID string, paused bool, reason string) {
+				was, _ := pausedHere.Load(trackID)
+				now := paused && reason == protocol.PauseBandwidth
+				pausedHere.Store(trackID, now)
+				switch {
+				case now && was != true:
+					lt.stats.paused.Add(1)
+				case !now && was == true:
+					lt.stats.paused.Add(-1)
+				}
+			})
 			sizeMu.Lock()
 			joined = r
 			for _, id := range pending {
@@ -260,6 +274,7 @@ type stepResult struct {
 	srvCPU, srvMB, botCPU        float64 // CPU in cores
 	sentPerSec, recvPerSec, mbps float64
 	lossPct                      float64
+	paused                       int64 // videos paused for a subscriber's bandwidth at the step's end
 	joinP95, mediaP95            time.Duration
 	latP50, latP95               float64 // ms
 	ok                           bool
@@ -298,6 +313,7 @@ func (lt *loadRun) measure(ctx context.Context, rooms int, d time.Duration) (*st
 		mbps: float64(s.receivedBytes.Load()-bytes0) * 8 / el / 1e6, latP50: percentile(lat, 0.5), latP95: percentile(lat, 0.95)}
 	if exp := s.expected.Load() - exp0; exp > 0 {
 		res.lossPct = max(0, 100*float64(s.missing.Load()-miss0)/float64(exp))
+		res.paused = s.paused.Load()
 	}
 	s.mu.Lock()
 	res.joinP95, res.mediaP95 = durationPercentile(s.joins, 0.95), durationPercentile(s.firstMedia, 0.95)

@@ -24,6 +24,7 @@ const loadStampAt = 14
 // loadStats are the receivers' counters, shared by every bot of a run.
 type loadStats struct {
 	sent, received, receivedBytes, expected, missing atomic.Int64
+	paused                                           atomic.Int64 // videos now paused for bandwidth
 	latency                                          latencyHistogram
 
 	mu         sync.Mutex
