@@ -104,6 +104,14 @@ func (s *Server) CloseRoom(name string) error {
 	if r == nil {
 		return fmt.Errorf("%w: no room %q", admin.ErrNotFound, name)
 	}
+	n := s.endRoom(r, protocol.CodeRoomClosed, "an admin closed the room", protocol.ClosePolicy)
+	s.log.Info("room closed by an admin", "room", name, "participants", n)
+	return nil
+}
+
+// endRoom ends every member's session in r with an error code, a reason
+// and a close code, removes them, and returns how many there were.
+func (s *Server) endRoom(r *Room, code, reason string, closeCode int) int {
 	r.mu.Lock()
 	members := make([]*member, 0, len(r.members))
 	for _, m := range r.members {
@@ -112,12 +120,11 @@ func (s *Server) CloseRoom(name string) error {
 	r.mu.Unlock()
 	for _, m := range members {
 		if c := m.connection(); c != nil {
-			c.endWith(protocol.CodeRoomClosed, "an admin closed the room", "", protocol.ClosePolicy)
+			c.endWith(code, reason, "", closeCode)
 		}
 		s.removeMember(m)
 	}
-	s.log.Info("room closed by an admin", "room", name, "participants", len(members))
-	return nil
+	return len(members)
 }
 
 // UpdateGrants changes a participant's grants. Chat, typing, status and

@@ -177,19 +177,8 @@ func (s *Server) MoveRoom(name string) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	members := make([]*member, 0, len(r.members))
-	for _, m := range r.members {
-		members = append(members, m)
-	}
-	r.mu.Unlock()
-	for _, m := range members {
-		if c := m.connection(); c != nil {
-			c.endWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", "", protocol.CloseRoomMoved)
-		}
-		s.removeMember(m)
-	}
-	s.log.Warn("room lost to another node: participants told to reconnect", "room", name, "participants", len(members))
+	n := s.endRoom(r, protocol.CodeRoomMoved, "the room moved to another node; reconnect", protocol.CloseRoomMoved)
+	s.log.Warn("room lost to another node: participants told to reconnect", "room", name, "participants", n)
 }
 
 // HasRoom reports whether the room has participants on this node.
