@@ -19,29 +19,11 @@ import (
 // media goes to the owner's media address, and the two see each other's
 // video.
 func TestClusterPageOnNonOwnerNode(t *testing.T) {
-	rs := redistest.Start(t)
-	nodes := make([]*node.Node, 3)
-	for i := range nodes {
-		nodes[i] = startServerWith(t, func(c *node.Config) { c.Redis, c.NodeID = rs.URL(), fmt.Sprintf("n%d", i) })
-	}
-	waitFor(t, 15*time.Second, "every node to see the three members", func() (bool, string) {
-		for i, nd := range nodes {
-			if n := len(nd.Cluster().Members()); n != len(nodes) {
-				return false, fmt.Sprintf("node %d sees %d", i, n)
-			}
-		}
-		return true, ""
-	})
+	nodes, _ := startThreeNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const roomName = "cluster"
-	bot := &echoBot{ready: make(chan struct{})}
-	room, err := sdk.Join(ctx, nodes[0].URL(), devToken(t, nodes[0].URL(), "Bot", roomName), sdk.Options{OnTrack: bot.onTrack})
-	if err != nil {
-		t.Fatalf("bot join: %v", err)
-	}
-	bot.room = room
-	close(bot.ready)
+	bot, room := joinEchoBot(t, ctx, nodes[0].URL(), roomName)
 	defer room.Leave()
 	botID := room.Self().ID
 	owner := -1
@@ -82,29 +64,11 @@ func TestClusterPageOnNonOwnerNode(t *testing.T) {
 // node, lands in the room on the new owner, and sees the bot's video
 // again.
 func TestClusterPageFollowsMovedRoom(t *testing.T) {
-	rs := redistest.Start(t)
-	nodes := make([]*node.Node, 3)
-	for i := range nodes {
-		nodes[i] = startServerWith(t, func(c *node.Config) { c.Redis, c.NodeID = rs.URL(), fmt.Sprintf("n%d", i) })
-	}
-	waitFor(t, 15*time.Second, "every node to see the three members", func() (bool, string) {
-		for i, nd := range nodes {
-			if n := len(nd.Cluster().Members()); n != len(nodes) {
-				return false, fmt.Sprintf("node %d sees %d", i, n)
-			}
-		}
-		return true, ""
-	})
+	nodes, rs := startThreeNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const roomName = "moving"
-	bot := &echoBot{ready: make(chan struct{})}
-	room, err := sdk.Join(ctx, nodes[0].URL(), devToken(t, nodes[0].URL(), "Bot", roomName), sdk.Options{OnTrack: bot.onTrack})
-	if err != nil {
-		t.Fatalf("bot join: %v", err)
-	}
-	bot.room = room
-	close(bot.ready)
+	_, room := joinEchoBot(t, ctx, nodes[0].URL(), roomName)
 	defer room.Leave()
 	owner := -1
 	for i, nd := range nodes {
@@ -160,4 +124,37 @@ func TestClusterPageFollowsMovedRoom(t *testing.T) {
 		return from == newID && received > 10, fmt.Sprintf("from=%q received=%d", from, received)
 	})
 	waitVideoFlowing(t, alice, room2.Self().ID, "Bot2")
+}
+
+// startThreeNodes starts three nodes on one Redis and waits until each
+// sees the three members.
+func startThreeNodes(t *testing.T) ([]*node.Node, *redistest.Server) {
+	t.Helper()
+	rs := redistest.Start(t)
+	nodes := make([]*node.Node, 3)
+	for i := range nodes {
+		nodes[i] = startServerWith(t, func(c *node.Config) { c.Redis, c.NodeID = rs.URL(), fmt.Sprintf("n%d", i) })
+	}
+	waitFor(t, 15*time.Second, "every node to see the three members", func() (bool, string) {
+		for i, nd := range nodes {
+			if n := len(nd.Cluster().Members()); n != len(nodes) {
+				return false, fmt.Sprintf("node %d sees %d", i, n)
+			}
+		}
+		return true, ""
+	})
+	return nodes, rs
+}
+
+// joinEchoBot joins an echo bot to room through the node at url.
+func joinEchoBot(t *testing.T, ctx context.Context, url, room string) (*echoBot, *sdk.Room) {
+	t.Helper()
+	bot := &echoBot{ready: make(chan struct{})}
+	r, err := sdk.Join(ctx, url, devToken(t, url, "Bot", room), sdk.Options{OnTrack: bot.onTrack})
+	if err != nil {
+		t.Fatalf("bot join: %v", err)
+	}
+	bot.room = r
+	close(bot.ready)
+	return bot, r
 }
