@@ -169,19 +169,7 @@ func TestClusterBotsOnThreeNodes(t *testing.T) {
 	// markers at the start of the text (the one position that is between
 	// markers whatever arrived meanwhile), so that no insert splits
 	// another and each marker must appear exactly once.
-	info, err := rooms[0].Docs().Create(ctx, "notes", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := make([]*sdk.Document, bots)
-	for i := range docs {
-		if docs[i], err = rooms[i].Docs().Open(ctx, info.ID); err != nil {
-			t.Fatalf("bot%d opens the document: %v", i, err)
-		}
-	}
-	for i := range docs {
-		docs[i].OnError(func(err error) { t.Logf("bot%d: document: %v", i, err) }) // refusals, for a failure's story
-	}
+	info, docs := openSharedDoc(t, ctx, rooms)
 	const edits = 25
 	var wg sync.WaitGroup
 	for i := range docs {
@@ -279,19 +267,7 @@ func TestClusterRoomMovesAndBotsFollow(t *testing.T) {
 	oldOwner := o[0]
 	newOwner := (oldOwner + 1) % len(nodes)
 
-	info, err := rooms[0].Docs().Create(ctx, "notes", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := make([]*sdk.Document, bots)
-	for i := range docs {
-		if docs[i], err = rooms[i].Docs().Open(ctx, info.ID); err != nil {
-			t.Fatalf("bot%d opens: %v", i, err)
-		}
-	}
-	for i := range docs {
-		docs[i].OnError(func(err error) { t.Logf("bot%d: document: %v", i, err) }) // refusals, for a failure's story
-	}
+	_, docs := openSharedDoc(t, ctx, rooms)
 	// Edits run before, during and after the move.
 	const edits = 60
 	var wg sync.WaitGroup
@@ -529,4 +505,22 @@ func TestClusterEdgeSaysRoomMovedWhenOwnerLeaves(t *testing.T) {
 		}
 		return
 	}
+}
+
+// openSharedDoc creates a document through the first room and opens it in
+// every room, logging each document's refusals for a failure's story.
+func openSharedDoc(t *testing.T, ctx context.Context, rooms []*sdk.Room) (sdk.DocInfo, []*sdk.Document) {
+	t.Helper()
+	info, err := rooms[0].Docs().Create(ctx, "notes", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]*sdk.Document, len(rooms))
+	for i := range docs {
+		if docs[i], err = rooms[i].Docs().Open(ctx, info.ID); err != nil {
+			t.Fatalf("bot%d opens the document: %v", i, err)
+		}
+		docs[i].OnError(func(err error) { t.Logf("bot%d: document: %v", i, err) })
+	}
+	return info, docs
 }
