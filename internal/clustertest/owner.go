@@ -132,49 +132,28 @@ type OwnerChange struct {
 // change, so a test can check the epochs' order and that no epoch was
 // ever given to two nodes. Redis being away leaves a gap, not an error.
 type OwnerWatch struct {
+	poller
 	mu      sync.Mutex
 	changes []OwnerChange
-	stop    chan struct{}
-	done    chan struct{}
 }
 
 // WatchOwner starts watching room; the watch stops when the test ends.
 func (c *Cluster) WatchOwner(room string) *OwnerWatch {
-	w := &OwnerWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			o, err := c.Owner(ctx, room)
-			cancel()
-			if err == nil {
-				w.mu.Lock()
-				if n := len(w.changes); n == 0 || w.changes[n-1].Owner != o {
-					w.changes = append(w.changes, OwnerChange{At: time.Now(), Owner: o})
-				}
-				w.mu.Unlock()
+	w := &OwnerWatch{}
+	w.start(20*time.Millisecond, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		o, err := c.Owner(ctx, room)
+		cancel()
+		if err == nil {
+			w.mu.Lock()
+			if n := len(w.changes); n == 0 || w.changes[n-1].Owner != o {
+				w.changes = append(w.changes, OwnerChange{At: time.Now(), Owner: o})
 			}
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
+			w.mu.Unlock()
 		}
-	}()
+	})
 	c.t.Cleanup(w.Stop)
 	return w
-}
-
-// Stop ends the watch and waits for its goroutine.
-func (w *OwnerWatch) Stop() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
 }
 
 // Changes returns the owner records seen, in order.
@@ -210,68 +189,47 @@ func (w *OwnerWatch) Check() error {
 // all nodes at once, and records each round in which two nodes said they
 // held rooms. In a test with one room that is two owners at once.
 type HeldWatch struct {
+	poller
 	mu     sync.Mutex
 	rounds int
 	double []string
-	stop   chan struct{}
-	done   chan struct{}
 }
 
 // WatchHeld starts the rounds (every 100 ms); the watch stops when the test
 // ends. A node that does not answer (dead, paused) counts as holding
 // nothing: it is not acting.
 func (c *Cluster) WatchHeld() *HeldWatch {
-	w := &HeldWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			held := make([]float64, len(c.Nodes))
-			var wg sync.WaitGroup
-			for i, n := range c.Nodes {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if h := n.Health(); h != nil {
-						if cl, ok := h["cluster"].(map[string]any); ok {
-							held[i], _ = cl["roomsHeld"].(float64)
-						}
+	w := &HeldWatch{}
+	w.start(100*time.Millisecond, func() {
+		held := make([]float64, len(c.Nodes))
+		var wg sync.WaitGroup
+		for i, n := range c.Nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if h := n.Health(); h != nil {
+					if cl, ok := h["cluster"].(map[string]any); ok {
+						held[i], _ = cl["roomsHeld"].(float64)
 					}
-				}()
-			}
-			wg.Wait()
-			var holders []string
-			for i, h := range held {
-				if h > 0 {
-					holders = append(holders, c.Nodes[i].Name)
 				}
-			}
-			w.mu.Lock()
-			w.rounds++
-			if len(holders) > 1 {
-				w.double = append(w.double, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), holders))
-			}
-			w.mu.Unlock()
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
+			}()
+		}
+		wg.Wait()
+		var holders []string
+		for i, h := range held {
+			if h > 0 {
+				holders = append(holders, c.Nodes[i].Name)
 			}
 		}
-	}()
+		w.mu.Lock()
+		w.rounds++
+		if len(holders) > 1 {
+			w.double = append(w.double, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), holders))
+		}
+		w.mu.Unlock()
+	})
 	c.t.Cleanup(w.Stop)
 	return w
-}
-
-// Stop ends the watch and waits for it.
-func (w *HeldWatch) Stop() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
 }
 
 // Result is how many rounds ran and those in which two nodes held rooms.
@@ -279,4 +237,38 @@ func (w *HeldWatch) Result() (rounds int, double []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.rounds, append([]string(nil), w.double...)
+}
+
+// poller runs one check at a fixed interval on a goroutine of its own
+// until Stop, which waits for it.
+type poller struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+func (p *poller) start(every time.Duration, check func()) {
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			check()
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// Stop ends the watch and waits for its goroutine.
+func (p *poller) Stop() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
 }
