@@ -3,14 +3,12 @@ package sdk_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
 )
 
 // TestDocsSevenMegabytes: a 7 MB document (larger, as JSON, than the
@@ -21,8 +19,7 @@ func TestDocsSevenMegabytes(t *testing.T) {
 	srv := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	line := "\"Quoted\" <b>Ünïcödé</b> line with emoji 🎉, CJK 文字 and a tab\t.\n"
-	big := strings.ToValidUTF8(strings.Repeat(line, 7<<20/len(line)+1)[:7<<20], "")
+	big := sdktest.BigText(7 << 20)
 	meta, err := srv.Documents().CreateDoc(ctx, collab.CreateRequest{Room: "big7", Title: "big", Text: big})
 	if err != nil {
 		t.Fatal(err)
@@ -33,30 +30,11 @@ func TestDocsSevenMegabytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Alice types at the top while Bob opens it.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	typed := 0
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-			if err := da.Insert(0, fmt.Sprintf("[%d]", typed)); err != nil {
-				t.Error(err)
-				return
-			}
-			typed++
-		}
-	}()
+	stopTyping := sdktest.TypeAtTop(t, da, 250*time.Millisecond)
 	b := join(t, ctx, srv, "bob", "big7", sdk.Options{})
 	opened := time.Now()
 	db, err := b.Docs().Open(ctx, meta.ID)
-	close(stop)
-	wg.Wait()
+	typed := stopTyping()
 	if err != nil {
 		t.Fatalf("bob's open: %v", err)
 	}

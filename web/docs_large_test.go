@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -25,9 +25,7 @@ func TestDocsSevenMegabytesInPage(t *testing.T) {
 	env := docsEnv{pageURL: srv.URL() + "/", room: "big7"}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	line := "\"Quoted\" <b>Ünïcödé</b> line with emoji 🎉, CJK 文字 and a tab\t.\n"
-	size := 7 << 20
-	big := strings.ToValidUTF8(strings.Repeat(line, size/len(line)+1)[:size], "")
+	big := sdktest.BigText(7 << 20)
 	meta, err := srv.Documents().CreateDoc(ctx, collab.CreateRequest{Room: env.room, Title: "big", Text: big})
 	if err != nil {
 		t.Fatal(err)
@@ -44,30 +42,11 @@ func TestDocsSevenMegabytesInPage(t *testing.T) {
 	alice := joinDocs(t, env, "alice", "Alice", true)
 
 	// The bot types at the top while Alice opens it.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	typed := 0
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-			if err := doc.Insert(0, fmt.Sprintf("[%d]", typed)); err != nil {
-				t.Error(err)
-				return
-			}
-			typed++
-		}
-	}()
+	stopTyping := sdktest.TypeAtTop(t, doc, 250*time.Millisecond)
 	opened := time.Now()
 	alice.openDoc(t, meta.ID)
 	tOpen := time.Since(opened)
-	close(stop)
-	wg.Wait()
+	typed := stopTyping()
 	if err := doc.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
