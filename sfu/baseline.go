@@ -52,7 +52,7 @@ func (p *Peer) readBaselineRTCP(sender *webrtc.RTPSender, f *Forwarder) {
 			for _, pkt := range pkts {
 				switch pkt.(type) {
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-					f.RequestKeyframe()
+					f.requestKeyframes(kfSubscriber)
 				}
 			}
 		}

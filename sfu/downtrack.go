@@ -172,8 +172,8 @@ func (d *DownTrack) CurrentLayer() int { return int(d.cur.Load()) }
 
 // requestKeyframe asks for a keyframe of the layer this subscriber needs one
 // of: the one it switches to, or the one it gets.
-func (d *DownTrack) requestKeyframe() {
-	d.fwd.requestKeyframe(d.fwd.layer(int8(d.target.Load())))
+func (d *DownTrack) requestKeyframe(why keyframeReason) {
+	d.fwd.requestKeyframe(d.fwd.layer(int8(d.target.Load())), why)
 }
 
 // ID is the published track's id: the subscriber sees it as the track id.
@@ -203,7 +203,7 @@ func (d *DownTrack) Bind(t webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	d.ext = extIDsOf(t.HeaderExtensions())
 	d.mu.Unlock()
 	d.path.bind(uint32(t.SSRC()), d)
-	d.requestKeyframe()
+	d.requestKeyframe(kfStart)
 	return c, nil
 }
 
@@ -368,7 +368,14 @@ func (d *DownTrack) startAt(p *packet, layer int8) bool {
 		}
 		if due {
 			d.lastAsk = now
-			d.fwd.requestKeyframe(d.fwd.layer(layer))
+			why := kfSwitch
+			switch {
+			case d.recovering || stale:
+				why = kfRecovery
+			case !d.started:
+				why = kfStart
+			}
+			d.fwd.requestKeyframe(d.fwd.layer(layer), why)
 		}
 		return false
 	}

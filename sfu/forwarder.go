@@ -214,20 +214,42 @@ func (f *Forwarder) drainRTCP(rid string) {
 	}
 }
 
-// RequestKeyframe asks the publisher for a keyframe on every layer.
-func (f *Forwarder) RequestKeyframe() {
+// RequestKeyframe asks the publisher for a keyframe on every layer, for an
+// admin (a resumed track).
+func (f *Forwarder) RequestKeyframe() { f.requestKeyframes(kfAdmin) }
+
+func (f *Forwarder) requestKeyframes(why keyframeReason) {
 	for i := range int8(maxLayers) {
 		if l := f.layer(i); l != nil {
-			f.requestKeyframe(l)
+			f.requestKeyframe(l, why)
 		}
 	}
 }
+
+// keyframeReason says why the SFU asked a publisher for a keyframe: the
+// reason label of huddle_media_keyframe_requests_sent_total, so that an
+// operator can tell a bad subscriber link (recovery) from churn (start,
+// switch).
+type keyframeReason uint8
+
+const (
+	kfSubscriber keyframeReason = iota // a subscriber's PLI or FIR
+	kfStart                            // a subscriber starts receiving the track
+	kfSwitch                           // a subscriber's downtrack changes layer
+	kfRecovery                         // a subscriber resynchronises: its loss, a full queue, a resume
+	kfAdmin                            // an admin resumed the track
+	numKeyframeReasons
+)
+
+var keyframeReasonNames = [numKeyframeReasons]string{"subscriber", "start", "switch", "recovery", "admin"}
 
 // requestKeyframe asks the publisher for a keyframe of one layer, at most
 // once per keyframeInterval. A request inside the interval is not lost: it
 // is sent when the interval ends, since the subscriber asking may have
 // missed the keyframe the previous request brought.
-func (f *Forwarder) requestKeyframe(l *simLayer) {
+// The request sent after a wait counts under the reason that started the
+// wait.
+func (f *Forwarder) requestKeyframe(l *simLayer, why keyframeReason) {
 	if f.kind != webrtc.RTPCodecTypeVideo || l == nil {
 		return
 	}
@@ -237,7 +259,7 @@ func (f *Forwarder) requestKeyframe(l *simLayer) {
 		if l.keyframeDeferred.CompareAndSwap(false, true) {
 			time.AfterFunc(time.Duration(wait), func() {
 				l.keyframeDeferred.Store(false)
-				f.requestKeyframe(l)
+				f.requestKeyframe(l, why)
 			})
 		}
 		return
@@ -252,6 +274,10 @@ func (f *Forwarder) requestKeyframe(l *simLayer) {
 	}
 	if err := f.writePLI(l.ssrc); err != nil {
 		f.log.Debug("pli upstream failed", "err", err)
+		return
+	}
+	if f.room != nil {
+		f.room.engine.metrics.keyframesSent[why].Add(1)
 	}
 }
 

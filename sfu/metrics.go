@@ -10,7 +10,7 @@ import (
 // pathCounts are one send path's totals.
 type pathCounts struct {
 	sent, queueDrops, behindDrops, resent uint64
-	bytes, nacks, plis                    uint64
+	bytes, nacks, plis, firs              uint64
 	pauses, switches                      uint64 // allocator.go
 	delays                                [len(delayBuckets) + 1]uint64
 	delaySumNs, delayBatchNs              uint64
@@ -20,7 +20,7 @@ type pathCounts struct {
 
 func (s *sendPath) counts() pathCounts {
 	c := pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
-		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
+		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), firs: s.firs.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
 	for i := range c.delays {
 		c.delays[i] = s.delays.counts[i].Load()
 	}
@@ -41,6 +41,7 @@ func (c *pathCounts) add(o pathCounts) {
 	c.bytes += o.bytes
 	c.nacks += o.nacks
 	c.plis += o.plis
+	c.firs += o.firs
 	c.pauses += o.pauses
 	c.switches += o.switches
 	for i, n := range o.delays {
@@ -65,36 +66,40 @@ type engineMetrics struct {
 	retired pathCounts
 
 	sent, dropped, resent, gsoSends, gsoPackets *prometheus.Desc
-	bytes, nacks, plis                          *prometheus.Desc
+	bytes, nacks, plis, keyframesSentDesc       *prometheus.Desc
 	pauses, switches                            *prometheus.Desc
 	layerPackets                                *prometheus.Desc
 	estimates                                   *prometheus.Desc
 	delay, delayBatch                           *prometheus.Desc
 	probes, padPackets, padBytes                *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
+	// keyframesSent counts PLIs sent to publishers by reason; they are a
+	// few per second at most, so one shared counter set is cheap.
+	keyframesSent [numKeyframeReasons]atomic.Uint64
 }
 
 func newEngineMetrics(e *Engine) *engineMetrics {
 	return &engineMetrics{
-		e:            e,
-		live:         map[*sendPath]struct{}{},
-		sent:         prometheus.NewDesc("huddle_media_packets_sent_total", "RTP packets written to subscribers (first sends).", nil, nil),
-		dropped:      prometheus.NewDesc("huddle_media_packets_dropped_total", "Packets the SFU dropped for one subscriber: its queue was full, or it fell a whole packet cache behind.", []string{"reason"}, nil),
-		resent:       prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
-		gsoSends:     prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
-		gsoPackets:   prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
-		bytes:        prometheus.NewDesc("huddle_media_bytes_sent_total", "RTP bytes written to subscribers (first sends).", nil, nil),
-		nacks:        prometheus.NewDesc("huddle_media_nacked_packets_total", "Packets subscribers asked to be resent (NACK).", nil, nil),
-		plis:         prometheus.NewDesc("huddle_media_keyframe_requests_total", "Keyframe requests (PLI, FIR) from subscribers, before the per-track throttle.", nil, nil),
-		pauses:       prometheus.NewDesc("huddle_media_video_pauses_total", "Times the allocator paused a video for one subscriber (bandwidth or hidden tile).", nil, nil),
-		layerPackets: prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
-		estimates:    prometheus.NewDesc("huddle_media_subscriber_estimate_bps", "Downlink estimates of the subscribers connected now (GCC from TWCC feedback, or REMB), in bits/s, at scrape time.", nil, nil),
-		switches:     prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
-		delayBatch:   prometheus.NewDesc("huddle_media_forward_delay_in_batch_seconds_total", "Of huddle_media_forward_delay_seconds_sum, the time first sends spent inside the send batch that carried them (rewrite, SRTP, the GSO burst and its send); the rest is the wait for the send path to run.", nil, nil),
-		delay:        prometheus.NewDesc("huddle_media_forward_delay_seconds", "Delay the SFU adds to first sends: from reading a publisher's packet to the end of the send that carried it to one subscriber.", nil, nil),
-		probes:       prometheus.NewDesc("huddle_media_probe_clusters_total", "Bandwidth probe clusters sent to subscribers before a move up or a resume, by outcome (started, succeeded, failed).", []string{"outcome"}, nil),
-		padPackets:   prometheus.NewDesc("huddle_media_probe_padding_packets_total", "Padding-only RTP packets sent to subscribers as bandwidth probes.", nil, nil),
-		padBytes:     prometheus.NewDesc("huddle_media_probe_padding_bytes_total", "Padding bytes sent to subscribers as bandwidth probes.", nil, nil),
+		e:                 e,
+		live:              map[*sendPath]struct{}{},
+		sent:              prometheus.NewDesc("huddle_media_packets_sent_total", "RTP packets written to subscribers (first sends).", nil, nil),
+		dropped:           prometheus.NewDesc("huddle_media_packets_dropped_total", "Packets the SFU dropped for one subscriber: its queue was full, or it fell a whole packet cache behind.", []string{"reason"}, nil),
+		resent:            prometheus.NewDesc("huddle_media_retransmissions_total", "Packets resent to subscribers from the packet caches, on NACK.", nil, nil),
+		gsoSends:          prometheus.NewDesc("huddle_media_gso_sends_total", "UDP GSO sends (each carries several packets).", nil, nil),
+		gsoPackets:        prometheus.NewDesc("huddle_media_gso_packets_total", "Packets sent inside UDP GSO sends.", nil, nil),
+		bytes:             prometheus.NewDesc("huddle_media_bytes_sent_total", "RTP bytes written to subscribers (first sends).", nil, nil),
+		nacks:             prometheus.NewDesc("huddle_media_nacked_packets_total", "Packets subscribers asked to be resent (NACK).", nil, nil),
+		plis:              prometheus.NewDesc("huddle_media_keyframe_requests_total", "Keyframe requests received from subscribers, by type (pli, fir), before the per-track throttle.", []string{"type"}, nil),
+		keyframesSentDesc: prometheus.NewDesc("huddle_media_keyframe_requests_sent_total", "Keyframe requests (PLI) sent to publishers, after the per-layer throttle, by reason: subscriber (its PLI or FIR), start, switch (layer change), recovery (a subscriber's loss, full queue or resume), admin.", []string{"reason"}, nil),
+		pauses:            prometheus.NewDesc("huddle_media_video_pauses_total", "Times the allocator paused a video for one subscriber (bandwidth or hidden tile).", nil, nil),
+		layerPackets:      prometheus.NewDesc("huddle_media_layer_packets_received_total", "RTP packets received from publishers, by simulcast layer (q for tracks without simulcast).", []string{"layer"}, nil),
+		estimates:         prometheus.NewDesc("huddle_media_subscriber_estimate_bps", "Downlink estimates of the subscribers connected now (GCC from TWCC feedback, or REMB), in bits/s, at scrape time.", nil, nil),
+		switches:          prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
+		delayBatch:        prometheus.NewDesc("huddle_media_forward_delay_in_batch_seconds_total", "Of huddle_media_forward_delay_seconds_sum, the time first sends spent inside the send batch that carried them (rewrite, SRTP, the GSO burst and its send); the rest is the wait for the send path to run.", nil, nil),
+		delay:             prometheus.NewDesc("huddle_media_forward_delay_seconds", "Delay the SFU adds to first sends: from reading a publisher's packet to the end of the send that carried it to one subscriber.", nil, nil),
+		probes:            prometheus.NewDesc("huddle_media_probe_clusters_total", "Bandwidth probe clusters sent to subscribers before a move up or a resume, by outcome (started, succeeded, failed).", []string{"outcome"}, nil),
+		padPackets:        prometheus.NewDesc("huddle_media_probe_padding_packets_total", "Padding-only RTP packets sent to subscribers as bandwidth probes.", nil, nil),
+		padBytes:          prometheus.NewDesc("huddle_media_probe_padding_bytes_total", "Padding bytes sent to subscribers as bandwidth probes.", nil, nil),
 	}
 }
 
@@ -113,7 +118,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.probes, m.padPackets, m.padBytes} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.keyframesSentDesc, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.probes, m.padPackets, m.padBytes} {
 		ch <- d
 	}
 }
@@ -138,7 +143,11 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.resent, prometheus.CounterValue, float64(t.resent))
 	ch <- prometheus.MustNewConstMetric(m.bytes, prometheus.CounterValue, float64(t.bytes))
 	ch <- prometheus.MustNewConstMetric(m.nacks, prometheus.CounterValue, float64(t.nacks))
-	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.plis))
+	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.plis), "pli")
+	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(t.firs), "fir")
+	for why, name := range keyframeReasonNames {
+		ch <- prometheus.MustNewConstMetric(m.keyframesSentDesc, prometheus.CounterValue, float64(m.keyframesSent[why].Load()), name)
+	}
 	ch <- prometheus.MustNewConstMetric(m.pauses, prometheus.CounterValue, float64(t.pauses))
 	ch <- prometheus.MustNewConstMetric(m.switches, prometheus.CounterValue, float64(t.switches))
 	ch <- prometheus.MustNewConstMetric(m.probes, prometheus.CounterValue, float64(t.probes), "started")

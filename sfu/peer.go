@@ -153,7 +153,7 @@ func (p *Peer) ensureSub() error {
 		if s == webrtc.PeerConnectionStateConnected {
 			p.negMu.Lock()
 			for _, d := range p.downs {
-				d.requestKeyframe()
+				d.requestKeyframe(kfStart)
 			}
 			p.negMu.Unlock()
 		}

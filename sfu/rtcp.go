@@ -68,13 +68,13 @@ func (s *sendPath) handleRTCP(ssrc uint32, b []byte) {
 		case *rtcp.PictureLossIndication:
 			if p.MediaSSRC == ssrc {
 				s.plis.Add(1)
-				d.requestKeyframe()
+				d.requestKeyframe(kfSubscriber)
 			}
 		case *rtcp.FullIntraRequest:
 			for _, e := range p.FIR {
 				if e.SSRC == ssrc {
-					s.plis.Add(1)
-					d.requestKeyframe()
+					s.firs.Add(1)
+					d.requestKeyframe(kfSubscriber)
 					break
 				}
 			}

@@ -125,3 +125,39 @@ func TestHeaderExtensionsRewrittenForSubscriber(t *testing.T) {
 		}
 	}
 }
+
+// Keyframe requests are counted as received by type and as sent upstream
+// by reason; a request held back by the throttle counts, when it goes,
+// under the reason that started the wait.
+func TestKeyframeRequestsCountedByReason(t *testing.T) {
+	var plis atomic.Int64
+	f := testForwarder(webrtc.RTPCodecTypeVideo, &plis)
+	e := &Engine{}
+	e.metrics = newEngineMetrics(e)
+	f.room = &Room{engine: e}
+	sent := func(why keyframeReason) uint64 { return e.metrics.keyframesSent[why].Load() }
+
+	d, _ := testDownTrack(t, f)
+	d.path.bind(1, d)
+	// A subscriber that has not started asks for its first keyframe.
+	d.send(vp8(1, 0, false), 0)
+	if sent(kfStart) != 1 {
+		t.Fatalf("start requests %d, want 1", sent(kfStart))
+	}
+	// Its PLI inside the throttle window waits, then goes as "subscriber".
+	d.path.handleRTCP(1, marshal(t, &rtcp.PictureLossIndication{MediaSSRC: 1}))
+	deadlinePoll(t, func() bool { return sent(kfSubscriber) == 1 })
+	d.path.handleRTCP(1, marshal(t, &rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: 1}}}))
+	deadlinePoll(t, func() bool { return sent(kfSubscriber) == 2 })
+	if d.path.plis.Load() != 1 || d.path.firs.Load() != 1 {
+		t.Errorf("received PLI %d, FIR %d; want 1 each", d.path.plis.Load(), d.path.firs.Load())
+	}
+	f.RequestKeyframe()
+	deadlinePoll(t, func() bool { return sent(kfAdmin) == 1 })
+	if got := plis.Load(); got != 4 {
+		t.Errorf("%d PLIs written, want 4 (one per request counted)", got)
+	}
+	if sent(kfSwitch) != 0 || sent(kfRecovery) != 0 {
+		t.Errorf("switch %d, recovery %d requests counted; none were made", sent(kfSwitch), sent(kfRecovery))
+	}
+}

@@ -115,7 +115,8 @@ type sendPath struct {
 	resent   atomic.Uint64
 	bytes    atomic.Uint64 // payload and header bytes of first sends
 	nacks    atomic.Uint64 // packets subscribers asked to be resent
-	plis     atomic.Uint64 // keyframe requests (PLI, FIR) from subscribers
+	plis     atomic.Uint64 // keyframe requests from subscribers: PLI
+	firs     atomic.Uint64 // and FIR
 	caughtUp atomic.Uint64 // runs started from a cached keyframe, not a new one
 	pauses   atomic.Uint64 // videos the allocator paused for this subscriber
 	switches atomic.Uint64 // simulcast layer switches
