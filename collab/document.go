@@ -493,12 +493,20 @@ func (d *document) compacted(rev int64) {
 	}
 }
 
+// broadcast hands recs to every subscriber, each record with one shared
+// encoding for all of them (SharedEncoding). A subscriber that lags is
+// dropped and gets nothing more.
 func (d *document) broadcast(recs []OpRecord) {
-	for sub := range d.subs {
-		for _, r := range recs {
+	if len(d.subs) == 0 {
+		return
+	}
+	for _, r := range recs {
+		if len(d.subs) > 1 {
+			r.shared = &sharedEncoding{}
+		}
+		for sub := range d.subs {
 			if !sub.send(r) {
 				delete(d.subs, sub)
-				break
 			}
 		}
 	}
