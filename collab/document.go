@@ -18,8 +18,10 @@ import (
 // through the same queue, so they always see every op queued before them,
 // committed.
 
+// A request is held by value in the inbox (no allocation per op): it is
+// an op to apply when fn is nil.
 type request struct {
-	sub  *submission             // an op to apply, or
+	sub  submission              // an op to apply, or
 	fn   func(d *document) error // any other action, run after queued ops are committed
 	done chan error              // fn's result
 }
@@ -29,13 +31,25 @@ type submission struct {
 	// build, if set, makes the op on the writer from the current state (undo,
 	// redo, restore); its op is against the current head.
 	build func(d *document) (op ot.Op, cause Cause, target int64, err error)
-	reply chan Result
+	// The result goes to reply (SubmitAsync) or to notify (SubmitFunc).
+	reply  chan Result
+	notify func(SubmitRequest, Result)
+}
+
+// answer delivers the submission's result; it never blocks (reply has
+// room for one, and notify must not block).
+func (s *submission) answer(res Result) {
+	if s.notify != nil {
+		s.notify(s.req, res)
+		return
+	}
+	s.reply <- res
 }
 
 type undoStacks struct{ undo, redo []int64 } // revisions, newest last
 
 type pendingReply struct {
-	ch  chan Result
+	to  submission
 	res Result
 }
 
@@ -245,8 +259,8 @@ func (d *document) run() {
 func (d *document) handle(reqs []request) {
 	d.now = d.svc.cfg.Now() // one clock read per wake-up, not per op
 	for _, r := range reqs {
-		if r.sub != nil {
-			d.stage(r.sub)
+		if r.fn == nil {
+			d.stage(&r.sub)
 			continue
 		}
 		d.flush()
@@ -313,8 +327,8 @@ func (d *document) drainClosed() {
 			continue
 		}
 		for _, r := range reqs {
-			if r.sub != nil {
-				r.sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)}
+			if r.fn == nil {
+				r.sub.answer(Result{Err: fmt.Errorf("submit %s: %w", d.id, ErrClosed)})
 			} else {
 				r.done <- ErrClosed
 			}
@@ -342,7 +356,7 @@ func (d *document) stage(s *submission) {
 	if res.Err != nil {
 		res.Err = fmt.Errorf("submit %s: %w", d.id, res.Err)
 	}
-	d.replies = append(d.replies, pendingReply{s.reply, res})
+	d.replies = append(d.replies, pendingReply{*s, res})
 }
 
 func (d *document) apply(s *submission) Result {
@@ -428,9 +442,10 @@ func (d *document) flush() {
 			if c.DropOpsBefore > 0 {
 				d.compacted(c.DropOpsBefore)
 			}
-			for _, r := range d.replies {
-				r.ch <- r.res
+			for i := range d.replies {
+				d.replies[i].to.answer(d.replies[i].res)
 			}
+			clear(d.replies)
 			d.replies = d.replies[:0]
 			d.broadcast(d.staged)
 			d.trimTail() // after the broadcast: staged is a slice of tail
@@ -439,8 +454,8 @@ func (d *document) flush() {
 		// them by value); nothing is staged now.
 		d.staged = nil
 	}
-	for _, r := range d.replies {
-		r.ch <- r.res
+	for i := range d.replies {
+		d.replies[i].to.answer(d.replies[i].res)
 	}
 	clear(d.replies)
 	d.replies = d.replies[:0]
@@ -478,12 +493,20 @@ func (d *document) compacted(rev int64) {
 	}
 }
 
+// broadcast hands recs to every subscriber, each record with one shared
+// encoding for all of them (SharedEncoding). A subscriber that lags is
+// dropped and gets nothing more.
 func (d *document) broadcast(recs []OpRecord) {
-	for sub := range d.subs {
-		for _, r := range recs {
+	if len(d.subs) == 0 {
+		return
+	}
+	for _, r := range recs {
+		if len(d.subs) > 1 {
+			r.shared = &sharedEncoding{}
+		}
+		for sub := range d.subs {
 			if !sub.send(r) {
 				delete(d.subs, sub)
-				break
 			}
 		}
 	}

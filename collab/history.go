@@ -18,7 +18,7 @@ import (
 // insert/delete pairs, but interleavings of deletes over the same text can
 // leave what an ideal undo would remove.
 func (s *Service) Undo(ctx context.Context, docID, author string) (Ack, error) {
-	return wait(ctx, s.submitAsync(&submission{
+	return wait(ctx, s.submitAsync(submission{
 		req:   SubmitRequest{DocID: docID, Author: author},
 		reply: make(chan Result, 1),
 		build: func(d *document) (ot.Op, Cause, int64, error) {
@@ -44,7 +44,7 @@ func (s *Service) Undo(ctx context.Context, docID, author string) (Ack, error) {
 // the undo, transformed over everything after it). Any new edit by the
 // author clears the redo stack.
 func (s *Service) Redo(ctx context.Context, docID, author string) (Ack, error) {
-	return wait(ctx, s.submitAsync(&submission{
+	return wait(ctx, s.submitAsync(submission{
 		req:   SubmitRequest{DocID: docID, Author: author},
 		reply: make(chan Result, 1),
 		build: func(d *document) (ot.Op, Cause, int64, error) {
@@ -202,7 +202,7 @@ func (s *Service) RestoreRevision(ctx context.Context, docID, author string, rev
 }
 
 func (s *Service) restore(ctx context.Context, docID, author string, old func(d *document) (string, error)) (Ack, error) {
-	return wait(ctx, s.submitAsync(&submission{
+	return wait(ctx, s.submitAsync(submission{
 		req:   SubmitRequest{DocID: docID, Author: author},
 		reply: make(chan Result, 1),
 		build: func(d *document) (ot.Op, Cause, int64, error) {

@@ -270,16 +270,28 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Ack, error) {
 // order, so a client may pipeline ops (op n+1 with BaseRev n+1 sent
 // before op n is acked); the writer then commits them in one transaction.
 func (s *Service) SubmitAsync(req SubmitRequest) <-chan Result {
-	return s.submitAsync(&submission{req: req, reply: make(chan Result, 1)})
+	return s.submitAsync(submission{req: req, reply: make(chan Result, 1)})
 }
 
-func (s *Service) submitAsync(sub *submission) <-chan Result {
+// SubmitFunc is SubmitAsync with a callback in place of the channel, for
+// a transport that pipelines many ops: done is called exactly once with
+// req and its result, on the document's writer goroutine once the op is
+// committed (or on the caller's, when req is refused before it is
+// queued). done must not block: it runs between the commit and the next
+// batch. Results of ops to one document come in submit order. Nothing is
+// allocated per op (a channel and a submission each were three of the
+// replay's four allocations per op, docs/COLLAB.md "Throughput").
+func (s *Service) SubmitFunc(req SubmitRequest, done func(SubmitRequest, Result)) {
+	s.submitAsync(submission{req: req, notify: done})
+}
+
+func (s *Service) submitAsync(sub submission) <-chan Result {
 	if sub.req.Author == "" {
-		sub.reply <- Result{Err: fmt.Errorf("submit %s: %w: empty author", sub.req.DocID, ErrBadRequest)}
+		sub.answer(Result{Err: fmt.Errorf("submit %s: %w: empty author", sub.req.DocID, ErrBadRequest)})
 		return sub.reply
 	}
 	if err := s.enqueue(sub.req.DocID, request{sub: sub}); err != nil {
-		sub.reply <- Result{Err: fmt.Errorf("submit %s: %w", sub.req.DocID, err)}
+		sub.answer(Result{Err: fmt.Errorf("submit %s: %w", sub.req.DocID, err)})
 	}
 	return sub.reply
 }

@@ -41,6 +41,10 @@ type OpRecord struct {
 	// revision it redid. Undo stacks are rebuilt from it after a reload.
 	Target int64     `json:"target,omitempty"`
 	Time   time.Time `json:"t"`
+
+	// shared is set on the copies a broadcast hands to subscribers: one
+	// encoding for all of them (subscription.go, SharedEncoding).
+	shared *sharedEncoding
 }
 
 // Snapshot is a document's full text at a revision.

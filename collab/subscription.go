@@ -24,6 +24,27 @@ func newSubscription(rev int64, text string, queue int) *Subscription {
 	return &Subscription{Rev: rev, Text: text, C: ch, ch: ch}
 }
 
+// sharedEncoding is one record's encoding, made by the first subscriber
+// that asks and reused by the rest.
+type sharedEncoding struct {
+	once sync.Once
+	b    []byte
+}
+
+// SharedEncoding returns enc(r), made once for every subscriber that got
+// r from the same broadcast (with twenty people in a document, one JSON
+// encoding of an op instead of twenty). enc must give every subscriber
+// the same bytes for r. For a record that did not come from a
+// subscription it is enc(r).
+func (r *OpRecord) SharedEncoding(enc func(OpRecord) []byte) []byte {
+	s := r.shared
+	if s == nil {
+		return enc(*r)
+	}
+	s.once.Do(func() { s.b = enc(*r) })
+	return s.b
+}
+
 // send delivers r without blocking; a full queue ends the subscription
 // with ErrLagging. It reports whether the subscription is still live.
 func (s *Subscription) send(r OpRecord) bool {

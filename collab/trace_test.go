@@ -90,28 +90,28 @@ func traceNames(tb testing.TB) []string {
 // revision i), so the writer commits them in batches; it checks every ack.
 func replay(tb testing.TB, svc *Service, docID string, ops []ot.Op) {
 	tb.Helper()
-	results := make(chan (<-chan Result), 4096)
-	errc := make(chan error, 1)
-	go func() {
-		var first error
-		i := int64(0)
-		for ch := range results {
-			i++
-			r := <-ch
-			if first == nil && r.Err != nil {
-				first = r.Err
-			} else if first == nil && r.Ack.Rev != i {
-				first = &revError{want: i, got: r.Ack.Rev}
-			}
+	var first error
+	i := int64(0)
+	done := make(chan struct{})
+	onResult := func(_ SubmitRequest, r Result) { // on the writer, in order
+		i++
+		if first == nil && r.Err != nil {
+			first = r.Err
+		} else if first == nil && r.Ack.Rev != i {
+			first = &revError{want: i, got: r.Ack.Rev}
 		}
-		errc <- first
-	}()
-	for i, op := range ops {
-		results <- svc.SubmitAsync(SubmitRequest{DocID: docID, Author: "typist", ClientOpID: itoa(int64(i)), BaseRev: int64(i), Op: op})
+		if i == int64(len(ops)) {
+			close(done)
+		}
 	}
-	close(results)
-	if err := <-errc; err != nil {
-		tb.Fatalf("replay: %v", err)
+	for i, op := range ops {
+		svc.SubmitFunc(SubmitRequest{DocID: docID, Author: "typist", ClientOpID: itoa(int64(i)), BaseRev: int64(i), Op: op}, onResult)
+	}
+	if len(ops) > 0 {
+		<-done
+	}
+	if first != nil {
+		tb.Fatalf("replay: %v", first)
 	}
 }
 

@@ -61,8 +61,9 @@ func benchOT(args []string) error {
 				best, cpu, cs = d, c, rc
 			}
 		}
-		fmt.Printf("%-5s %9.0f ops/s  (%d ops in %v, CPU %v; %d commits, %.0f ops and %.2f ms each)\n", kind, float64(ops.len())/best.Seconds(), ops.len(), best.Round(time.Millisecond), cpu.Round(time.Millisecond),
-			cs.n, float64(ops.len())/float64(max(1, cs.n)), ms(cs.took)/float64(max(1, cs.n)))
+		fmt.Printf("%-5s %9.0f ops/s, %9.0f per CPU-second  (%d ops in %v, CPU %v; %d commits, %.0f ops and %.2f ms each; load %.1f)\n", kind,
+			float64(ops.len())/best.Seconds(), float64(ops.len())/max(cpu.Seconds(), 1e-9), ops.len(), best.Round(time.Millisecond), cpu.Round(time.Millisecond),
+			cs.n, float64(ops.len())/float64(max(1, cs.n)), ms(cs.took)/float64(max(1, cs.n)), loadAverage())
 	}
 	return nil
 }
@@ -75,6 +76,7 @@ func printClients(cc clientsConfig) error {
 	if err != nil {
 		return fmt.Errorf("bench ot --clients %d: %w", cc.clients, err)
 	}
+	fmt.Printf("load %.1f\n", loadAverage())
 	mode := "typing"
 	if cc.flat {
 		mode = "flat out"
@@ -82,7 +84,8 @@ func printClients(cc clientsConfig) error {
 	fmt.Printf("%d editors, %s, %.0fs: %d keystrokes, %d acks (%.0f ops/s), round trip p50 %.2f ms p99 %.2f ms max %.2f ms, server CPU %.0f%% of a core, editors' %.0f%%\n",
 		cc.clients, mode, r.seconds, r.edits, r.acks, float64(r.acks)/r.seconds, ms(r.p50), ms(r.p99), ms(r.worst), 100*r.serverCPU/r.seconds, 100*r.editorCPU/r.seconds)
 	if c := r.commits; c.commits > 0 {
-		fmt.Printf("  server: %.0f group commits, %.1f ops each, %.2f ms each on average, %.0f over 32 ms\n", c.commits, c.ops/c.commits, 1000*c.seconds/c.commits, c.commits-c.fast)
+		fmt.Printf("  server: %.0f group commits, %.1f ops each, %.2f ms each on average, over 32/64/128/256 ms: %.0f/%.0f/%.0f/%.0f\n", c.commits, c.ops/c.commits, 1000*c.seconds/c.commits,
+			c.commits-c.fast, c.commits-c.upTo[0], c.commits-c.upTo[1], c.commits-c.upTo[2])
 	}
 	return nil
 }
@@ -139,25 +142,30 @@ func replay(kind, start, end string, ops *tracePatches, onCommit func(int, time.
 	if _, err := svc.Text(ctx, "trace"); err != nil { // load it before the clock starts
 		return 0, 0, err
 	}
-	results := make(chan (<-chan collab.Result), 8192)
-	errc := make(chan error, 1)
-	go func() {
-		var first error
-		for ch := range results {
-			if r := <-ch; r.Err != nil && first == nil {
-				first = r.Err
-			}
+	// Acks are read as the transport reads them (collab/session): by a
+	// callback on the writer, in submit order, no channel per op.
+	var acked int
+	var first error
+	done := make(chan struct{})
+	onResult := func(req collab.SubmitRequest, r collab.Result) {
+		acked++ // only the one writer goroutine calls this
+		if first == nil && r.Err != nil {
+			first = r.Err
+		} else if first == nil && r.Ack.Rev != int64(acked) {
+			first = fmt.Errorf("op %s acked at revision %d, want %d", req.ClientOpID, r.Ack.Rev, acked)
 		}
-		errc <- first
-	}()
+		if acked == ops.len() {
+			close(done)
+		}
+	}
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	for i := range ops.len() {
-		results <- svc.SubmitAsync(collab.SubmitRequest{DocID: "trace", Author: "typist", ClientOpID: strconv.Itoa(i), BaseRev: int64(i), Op: ops.op(i)})
+		svc.SubmitFunc(collab.SubmitRequest{DocID: "trace", Author: "typist", ClientOpID: strconv.Itoa(i), BaseRev: int64(i), Op: ops.op(i)}, onResult)
 	}
-	close(results)
-	if err := <-errc; err != nil {
-		return 0, 0, err
+	<-done
+	if first != nil {
+		return 0, 0, first
 	}
 	wall, cpu := time.Since(t0), cpuTime()-cpu0
 	snap, err := svc.Text(ctx, "trace")

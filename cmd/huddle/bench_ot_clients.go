@@ -43,7 +43,13 @@ type clientsResult struct {
 type commitStats struct {
 	commits, ops, seconds float64
 	fast                  float64 // commits that took at most 32 ms (a histogram bucket)
+	// upTo counts commits that took at most 64, 128 and 256 ms (buckets):
+	// a round trip's tail is where the store's fsync tail is.
+	upTo [3]float64
 }
+
+// commitTailBuckets are the histogram bounds upTo counts, in order.
+var commitTailBuckets = [3]string{"0.064", "0.128", "0.256"}
 
 // readCommitStats reads the document commit counters of a huddle server.
 func readCommitStats(base string) commitStats {
@@ -69,6 +75,11 @@ func readCommitStats(base string) commitStats {
 			c.ops = x
 		case `huddle_documents_commit_seconds_bucket{le="0.032"}`:
 			c.fast = x
+		}
+		for i, le := range commitTailBuckets {
+			if name == `huddle_documents_commit_seconds_bucket{le="`+le+`"}` {
+				c.upTo[i] = x
+			}
 		}
 	}
 	return c
@@ -194,7 +205,10 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 	cpu1, err := procCPU(ch.pid())
 	res.editorCPU = (cpuTime() - e0).Seconds()
 	c1 := readCommitStats(ch.url)
-	res.commits = commitStats{c1.commits - c0.commits, c1.ops - c0.ops, c1.seconds - c0.seconds, c1.fast - c0.fast}
+	res.commits = commitStats{commits: c1.commits - c0.commits, ops: c1.ops - c0.ops, seconds: c1.seconds - c0.seconds, fast: c1.fast - c0.fast}
+	for i := range c1.upTo {
+		res.commits.upTo[i] = c1.upTo[i] - c0.upTo[i]
+	}
 	stopTyping()
 	wg.Wait()
 	if err != nil {

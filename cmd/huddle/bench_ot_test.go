@@ -52,6 +52,9 @@ func TestBenchOTClientsSmoke(t *testing.T) {
 		if r.commits.commits < 1 || r.commits.ops < r.commits.commits || r.commits.seconds <= 0 {
 			t.Errorf("flat=%v: the server's commit counters did not move: %+v", flat, r.commits)
 		}
+		if c := r.commits; c.fast > c.upTo[0] || c.upTo[0] > c.upTo[1] || c.upTo[1] > c.upTo[2] || c.upTo[2] > c.commits {
+			t.Errorf("flat=%v: commit histogram buckets out of order: %+v", flat, c)
+		}
 		t.Logf("flat=%v: %+v", flat, r)
 	}
 }

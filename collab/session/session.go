@@ -30,7 +30,7 @@ type Session struct {
 	out  Outbox
 	left bool
 
-	results       chan pendingSubmit // submits awaiting their result, in order (submit.go)
+	submits       pendingSubmitQueue // submits awaiting their result (submit.go)
 	cur           cursorBox          // coalesced cursors (cursors.go)
 	commentTokens tokens             // comment requests' rate (comments.go)
 	seen          atomic.Int64       // when the client last sent anything, unix ns (presence.go)
@@ -39,15 +39,17 @@ type Session struct {
 
 func newSession(srv *Server, p Participant, link Link) *Session {
 	ctx, cancel := context.WithCancel(srv.ctx)
-	return &Session{
+	s := &Session{
 		srv: srv, p: p, link: link,
 		log:     newRateLog(srv.log.With("participant", p.ID, "identity", p.Identity, "room", p.Room)),
 		ctx:     ctx,
 		cancel:  cancel,
 		docs:    map[string]*openDoc{},
-		results: make(chan pendingSubmit, srv.cfg.PendingSubmits),
+		submits: newSubmitQueue(srv.cfg.PendingSubmits),
 		cur:     newCursorBox(),
 	}
+	s.submits.onResult = s.takeResult // made once: a method value per submit would allocate
+	return s
 }
 
 func (s *Session) start() {

@@ -157,13 +157,9 @@ func (s *Session) forward(od *openDoc) {
 		var msg []byte
 		if rec.Author == s.p.Identity && rec.ClientOpID != "" {
 			msg = mustEncode(&protocol.DocAck{Type: protocol.DocTypeAck, Doc: od.id, Rev: rec.Rev, ID: rec.ClientOpID})
-		} else {
-			op, err := rec.Op.MarshalJSON()
-			if err != nil {
-				s.log.Warn("unencodable op in log", "doc", od.id, "rev", rec.Rev, "err", err)
-				continue
-			}
-			msg = mustEncode(&protocol.DocOp{Type: protocol.DocTypeOp, Doc: od.id, Rev: rec.Rev, Op: op, Author: rec.Author, ID: rec.ClientOpID})
+		} else if msg = rec.SharedEncoding(func(r collab.OpRecord) []byte { return encodeDocOp(od.id, r) }); msg == nil {
+			s.log.Warn("unencodable op in log", "doc", od.id, "rev", rec.Rev)
+			continue
 		}
 		if !out.SendOp(od, msg) {
 			od.sub.Close() // lagging (queued by the transport), or retired
@@ -192,6 +188,17 @@ func (s *Session) forward(od *openDoc) {
 		s.srv.mu.Unlock()
 		s.fail(serviceErr(err), "", od.id, "")
 	}
+}
+
+// encodeDocOp is the op message everyone but its author gets (nil if the
+// op cannot be encoded): the same bytes for every session, made once per
+// op and shared (collab.OpRecord.SharedEncoding).
+func encodeDocOp(doc string, r collab.OpRecord) []byte {
+	op, err := r.Op.MarshalJSON()
+	if err != nil {
+		return nil
+	}
+	return mustEncode(&protocol.DocOp{Type: protocol.DocTypeOp, Doc: doc, Rev: r.Rev, Op: op, Author: r.Author, ID: r.ClientOpID})
 }
 
 // queued records that the op of rev is queued and returns the answers
