@@ -107,28 +107,72 @@ func (b *arrivalBuffer) arrived(seq uint16) (int64, bool) {
 
 // sendStamper is a network interceptor of the bots (closest to the wire,
 // under NACK and reports): it writes each stamped packet's send time as
-// the packet goes to SRTP and the socket.
-type sendStamper struct{ l *load }
+// the packet goes to SRTP and the socket. With a pace (--pacing), a
+// publisher's video first waits for its turn in a pacer, and is stamped
+// when it leaves the pacer: the pacer's wait is the publisher's, as in a
+// browser, not the server's.
+type sendStamper struct {
+	l    *load
+	pace time.Duration // one video packet's slot; 0: a frame leaves as one burst
+}
 
 func (s sendStamper) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &sendStampInterceptor{l: s.l}, nil
+	return &sendStampInterceptor{l: s.l, pace: s.pace}, nil
 }
 
 type sendStampInterceptor struct {
 	interceptor.NoOp
-	l *load
+	l    *load
+	pace time.Duration
 }
 
 func (i *sendStampInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	video := strings.HasPrefix(info.MimeType, "video/")
+	var p *pacer
+	if video && i.pace > 0 {
+		p = &pacer{slot: i.pace}
+	}
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		off := stampAt
 		if video {
 			off += vp8DescriptorLen(payload)
 		}
-		if off+stampLen <= len(payload) && binary.BigEndian.Uint32(payload[off:]) == stampMagic {
+		stamped := off+stampLen <= len(payload) && binary.BigEndian.Uint32(payload[off:]) == stampMagic
+		if p != nil {
+			p.wait()
+		}
+		if stamped {
 			binary.BigEndian.PutUint64(payload[off+12:], uint64(i.l.now()))
 		}
 		return w.Write(h, payload, a)
 	})
+}
+
+// pacer spreads a publisher's video packets out in time, as a browser's
+// pacer does (libwebrtc's sends at a multiple of the target rate, 2.5 by
+// default, in bursts of at most a few milliseconds), instead of writing a
+// frame's packets back to back as Pion's sample writer does. Packets leave
+// at most one slot apart on average; after a pause up to pacerBurst of
+// them leave at once. It sleeps only when a whole millisecond ahead, as
+// timers are not finer here.
+type pacer struct {
+	slot time.Duration
+	mu   sync.Mutex
+	next time.Time // when the next packet may leave
+}
+
+const pacerBurst = 2 * time.Millisecond
+
+func (p *pacer) wait() {
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now.Add(-pacerBurst)) {
+		p.next = now.Add(-pacerBurst)
+	}
+	at := p.next
+	p.next = p.next.Add(p.slot)
+	p.mu.Unlock()
+	if d := at.Sub(now); d >= time.Millisecond {
+		time.Sleep(d)
+	}
 }

@@ -14,7 +14,7 @@ func TestBenchSFUSmoke(t *testing.T) {
 	bin := buildHuddle(t)
 	out, err := exec.Command(bin, "bench", "sfu", "--baseline", "--json",
 		"--publishers", "2", "--subscribers", "2", "--audio",
-		"--pps", "200", "--warmup", "500ms", "--duration", "1s").Output()
+		"--pps", "200", "--pacing", "2.5", "--warmup", "500ms", "--duration", "1s").Output()
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
@@ -44,6 +44,16 @@ func TestBenchSFUSmoke(t *testing.T) {
 		// Only huddle has the forward delay histogram.
 		if fwd := r.ForwardP50Ms > 0 && r.ForwardP99Ms >= r.ForwardP50Ms; fwd != (r.Server == "huddle") {
 			t.Errorf("%s: forward delay p50 %v p99 %v", r.Server, r.ForwardP50Ms, r.ForwardP99Ms)
+		}
+		// The server delay starts at the socket, before the forwarder's
+		// read: never shorter, and longer on average once any packet
+		// carried the kernel's receive stamp.
+		if r.Server == "huddle" && (r.ServerP50Ms < r.ForwardP50Ms || r.ServerP99Ms < r.ForwardP99Ms || r.ServerMeanMs <= r.ForwardMeanMs) {
+			t.Errorf("huddle: server delay p50 %v p99 %v mean %v against forward delay p50 %v p99 %v mean %v",
+				r.ServerP50Ms, r.ServerP99Ms, r.ServerMeanMs, r.ForwardP50Ms, r.ForwardP99Ms, r.ForwardMeanMs)
+		}
+		if r.ServerWaitMsPerS < 0 || r.BotsWaitMsPerS < 0 {
+			t.Errorf("%s: negative CPU waits %+v", r.Server, r)
 		}
 	}
 	t.Logf("%+v", results)
