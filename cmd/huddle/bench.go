@@ -76,7 +76,11 @@ type benchResult struct {
 	// Pauses are videos the huddle server's allocator paused for a
 	// subscriber during the window (its estimate said the link pushed
 	// back); paused video is not delivered. 0 for the baseline.
-	Pauses          int64   `json:"pauses"`
+	Pauses int64 `json:"pauses"`
+	// PausesBefore are those paused before the window, in the warm-up
+	// (one still paused delivers nothing in the window and is not in
+	// Pauses).
+	PausesBefore    int64   `json:"pauses_before_window"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUUsPerPacket  float64 `json:"cpu_us_per_delivered_packet"`
 	PacketsPerSec   float64 `json:"delivered_packets_per_second"`
@@ -229,8 +233,8 @@ func benchSFU(args []string) error {
 }
 
 func printResult(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d, pauses %d\n",
-		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops, r.Pauses)
+	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d, pauses %d (%d before the window)\n",
+		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops, r.Pauses, r.PausesBefore)
 	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet\n",
 		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket)
 	fmt.Fprintf(w, "         latency bot to bot p50 %.2f ms p99 %.2f ms max %.2f ms (p99 %.2f ms to the bots' read)%s\n", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.ReadLatencyP99Ms, describeForward(r))
@@ -257,7 +261,11 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	}
 	for l.minStamped() < 20 {
 		if ctx.Err() != nil {
-			return res, errors.New("warm-up: not every subscriber receives every track")
+			// Most often the allocator paused a video for a subscriber
+			// before it had counted enough (bots on a loaded machine
+			// look like a congested link): say so.
+			s := scrapeBench(child.url)
+			return res, fmt.Errorf("warm-up: not every subscriber receives every track (server: %d videos paused for a subscriber, %d packets dropped)", s.pauses, s.drops)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -295,6 +303,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	s1 := scrapeBench(child.url)
 	res.ServerDrops = s1.drops - s0.drops
 	res.Pauses = s1.pauses - s0.pauses
+	res.PausesBefore = s0.pauses
 	res.ForwardP50Ms, res.ForwardP99Ms, _ = forwardDelay(s0, s1)
 	res.ForwardMeanMs, res.ForwardInBatchMs = forwardMeans(s0, s1)
 	res.ServerP50Ms, res.ServerP99Ms, res.ServerMeanMs = serverDelay(s0, s1)
