@@ -155,7 +155,7 @@ func (i *sendStampInterceptor) BindLocalStream(info *interceptor.StreamInfo, w i
 // kDefaultMinPacketLimit); so does this one: every packet has a slot at
 // the pacing rate, and the packets whose slots fall in the same 5 ms
 // window leave together at its start. A 33-packet frame at 1000 packets/s
-// and a factor of 2.5 leaves as bursts of 12, 12 and 9 packets at 0, 5
+// and a factor of 2.5 leaves as bursts of 13, 12 and 8 packets at 0, 5
 // and 10 ms.
 type pacer struct {
 	slot  time.Duration
@@ -167,8 +167,17 @@ type pacer struct {
 const pacerWindow = 5 * time.Millisecond
 
 func (p *pacer) wait() {
-	p.mu.Lock()
 	now := time.Now()
+	if d := p.reserve(now).Sub(now); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// reserve takes the next packet's slot and says when the packet may leave:
+// the start of the 5 ms window its slot falls in.
+func (p *pacer) reserve(now time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.epoch.IsZero() {
 		p.epoch = now
 	}
@@ -177,9 +186,5 @@ func (p *pacer) wait() {
 	}
 	at := p.next
 	p.next = p.next.Add(p.slot)
-	release := at.Add(-at.Sub(p.epoch) % pacerWindow)
-	p.mu.Unlock()
-	if d := release.Sub(now); d > 0 {
-		time.Sleep(d)
-	}
+	return at.Add(-at.Sub(p.epoch) % pacerWindow)
 }

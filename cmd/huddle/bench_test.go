@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // A short `huddle bench sfu --baseline` run of the built binary (both
@@ -77,5 +79,29 @@ func TestForwardDelayPercentiles(t *testing.T) {
 	}
 	if got := saturated(benchResult{Delivered: 100, Expected: 100, MachineBusyPct: 50}); got != "" {
 		t.Fatalf("a machine half busy that delivers everything is saturated: %s", got)
+	}
+}
+
+// The bench's pacer releases a frame written at once in 5 ms windows at
+// its pacing rate: 33 packets at 2500 packets/s leave as 13, 12 and 8
+// packets at 0, 5 and 10 ms; after a pause, the next frame starts at once.
+func TestBenchPacerWindows(t *testing.T) {
+	cfg := benchConfig{pps: 1000, pacing: 2.5}
+	p := &pacer{slot: cfg.paceSlot()}
+	t0 := time.Unix(1000, 0)
+	count := map[time.Duration]int{}
+	for range 33 {
+		count[p.reserve(t0).Sub(t0)]++
+	}
+	want := map[time.Duration]int{0: 13, 5 * time.Millisecond: 12, 10 * time.Millisecond: 8}
+	if !maps.Equal(count, want) {
+		t.Fatalf("releases by offset %v, want %v", count, want)
+	}
+	t1 := t0.Add(33 * time.Millisecond)
+	if r := p.reserve(t1); r.After(t1) {
+		t.Fatalf("the next frame's first packet waits until %v after it was written", r.Sub(t1))
+	}
+	if (benchConfig{pps: 1000}).paceSlot() != 0 {
+		t.Fatal("no pacing, yet a slot")
 	}
 }
