@@ -109,6 +109,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	muxConn := udp
 	if uc, ok := udp.(*net.UDPConn); ok {
 		e.gso = newGSOConn(uc, cfg.NoGSO || cfg.Baseline, log)
+		if !cfg.Baseline { // the baseline has no delay histograms to feed
+			e.gso.rx = newRXReader(uc)
+		}
 		muxConn = e.gso
 	}
 	udpMux, err := newUDPMux(se.LoggerFactory.NewLogger("udpmux"), muxConn, cfg.Interfaces)

@@ -150,7 +150,14 @@ func (f *Forwarder) ingest(l *simLayer, p *packet, raw []byte) {
 		return
 	}
 	seq := p.header.SequenceNumber
-	l.cache.store(seq, raw, p.keyframe, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	rx := now // without the socket's stamp, the server delay starts here
+	if f.room != nil {
+		if at, ok := f.room.engine.gso.arrival(p.header.SSRC, seq); ok && at <= now {
+			rx = at
+		}
+	}
+	l.cache.store(seq, raw, p.keyframe, now, rx)
 	if p.keyframe {
 		l.noteKeyframe(seq)
 	}

@@ -38,6 +38,8 @@ type gsoConn struct {
 
 	mu     sync.RWMutex
 	bursts map[netip.AddrPort]*burst
+
+	rx *rxReader // the kernel's receive stamps (rxstamp.go); nil without
 }
 
 // newGSOConn wraps the media socket, and decides once whether bursts are
@@ -91,6 +93,9 @@ func (g *gsoConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 
 // ReadFromAddrPort completes the mux's allocation-free interface.
 func (g *gsoConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if g.rx != nil {
+		return g.rx.read(b)
+	}
 	return g.UDPConn.ReadFromUDPAddrPort(b)
 }
 
@@ -99,6 +104,15 @@ func (g *gsoConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return g.WriteToAddrPort(b, ua.AddrPort())
 	}
 	return g.UDPConn.WriteTo(b, addr)
+}
+
+// arrival is when the RTP packet seq of ssrc reached the socket (unix
+// nanos, the kernel's stamp), if it is still known.
+func (g *gsoConn) arrival(ssrc uint32, seq uint16) (int64, bool) {
+	if g == nil || g.rx == nil {
+		return 0, false
+	}
+	return g.rx.table.arrival(ssrc, seq)
 }
 
 func normalize(a netip.AddrPort) netip.AddrPort {

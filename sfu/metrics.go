@@ -14,6 +14,8 @@ type pathCounts struct {
 	pauses, switches                      uint64 // allocator.go
 	delays                                [len(delayBuckets) + 1]uint64
 	delaySumNs, delayBatchNs              uint64
+	serverDelays                          [len(delayBuckets) + 1]uint64 // from the socket (rxstamp.go)
+	serverDelaySumNs                      uint64
 	probes, probesOK, probesFailed        uint64 // probe.go
 	padPackets, padBytes                  uint64
 }
@@ -26,6 +28,10 @@ func (s *sendPath) counts() pathCounts {
 	}
 	c.delaySumNs = s.delays.sumNs.Load()
 	c.delayBatchNs = s.delays.batchNs.Load()
+	for i := range c.serverDelays {
+		c.serverDelays[i] = s.serverDelays.counts[i].Load()
+	}
+	c.serverDelaySumNs = s.serverDelays.sumNs.Load()
 	if p := s.probe; p != nil {
 		c.probes, c.probesOK, c.probesFailed = p.clusters.Load(), p.succeeded.Load(), p.failed.Load()
 		c.padPackets, c.padBytes = p.padPackets.Load(), p.padBytes.Load()
@@ -49,6 +55,10 @@ func (c *pathCounts) add(o pathCounts) {
 	}
 	c.delaySumNs += o.delaySumNs
 	c.delayBatchNs += o.delayBatchNs
+	for i, n := range o.serverDelays {
+		c.serverDelays[i] += n
+	}
+	c.serverDelaySumNs += o.serverDelaySumNs
 	c.probes += o.probes
 	c.probesOK += o.probesOK
 	c.probesFailed += o.probesFailed
@@ -70,7 +80,7 @@ type engineMetrics struct {
 	pauses, switches                            *prometheus.Desc
 	layerPackets                                *prometheus.Desc
 	estimates                                   *prometheus.Desc
-	delay, delayBatch                           *prometheus.Desc
+	delay, delayBatch, serverDelay              *prometheus.Desc
 	probes, padPackets, padBytes                *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 	// keyframesSent counts PLIs sent to publishers by reason; they are a
@@ -97,6 +107,7 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		switches:          prometheus.NewDesc("huddle_media_layer_switches_total", "Simulcast layer switches made by subscribers' downtracks.", nil, nil),
 		delayBatch:        prometheus.NewDesc("huddle_media_forward_delay_in_batch_seconds_total", "Of huddle_media_forward_delay_seconds_sum, the time first sends spent inside the send batch that carried them (rewrite, SRTP, the GSO burst and its send); the rest is the wait for the send path to run.", nil, nil),
 		delay:             prometheus.NewDesc("huddle_media_forward_delay_seconds", "Delay the SFU adds to first sends: from reading a publisher's packet to the end of the send that carried it to one subscriber.", nil, nil),
+		serverDelay:       prometheus.NewDesc("huddle_media_server_delay_seconds", "Delay the server adds to first sends, whole: from a publisher's packet reaching the server's socket (the kernel's receive stamp) to the end of the send that carried it to one subscriber; huddle_media_forward_delay_seconds is its part from the forwarder's read.", nil, nil),
 		probes:            prometheus.NewDesc("huddle_media_probe_clusters_total", "Bandwidth probe clusters sent to subscribers before a move up or a resume, by outcome (started, succeeded, failed).", []string{"outcome"}, nil),
 		padPackets:        prometheus.NewDesc("huddle_media_probe_padding_packets_total", "Padding-only RTP packets sent to subscribers as bandwidth probes.", nil, nil),
 		padBytes:          prometheus.NewDesc("huddle_media_probe_padding_bytes_total", "Padding bytes sent to subscribers as bandwidth probes.", nil, nil),
@@ -118,7 +129,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.keyframesSentDesc, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.probes, m.padPackets, m.padBytes} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.keyframesSentDesc, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.serverDelay, m.probes, m.padPackets, m.padBytes} {
 		ch <- d
 	}
 }
@@ -135,7 +146,8 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.mu.Unlock()
 	ch <- prometheus.MustNewConstHistogram(m.estimates, est.count, est.sum, est.buckets)
-	ch <- delayMetric(m.delay, &t)
+	ch <- delayMetric(m.delay, &t.delays, t.delaySumNs)
+	ch <- delayMetric(m.serverDelay, &t.serverDelays, t.serverDelaySumNs)
 	ch <- prometheus.MustNewConstMetric(m.delayBatch, prometheus.CounterValue, float64(t.delayBatchNs)/1e9)
 	ch <- prometheus.MustNewConstMetric(m.sent, prometheus.CounterValue, float64(t.sent))
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(t.queueDrops), "queue_full")
@@ -194,13 +206,13 @@ func (h *estimateHistogram) add(bps float64) {
 	}
 }
 
-// delayMetric is the forward delay histogram of all send paths.
-func delayMetric(d *prometheus.Desc, t *pathCounts) prometheus.Metric {
+// delayMetric is a delay histogram of all send paths (forward or server).
+func delayMetric(d *prometheus.Desc, counts *[len(delayBuckets) + 1]uint64, sumNs uint64) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(delayBuckets))
 	var cum uint64
 	for i, b := range delayBuckets {
-		cum += t.delays[i]
+		cum += counts[i]
 		buckets[b] = cum
 	}
-	return prometheus.MustNewConstHistogram(d, cum+t.delays[len(delayBuckets)], float64(t.delaySumNs)/1e9, buckets)
+	return prometheus.MustNewConstHistogram(d, cum+counts[len(delayBuckets)], float64(sumNs)/1e9, buckets)
 }

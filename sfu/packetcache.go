@@ -22,6 +22,7 @@ type cachedPacket struct {
 	size     uint16 // 0: empty
 	keyframe bool
 	at       int64 // when the forwarder read it (unix nanos), for the forward delay
+	rx       int64 // when it reached the server's socket (rxstamp.go), for the server delay
 	buf      [maxPacketSize]byte
 }
 
@@ -43,31 +44,33 @@ func newPacketCache(size int) *packetCache {
 	return &packetCache{mask: uint16(size - 1), entries: make([]cachedPacket, size)}
 }
 
-// store keeps a packet read at at, replacing whatever held its slot.
-func (c *packetCache) store(seq uint16, raw []byte, keyframe bool, at int64) {
+// store keeps a packet that reached the socket at rx and the forwarder at
+// at, replacing whatever held its slot.
+func (c *packetCache) store(seq uint16, raw []byte, keyframe bool, at, rx int64) {
 	c.mu.Lock()
 	e := &c.entries[seq&c.mask]
-	e.seq, e.size, e.keyframe, e.at = seq, uint16(copy(e.buf[:], raw)), keyframe, at
+	e.seq, e.size, e.keyframe, e.at, e.rx = seq, uint16(copy(e.buf[:], raw)), keyframe, at, rx
 	c.mu.Unlock()
 }
 
 // load copies packet seq into dst. It reports false when the packet never
 // arrived or its slot has since been reused by a newer one.
 func (c *packetCache) load(seq uint16, dst []byte) (n int, keyframe, ok bool) {
-	n, keyframe, _, ok = c.loadAt(seq, dst)
+	n, keyframe, _, _, ok = c.loadAt(seq, dst)
 	return n, keyframe, ok
 }
 
-// loadAt is load that also tells when the packet was read.
-func (c *packetCache) loadAt(seq uint16, dst []byte) (n int, keyframe bool, at int64, ok bool) {
+// loadAt is load that also tells when the packet was read (at) and when it
+// reached the socket (rx).
+func (c *packetCache) loadAt(seq uint16, dst []byte) (n int, keyframe bool, at, rx int64, ok bool) {
 	c.mu.Lock()
 	e := &c.entries[seq&c.mask]
 	if e.size == 0 || e.seq != seq {
 		c.mu.Unlock()
-		return 0, false, 0, false
+		return 0, false, 0, 0, false
 	}
 	n = copy(dst, e.buf[:e.size])
-	keyframe, at = e.keyframe, e.at
+	keyframe, at, rx = e.keyframe, e.at, e.rx
 	c.mu.Unlock()
-	return n, keyframe, at, true
+	return n, keyframe, at, rx, true
 }

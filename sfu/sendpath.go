@@ -98,6 +98,7 @@ type sendPath struct {
 	now     int64 // when the current batch started (unix nanos); 0 between batches
 	batch   [sendBatch]sendItem
 	readAt  [sendBatch]int64 // when the forwarder read each first send of the batch
+	rxAt    [sendBatch]int64 // when each reached the server's socket (rxstamp.go)
 	nread   int
 	buf     [maxPacketSize]byte
 	pkt     packet
@@ -121,6 +122,9 @@ type sendPath struct {
 	pauses   atomic.Uint64 // videos the allocator paused for this subscriber
 	switches atomic.Uint64 // simulcast layer switches
 	delays   delayHistogram
+	// serverDelays is the same from the packet's arrival at the server's
+	// socket: the whole delay the server adds (rxstamp.go).
+	serverDelays delayHistogram
 }
 
 // delayBuckets are the upper bounds of the forward delay histogram, in
@@ -238,6 +242,7 @@ func (s *sendPath) run() {
 		s.now = 0
 		s.est.flush() // the batch has left: its send times to the estimator
 		s.delays.observe(s.readAt[:s.nread], start)
+		s.serverDelays.observe(s.rxAt[:s.nread], start)
 		s.nread = 0
 	}
 }
@@ -312,6 +317,7 @@ func (s *sendPath) flush() {
 		s.now = 0
 		s.est.flush()
 		s.delays.observe(s.readAt[:s.nread], start)
+		s.serverDelays.observe(s.rxAt[:s.nread], start)
 		s.nread = 0
 	}
 }
@@ -357,7 +363,7 @@ func (s *sendPath) deliver(it sendItem) {
 	if l == nil {
 		return
 	}
-	n, key, at, ok := l.cache.loadAt(in, s.buf[:])
+	n, key, at, rx, ok := l.cache.loadAt(in, s.buf[:])
 	if !ok {
 		if !it.retransmit {
 			// Overwritten before we got to it: this subscriber fell
@@ -388,7 +394,7 @@ func (s *sendPath) deliver(it sendItem) {
 		s.sent.Add(1)
 		s.bytes.Add(uint64(n))
 		if s.nread < len(s.readAt) {
-			s.readAt[s.nread] = at
+			s.readAt[s.nread], s.rxAt[s.nread] = at, rx
 			s.nread++
 		}
 	}

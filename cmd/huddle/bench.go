@@ -42,6 +42,20 @@ type benchConfig struct {
 	warmup, duration        time.Duration
 	huddleBin               string
 	noGSO                   bool
+	// pacing is the publishers' pacing rate as a multiple of their media
+	// rate (a browser's pacer); 0 sends each frame as one burst.
+	pacing float64
+	// botsIdle runs the bots (this process) under SCHED_IDLE and the
+	// server children at normal priority (bench_sched.go).
+	botsIdle bool
+}
+
+// paceSlot is one video packet's slot in the publishers' pacer (0: none).
+func (c benchConfig) paceSlot() time.Duration {
+	if c.pacing <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / (c.pacing * float64(c.pps)))
 }
 
 // benchResult is what one server did under the load, measured from
@@ -62,7 +76,11 @@ type benchResult struct {
 	// Pauses are videos the huddle server's allocator paused for a
 	// subscriber during the window (its estimate said the link pushed
 	// back); paused video is not delivered. 0 for the baseline.
-	Pauses          int64   `json:"pauses"`
+	Pauses int64 `json:"pauses"`
+	// PausesBefore are those paused before the window, in the warm-up
+	// (one still paused delivers nothing in the window and is not in
+	// Pauses).
+	PausesBefore    int64   `json:"pauses_before_window"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUUsPerPacket  float64 `json:"cpu_us_per_delivered_packet"`
 	PacketsPerSec   float64 `json:"delivered_packets_per_second"`
@@ -91,12 +109,27 @@ type benchResult struct {
 	// the rest is the wait for the subscriber's send path to run.
 	ForwardMeanMs    float64 `json:"forward_delay_mean_ms,omitempty"`
 	ForwardInBatchMs float64 `json:"forward_delay_in_batch_mean_ms,omitempty"`
+	// ServerP50Ms, ServerP99Ms and ServerMeanMs are the huddle server's
+	// whole added delay (huddle_media_server_delay_seconds: from the
+	// kernel's receive stamp on the publisher's packet at the server's
+	// socket to the end of the send to a subscriber): the forward delay
+	// plus Pion's receive path (the ICE mux, SRTP, the buffer). 0 for the
+	// baseline.
+	ServerP50Ms  float64 `json:"server_delay_p50_ms,omitempty"`
+	ServerP99Ms  float64 `json:"server_delay_p99_ms,omitempty"`
+	ServerMeanMs float64 `json:"server_delay_mean_ms,omitempty"`
 	// The machine during the window: busy share of all its cores, the
 	// bench process's own CPU (the bots, in % of one core), and the
 	// 1-minute load average at the end.
 	MachineBusyPct float64 `json:"machine_busy_percent"`
-	BotsCPUPct     float64 `json:"bots_cpu_percent_of_a_core"`
-	LoadAverage    float64 `json:"load_average"`
+	// ServerWaitMsPerS and BotsWaitMsPerS are how long the server's and
+	// the bots' threads stood runnable, waiting for a CPU, over the
+	// window (summed over threads, /proc/<pid>/task/*/schedstat), in ms
+	// per second: the scheduler's share of a latency.
+	ServerWaitMsPerS float64 `json:"server_cpu_wait_ms_per_s"`
+	BotsWaitMsPerS   float64 `json:"bots_cpu_wait_ms_per_s"`
+	BotsCPUPct       float64 `json:"bots_cpu_percent_of_a_core"`
+	LoadAverage      float64 `json:"load_average"`
 }
 
 // benchSFU loads a server in a child process with publisher and subscriber
@@ -117,6 +150,8 @@ func benchSFU(args []string) error {
 	baseline := f.Bool("baseline", false, "also run the naive Pion forwarder and print the ratio")
 	rounds := f.Int("rounds", 1, "runs of each server, interleaved")
 	asJSON := f.Bool("json", false, "print the results as JSON")
+	f.Float64Var(&cfg.pacing, "pacing", 0, "publishers pace their video at this multiple of its rate, as a browser does (2.5 is libwebrtc's default); 0 sends each frame's packets back to back, as Pion's sample writer does")
+	bots := f.String("bots", "normal", "scheduling of the bots (this process): normal, or idle (SCHED_IDLE: they run only when the server leaves a CPU; needs root, so that the server children can return to normal)")
 	f.BoolVar(&cfg.noGSO, "no-gso", false, "the huddle server sends one packet per system call even where UDP GSO works")
 	f.StringVar(&cfg.huddleBin, "huddle-bin", "", "run the huddle server from this binary (another build, to compare commits); default this one")
 	half := f.Bool("half-saturation", false, "first ramp subscribers up until the machine saturates (bench_saturate.go), then measure at half that many; --subscribers is ignored")
@@ -125,6 +160,16 @@ func benchSFU(args []string) error {
 	rampWindow := f.Duration("ramp-window", 3*time.Second, "with --half-saturation: measuring window of each ramp step")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	switch *bots {
+	case "normal":
+	case "idle":
+		if err := schedIdleSelf(); err != nil {
+			return fmt.Errorf("bench sfu: --bots idle: %w", err)
+		}
+		cfg.botsIdle = true
+	default:
+		return fmt.Errorf("bench sfu: --bots %q: want normal or idle", *bots)
 	}
 	if *half {
 		if *rampStep < 1 || *rampMax < *rampStep {
@@ -188,12 +233,13 @@ func benchSFU(args []string) error {
 }
 
 func printResult(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d, pauses %d\n",
-		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops, r.Pauses)
+	fmt.Fprintf(w, "%-8s %d pub x %d sub, %.1fs: published %d, delivered %d of %d, gaps %d, server drops %d, pauses %d (%d before the window)\n",
+		r.Server, r.Publishers, r.Subscribers, r.Seconds, r.Published, r.Delivered, r.Expected, r.Gaps, r.ServerDrops, r.Pauses, r.PausesBefore)
 	fmt.Fprintf(w, "         CPU %.2f us/packet (%.0f%% of a core), %.0f packets/s, RSS %.1f MB, %.2f allocs/packet, %.2f switches/packet\n",
 		r.CPUUsPerPacket, 100*r.CPUSeconds/r.Seconds, r.PacketsPerSec, float64(r.RSSBytes)/1e6, r.AllocsPerPacket, r.SwitchesPerPacket)
 	fmt.Fprintf(w, "         latency bot to bot p50 %.2f ms p99 %.2f ms max %.2f ms (p99 %.2f ms to the bots' read)%s\n", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.ReadLatencyP99Ms, describeForward(r))
-	fmt.Fprintf(w, "         machine %.0f%% busy, bots %.0f%% of a core, load average %.2f\n", r.MachineBusyPct, r.BotsCPUPct, r.LoadAverage)
+	fmt.Fprintf(w, "         machine %.0f%% busy, bots %.0f%% of a core, waiting for a CPU: server %.1f ms/s, bots %.1f ms/s, load average %.2f\n",
+		r.MachineBusyPct, r.BotsCPUPct, r.ServerWaitMsPerS, r.BotsWaitMsPerS, r.LoadAverage)
 }
 
 // benchRun starts one server child, loads it and measures it.
@@ -215,7 +261,11 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	}
 	for l.minStamped() < 20 {
 		if ctx.Err() != nil {
-			return res, errors.New("warm-up: not every subscriber receives every track")
+			// Most often the allocator paused a video for a subscriber
+			// before it had counted enough (bots on a loaded machine
+			// look like a congested link): say so.
+			s := scrapeBench(child.url)
+			return res, fmt.Errorf("warm-up: not every subscriber receives every track (server: %d videos paused for a subscriber, %d packets dropped)", s.pauses, s.drops)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -230,6 +280,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw0 := procSwitches(child.pid())
+	wait0, bwait0 := procRunDelay(child.pid()), procRunDelay(os.Getpid())
 	s0 := scrapeBench(child.url)
 	mm := startMachineMeter()
 	start := time.Now()
@@ -247,11 +298,15 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 		return res, err
 	}
 	sw1 := procSwitches(child.pid())
+	res.ServerWaitMsPerS = float64(procRunDelay(child.pid())-wait0) / 1e6 / res.Seconds
+	res.BotsWaitMsPerS = float64(procRunDelay(os.Getpid())-bwait0) / 1e6 / res.Seconds
 	s1 := scrapeBench(child.url)
 	res.ServerDrops = s1.drops - s0.drops
 	res.Pauses = s1.pauses - s0.pauses
+	res.PausesBefore = s0.pauses
 	res.ForwardP50Ms, res.ForwardP99Ms, _ = forwardDelay(s0, s1)
 	res.ForwardMeanMs, res.ForwardInBatchMs = forwardMeans(s0, s1)
+	res.ServerP50Ms, res.ServerP99Ms, res.ServerMeanMs = serverDelay(s0, s1)
 	res.RSSBytes, _ = procRSS(child.pid())
 	// Packets stamped at the end of the window are still on their way.
 	time.Sleep(500 * time.Millisecond)
@@ -293,6 +348,9 @@ func startChild(baseline bool, cfg benchConfig) (*child, error) {
 		args = append(args, "--baseline")
 	case cfg.noGSO:
 		args = append(args, "--no-gso")
+	}
+	if cfg.botsIdle {
+		args = append(args, "--sched-normal")
 	}
 	if !baseline && cfg.huddleBin != "" {
 		exe = cfg.huddleBin
@@ -390,6 +448,24 @@ func procSwitches(pid int) int64 {
 				x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 				n += x
 			}
+		}
+	}
+	return n
+}
+
+// procRunDelay sums the time a process's threads stood runnable waiting
+// for a CPU, in ns (the second field of /proc/<pid>/task/*/schedstat).
+func procRunDelay(pid int) int64 {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			x, _ := strconv.ParseInt(f[1], 10, 64)
+			n += x
 		}
 	}
 	return n

@@ -107,28 +107,84 @@ func (b *arrivalBuffer) arrived(seq uint16) (int64, bool) {
 
 // sendStamper is a network interceptor of the bots (closest to the wire,
 // under NACK and reports): it writes each stamped packet's send time as
-// the packet goes to SRTP and the socket.
-type sendStamper struct{ l *load }
+// the packet goes to SRTP and the socket. With a pace (--pacing), a
+// publisher's video first waits for its turn in a pacer, and is stamped
+// when it leaves the pacer: the pacer's wait is the publisher's, as in a
+// browser, not the server's.
+type sendStamper struct {
+	l    *load
+	pace time.Duration // one video packet's slot; 0: a frame leaves as one burst
+}
 
 func (s sendStamper) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &sendStampInterceptor{l: s.l}, nil
+	return &sendStampInterceptor{l: s.l, pace: s.pace}, nil
 }
 
 type sendStampInterceptor struct {
 	interceptor.NoOp
-	l *load
+	l    *load
+	pace time.Duration
 }
 
 func (i *sendStampInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	video := strings.HasPrefix(info.MimeType, "video/")
+	var p *pacer
+	if video && i.pace > 0 {
+		p = &pacer{slot: i.pace}
+	}
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		off := stampAt
 		if video {
 			off += vp8DescriptorLen(payload)
 		}
-		if off+stampLen <= len(payload) && binary.BigEndian.Uint32(payload[off:]) == stampMagic {
+		stamped := off+stampLen <= len(payload) && binary.BigEndian.Uint32(payload[off:]) == stampMagic
+		if p != nil {
+			p.wait()
+		}
+		if stamped {
 			binary.BigEndian.PutUint64(payload[off+12:], uint64(i.l.now()))
 		}
 		return w.Write(h, payload, a)
 	})
+}
+
+// pacer spreads a publisher's video packets out in time, as a browser's
+// pacer does, instead of writing a frame's packets back to back as Pion's
+// sample writer does. libwebrtc's pacer sends at a multiple of the target
+// rate (2.5 by default) and in bursts about 5 ms apart (its
+// kDefaultMinPacketLimit); so does this one: every packet has a slot at
+// the pacing rate, and the packets whose slots fall in the same 5 ms
+// window leave together at its start. A 33-packet frame at 1000 packets/s
+// and a factor of 2.5 leaves as bursts of 13, 12 and 8 packets at 0, 5
+// and 10 ms.
+type pacer struct {
+	slot  time.Duration
+	mu    sync.Mutex
+	epoch time.Time // windows start here, every pacerWindow
+	next  time.Time // the next packet's slot
+}
+
+const pacerWindow = 5 * time.Millisecond
+
+func (p *pacer) wait() {
+	now := time.Now()
+	if d := p.reserve(now).Sub(now); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// reserve takes the next packet's slot and says when the packet may leave:
+// the start of the 5 ms window its slot falls in.
+func (p *pacer) reserve(now time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epoch.IsZero() {
+		p.epoch = now
+	}
+	if p.next.Before(now) {
+		p.next = now // no credit for a pause: a frame's first packet leaves now
+	}
+	at := p.next
+	p.next = p.next.Add(p.slot)
+	return at.Add(-at.Sub(p.epoch) % pacerWindow)
 }

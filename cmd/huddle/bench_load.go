@@ -337,7 +337,7 @@ func (l *load) join(ctx context.Context, cfg benchConfig, base string) (stop fun
 		}
 		rcv := l.newReceiver(tracks)
 		r, err := sdk.Join(ctx, base, tok, sdk.Options{Logger: quiet, Settings: rcv.arrivals.settings,
-			NetworkInterceptors: []interceptor.Factory{sendStamper{l}},
+			NetworkInterceptors: []interceptor.Factory{sendStamper{l: l, pace: cfg.paceSlot()}},
 			OnTrack:             func(t *sdk.RemoteTrack) { l.read(rcv, t) }})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)

@@ -24,10 +24,15 @@ type serverSample struct {
 	// The histogram's sum, and the part of it spent inside send batches
 	// (huddle_media_forward_delay_in_batch_seconds_total), in seconds.
 	delaySum, inBatch float64
+	// server is huddle_media_server_delay_seconds: the same from the
+	// packet's arrival at the server's socket (the kernel's stamp), the
+	// whole delay the server adds; serverSum its sum in seconds.
+	server    map[float64]uint64
+	serverSum float64
 }
 
 func scrapeBench(base string) serverSample {
-	s := serverSample{delay: map[float64]uint64{}}
+	s := serverSample{delay: map[float64]uint64{}, server: map[float64]uint64{}}
 	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/metrics")
 	if err != nil {
 		return s
@@ -52,19 +57,40 @@ func scrapeBench(base string) serverSample {
 		if v, ok := strings.CutPrefix(line, "huddle_media_forward_delay_in_batch_seconds_total "); ok {
 			s.inBatch, _ = strconv.ParseFloat(v, 64)
 		}
-		if rest, ok := strings.CutPrefix(line, `huddle_media_forward_delay_seconds_bucket{le="`); ok {
-			le, v, ok := strings.Cut(rest, `"} `)
-			if !ok {
-				continue
-			}
-			b, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
-			n, err2 := strconv.ParseFloat(v, 64)
-			if err1 == nil && err2 == nil {
-				s.delay[b] = uint64(n)
-			}
+		if v, ok := strings.CutPrefix(line, "huddle_media_server_delay_seconds_sum "); ok {
+			s.serverSum, _ = strconv.ParseFloat(v, 64)
 		}
+		scrapeBucket(s.delay, line, "huddle_media_forward_delay_seconds")
+		scrapeBucket(s.server, line, "huddle_media_server_delay_seconds")
 	}
 	return s
+}
+
+// scrapeBucket notes one bucket line of histogram name into into.
+func scrapeBucket(into map[float64]uint64, line, name string) {
+	rest, ok := strings.CutPrefix(line, name+`_bucket{le="`)
+	if !ok {
+		return
+	}
+	le, v, ok := strings.Cut(rest, `"} `)
+	if !ok {
+		return
+	}
+	b, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+	n, err2 := strconv.ParseFloat(v, 64)
+	if err1 == nil && err2 == nil {
+		into[b] = uint64(n)
+	}
+}
+
+// serverDelay is the p50, p99 and mean of the server delay (socket to
+// send) between two samples, in ms, like forwardDelay.
+func serverDelay(a, b serverSample) (p50, p99, mean float64) {
+	p50, p99, _ = histPercentiles(a.server, b.server)
+	if n := b.server[math.Inf(1)] - a.server[math.Inf(1)]; n > 0 {
+		mean = 1e3 * (b.serverSum - a.serverSum) / float64(n)
+	}
+	return p50, p99, mean
 }
 
 // forwardMeans are the mean forward delay between two samples and the
@@ -82,22 +108,28 @@ func forwardMeans(a, b serverSample) (mean, inBatch float64) {
 // the largest finite bound's double). ok is false when the server has no
 // such histogram (the baseline) or sent nothing.
 func forwardDelay(a, b serverSample) (p50, p99 float64, ok bool) {
-	bounds := make([]float64, 0, len(b.delay))
-	for le := range b.delay {
+	return histPercentiles(a.delay, b.delay)
+}
+
+// histPercentiles are p50 and p99 of the difference of two scrapes of one
+// histogram (cumulative counts by upper bound), in ms.
+func histPercentiles(a, b map[float64]uint64) (p50, p99 float64, ok bool) {
+	bounds := make([]float64, 0, len(b))
+	for le := range b {
 		bounds = append(bounds, le)
 	}
 	slices.Sort(bounds)
 	if len(bounds) == 0 {
 		return 0, 0, false
 	}
-	total := b.delay[bounds[len(bounds)-1]] - a.delay[bounds[len(bounds)-1]]
+	total := b[bounds[len(bounds)-1]] - a[bounds[len(bounds)-1]]
 	if total == 0 {
 		return 0, 0, false
 	}
 	pct := func(q float64) float64 {
 		want := uint64(math.Ceil(q * float64(total)))
 		for i, le := range bounds {
-			if b.delay[le]-a.delay[le] >= want {
+			if b[le]-a[le] >= want {
 				if math.IsInf(le, 1) && i > 0 {
 					return 2 * bounds[i-1] * 1e3
 				}
@@ -177,5 +209,6 @@ func describeForward(r benchResult) string {
 	if r.ForwardP99Ms == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", forward delay p50 <= %.2f ms p99 <= %.2f ms mean %.2f ms (%.2f ms in the send batch)", r.ForwardP50Ms, r.ForwardP99Ms, r.ForwardMeanMs, r.ForwardInBatchMs)
+	return fmt.Sprintf("; server delay (socket to socket) p50 <= %.2f ms p99 <= %.2f ms mean %.2f ms, of it forward delay (forwarder read to sent) p50 <= %.2f ms p99 <= %.2f ms mean %.2f ms (%.2f ms in the send batch)",
+		r.ServerP50Ms, r.ServerP99Ms, r.ServerMeanMs, r.ForwardP50Ms, r.ForwardP99Ms, r.ForwardMeanMs, r.ForwardInBatchMs)
 }

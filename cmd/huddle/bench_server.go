@@ -26,8 +26,14 @@ func benchServer(args []string) error {
 	f := newEnvFlags("bench sfu-server")
 	baseline := f.Bool("baseline", false, "forward with the naive Pion forwarder")
 	noGSO := f.Bool("no-gso", false, "one send per packet even where UDP GSO works")
+	schedNormal := f.Bool("sched-normal", false, "return to normal scheduling first (the parent's bots run under SCHED_IDLE, which children inherit)")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if *schedNormal {
+		if err := schedNormalSelf(); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "huddle-bench")
 	if err != nil {

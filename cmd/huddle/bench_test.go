@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // A short `huddle bench sfu --baseline` run of the built binary (both
@@ -14,7 +16,7 @@ func TestBenchSFUSmoke(t *testing.T) {
 	bin := buildHuddle(t)
 	out, err := exec.Command(bin, "bench", "sfu", "--baseline", "--json",
 		"--publishers", "2", "--subscribers", "2", "--audio",
-		"--pps", "200", "--warmup", "500ms", "--duration", "1s").Output()
+		"--pps", "200", "--pacing", "2.5", "--warmup", "500ms", "--duration", "1s").Output()
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
@@ -45,6 +47,16 @@ func TestBenchSFUSmoke(t *testing.T) {
 		if fwd := r.ForwardP50Ms > 0 && r.ForwardP99Ms >= r.ForwardP50Ms; fwd != (r.Server == "huddle") {
 			t.Errorf("%s: forward delay p50 %v p99 %v", r.Server, r.ForwardP50Ms, r.ForwardP99Ms)
 		}
+		// The server delay starts at the socket, before the forwarder's
+		// read: never shorter, and longer on average once any packet
+		// carried the kernel's receive stamp.
+		if r.Server == "huddle" && (r.ServerP50Ms < r.ForwardP50Ms || r.ServerP99Ms < r.ForwardP99Ms || r.ServerMeanMs <= r.ForwardMeanMs) {
+			t.Errorf("huddle: server delay p50 %v p99 %v mean %v against forward delay p50 %v p99 %v mean %v",
+				r.ServerP50Ms, r.ServerP99Ms, r.ServerMeanMs, r.ForwardP50Ms, r.ForwardP99Ms, r.ForwardMeanMs)
+		}
+		if r.ServerWaitMsPerS < 0 || r.BotsWaitMsPerS < 0 {
+			t.Errorf("%s: negative CPU waits %+v", r.Server, r)
+		}
 	}
 	t.Logf("%+v", results)
 }
@@ -67,5 +79,29 @@ func TestForwardDelayPercentiles(t *testing.T) {
 	}
 	if got := saturated(benchResult{Delivered: 100, Expected: 100, MachineBusyPct: 50}); got != "" {
 		t.Fatalf("a machine half busy that delivers everything is saturated: %s", got)
+	}
+}
+
+// The bench's pacer releases a frame written at once in 5 ms windows at
+// its pacing rate: 33 packets at 2500 packets/s leave as 13, 12 and 8
+// packets at 0, 5 and 10 ms; after a pause, the next frame starts at once.
+func TestBenchPacerWindows(t *testing.T) {
+	cfg := benchConfig{pps: 1000, pacing: 2.5}
+	p := &pacer{slot: cfg.paceSlot()}
+	t0 := time.Unix(1000, 0)
+	count := map[time.Duration]int{}
+	for range 33 {
+		count[p.reserve(t0).Sub(t0)]++
+	}
+	want := map[time.Duration]int{0: 13, 5 * time.Millisecond: 12, 10 * time.Millisecond: 8}
+	if !maps.Equal(count, want) {
+		t.Fatalf("releases by offset %v, want %v", count, want)
+	}
+	t1 := t0.Add(33 * time.Millisecond)
+	if r := p.reserve(t1); r.After(t1) {
+		t.Fatalf("the next frame's first packet waits until %v after it was written", r.Sub(t1))
+	}
+	if (benchConfig{pps: 1000}).paceSlot() != 0 {
+		t.Fatal("no pacing, yet a slot")
 	}
 }
