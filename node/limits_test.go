@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
 
+	"github.com/huddle-rtc/huddle/sfu"
 	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -81,6 +83,41 @@ func TestOfferSourcesBounded(t *testing.T) {
 	c.waitError(protocol.CodeBadSDP)
 	c.sendMsg(&protocol.Offer{Target: protocol.TargetPublisher, SDP: "v=0", Sources: map[string]string{"a": "hologram"}})
 	c.waitError(protocol.CodeBadSDP)
+}
+
+// A publisher offer with more media sections than the bound is refused
+// before Pion sees it (each would be a transceiver and, once media flows,
+// goroutines and a packet cache); the connection carries on.
+func TestOfferMediaSectionsBounded(t *testing.T) {
+	s := startTestServer(t, Config{})
+	c := dialWS(t, s)
+	c.joinAs(s, "ann", "r")
+	bob := dialWS(t, s)
+	bob.joinAs(s, "bob", "r")
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for range sfu.MaxMediaSections + 1 {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sendMsg(&protocol.Offer{Target: protocol.TargetPublisher, SDP: offer.SDP})
+	e := c.waitError(protocol.CodeLimit)
+	if !strings.Contains(e.Message, "media sections") {
+		t.Errorf("refused with %q, want it to name the media sections", e.Message)
+	}
+	c.sendMsg(&protocol.SetPresence{State: protocol.PresenceOnline, Status: "still here"})
+	bob.waitFor(func(m any) bool {
+		p, ok := m.(*protocol.PresenceChanged)
+		return ok && p.Status == "still here"
+	})
 }
 
 // A message longer than the limit is refused with an error, costs no

@@ -23,8 +23,14 @@ const (
 	// PeerConnection until its remote description arrives.
 	MaxPendingCandidates = 64
 	// MaxSources bounds the entries of one offer's sources map.
-	MaxSources    = 16
-	maxTrackIDLen = 128
+	MaxSources = 16
+	// MaxMediaSections bounds the m-sections of a publisher offer: each
+	// is a transceiver, and each track in it goroutines and a packet
+	// cache on the server. The page uses five (camera, microphone,
+	// screen, screen audio, data); the rest is room for a client that
+	// renegotiates without recycling its stopped transceivers.
+	MaxMediaSections = 32
+	maxTrackIDLen    = 128
 )
 
 var validSources = map[string]bool{"camera": true, "microphone": true, "screen": true, "screen_audio": true, "unknown": true}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -65,6 +66,11 @@ type Peer struct {
 	pubMu      sync.Mutex
 	pubPending []webrtc.ICECandidateInit // candidates that came before the offer
 	sources    map[string]string         // client track id -> source, from the last offer
+
+	// reads are the published tracks this peer's goroutines read (RTP, and
+	// RTCP per layer); close ends those reads with a deadline (unblockReads).
+	readsMu sync.Mutex
+	reads   []trackRead
 
 	// negMu guards the subscriber negotiation state.
 	negMu       sync.Mutex
@@ -196,6 +202,9 @@ func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("%w: publisher offer does not parse: %w", ErrBadSDP, err)
 	}
+	if n := len(parsed.MediaDescriptions); n > MaxMediaSections {
+		return fmt.Errorf("%w: %d media sections in the publisher offer, at most %d", ErrLimit, n, MaxMediaSections)
+	}
 	p.sources = keepSources(p.sources, sources, offeredTracks(parsed))
 	if err := p.ensurePub(); err != nil {
 		return err
@@ -321,6 +330,9 @@ func (p *Peer) offerLocked() {
 
 // onTrack starts forwarding a track the client published.
 func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	p.readsMu.Lock()
+	p.reads = append(p.reads, trackRead{remote, receiver})
+	p.readsMu.Unlock()
 	if !p.opts.CanPublish {
 		p.log.Warn("refusing track: no publish grant", "kind", remote.Kind().String())
 		p.goDrain(remote)
@@ -461,6 +473,7 @@ func (p *Peer) close() {
 			p.log.Debug("close subscriber pc", "err", err)
 		}
 	}
+	p.unblockReads()
 	if pathRunning {
 		p.path.probe.close() // its pacing pushes onto the path
 		p.path.close()
@@ -468,4 +481,40 @@ func (p *Peer) close() {
 		p.room.engine.metrics.retire(p.path)
 	}
 	p.wg.Wait() // the forwarders of this peer's tracks end with its PC
+}
+
+// trackRead is one published track as its readers see it.
+type trackRead struct {
+	remote   *webrtc.TrackRemote
+	receiver *webrtc.RTPReceiver
+}
+
+// unblockReads sets a read deadline in the past on every published track
+// and its RTCP, after the publisher PC is closed. Closing the PC should end
+// those reads, and nearly always does; but a server under load once kept
+// forwarder and drain goroutines waiting inside pion/srtp (v3.1.3,
+// ReadStreamSRTP.NextStream) for half an hour after their PC closed, and
+// close, which waits for them, never returned: the participant's leave and
+// the server's shutdown hung with it. A deadline wakes that wait whatever
+// state the stream was left in.
+func (p *Peer) unblockReads() {
+	p.readsMu.Lock()
+	reads := p.reads
+	p.reads = nil
+	p.readsMu.Unlock()
+	past := time.Unix(1, 0)
+	for _, r := range reads {
+		if err := r.remote.SetReadDeadline(past); err != nil {
+			p.log.Debug("track read deadline", "err", err)
+		}
+		var err error
+		if rid := r.remote.RID(); rid != "" {
+			err = r.receiver.SetReadDeadlineSimulcast(past, rid)
+		} else {
+			err = r.receiver.SetReadDeadline(past)
+		}
+		if err != nil {
+			p.log.Debug("rtcp read deadline", "err", err)
+		}
+	}
 }
