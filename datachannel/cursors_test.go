@@ -61,7 +61,7 @@ func TestCursorsAndPresence(t *testing.T) {
 	a.sendCursor(doc, 0, 6, 11) // "world" selected at rev 0
 	for _, rc := range []*tclient{b, v} {
 		cur := rc.waitCursor("A's selection", func(c protocol.Cursor) bool { return c.Participant == "A" })
-		want := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: doc, Rev: 1, Anchor: 8, Head: 13, Participant: "A", Name: "Name A", Color: session.ColorFor("A")}
+		want := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: doc, Rev: 1, Anchor: 8, Head: 13, Participant: "A", Name: "Name A", Color: session.ColorFor("A"), Seq: 1}
 		if cur != want {
 			t.Fatalf("%s got %+v, want %+v", rc.p.ID, cur, want)
 		}
@@ -97,7 +97,8 @@ func TestCursorsAndPresence(t *testing.T) {
 		rc.waitMsg("cursorGone V", func(m msg) bool {
 			var c protocol.Cursor
 			json.Unmarshal(m.raw, &c)
-			return m.Type == protocol.DocTypeCursorGone && c.Participant == "V" && c.Doc == doc
+			// V's one cursor went out as seq 1: its removal comes after it.
+			return m.Type == protocol.DocTypeCursorGone && c.Participant == "V" && c.Doc == doc && c.Seq == 2
 		})
 	}
 	// A leaves.
@@ -105,7 +106,8 @@ func TestCursorsAndPresence(t *testing.T) {
 	b.waitMsg("cursorGone A", func(m msg) bool {
 		var c protocol.Cursor
 		json.Unmarshal(m.raw, &c)
-		return m.Type == protocol.DocTypeCursorGone && c.Participant == "A" && c.Doc == doc
+		// A's first and newest cursors went out as seq 1 and 2.
+		return m.Type == protocol.DocTypeCursorGone && c.Participant == "A" && c.Doc == doc && c.Seq == 3
 	})
 	b.waitMsg("presence of B alone", func(m msg) bool {
 		var p protocol.DocPresence
