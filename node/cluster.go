@@ -109,16 +109,17 @@ func (n *Node) startCluster() error {
 	}
 	c := &clustered{rdb: n.rdb, pending: map[string]int{}}
 	node, err := cluster.Start(n.ctx, cluster.Config{
-		Client:     n.rdb,
-		ID:         n.cfg.NodeID,
-		URL:        advertise,
-		MediaAddr:  media,
-		TTL:        n.cfg.ClusterTTL,
-		Load:       n.load,
-		OnRoomLost: n.roomLost,
-		Accept:     n.accept,
-		Logger:     n.log.With("part", "cluster"),
-		Registerer: n.reg,
+		Client:         n.rdb,
+		ID:             n.cfg.NodeID,
+		URL:            advertise,
+		MediaAddr:      media,
+		TTL:            n.cfg.ClusterTTL,
+		LinkQueueBytes: n.cfg.ClusterLinkQueueBytes,
+		Load:           n.load,
+		OnRoomLost:     n.roomLost,
+		Accept:         n.accept,
+		Logger:         n.log.With("part", "cluster"),
+		Registerer:     n.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("join cluster: %w", err)

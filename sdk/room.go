@@ -109,7 +109,8 @@ type Room struct {
 	api   *webrtc.API
 	docs  *Docs
 
-	reconnMu sync.Mutex // one Reconnect at a time
+	reconnMu sync.Mutex      // one Reconnect at a time
+	overload overloadBackoff // waits after CloseOverloaded (reconnect.go)
 
 	mu           sync.Mutex // guards everything below
 	conn         *signalConn
