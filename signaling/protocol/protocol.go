@@ -82,6 +82,11 @@ const (
 	CloseOverloaded = 4029
 )
 
+// PingInterval is how often the server pings a joined WebSocket (its
+// default; signaling.Config.PingInterval). A client that hears nothing
+// (no message, no ping) for several of them may take the server for dead.
+const PingInterval = 5 * time.Second
+
 // OverloadWait is the first wait before reconnecting after
 // CloseOverloaded; see CloseOverloaded.
 const OverloadWait = time.Second
