@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -212,6 +213,9 @@ func (n *Node) accept(l *cluster.Link) {
 		return
 	}
 	room := l.Room()
+	if h := beforeAccept.Load(); h != nil {
+		(*h)(n, room)
+	}
 	c := n.cluster
 	c.begin(room)
 	defer n.end(room)
@@ -231,6 +235,10 @@ func (n *Node) accept(l *cluster.Link) {
 	n.sig.Serve(t, signaling.Client{Remote: "relay from node " + l.Peer(), Host: n.relayHost, First: l.First(), Relayed: true})
 	<-l.Done()
 }
+
+// beforeAccept, when set (tests), runs as a relay link arrives, before the
+// node checks that it owns the room: a test moves the room meanwhile.
+var beforeAccept atomic.Pointer[func(n *Node, room string)]
 
 // begin and end bracket work that needs the room held here.
 func (c *clustered) begin(room string) {
