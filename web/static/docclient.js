@@ -609,6 +609,8 @@ export class DocSession {
       color: msg.color || colorFor(msg.participant),
       anchor: clamp(sel.anchor),
       head: clamp(sel.head),
+      rev: msg.rev, // the server revision and number it came with (tests replay it)
+      seq: msg.seq || 0,
     });
     return true;
   }
