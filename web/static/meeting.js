@@ -151,6 +151,7 @@ export class Meeting {
       this.overloadBase = recent ? Math.min(OVERLOAD_CAP_MS, 2 * this.overloadBase) : OVERLOAD_FIRST_MS;
       this.overloadAt = now;
       wait = this.overloadBase / 2 + Math.random() * this.overloadBase / 2;
+      console.info(`huddle: relay overloaded; reconnecting in ${Math.round(wait)} ms (base ${this.overloadBase} ms)`);
       // Later attempts back off from there rather than from 250 ms.
       this.attempt = Math.max(1, Math.ceil(Math.log2(this.overloadBase / RECONNECT_FIRST_MS)));
     }
