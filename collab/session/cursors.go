@@ -22,8 +22,10 @@ type cursorBox struct {
 	// under it, a removal takes the next seq under it, so no cursor
 	// decided after a removal goes out, and one decided before carries a
 	// lower seq (receivers drop it even if it arrives after the removal).
+	// Seqs come from the server's one counter (Server.cursorSeq), so a
+	// later session of the same participant (its channels opened again)
+	// goes on above the removals of the earlier one.
 	sendMu sync.Mutex
-	seq    int64
 }
 
 // cursorState is one document's cursor of one session.
@@ -183,8 +185,7 @@ func (s *Session) forwardCursor(c *protocol.Cursor) {
 	if !s.hasOpen(c.Doc) || s.expired.Load() {
 		return // closed or expired since: its removal went out, this must not follow it
 	}
-	s.cur.seq++
-	out.Seq = s.cur.seq
+	out.Seq = s.srv.cursorSeq.Add(1)
 	msg := mustEncode(out)
 	for _, o := range srv.roomSessions(s.p.Room) {
 		if o != s && o.hasOpen(c.Doc) {
@@ -199,8 +200,7 @@ func (s *Session) forwardCursor(c *protocol.Cursor) {
 func (s *Session) broadcastCursorGone(room, doc string) {
 	s.cur.sendMu.Lock()
 	defer s.cur.sendMu.Unlock()
-	s.cur.seq++
-	msg := mustEncode(&protocol.Cursor{Type: protocol.DocTypeCursorGone, Doc: doc, Participant: s.p.ID, Seq: s.cur.seq})
+	msg := mustEncode(&protocol.Cursor{Type: protocol.DocTypeCursorGone, Doc: doc, Participant: s.p.ID, Seq: s.srv.cursorSeq.Add(1)})
 	for _, o := range s.srv.roomSessions(room) {
 		if o != s && o.hasOpen(doc) {
 			o.sendControl(msg)

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/huddle-rtc/huddle/collab"
@@ -69,7 +70,8 @@ type Server struct {
 	sessions map[string]*Session
 	rooms    map[string]string // document id -> room, learnt from the service
 
-	presMu sync.Mutex // one presence broadcast at a time, so they arrive in the order they were computed
+	presMu    sync.Mutex   // one presence broadcast at a time, so they arrive in the order they were computed
+	cursorSeq atomic.Int64 // numbers cursor and cursorGone messages (cursors.go)
 }
 
 // NewServer returns a server over svc.
