@@ -70,6 +70,20 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("cluster: relay link closed: %d %s", e.Code, e.Reason)
 }
 
+// Overloaded reports whether the refusal was for load: a full queue or the
+// link limit, not a move or a failure.
+func (e *CloseError) Overloaded() bool { return overloadCode(e.Code) }
+
+func overloadCode(code int) bool { return code == CodeOverflow || code == CodeTooManyLinks }
+
+// Overloaded reports whether the link ended for load (a queue on the way
+// was full, or the owner was at its link limit) rather than because the
+// room moved or a node failed.
+func (l *Link) Overloaded() bool {
+	code, _ := l.CloseReason()
+	return overloadCode(code)
+}
+
 // Link is one relayed client connection between an edge node (which
 // dialed) and a room's owner (which accepted): ordered, both ways.
 type Link struct {
@@ -134,7 +148,7 @@ func (n *Node) Dial(ctx context.Context, node, room string, first []byte) (*Link
 	}
 	if len(n.dialed)+len(n.accepted) >= n.cfg.MaxLinks {
 		n.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d open on node %s", ErrTooManyLinks, n.cfg.MaxLinks, n.id)
+		return nil, fmt.Errorf("%w: %w", ErrTooManyLinks, &CloseError{CodeTooManyLinks, fmt.Sprintf("%d open on node %s", n.cfg.MaxLinks, n.id)})
 	}
 	var id uint64
 	for id == 0 || n.dialed[id] != nil {

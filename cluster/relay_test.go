@@ -223,8 +223,8 @@ func TestQueueOverflowClosesLink(t *testing.T) {
 			if code != CodeOverflow || !strings.Contains(reason, "queue full") {
 				t.Fatalf("owner closed with %d %q", code, reason)
 			}
-			if code, _ := waitClosed(t, l, 5*testTTL); code != CodeOverflow {
-				t.Fatalf("edge saw %d", code)
+			if code, _ := waitClosed(t, l, 5*testTTL); code != CodeOverflow || !l.Overloaded() || !al.Overloaded() {
+				t.Fatalf("edge saw %d (overloaded: edge %v, owner %v)", code, l.Overloaded(), al.Overloaded())
 			}
 			// What was queued before the overflow is still readable, and
 			// never more than the bound.
@@ -286,14 +286,17 @@ func TestTooManyLinks(t *testing.T) {
 	}
 	_, err := edge.Dial(ctxT(t), "owner", "room", nil)
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != CodeTooManyLinks {
+	if !errors.As(err, &ce) || ce.Code != CodeTooManyLinks || !ce.Overloaded() {
 		t.Fatalf("third link to an owner with MaxLinks 2: %v", err)
 	}
 	startNode(t, srv, Config{ID: "other", Accept: echo})
 	if _, err := edge.Dial(ctxT(t), "other", "room", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := edge.Dial(ctxT(t), "other", "room", nil); !errors.Is(err, ErrTooManyLinks) {
+	_, err = edge.Dial(ctxT(t), "other", "room", nil)
+	// Both limits are load, which the edge tells its client as such
+	// (signaling: CloseOverloaded), not as a moved room.
+	if !errors.Is(err, ErrTooManyLinks) || !errors.As(err, &ce) || !ce.Overloaded() {
 		t.Fatalf("fourth link from an edge with MaxLinks 3: %v", err)
 	}
 }

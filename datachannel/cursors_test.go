@@ -61,8 +61,8 @@ func TestCursorsAndPresence(t *testing.T) {
 	a.sendCursor(doc, 0, 6, 11) // "world" selected at rev 0
 	for _, rc := range []*tclient{b, v} {
 		cur := rc.waitCursor("A's selection", func(c protocol.Cursor) bool { return c.Participant == "A" })
-		want := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: doc, Rev: 1, Anchor: 8, Head: 13, Participant: "A", Name: "Name A", Color: session.ColorFor("A")}
-		if cur != want {
+		want := protocol.Cursor{Type: protocol.DocTypeCursor, Doc: doc, Rev: 1, Anchor: 8, Head: 13, Participant: "A", Name: "Name A", Color: session.ColorFor("A"), Seq: cur.Seq}
+		if cur != want || cur.Seq <= 0 {
 			t.Fatalf("%s got %+v, want %+v", rc.p.ID, cur, want)
 		}
 	}
@@ -77,7 +77,7 @@ func TestCursorsAndPresence(t *testing.T) {
 		return pending && c.Anchor == 10
 	})
 	pr.FlushCursors()
-	b.waitCursor("newest cursor", func(c protocol.Cursor) bool { return c.Participant == "A" && c.Anchor == 10 })
+	aSeq := b.waitCursor("newest cursor", func(c protocol.Cursor) bool { return c.Participant == "A" && c.Anchor == 10 }).Seq
 	got := b.cursorsSeen()
 	if len(got) != 2 {
 		t.Fatalf("B got %d cursors, want the first and the newest: %+v", len(got), got)
@@ -87,7 +87,7 @@ func TestCursorsAndPresence(t *testing.T) {
 	}
 	// A viewer's cursor is passed on too.
 	v.sendCursor(doc, 1, 0, 2)
-	a.waitCursor("viewer's cursor", func(c protocol.Cursor) bool { return c.Participant == "V" && c.Head == 2 })
+	vSeq := a.waitCursor("viewer's cursor", func(c protocol.Cursor) bool { return c.Participant == "V" && c.Head == 2 }).Seq
 
 	// V closes the document: the others hear cursorGone and the new presence.
 	if m := v.request(protocol.DocRequest{Type: protocol.DocTypeClose, Doc: doc}, protocol.DocTypeDone); m.Type != protocol.DocTypeDone {
@@ -97,7 +97,9 @@ func TestCursorsAndPresence(t *testing.T) {
 		rc.waitMsg("cursorGone V", func(m msg) bool {
 			var c protocol.Cursor
 			json.Unmarshal(m.raw, &c)
-			return m.Type == protocol.DocTypeCursorGone && c.Participant == "V" && c.Doc == doc
+			// Numbered after V's cursor, so that a receiver can tell that
+			// cursor older than the removal whatever order they arrive in.
+			return m.Type == protocol.DocTypeCursorGone && c.Participant == "V" && c.Doc == doc && c.Seq > vSeq
 		})
 	}
 	// A leaves.
@@ -105,7 +107,7 @@ func TestCursorsAndPresence(t *testing.T) {
 	b.waitMsg("cursorGone A", func(m msg) bool {
 		var c protocol.Cursor
 		json.Unmarshal(m.raw, &c)
-		return m.Type == protocol.DocTypeCursorGone && c.Participant == "A" && c.Doc == doc
+		return m.Type == protocol.DocTypeCursorGone && c.Participant == "A" && c.Doc == doc && c.Seq > aSeq
 	})
 	b.waitMsg("presence of B alone", func(m msg) bool {
 		var p protocol.DocPresence

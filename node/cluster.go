@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,16 +110,17 @@ func (n *Node) startCluster() error {
 	}
 	c := &clustered{rdb: n.rdb, pending: map[string]int{}}
 	node, err := cluster.Start(n.ctx, cluster.Config{
-		Client:     n.rdb,
-		ID:         n.cfg.NodeID,
-		URL:        advertise,
-		MediaAddr:  media,
-		TTL:        n.cfg.ClusterTTL,
-		Load:       n.load,
-		OnRoomLost: n.roomLost,
-		Accept:     n.accept,
-		Logger:     n.log.With("part", "cluster"),
-		Registerer: n.reg,
+		Client:         n.rdb,
+		ID:             n.cfg.NodeID,
+		URL:            advertise,
+		MediaAddr:      media,
+		TTL:            n.cfg.ClusterTTL,
+		LinkQueueBytes: n.cfg.ClusterLinkQueueBytes,
+		Load:           n.load,
+		OnRoomLost:     n.roomLost,
+		Accept:         n.accept,
+		Logger:         n.log.With("part", "cluster"),
+		Registerer:     n.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("join cluster: %w", err)
@@ -211,6 +213,9 @@ func (n *Node) accept(l *cluster.Link) {
 		return
 	}
 	room := l.Room()
+	if h := beforeAccept.Load(); h != nil {
+		(*h)(n, room)
+	}
 	c := n.cluster
 	c.begin(room)
 	defer n.end(room)
@@ -230,6 +235,10 @@ func (n *Node) accept(l *cluster.Link) {
 	n.sig.Serve(t, signaling.Client{Remote: "relay from node " + l.Peer(), Host: n.relayHost, First: l.First(), Relayed: true})
 	<-l.Done()
 }
+
+// beforeAccept, when set (tests), runs as a relay link arrives, before the
+// node checks that it owns the room: a test moves the room meanwhile.
+var beforeAccept atomic.Pointer[func(n *Node, room string)]
 
 // begin and end bracket work that needs the room held here.
 func (c *clustered) begin(room string) {

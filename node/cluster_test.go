@@ -32,16 +32,26 @@ import (
 // Redis, with production defaults otherwise, and waits until each sees all.
 func startClusterNodes(t *testing.T, rs *redistest.Server, n int) []*node.Node {
 	t.Helper()
+	return startClusterNodesWith(t, rs, n, nil)
+}
+
+// startClusterNodesWith lets a test change each node's configuration.
+func startClusterNodesWith(t *testing.T, rs *redistest.Server, n int, adjust func(*node.Config)) []*node.Node {
+	t.Helper()
 	nodes := make([]*node.Node, n)
 	for i := range nodes {
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 		if os.Getenv("HUDDLE_TEST_LOG") != "" {
 			logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", i)
 		}
-		nd, err := node.New(node.Config{
+		cfg := node.Config{
 			HTTPAddr: "127.0.0.1:0", MediaUDPAddr: "127.0.0.1:0", MediaTCPAddr: "127.0.0.1:0",
 			DataDir: t.TempDir(), Logger: logger, Redis: rs.URL(), NodeID: fmt.Sprintf("n%d", i),
-		})
+		}
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		nd, err := node.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +61,7 @@ func startClusterNodes(t *testing.T, rs *redistest.Server, n int) []*node.Node {
 		t.Cleanup(func() { nd.Close() })
 		nodes[i] = nd
 	}
-	sdktest.WaitFor(t, 15*time.Second, func() string { return "every node to see the three members" }, func() bool {
+	sdktest.WaitFor(t, 15*time.Second, func() string { return "every node to see the others" }, func() bool {
 		for _, nd := range nodes {
 			if len(nd.Cluster().Members()) != n {
 				return false

@@ -100,6 +100,9 @@ type Config struct {
 	// ClusterTTL: a node that stops refreshing its membership is gone
 	// after this long; default 3s.
 	ClusterTTL time.Duration
+	// ClusterLinkQueueBytes bounds the bytes queued per relay link and
+	// direction (cluster.Config.LinkQueueBytes; default 4 MiB).
+	ClusterLinkQueueBytes int
 }
 
 // Defaults of the design brief.

@@ -18,6 +18,23 @@ import (
 type signalConn struct {
 	ws *websocket.Conn
 	mu sync.Mutex
+	// silence: once set (before the read loop starts), a read that hears
+	// nothing from the server, not even a ping, for this long fails, so
+	// that a server that stopped (paused, or its network gone without a
+	// reset) is noticed and the room reconnects.
+	silence time.Duration
+}
+
+// DefaultServerTimeout is Options.ServerTimeout's default: three of the
+// server's ping intervals.
+const DefaultServerTimeout = 3 * protocol.PingInterval
+
+// watchSilence arms the read deadline (see silence).
+func (c *signalConn) watchSilence(d time.Duration) {
+	if d <= 0 {
+		d = DefaultServerTimeout
+	}
+	c.silence = d
 }
 
 // wsURL accepts a server's page URL (http://host:7880) or its WebSocket URL
@@ -51,11 +68,22 @@ func dial(ctx context.Context, u *url.URL) (*signalConn, error) {
 		}
 		return nil, fmt.Errorf("dial %s: %w", u, err)
 	}
-	// The server pings; answering resets our own deadline too.
+	c := &signalConn{ws: ws}
+	// The server pings; answering resets its deadline for us, and hearing
+	// it resets ours.
 	ws.SetPingHandler(func(data string) error {
+		c.extend()
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 	})
-	return &signalConn{ws: ws}, nil
+	return c, nil
+}
+
+// extend moves the read deadline on after hearing from the server. It runs
+// on the reader's goroutine (read, and the ping handler inside it).
+func (c *signalConn) extend() {
+	if c.silence > 0 {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.silence))
+	}
 }
 
 func (c *signalConn) send(m any) error {
@@ -75,6 +103,7 @@ func (c *signalConn) send(m any) error {
 // read returns the next message and its room event seq (0 if it is not a
 // room event).
 func (c *signalConn) read() (any, uint64, error) {
+	c.extend()
 	_, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return nil, 0, err

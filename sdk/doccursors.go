@@ -119,6 +119,9 @@ func (d *Document) handleCursor(m *protocol.Cursor) {
 // cursorLocked records m if it can be placed now; one from the future
 // waits in early until its revision arrives.
 func (d *Document) cursorLocked(m *protocol.Cursor) bool {
+	if m.Seq != 0 && m.Seq <= d.gone[m.Participant] {
+		return false // decided before that participant's removal, which overtook it
+	}
 	cur := d.c.Revision()
 	if m.Rev > cur || d.syncing {
 		if old := d.early[m.Participant]; old == nil || old.Rev <= m.Rev {
@@ -127,7 +130,7 @@ func (d *Document) cursorLocked(m *protocol.Cursor) bool {
 		return false
 	}
 	delete(d.early, m.Participant)
-	if old := d.remote[m.Participant]; old != nil && old.rev > m.Rev {
+	if old := d.remote[m.Participant]; old != nil && (old.rev > m.Rev || m.Seq != 0 && old.seq > m.Seq) {
 		return false // overtaken on the unordered channel by a newer one
 	}
 	sel := ot.Selection{Anchor: m.Anchor, Head: m.Head}
@@ -146,7 +149,7 @@ func (d *Document) cursorLocked(m *protocol.Cursor) bool {
 	sel, _ = d.c.RemoteSelection(sel, cur)
 	n := d.c.Len()
 	d.remote[m.Participant] = &RemoteCursor{Participant: m.Participant, Name: m.Name, Color: m.Color,
-		Anchor: clamp(sel.Anchor, n), Head: clamp(sel.Head, n), rev: m.Rev}
+		Anchor: clamp(sel.Anchor, n), Head: clamp(sel.Head, n), rev: m.Rev, seq: m.Seq}
 	return true
 }
 
@@ -161,8 +164,21 @@ func (d *Document) resolveEarlyLocked() []Change {
 	return append(changes, d.placeEarlyThreadsLocked()...)
 }
 
-func (d *Document) cursorGone(participant string) {
+// maxGone bounds the removals a Document remembers; forgetting one only
+// lets a cursor that a removal overtook show again until the next update.
+const maxGone = 1024
+
+func (d *Document) cursorGone(participant string, seq int64) {
 	d.mu.Lock()
+	if seq > d.gone[participant] {
+		if _, known := d.gone[participant]; !known && len(d.gone) >= maxGone {
+			for p := range d.gone {
+				delete(d.gone, p)
+				break
+			}
+		}
+		d.gone[participant] = seq
+	}
 	_, had := d.remote[participant]
 	delete(d.remote, participant)
 	delete(d.early, participant)

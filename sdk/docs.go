@@ -590,7 +590,7 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 	case *protocol.Cursor:
 		if doc := d.doc(m.Doc); doc != nil {
 			if env.Type == protocol.DocTypeCursorGone {
-				doc.cursorGone(m.Participant)
+				doc.cursorGone(m.Participant, m.Seq)
 			} else {
 				doc.handleCursor(m)
 			}

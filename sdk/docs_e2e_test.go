@@ -15,6 +15,7 @@ import (
 	"github.com/huddle-rtc/huddle/collab"
 	"github.com/huddle-rtc/huddle/collab/ot"
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -365,23 +366,9 @@ func TestDocsBadInput(t *testing.T) {
 // its name and colour and moves with edits on both sides; server-made
 // undo and redo arrive as edits; closing the document removes the cursor.
 func TestDocsCursorsUndoPresence(t *testing.T) {
-	srv := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a := join(t, ctx, srv, "alice", "cur", sdk.Options{})
-	b := join(t, ctx, srv, "bob", "cur", sdk.Options{})
-	info, err := a.Docs().Create(ctx, "c", "héllo wörld")
-	if err != nil {
-		t.Fatal(err)
-	}
-	da, err := a.Docs().Open(ctx, info.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := b.Docs().Open(ctx, info.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _, da, db := twoEditors(t, ctx, "cur", "héllo wörld")
 	var mu sync.Mutex
 	var remoteEdits, cursorEvents int
 	db.OnChange(func(c sdk.Change) {
@@ -447,7 +434,11 @@ func TestDocsCursorsUndoPresence(t *testing.T) {
 	if err := da.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alice's cursor to go when she closes", 10*time.Second, func() bool {
+	sdktest.WaitFor(t, 10*time.Second, func() string {
+		// Which of the two stayed, for a failure's story.
+		c, ok := db.RemoteCursors()[a.Self().ID]
+		return fmt.Sprintf("alice's cursor to go when she closes (cursor still there: %v %+v; presence %v)", ok, c, db.Presence())
+	}, func() bool {
 		_, ok := db.RemoteCursors()[a.Self().ID]
 		return !ok && len(db.Presence()) == 1
 	})

@@ -56,6 +56,7 @@ type RemoteCursor struct {
 	Anchor      int
 	Head        int
 	rev         int64 // the server revision it was reported at
+	seq         int64 // the server's number for it (protocol.Cursor.Seq)
 }
 
 // DocStats counts what a Document did.
@@ -121,6 +122,7 @@ type Document struct {
 	cursorTimer *time.Timer
 	remote      map[string]*RemoteCursor
 	early       map[string]*protocol.Cursor // reported at a revision not reached yet
+	gone        map[string]int64            // participant -> seq of its last cursorGone (doccursors.go)
 	threads     map[string]*threadState     // comment threads (comments.go)
 
 	out    outage // the server could not store edits (docoutage.go)
@@ -139,7 +141,7 @@ func newDocument(d *Docs, id string) *Document {
 		docs: d, id: id, c: client.New("", 0, ""),
 		ready: make(chan struct{}), changed: make(chan struct{}),
 		remote: map[string]*RemoteCursor{}, early: map[string]*protocol.Cursor{},
-		threads: map[string]*threadState{},
+		gone: map[string]int64{}, threads: map[string]*threadState{},
 	}
 }
 

@@ -40,3 +40,22 @@ func SetReopenBackoff(tries int, first, max time.Duration) (restore func()) {
 	backoff.max.Store(int64(max))
 	return func() { backoff.tries.Store(t); backoff.first.Store(f); backoff.max.Store(m) }
 }
+
+// StaleCursor returns participant's cursor as this document last placed
+// it, as the server's message that carried it (its revision and seq), to
+// be delivered again later with DeliverCursor.
+func (d *Document) StaleCursor(participant string) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rc := d.remote[participant]
+	if rc == nil {
+		return nil
+	}
+	data, _ := json.Marshal(&protocol.Cursor{Type: protocol.DocTypeCursor, Doc: d.id, Rev: rc.rev,
+		Anchor: rc.Anchor, Head: rc.Head, Participant: rc.Participant, Name: rc.Name, Color: rc.Color, Seq: rc.seq})
+	return data
+}
+
+// DeliverCursor hands data to the documents as if it had just arrived on
+// the cursors channel (a message that the other channel overtook).
+func (d *Docs) DeliverCursor(data []byte) { d.onCursors(d.generation(), data) }

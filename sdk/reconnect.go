@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -122,7 +123,9 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 }
 
 // autoReconnect retries Reconnect with backoff after an unexpected drop,
-// for up to Options.ReconnectTimeout; then the session ends. When the
+// for up to Options.ReconnectTimeout; then the session ends. After an
+// overload close (CloseOverloaded) the first attempt waits overloadBackoff's
+// base, jittered, and later attempts back off from there. When the
 // room moved (cluster mode: its node died, close code CloseRoomMoved),
 // every participant of the room reconnects at once, so the first attempt
 // waits a uniform random part of protocol.ReconnectSpread; later attempts
@@ -133,14 +136,23 @@ func (r *Room) autoReconnect(cause error, gen uint64) {
 		limit = 30 * time.Second
 	}
 	deadline := time.Now().Add(limit)
-	if roomMoved(cause) {
+	backoff := 200 * time.Millisecond
+	switch {
+	case overloaded(cause):
+		base := r.overload.next(time.Now())
+		wait := overloadJitter(base)
+		r.log.Info("relay overloaded; reconnecting", "in", wait, "backoff", base)
+		if !r.sleep(wait) {
+			return
+		}
+		backoff = min(base, 5*time.Second)
+	case roomMoved(cause):
 		wait := rand.N(protocol.ReconnectSpread)
 		r.log.Info("room moved; reconnecting", "in", wait)
 		if !r.sleep(wait) {
 			return
 		}
 	}
-	backoff := 200 * time.Millisecond
 	for {
 		ctx, cancel := context.WithDeadline(r.ctx, deadline)
 		skipped, err := r.reconnect(ctx, gen, true)
@@ -176,6 +188,47 @@ func (r *Room) sleep(d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// overloaded: the server closed with CloseOverloaded.
+func overloaded(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) && ce.Code == protocol.CloseOverloaded
+}
+
+// overloadBackoff remembers overload closes across reconnects, so that a
+// client that reconnects into the same overload waits longer each time:
+// the wait's base starts at protocol.OverloadWait and doubles (up to
+// overloadCap) for every overload close within overloadMemory of the last.
+type overloadBackoff struct {
+	mu   sync.Mutex
+	base time.Duration
+	last time.Time
+}
+
+const (
+	overloadCap    = 16 * time.Second
+	overloadMemory = time.Minute
+)
+
+// next records an overload close at now and returns the wait's base.
+func (o *overloadBackoff) next(now time.Time) time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.base == 0 || now.Sub(o.last) > overloadMemory {
+		o.base = protocol.OverloadWait
+	} else {
+		o.base = min(2*o.base, overloadCap)
+	}
+	o.last = now
+	return o.base
+}
+
+// overloadJitter draws the wait from the upper half of base: never at
+// once (that meets the same overload), spread so clients do not return
+// together.
+func overloadJitter(base time.Duration) time.Duration {
+	return base/2 + rand.N(base/2+1)
 }
 
 // roomMoved: the server closed with CloseRoomMoved.

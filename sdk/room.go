@@ -74,6 +74,11 @@ type Options struct {
 	// ReconnectTimeout bounds the automatic reconnect attempts after a
 	// drop [30s]; when they all fail the session ends.
 	ReconnectTimeout time.Duration
+	// ServerTimeout: a signaling connection on which nothing arrives from
+	// the server, not even its pings (every protocol.PingInterval), for
+	// this long is taken for dead and the room reconnects (resuming)
+	// [DefaultServerTimeout, 15s].
+	ServerTimeout time.Duration
 	// OnReconnect is called after every successful (automatic or explicit)
 	// reconnect, with the participant as the room sees it: the same id
 	// after a resume, a new one after a clean rejoin.
@@ -109,7 +114,8 @@ type Room struct {
 	api   *webrtc.API
 	docs  *Docs
 
-	reconnMu sync.Mutex // one Reconnect at a time
+	reconnMu sync.Mutex      // one Reconnect at a time
+	overload overloadBackoff // waits after CloseOverloaded (reconnect.go)
 
 	mu           sync.Mutex // guards everything below
 	conn         *signalConn
@@ -353,6 +359,7 @@ func (r *Room) offerWithLocked(opts *webrtc.OfferOptions) {
 
 func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 	defer close(done)
+	conn.watchSilence(r.opts.ServerTimeout)
 	for {
 		m, seq, err := conn.read()
 		if err != nil {

@@ -89,7 +89,7 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	defDur(&c.PingInterval, 5*time.Second)
+	defDur(&c.PingInterval, protocol.PingInterval)
 	defDur(&c.PongTimeout, 20*time.Second)
 	defDur(&c.JoinTimeout, 10*time.Second)
 	defDur(&c.ResumeGrace, 30*time.Second)

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -67,7 +68,11 @@ func (s *session) route(room string, j *protocol.Join) (relayed bool, done func(
 	relay, done, err := s.srv.cfg.Router.Route(s.ctx, room, join)
 	if err != nil {
 		s.log.Warn("cannot route a join", "room", room, "err", err)
-		s.endWith(protocol.CodeUnavailable, fmt.Sprintf("the node of room %q cannot be reached now (%v); reconnect", room, err), protocol.TypeJoin, protocol.CloseRoomMoved)
+		closeCode := protocol.CloseRoomMoved
+		if overloaded(err) {
+			closeCode = protocol.CloseOverloaded
+		}
+		s.endWith(protocol.CodeUnavailable, fmt.Sprintf("the node of room %q cannot be reached now (%v); reconnect", room, err), protocol.TypeJoin, closeCode)
 		return true, nil
 	}
 	if relay == nil {
@@ -124,10 +129,25 @@ func (s *session) pump(room string) {
 				continue
 			}
 		}
-		s.finish(clientClose(code, reason))
+		if o, ok := relay.(overloader); ok && o.Overloaded() {
+			s.log.Warn("relay overloaded: client told to reconnect later", "room", room, "code", code, "reason", reason)
+			s.finish(closeFrame{protocol.CloseOverloaded, "overloaded: reconnect later"})
+		} else {
+			s.finish(clientClose(code, reason))
+		}
 		s.conn.Interrupt()
 		return
 	}
+}
+
+// overloader is what a Relay (or the error of a Route) may add: whether it
+// ended or was refused for load (a full queue on the way, a link limit),
+// which the client hears as CloseOverloaded rather than a moved room.
+type overloader interface{ Overloaded() bool }
+
+func overloaded(err error) bool {
+	var o overloader
+	return errors.As(err, &o) && o.Overloaded()
 }
 
 // clientClose is the close frame a client gets when its relay ended: the
@@ -136,7 +156,7 @@ func (s *session) pump(room string) {
 // message) as "room moved: reconnect".
 func clientClose(code int, reason string) closeFrame {
 	switch code {
-	case protocol.CloseNormal, protocol.CloseGoingAway, protocol.ClosePolicy, protocol.CloseServiceRestart, protocol.CloseRoomMoved:
+	case protocol.CloseNormal, protocol.CloseGoingAway, protocol.ClosePolicy, protocol.CloseServiceRestart, protocol.CloseRoomMoved, protocol.CloseOverloaded:
 		return closeFrame{code, reason}
 	}
 	return closeFrame{protocol.CloseRoomMoved, "room moved: reconnect"}

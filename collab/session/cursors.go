@@ -16,6 +16,16 @@ type cursorBox struct {
 	docs  map[string]*cursorState
 	force bool // pass pending cursors on now (FlushCursors)
 	kick  chan struct{}
+
+	// sendMu orders what the others hear about this session's cursors:
+	// a forward checks that the document is still open and takes its seq
+	// under it, a removal takes the next seq under it, so no cursor
+	// decided after a removal goes out, and one decided before carries a
+	// lower seq (receivers drop it even if it arrives after the removal).
+	// Seqs come from the server's one counter (Server.cursorSeq), so a
+	// later session of the same participant (its channels opened again)
+	// goes on above the removals of the earlier one.
+	sendMu sync.Mutex
 }
 
 // cursorState is one document's cursor of one session.
@@ -170,10 +180,30 @@ func (s *Session) forwardCursor(c *protocol.Cursor) {
 		Anchor: sel.Anchor, Head: sel.Head,
 		Participant: s.p.ID, Name: s.p.Name, Color: s.p.Color,
 	}
+	s.cur.sendMu.Lock()
+	defer s.cur.sendMu.Unlock()
+	if !s.hasOpen(c.Doc) || s.expired.Load() {
+		return // closed or expired since: its removal went out, this must not follow it
+	}
+	out.Seq = s.srv.cursorSeq.Add(1)
 	msg := mustEncode(out)
 	for _, o := range srv.roomSessions(s.p.Room) {
 		if o != s && o.hasOpen(c.Doc) {
 			o.link.SendCursor(msg)
+		}
+	}
+}
+
+// broadcastCursorGone tells the others who have doc open that s's cursor
+// in it is gone, on their collab channel (it must not be lost), numbered
+// after every cursor of s that went out before it.
+func (s *Session) broadcastCursorGone(room, doc string) {
+	s.cur.sendMu.Lock()
+	defer s.cur.sendMu.Unlock()
+	msg := mustEncode(&protocol.Cursor{Type: protocol.DocTypeCursorGone, Doc: doc, Participant: s.p.ID, Seq: s.srv.cursorSeq.Add(1)})
+	for _, o := range s.srv.roomSessions(room) {
+		if o != s && o.hasOpen(doc) {
+			o.sendControl(msg)
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (srv *Server) expire(now time.Time) {
 		for doc, room := range docs {
 			s.cur.forget(doc)
 			srv.broadcastPresence(room, doc)
-			srv.broadcastCursorGone(room, doc, s.p.ID)
+			s.broadcastCursorGone(room, doc)
 		}
 	}
 }

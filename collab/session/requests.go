@@ -102,7 +102,7 @@ func (s *Session) closeDoc(req *protocol.DocRequest) *docErr {
 	s.retire(od)
 	s.send(&protocol.DocDone{Type: protocol.DocTypeDone, ReqID: req.ReqID, Doc: req.Doc})
 	s.srv.broadcastPresence(od.room, od.id)
-	s.srv.broadcastCursorGone(od.room, od.id, s.p.ID)
+	s.broadcastCursorGone(od.room, od.id)
 	return nil
 }
 

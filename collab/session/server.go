@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/huddle-rtc/huddle/collab"
@@ -68,6 +69,9 @@ type Server struct {
 	mu       sync.Mutex // guards the maps and every session's fields marked "srv.mu"
 	sessions map[string]*Session
 	rooms    map[string]string // document id -> room, learnt from the service
+
+	presMu    sync.Mutex   // one presence broadcast at a time, so they arrive in the order they were computed
+	cursorSeq atomic.Int64 // numbers cursor and cursorGone messages (cursors.go)
 }
 
 // NewServer returns a server over svc.
@@ -176,6 +180,8 @@ func (srv *Server) editorsLocked(room, doc string) []string {
 
 // broadcastPresence tells the room who has doc open.
 func (srv *Server) broadcastPresence(room, doc string) {
+	srv.presMu.Lock()
+	defer srv.presMu.Unlock()
 	srv.mu.Lock()
 	ids := srv.editorsLocked(room, doc)
 	srv.mu.Unlock()
@@ -185,17 +191,6 @@ func (srv *Server) broadcastPresence(room, doc string) {
 	msg := mustEncode(&protocol.DocPresence{Type: protocol.DocTypePresence, Doc: doc, Participants: ids})
 	for _, s := range srv.roomSessions(room) {
 		s.sendControl(msg)
-	}
-}
-
-// broadcastCursorGone tells the others who have doc open that who's cursor
-// is gone.
-func (srv *Server) broadcastCursorGone(room, doc, who string) {
-	msg := mustEncode(&protocol.Cursor{Type: protocol.DocTypeCursorGone, Doc: doc, Participant: who})
-	for _, s := range srv.roomSessions(room) {
-		if s.p.ID != who && s.hasOpen(doc) {
-			s.sendControl(msg)
-		}
 	}
 }
 

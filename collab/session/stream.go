@@ -268,7 +268,7 @@ func (s *Session) closeAll(broadcast bool) {
 		s.retire(od)
 		if broadcast {
 			s.srv.broadcastPresence(od.room, od.id)
-			s.srv.broadcastCursorGone(od.room, od.id, s.p.ID)
+			s.broadcastCursorGone(od.room, od.id)
 		}
 	}
 }

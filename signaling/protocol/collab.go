@@ -221,4 +221,10 @@ type Cursor struct {
 	Participant string `json:"participant,omitempty"`
 	Name        string `json:"name,omitempty"`
 	Color       string `json:"color,omitempty"`
+	// Seq (server to client) numbers the cursor messages about one
+	// participant, cursor and cursorGone alike, in the order the server
+	// decided them: a cursor whose Seq is not above the participant's last
+	// cursorGone is older than that removal and is dropped (the two travel
+	// on different channels, so arrival order proves nothing).
+	Seq int64 `json:"seq,omitempty"`
 }

@@ -73,7 +73,23 @@ const (
 	// a dead node's participants do not all arrive at once), then with
 	// backoff and jitter.
 	CloseRoomMoved = 4000
+	// CloseOverloaded (cluster mode): the relay between the node the
+	// client reached and the room's node is overloaded (a queue on the way
+	// was full, or a node is at its link limit); the room did not move.
+	// Reconnect (and resume) after OverloadWait, doubled for each such
+	// close that comes soon after the last, with jitter: an immediate
+	// reconnect meets the same overload.
+	CloseOverloaded = 4029
 )
+
+// PingInterval is how often the server pings a joined WebSocket (its
+// default; signaling.Config.PingInterval). A client that hears nothing
+// (no message, no ping) for several of them may take the server for dead.
+const PingInterval = 5 * time.Second
+
+// OverloadWait is the first wait before reconnecting after
+// CloseOverloaded; see CloseOverloaded.
+const OverloadWait = time.Second
 
 // ReconnectSpread is the window over which clients spread their first
 // reconnect after CloseRoomMoved (uniformly at random).

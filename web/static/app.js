@@ -55,8 +55,9 @@
 //                     stopped trying: docoutage.js)
 //   docStatus()       the editor's status line ('Saved', 'Saving paused: …')
 //   docPresence(id)   participant ids that have it open
-//   remoteCursors(id) [{participant, name, color, anchor, head}] other
+//   remoteCursors(id) [{participant, name, color, anchor, head, rev, seq}] other
 //                     people's selections, mapped into our text
+//   deliverCursor(msg) handles msg as if it had arrived on `cursors` now
 //   docErrors()       [{code, message, doc, id, reqId, at}] docErrors and
 //                     local document failures, oldest first
 //   threads(id)       [{id, start, end, placed, resolved, comments}] comment
@@ -181,6 +182,7 @@ const huddle = {
   docStatus: () => $('doc-status').textContent,
   docPresence: (id) => docSession.presence.get(id) || [],
   remoteCursors: (id) => { const d = docOf(id); return d ? [...d.remoteCursors.values()].map((c) => ({ ...c })) : []; },
+  deliverCursor: (msg) => docSession.onCursor(msg),
   docErrors: () => docSession.errors.map((e) => ({ ...e })),
   threads: (id) => threadsOf(docSession, id),
   comment: (id, start, end, text) => createThread(docSession, id, start, end, text).then((t) => t.id),

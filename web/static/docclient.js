@@ -22,6 +22,7 @@ export { SYNCHRONIZED, AWAITING_CONFIRM, AWAITING_WITH_BUFFER, OutOfOrder, DocCl
 
 const CURSOR_INTERVAL_MS = 50;
 const CURSOR_REFRESH_MS = 2000; // cursors are lossy: say it again now and then
+const MAX_GONE = 1024; // cursorGone seqs remembered per document
 // The server drops a client silent for 30 s from document presence (and
 // its cursors from the others' views): say we are here every 10 s.
 const HEARTBEAT_MS = 10000;
@@ -257,6 +258,7 @@ export class DocSession {
         id: doc, client: null, opened: false, readOnly: false,
         remoteCursors: new Map(), // participant -> {participant, name, color, anchor, head} (local code points)
         pendingCursors: new Map(), // participant -> cursor message ahead of our revision
+        goneSeq: new Map(), // participant -> seq of its last cursorGone: older cursors are dropped
         threads: new Map(), // comment threads (doccomments.js)
         selection: null, cursorDirty: false, lastCursorAt: 0, cursorTimer: 0,
         waiters: [],
@@ -400,6 +402,11 @@ export class DocSession {
       case 'cursorGone': {
         const d = this.open.get(msg.doc);
         if (!d) return;
+        if (msg.seq > (d.goneSeq.get(msg.participant) || 0)) {
+          // Bounded: forgetting one only lets an overtaken cursor show until the next.
+          if (!d.goneSeq.has(msg.participant) && d.goneSeq.size >= MAX_GONE) d.goneSeq.delete(d.goneSeq.keys().next().value);
+          d.goneSeq.set(msg.participant, msg.seq);
+        }
         d.pendingCursors.delete(msg.participant);
         if (d.remoteCursors.delete(msg.participant)) this.emit('cursors', msg.doc);
         return;
@@ -581,6 +588,9 @@ export class DocSession {
   onCursor(msg) {
     const d = this.open.get(msg.doc);
     if (!d || !d.client || !msg.participant || msg.participant === this.selfId()) return;
+    // Sent before that participant's cursorGone (which travels on the other
+    // channel and overtook it): the caret is gone.
+    if (msg.seq && msg.seq <= (d.goneSeq.get(msg.participant) || 0)) return;
     if (msg.rev > d.client.rev) {
       d.pendingCursors.set(msg.participant, msg);
       return;
@@ -599,6 +609,8 @@ export class DocSession {
       color: msg.color || colorFor(msg.participant),
       anchor: clamp(sel.anchor),
       head: clamp(sel.head),
+      rev: msg.rev, // the server revision and number it came with (tests replay it)
+      seq: msg.seq || 0,
     });
     return true;
   }

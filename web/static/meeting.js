@@ -18,6 +18,15 @@ const RECONNECT_CAP_MS = 8000;
 // uniform random part of this window (protocol.ReconnectSpread).
 export const CLOSE_ROOM_MOVED = 4000;
 const RECONNECT_SPREAD_MS = 2000;
+// Close code 4029 (cluster mode): the relay to the room's node is
+// overloaded; the room did not move. Reconnecting at once meets the same
+// overload: the first attempt waits half to all of a base that starts at
+// 1 s (protocol.OverloadWait) and doubles, up to 16 s, for each such close
+// within a minute of the last.
+export const CLOSE_OVERLOADED = 4029;
+const OVERLOAD_FIRST_MS = 1000;
+const OVERLOAD_CAP_MS = 16000;
+const OVERLOAD_MEMORY_MS = 60000;
 
 /**
  * Whether a close ends the session for good: a leave or replacement (1000),
@@ -126,7 +135,7 @@ export class Meeting {
    * jitter. A server that no longer knows the session answers with a
    * fresh joined, and the call is rebuilt (clean rejoin).
    */
-  reconnect(roomMoved = false) {
+  reconnect(roomMoved = false, overloaded = false) {
     if (this.ended) return;
     if (!this.reconnecting) {
       this.reconnecting = true;
@@ -136,6 +145,16 @@ export class Meeting {
     const base = Math.min(RECONNECT_CAP_MS, RECONNECT_FIRST_MS * 2 ** (this.attempt - 1));
     let wait = this.attempt === 0 ? 0 : Math.random() * base;
     if (this.attempt === 0 && roomMoved) wait = Math.random() * RECONNECT_SPREAD_MS;
+    if (this.attempt === 0 && overloaded) {
+      const now = Date.now();
+      const recent = this.overloadBase && now - this.overloadAt <= OVERLOAD_MEMORY_MS;
+      this.overloadBase = recent ? Math.min(OVERLOAD_CAP_MS, 2 * this.overloadBase) : OVERLOAD_FIRST_MS;
+      this.overloadAt = now;
+      wait = this.overloadBase / 2 + Math.random() * this.overloadBase / 2;
+      console.info(`huddle: relay overloaded; reconnecting in ${Math.round(wait)} ms (base ${this.overloadBase} ms)`);
+      // Later attempts back off from there rather than from 250 ms.
+      this.attempt = Math.max(1, Math.ceil(Math.log2(this.overloadBase / RECONNECT_FIRST_MS)));
+    }
     this.attempt++;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
@@ -186,7 +205,7 @@ export class Meeting {
       return;
     }
     console.info(`huddle: signaling dropped (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ''}); reconnecting`);
-    this.reconnect(ev.code === CLOSE_ROOM_MOVED);
+    this.reconnect(ev.code === CLOSE_ROOM_MOVED, ev.code === CLOSE_OVERLOADED);
   }
 
   /** Dispatches one server message. Called in arrival order. */
