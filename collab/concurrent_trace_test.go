@@ -392,13 +392,22 @@ func TestConcurrentTraceReplay(t *testing.T) {
 			names = append(names, n+".json.gz")
 		}
 	}
-	seeds, _ := strconv.Atoi(os.Getenv("HUDDLE_TRACE_SEEDS"))
-	seeds = max(seeds, 1)
+	// HUDDLE_TRACE_SEEDS=n: seeds 1..n; =m-n: seeds m..n.
+	from, seeds := 1, 1
+	if v := os.Getenv("HUDDLE_TRACE_SEEDS"); v != "" {
+		lo, hi, ok := strings.Cut(v, "-")
+		if !ok {
+			lo, hi = "1", v
+		}
+		from, _ = strconv.Atoi(lo)
+		seeds, _ = strconv.Atoi(hi)
+		from, seeds = max(from, 1), max(seeds, from, 1)
+	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			for _, lag := range lags {
 				sum := 0
-				for seed := 1; seed <= seeds; seed++ {
+				for seed := from; seed <= seeds; seed++ {
 					d, n := concurrentReplay(t, name, lag, int64(seed))
 					t.Logf("lag %d keystrokes, seed %d: edit distance %d code points from the recorded %d", lag, seed, d, n)
 					if lag == 0 && d != 0 {
@@ -406,8 +415,8 @@ func TestConcurrentTraceReplay(t *testing.T) {
 					}
 					sum += d
 				}
-				if seeds > 1 {
-					t.Logf("lag %d keystrokes: %d code points over seeds 1..%d", lag, sum, seeds)
+				if seeds > from {
+					t.Logf("lag %d keystrokes: %d code points over seeds %d..%d", lag, sum, from, seeds)
 				}
 			}
 		})

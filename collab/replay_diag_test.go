@@ -16,7 +16,8 @@ import (
 // seen) and the server's log entries (what each submission became). A
 // character is written as #n, its identity's index (typing order).
 type replayLog struct {
-	w *bufio.Writer
+	w           *bufio.Writer
+	nTies, nWon int // ties seen at the server; decided as the recording has them
 }
 
 func (l *replayLog) op(op ot.Op) string {
@@ -58,9 +59,13 @@ func (l *replayLog) submit(now int, author string, base, rev int64, in, out ot.O
 
 // TestReplayDiagnosis replays one trace at one lag and seed
 // (HUDDLE_REPLAY_DIAG=trace,lag,seed,prefix) and writes prefix.log (the
-// events) and prefix.ids (the final text as identity indices, one a line,
-// then a blank line, then the recorded text's): run it under two tie rules
-// and compare which characters each misplaces, earliest typed first.
+// events, and every insert tie at the server: both inserts' context and
+// who went first, against the recording's order, "t" lines) and
+// prefix.ids (the final text as identity indices, one a line, then a
+// blank line, then the recorded text's): run it under two tie rules and
+// compare which ties each gets wrong and which characters each misplaces.
+// It reports how many ties went as recorded: a measure that, unlike the
+// edit distance, one unlucky tie does not swamp.
 func TestReplayDiagnosis(t *testing.T) {
 	spec := os.Getenv("HUDDLE_REPLAY_DIAG")
 	if spec == "" {
@@ -93,7 +98,7 @@ func TestReplayDiagnosis(t *testing.T) {
 	if err := os.WriteFile(f[3]+".ids", []byte(ids.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s lag %d seed %d: edit distance %d of %d", f[0], lag, seed, d, n)
+	t.Logf("%s lag %d seed %d: edit distance %d of %d; %d of %d insert ties at the server decided as recorded", f[0], lag, seed, d, n, l.nWon, l.nTies)
 }
 
 // tieSides are the two inserts of one tie at the server: a, the incoming
@@ -164,6 +169,10 @@ func (l *replayLog) ties(ts []tie, server, recorded string) {
 		want, ok2 := before(recorded, ra, rb)
 		if !ok1 || !ok2 {
 			continue
+		}
+		l.nTies++
+		if got == want {
+			l.nWon++
 		}
 		fmt.Fprintf(l.w, "t a=%d,%d,%d,%v,%s,%d b=%d,%d,%d,%v,%s,%d got=%v want=%v\n",
 			t.a.c.After, t.a.c.Gone, t.a.c.Seen, t.a.held, t.a.author, t.a.c.N,
