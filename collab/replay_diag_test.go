@@ -174,8 +174,8 @@ func (l *replayLog) ties(ts []tie, server, recorded string) {
 		if got == want {
 			l.nWon++
 		}
-		fmt.Fprintf(l.w, "t a=%d,%d,%d,%v,%s,%d b=%d,%d,%d,%v,%s,%d got=%v want=%v\n",
+		fmt.Fprintf(l.w, "t a=%d,%d,%d,%v,%s,%d b=%d,%d,%d,%v,%s,%d got=%v want=%v #%d #%d\n",
 			t.a.c.After, t.a.c.Gone, t.a.c.Seen, t.a.held, t.a.author, t.a.c.N,
-			t.b.c.After, t.b.c.Gone, t.b.c.Seen, t.b.held, t.b.author, t.b.c.N, got, want)
+			t.b.c.After, t.b.c.Gone, t.b.c.Seen, t.b.held, t.b.author, t.b.c.N, got, want, ra-idBase, rb-idBase)
 	}
 }
