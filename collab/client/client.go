@@ -139,7 +139,10 @@ func (c *Client) ApplyLocal(op ot.Op) (*Submission, error) {
 // (ot.Component.Seen: revisions 0..rev seen). An edit buffered behind the
 // in-flight op reaches the server a round trip later than it was typed;
 // the stamp lets a tie with someone who typed at that spot meanwhile go
-// by typing order, not arrival. Stamps already there are kept.
+// by typing order, not arrival. held marks an edit typed while another
+// was in flight (ot.Component.Held): it will wait in the buffer, so its
+// arrival says even less about when it was typed. Stamps already there
+// are kept.
 func stampSeen(op ot.Op, rev int64, held bool) ot.Op {
 	op = op.Clone() // Normalize may return the caller's op itself
 	for i := range op {

@@ -210,7 +210,7 @@ func parseInsert(p json.RawMessage) (Component, error) {
 	return Component{Kind: Insert, N: utf8.RuneCountInString(s), Text: s}, nil
 }
 
-// parseInsertContext decodes {"i": s, "a": after, "g": gone}.
+// parseInsertContext decodes {"i": s, "a": after, "g": gone, "s": seen, "h": held}.
 func parseInsertContext(d map[string]json.RawMessage, p json.RawMessage) (Component, error) {
 	c, err := parseInsert(d["i"])
 	if err != nil {

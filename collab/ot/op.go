@@ -52,8 +52,8 @@ func (k Kind) String() string {
 // After and Gone are an insert's tie-break context (see Transform): zero for
 // an insert as its author typed it, raised by Transform as the insert is
 // rebased over concurrent ops. They travel with the op (wire form
-// {"i": text, "a": After, "g": Gone}) so that every replica breaks a tie
-// the same way.
+// {"i": text, "a": After, "g": Gone, "s": Seen, "h": 1 if Held}) so that
+// every replica breaks a tie the same way.
 type Component struct {
 	Kind Kind
 	N    int
