@@ -15,7 +15,7 @@ import (
 
 // opBytes is what one op costs to hold: the UTF-8 bytes of its inserted
 // text plus 8 per component (about its wire size), plus the wire size of
-// each insert's tie-break context (up to 57 bytes; a client chooses it, so
+// each insert's tie-break context (up to ot.MaxContextBytes; a client chooses it, so
 // it counts against the same limit as the text).
 func opBytes(op ot.Op) int {
 	n := 8 * len(op)

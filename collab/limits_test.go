@@ -105,10 +105,10 @@ func TestOpSizeCountsContext(t *testing.T) {
 	svc := newMemService(t, Config{MaxOpBytes: 100})
 	ctx := context.Background()
 	newDoc(t, svc, "d", "ab")
-	full := ot.Component{Kind: ot.Insert, N: 1, Text: "x", After: ot.MaxContext, Gone: ot.MaxContext, Seen: ot.MaxSeen}
-	heavy := ot.Op{full, {Kind: ot.Retain, N: 1}, full} // 3*8 + 2 + 2*57 = 140 bytes
+	full := ot.Component{Kind: ot.Insert, N: 1, Text: "x", After: ot.MaxContext, Gone: ot.MaxContext, Seen: ot.MaxSeen, Held: true}
+	heavy := ot.Op{full, {Kind: ot.Retain, N: 1}, full} // 3*8 + 2 + 2*63 = 152 bytes
 	_, err := svc.Submit(ctx, SubmitRequest{DocID: "d", Author: "a", ClientOpID: "1", Op: heavy})
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "op of 140 bytes") {
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "op of 152 bytes") {
 		t.Fatalf("op with full context: %v", err)
 	}
 	light := ot.Op{}.Insert("x").Retain(1).Insert("x") // 26 bytes

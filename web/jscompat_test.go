@@ -42,7 +42,8 @@ import * as framing from '/framing.js';
 import * as docclient from '/docclient.js';
 import * as sim from '/testdata/docsim.js';
 import * as adaptive from '/adaptive.js';
-window.t = { ot, framing, docclient, sim, adaptive };
+import * as otclient from '/otclient.js';
+window.t = { ot, framing, docclient, sim, adaptive, otclient };
 </script>`)
 	})
 	srv := httptest.NewServer(mux)
@@ -98,7 +99,7 @@ func randOp(r *rand.Rand, docLen int) ot.Op {
 }
 
 // withContext gives some inserts of op the tie-break context that ops
-// carry ({"i": s, "a": n, "g": m, "s": seen} on the wire): small values
+// carry ({"i": s, "a": n, "g": m, "s": seen, "h": 1} on the wire): small values
 // that make ties go every way, and now and then values at the wire's
 // limits, where Go's counters would overflow if Transform did not
 // saturate, and where a JavaScript number would stop being exact.
@@ -106,6 +107,7 @@ func withContext(r *rand.Rand, op ot.Op) ot.Op {
 	for i := range op {
 		if op[i].Kind == ot.Insert && r.Intn(3) == 0 {
 			op[i].After, op[i].Gone, op[i].Seen = int32(r.Intn(3)), int32(r.Intn(2)), int64(r.Intn(3))
+			op[i].Held = r.Intn(2) == 0
 			if r.Intn(8) == 0 {
 				op[i].After, op[i].Gone = ot.MaxContext-int32(r.Intn(3)), ot.MaxContext-int32(r.Intn(2))
 				op[i].Seen = ot.MaxSeen - int64(r.Intn(2))
@@ -243,7 +245,8 @@ func TestJSOTMatchesGo(t *testing.T) {
 	// Malformed ops are refused, as Go refuses them.
 	for _, bad := range []string{`[0]`, `[-1]`, `[1.5]`, `[""]`, `[{"d":0}]`, `[{"x":1}]`, `[null]`, `[{"d":1,"e":2}]`,
 		`[{"i":""}]`, `[{"i":"x","a":-1}]`, `[{"i":"x","g":1.5}]`, `[{"i":"x","d":1}]`, `[{"i":3}]`,
-		`[{"i":"x","a":2147483648}]`, `[{"i":"x","s":-1}]`, `[{"i":"x","s":9007199254740992}]`, `[{"i":"x","s":1.5}]`} {
+		`[{"i":"x","a":2147483648}]`, `[{"i":"x","s":-1}]`, `[{"i":"x","s":9007199254740992}]`, `[{"i":"x","s":1.5}]`,
+		`[{"i":"x","h":2}]`, `[{"i":"x","h":true}]`} {
 		refused, err := eval[bool](b, `(() => { try { window.t.ot.normalize(`+bad+`); return false; } catch (e) { return true; } })()`)
 		if err != nil || !refused {
 			t.Errorf("JS accepted malformed op %s (%v)", bad, err)
@@ -252,13 +255,36 @@ func TestJSOTMatchesGo(t *testing.T) {
 			t.Errorf("Go accepted %s; test is wrong", bad)
 		}
 	}
-	// The page stamps what it types as the Go client does.
-	stamped, err := eval[json.RawMessage](b, `window.t.ot.stampSeen(window.t.ot.normalize([2, "ab", {"d": 1}, 1, {"i": "c", "a": 1}, 1, {"i": "d", "s": 4}]), 6)`)
+	// The page stamps what it types as the Go client does (held: typed
+	// while an earlier edit was unacknowledged).
+	for _, held := range []bool{false, true} {
+		stamped, err := eval[json.RawMessage](b, fmt.Sprintf(`window.t.ot.stampSeen(window.t.ot.normalize([2, "ab", {"d": 1}, 1, {"i": "c", "a": 1}, 1, {"i": "d", "s": 4}]), 6, %v)`, held))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `[2,{"i":"ab","s":7},{"d":1},1,{"i":"c","a":1,"s":7},1,{"i":"d","s":4}]`
+		if held {
+			want = `[2,{"i":"ab","s":7,"h":1},{"d":1},1,{"i":"c","a":1,"s":7,"h":1},1,{"i":"d","s":4}]`
+		}
+		if w, _ := ot.Parse([]byte(want)); !sameOp(t, stamped, w) {
+			t.Errorf("stampSeen (held %v): JS %s, want %v", held, stamped, w)
+		}
+	}
+	// The page's client marks an edit typed while another is in flight as
+	// held, as collab/client does (TestStamps there: the same edits).
+	sent, err := eval[json.RawMessage](b, `(() => {
+		const c = new window.t.otclient.DocClient('a', 3, 'xy');
+		const s1 = c.applyLocal([1, 'p']);
+		c.applyLocal([2, 'q']);
+		c.remote(4, [2, 'r']);
+		c.applyLocal(['s']);
+		return c.ack(5, s1.id).op;
+	})()`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := ot.Parse([]byte(`[2,{"i":"ab","s":7},{"d":1},1,{"i":"c","a":1,"s":7},1,{"i":"d","s":4}]`)); !sameOp(t, stamped, want) {
-		t.Errorf("stampSeen: JS %s, want %v", stamped, want)
+	if want, _ := ot.Parse([]byte(`[{"i":"s","s":5,"h":1},2,{"i":"q","s":4,"h":1}]`)); !sameOp(t, sent, want) {
+		t.Errorf("buffered edits: JS sends %s, want %v", sent, want)
 	}
 	// An op past the end of the document is refused.
 	if refused, err := eval[bool](b, `(() => { try { window.t.ot.apply('a😀', [3]); return false; } catch (e) { return true; } })()`); err != nil || !refused {

@@ -122,7 +122,7 @@ func (c *Client) ApplyLocal(op ot.Op) (*Submission, error) {
 	if op.IsNoop() {
 		return nil, nil
 	}
-	op = stampSeen(op.Normalize(), c.rev)
+	op = stampSeen(op.Normalize(), c.rev, c.inflight != nil)
 	switch {
 	case c.inflight == nil:
 		c.inflight = c.newSubmission(op)
@@ -139,12 +139,16 @@ func (c *Client) ApplyLocal(op ot.Op) (*Submission, error) {
 // (ot.Component.Seen: revisions 0..rev seen). An edit buffered behind the
 // in-flight op reaches the server a round trip later than it was typed;
 // the stamp lets a tie with someone who typed at that spot meanwhile go
-// by typing order, not arrival. Stamps already there are kept.
-func stampSeen(op ot.Op, rev int64) ot.Op {
+// by typing order, not arrival. held marks an edit typed while another
+// was in flight (ot.Component.Held): it will wait in the buffer, so its
+// arrival says even less about when it was typed. Stamps already there
+// are kept.
+func stampSeen(op ot.Op, rev int64, held bool) ot.Op {
 	op = op.Clone() // Normalize may return the caller's op itself
 	for i := range op {
 		if op[i].Kind == ot.Insert && op[i].Seen == 0 {
 			op[i].Seen = rev + 1
+			op[i].Held = held
 		}
 	}
 	return op

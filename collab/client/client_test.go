@@ -207,3 +207,31 @@ func TestResubmitAfterCatchUpUsesCurrentRevision(t *testing.T) {
 		t.Fatalf("server %q, client %q, want both \">Xhello!\"", server, c.Text())
 	}
 }
+
+// TestStamps: an edit is stamped with the revisions seen when it was typed
+// (Seen), and an edit typed while another is in flight is marked Held;
+// the stamps survive composing the buffer and being sent after the ack.
+func TestStamps(t *testing.T) {
+	c := New("a", 3, "xy")
+	s1, err := c.ApplyLocal(ot.Op{}.Retain(1).Insert("p"))
+	if err != nil || s1.Op[1].Seen != 4 || s1.Op[1].Held {
+		t.Fatalf("first edit: %v %v", s1.Op, err)
+	}
+	if _, err := c.ApplyLocal(ot.Op{}.Retain(2).Insert("q")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Remote(4, ot.Op{}.Retain(2).Insert("r")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ApplyLocal(ot.Op{}.Insert("s")); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := c.Ack(5, s1.ClientOpID)
+	if err != nil || s2 == nil {
+		t.Fatalf("ack: %v %v", s2, err)
+	}
+	want := `[{"i":"s","s":5,"h":1},2,{"i":"q","s":4,"h":1}]`
+	if got := s2.Op.String(); got != want {
+		t.Fatalf("buffered edits sent as %s, want %s", got, want)
+	}
+}

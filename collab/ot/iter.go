@@ -55,7 +55,7 @@ func (it *iter) take(n int) Component {
 		if c.Kind == Insert {
 			out.Text = c.Text[it.offB:]
 			if it.off == 0 {
-				out.After, out.Gone, out.Seen = c.After, c.Gone, c.Seen
+				out.After, out.Gone, out.Seen, out.Held = c.After, c.Gone, c.Seen, c.Held
 			}
 		}
 		it.i++
@@ -65,7 +65,7 @@ func (it *iter) take(n int) Component {
 	out := Component{Kind: c.Kind, N: n}
 	if c.Kind == Insert {
 		if it.off == 0 {
-			out.After, out.Gone, out.Seen = c.After, c.Gone, c.Seen
+			out.After, out.Gone, out.Seen, out.Held = c.After, c.Gone, c.Seen, c.Held
 		}
 		end := it.offB
 		for k := 0; k < n; k++ {

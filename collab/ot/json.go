@@ -15,9 +15,10 @@ import (
 // a JSON array whose elements are, in order: a positive integer = retain
 // that many code points, a non-empty string = insert it, an object {"d": n}
 // with a positive integer n = delete n code points, an object {"i": s,
-// "a": after, "g": gone, "s": seen} = insert s with its tie-break context
-// (Component.After, Gone and Seen, non-negative integers up to MaxContext,
-// MaxContext and MaxSeen, each optional and omitted when 0). An insert without context is always sent as a plain
+// "a": after, "g": gone, "s": seen, "h": held} = insert s with its
+// tie-break context (Component.After, Gone and Seen, non-negative integers
+// up to MaxContext, MaxContext and MaxSeen, and Held, 0 or 1; each
+// optional and omitted when 0). An insert without context is always sent as a plain
 // string, so ops as typed keep the ShareDB shape. The identity op is [].
 // Anything else (zero or negative counts, fractions, empty strings, other
 // keys, null) is rejected with ErrInvalidOp. Adjacent parts of one kind and
@@ -61,6 +62,9 @@ func (o Op) AppendJSON(b []byte) []byte {
 			if c.Seen != 0 {
 				b = append(b, `,"s":`...)
 				b = strconv.AppendInt(b, c.Seen, 10)
+			}
+			if c.Held {
+				b = append(b, `,"h":1`...)
 			}
 			b = append(b, '}')
 		case Delete:
@@ -206,7 +210,7 @@ func parseInsert(p json.RawMessage) (Component, error) {
 	return Component{Kind: Insert, N: utf8.RuneCountInString(s), Text: s}, nil
 }
 
-// parseInsertContext decodes {"i": s, "a": after, "g": gone}.
+// parseInsertContext decodes {"i": s, "a": after, "g": gone, "s": seen, "h": held}.
 func parseInsertContext(d map[string]json.RawMessage, p json.RawMessage) (Component, error) {
 	c, err := parseInsert(d["i"])
 	if err != nil {
@@ -220,6 +224,8 @@ func parseInsertContext(d map[string]json.RawMessage, p json.RawMessage) (Compon
 		case "a", "g":
 		case "s":
 			limit = MaxSeen
+		case "h":
+			limit = 1
 		default:
 			return Component{}, fmt.Errorf(`insert object has unknown key %q in %s`, k, p)
 		}
@@ -234,6 +240,8 @@ func parseInsertContext(d map[string]json.RawMessage, p json.RawMessage) (Compon
 			c.Gone = int32(n)
 		case "s":
 			c.Seen = n
+		case "h":
+			c.Held = n == 1
 		}
 	}
 	return c, nil

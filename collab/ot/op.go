@@ -52,8 +52,8 @@ func (k Kind) String() string {
 // After and Gone are an insert's tie-break context (see Transform): zero for
 // an insert as its author typed it, raised by Transform as the insert is
 // rebased over concurrent ops. They travel with the op (wire form
-// {"i": text, "a": After, "g": Gone}) so that every replica breaks a tie
-// the same way.
+// {"i": text, "a": After, "g": Gone, "s": Seen, "h": 1 if Held}) so that
+// every replica breaks a tie the same way.
 type Component struct {
 	Kind Kind
 	N    int
@@ -71,6 +71,11 @@ type Component struct {
 	// by an older client), and then ties fall to side. It orders two
 	// inserts by when they were typed, not when they reached the server.
 	Seen int64
+	// Held says its author typed it while an earlier edit of theirs was
+	// still unacknowledged (stamped by the client, never changed by
+	// Transform): it waited in the author's buffer, so it reached the
+	// server later than it was typed.
+	Held bool
 }
 
 // MaxSeen is the largest Seen the wire form accepts: the largest integer a
@@ -79,12 +84,12 @@ type Component struct {
 const MaxSeen = 1<<53 - 1
 
 // hasContext reports whether c carries tie-break context.
-func (c Component) hasContext() bool { return c.After != 0 || c.Gone != 0 || c.Seen != 0 }
+func (c Component) hasContext() bool { return c.After != 0 || c.Gone != 0 || c.Seen != 0 || c.Held }
 
 // ContextBytes is how many bytes c's tie-break context adds to its wire
-// form ({"i": s, "a": n, "g": m, "s": seen} instead of the string s): what
-// a client's context makes the server store beyond the text, at most 57
-// bytes an insert (every counter at its limit). The service counts it in
+// form ({"i": s, "a": n, "g": m, "s": seen, "h": 1} instead of the string
+// s): what a client's context makes the server store beyond the text, at
+// most MaxContextBytes an insert. The service counts it in
 // an op's size limit.
 func (c Component) ContextBytes() int {
 	if c.Kind != Insert || !c.hasContext() {
@@ -96,8 +101,15 @@ func (c Component) ContextBytes() int {
 			n += len(`,"a":`) + digits(v)
 		}
 	}
+	if c.Held {
+		n += len(`,"h":1`)
+	}
 	return n
 }
+
+// MaxContextBytes is the most ContextBytes returns: every counter at its
+// limit and Held set.
+const MaxContextBytes = 63
 
 func digits(v int64) int {
 	n := 1
@@ -290,7 +302,7 @@ func (o Op) Delta() int {
 func (o Op) Validate() error {
 	for i, c := range o {
 		if c.After < 0 || c.Gone < 0 || c.Seen < 0 || c.Seen > MaxSeen || (c.Kind != Insert && c.hasContext()) {
-			return fmt.Errorf("%w: component %d: tie-break context (after %d, gone %d, seen %d) on a %s", ErrInvalidOp, i, c.After, c.Gone, c.Seen, c.Kind)
+			return fmt.Errorf("%w: component %d: tie-break context (after %d, gone %d, seen %d, held %v) on a %s", ErrInvalidOp, i, c.After, c.Gone, c.Seen, c.Held, c.Kind)
 		}
 		switch c.Kind {
 		case Retain, Delete:

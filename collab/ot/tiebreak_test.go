@@ -118,9 +118,14 @@ func TestContextWireForm(t *testing.T) {
 	if err != nil || seen[0].Seen != MaxSeen || seen.String() != `[{"i":"x","s":9007199254740991}]` {
 		t.Fatalf("seen at the limit: %v %+v %v", seen, seen, err)
 	}
+	held, err := Parse([]byte(`[{"i":"x","s":3,"h":1},1,{"i":"y","h":0}]`))
+	if err != nil || !held[0].Held || held[2].Held || held.String() != `[{"i":"x","s":3,"h":1},1,"y"]` {
+		t.Fatalf("held: %v %+v %v", held, held, err)
+	}
 	for _, bad := range []string{`[{"i":""}]`, `[{"i":"x","a":-1}]`, `[{"i":"x","g":1.5}]`, `[{"i":"x","b":1}]`,
 		`[{"i":5}]`, `[{"i":"x","d":1}]`, `[{"i":"\ud800"}]`, `[{"i":"x","a":99999999999}]`, `[{"i":"x","a":2147483648}]`,
-		`[{"i":"x","s":-1}]`, `[{"i":"x","s":9007199254740992}]`, `[{"i":"x","s":1e3}]`} {
+		`[{"i":"x","s":-1}]`, `[{"i":"x","s":9007199254740992}]`, `[{"i":"x","s":1e3}]`,
+		`[{"i":"x","h":2}]`, `[{"i":"x","h":true}]`, `[{"i":"x","h":-1}]`} {
 		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrInvalidOp) {
 			t.Errorf("Parse(%s) = %v, want ErrInvalidOp", bad, err)
 		}
@@ -137,6 +142,7 @@ func randContextOp(r *rand.Rand, docLen int) Op {
 	for i := range op {
 		if op[i].Kind == Insert && r.Intn(2) == 0 {
 			op[i].After, op[i].Gone, op[i].Seen = int32(r.Intn(3)), int32(r.Intn(3)), int64(r.Intn(3))
+			op[i].Held = r.Intn(2) == 0
 		}
 	}
 	return op
@@ -174,11 +180,13 @@ func FuzzTransformContext(f *testing.F) {
 		for i := range a {
 			if a[i].Kind == Insert {
 				a[i].After, a[i].Gone, a[i].Seen = int32(ctx%3), int32(ctx/3%3), int64(ctx/81%3)
+				a[i].Held = ctx&64 != 0
 			}
 		}
 		for i := range b {
 			if b[i].Kind == Insert {
 				b[i].After, b[i].Gone, b[i].Seen = int32(ctx/9%3), int32(ctx/27%3), int64(ctx%2)
+				b[i].Held = ctx&128 != 0
 			}
 		}
 		a2, b2 := TransformPair(a, b, Left)
@@ -245,16 +253,37 @@ func TestBufferedKeystrokeKeepsItsPlace(t *testing.T) {
 	}
 }
 
+// TestHeldKeystrokeGoesFirst: A's "b", typed while A's "z" was in flight,
+// waits in A's buffer; B types "c" at the same spot having seen the same
+// revisions. Whichever reaches the server first, "b" goes first: it was
+// held back, so arrival order says nothing about which was typed first,
+// and the one that waited was typed while its author was already typing.
+func TestHeldKeystrokeGoesFirst(t *testing.T) {
+	z := Op{}.Retain(2).insertC(stamped("z", 0))
+	c := Op{}.Retain(1).insertC(stamped("c", 0))
+	held := stamped("b", 0)
+	held.Held = true
+	b := Op{}.Retain(1).insertC(held)
+	for _, tc := range []struct {
+		ops   []Op
+		bases []int
+	}{{[]Op{z, c, b}, []int{0, 0, 1}}, {[]Op{z, b, c}, []int{0, 1, 0}}} {
+		if got := serialize(t, "XY", tc.ops, tc.bases); got != "XbcYz" {
+			t.Errorf("bases %v: got %q, want \"XbcYz\"", tc.bases, got)
+		}
+	}
+}
+
 // TestContextBytes: ContextBytes is exactly what the context adds to an
-// insert's wire form, and never more than 57 bytes, so the service's op
-// size limit bounds what a client's context makes it store.
+// insert's wire form, and never more than MaxContextBytes, so the
+// service's op size limit bounds what a client's context makes it store.
 func TestContextBytes(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
 	limits := []int64{0, 1, 9, 10, MaxContext}
 	for i := 0; i < 2000; i++ {
-		c := Component{Kind: Insert, N: 1, Text: "x", After: int32(limits[r.Intn(5)]), Gone: int32(limits[r.Intn(5)]), Seen: []int64{0, 1, 99, MaxSeen}[r.Intn(4)]}
+		c := Component{Kind: Insert, N: 1, Text: "x", After: int32(limits[r.Intn(5)]), Gone: int32(limits[r.Intn(5)]), Seen: []int64{0, 1, 99, MaxSeen}[r.Intn(4)], Held: r.Intn(2) == 0}
 		plain := len(Op{}.Insert("x").AppendJSON(nil))
-		if got, want := c.ContextBytes(), len(Op{c}.AppendJSON(nil))-plain; got != want || got > 57 {
+		if got, want := c.ContextBytes(), len(Op{c}.AppendJSON(nil))-plain; got != want || got > MaxContextBytes {
 			t.Fatalf("%+v: ContextBytes %d, wire adds %d", c, got, want)
 		}
 	}

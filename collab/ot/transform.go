@@ -26,23 +26,31 @@ const (
 // that a inserts inside a region b deletes survives.
 //
 // Two inserts at one position are ordered by their context (Component.Gone,
-// then Component.After, then Component.Seen), and only when those are
-// equal (or Seen is unknown on either) by side:
+// After, Seen and Held), and only when that does not decide by side:
 //
 //   - the insert with less concurrently deleted text right before it goes
 //     first: one typed after a character that was deleted meanwhile belongs
 //     after the inserts typed before that character;
-//   - then the insert moved past less concurrent text goes first: an insert
-//     typed right after a character (After 0) belongs before one that only
-//     sits there because an earlier tie pushed it past that character. This
-//     keeps a run typed in several round trips together: its later keystrokes
-//     follow its own earlier ones, never the other author's;
-//   - then the insert typed having seen fewer revisions goes first: it was
-//     typed earlier, and a person who carries on from it (typing after its
-//     neighbour because its own ack or broadcast has not reached them yet)
-//     means to follow it. Without this, whichever op reaches the server
-//     first wins, and a keystroke held in its author's buffer while the
-//     other person starts a run there lands after that whole run.
+//   - then, unless both were held, the insert moved past less concurrent
+//     text goes first: an insert typed right after a character (After 0)
+//     belongs before one that only sits there because an earlier tie pushed
+//     it past that character. This keeps a run typed in several round trips
+//     together: its later keystrokes follow its own earlier ones, never the
+//     other author's;
+//   - then, when both are stamped, the insert typed having seen fewer
+//     revisions goes first: it was typed earlier, and a person who carries
+//     on from it (typing after its neighbour because its own ack or
+//     broadcast has not reached them yet) means to follow it. Without this,
+//     whichever op reaches the server first wins, and a keystroke held in
+//     its author's buffer while the other person starts a run there lands
+//     after that whole run;
+//   - then the held insert goes first: of two typed having seen the same
+//     revisions, the one that waited in its author's buffer reached the
+//     server later than it was typed, so arrival says nothing, and its
+//     author was already typing when the other started;
+//   - then, for two held inserts, the one moved past less text: when both
+//     authors were typing at once the stamps say more about who was first
+//     than After does, so After comes after them.
 //
 // The insert that goes second records what it was moved past (After grows
 // by the other insert's length) and a' records b's deletes right before
@@ -102,11 +110,20 @@ func insertFirst(a, b Component, side Side) bool {
 	if a.Gone != b.Gone {
 		return a.Gone < b.Gone
 	}
-	if a.After != b.After {
+	bothHeld := a.Held && b.Held
+	if a.After != b.After && !bothHeld {
 		return a.After < b.After
 	}
-	if a.Seen != b.Seen && a.Seen != 0 && b.Seen != 0 {
-		return a.Seen < b.Seen
+	if a.Seen != 0 && b.Seen != 0 {
+		if a.Seen != b.Seen {
+			return a.Seen < b.Seen
+		}
+		if a.Held != b.Held {
+			return a.Held
+		}
+	}
+	if a.After != b.After {
+		return a.After < b.After
 	}
 	return side == Left
 }

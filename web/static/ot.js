@@ -5,8 +5,9 @@
 //   positive integer n  retain n code points
 //   non-empty string s  insert s
 //   {d: n}              delete n code points
-//   {i: s, a: n, g: m}  insert s with its tie-break context (a, g >= 0,
-//                       each optional): see transform
+//   {i: s, a: n, g: m, s: t, h: 1}
+//                       insert s with its tie-break context (a, g, t >= 0,
+//                       h 0 or 1, each optional): see transform
 //
 // Every position and count is in Unicode CODE POINTS, as on the wire. The
 // browser's strings are UTF-16: a code point outside the BMP (an emoji) is
@@ -69,14 +70,14 @@ function comp(c) {
   }
   if (typeof c === 'string') {
     if (c === '') throw new OpError('empty insert');
-    return { k: 'i', n: cpLen(c), s: c, a: 0, g: 0, t: 0 };
+    return { k: 'i', n: cpLen(c), s: c, a: 0, g: 0, t: 0, h: false };
   }
   if (c && typeof c === 'object' && Object.keys(c).length === 1 && Number.isInteger(c.d) && c.d > 0) {
     return { k: 'd', n: c.d };
   }
   if (c && typeof c === 'object' && typeof c.i === 'string' && c.i !== '' &&
-      Object.keys(c).every((k) => k === 'i' || ((k === 'a' || k === 'g') && isCount(c[k])) || (k === 's' && isSeen(c[k])))) {
-    return { k: 'i', n: cpLen(c.i), s: c.i, a: c.a || 0, g: c.g || 0, t: c.s || 0 };
+      Object.keys(c).every((k) => k === 'i' || ((k === 'a' || k === 'g') && isCount(c[k])) || (k === 's' && isSeen(c[k])) || (k === 'h' && (c.h === 0 || c.h === 1)))) {
+    return { k: 'i', n: cpLen(c.i), s: c.i, a: c.a || 0, g: c.g || 0, t: c.s || 0, h: c.h === 1 };
   }
   throw new OpError(`bad component ${JSON.stringify(c)}`);
 }
@@ -96,7 +97,7 @@ export class OpError extends Error {
 
 /** Builds a canonical op, like Go's in-place builders. */
 class Builder {
-  constructor() { this.parts = []; } // {k, n, s, a, g, t}; t is the wire's "s"
+  constructor() { this.parts = []; } // {k, n, s, a, g, t, h}; t is the wire's "s"
   push(c) {
     if (c.n <= 0) return this;
     const p = this.parts;
@@ -115,7 +116,7 @@ class Builder {
       }
       // A new insert keeps its context; one joined to a run above takes
       // the run's (each later character was typed after the one before).
-      p.push({ k: 'i', n: c.n, s: c.s, a: c.a || 0, g: c.g || 0, t: c.t || 0 });
+      p.push({ k: 'i', n: c.n, s: c.s, a: c.a || 0, g: c.g || 0, t: c.t || 0, h: !!c.h });
       return this;
     }
     if (last && last.k === c.k) last.n += c.n;
@@ -132,11 +133,12 @@ class Builder {
     return p.map((c) => {
       if (c.k === 'r') return c.n;
       if (c.k === 'd') return { d: c.n };
-      if (!c.a && !c.g && !c.t) return c.s;
+      if (!c.a && !c.g && !c.t && !c.h) return c.s;
       const o = { i: c.s };
       if (c.a) o.a = c.a;
       if (c.g) o.g = c.g;
       if (c.t) o.s = c.t;
+      if (c.h) o.h = 1;
       return o;
     });
   }
@@ -167,6 +169,7 @@ class Iter {
         out.a = first ? c.a : 0;
         out.g = first ? c.g : 0;
         out.t = first ? c.t : 0;
+        out.h = first ? c.h : false;
       }
       this.i++;
       this.off = 0;
@@ -178,6 +181,7 @@ class Iter {
       out.a = first ? c.a : 0;
       out.g = first ? c.g : 0;
       out.t = first ? c.t : 0;
+      out.h = first ? c.h : false;
       const end = unitOffset(c.s, n, this.offU);
       out.s = c.s.slice(this.offU, end);
       this.offU = end;
@@ -261,14 +265,16 @@ export function compose(a, b) {
 
 /**
  * op (canonical) with each insert stamped with when it was typed: the wire's
- * "s" = 1 + rev, the revision its author had seen (Go's client.stampSeen).
+ * "s" = 1 + rev, the revision its author had seen, and "h": 1 when held
+ * (typed while an earlier edit was unacknowledged): Go's client.stampSeen.
  * A buffered edit reaches the server a round trip after it was typed; the
  * stamp lets a tie go by typing order, not arrival. Stamps already there stay.
  */
-export function stampSeen(op, rev) {
+export function stampSeen(op, rev, held = false) {
+  const stamp = (c) => (held ? { ...c, s: rev + 1, h: 1 } : { ...c, s: rev + 1 });
   return op.map((c) => {
-    if (typeof c === 'string') return { i: c, s: rev + 1 };
-    if (c && typeof c === 'object' && typeof c.i === 'string' && !c.s) return { ...c, s: rev + 1 };
+    if (typeof c === 'string') return stamp({ i: c });
+    if (c && typeof c === 'object' && typeof c.i === 'string' && !c.s) return stamp(c);
     return c;
   });
 }
@@ -276,17 +282,24 @@ export function stampSeen(op, rev) {
 /** Whether insert a goes before the concurrent insert b at one position. */
 function insertFirst(a, b, side) {
   if (a.g !== b.g) return a.g < b.g;
+  const bothHeld = a.h && b.h;
+  if (a.a !== b.a && !bothHeld) return a.a < b.a;
+  if (a.t && b.t) {
+    if (a.t !== b.t) return a.t < b.t;
+    if (a.h !== b.h) return a.h;
+  }
   if (a.a !== b.a) return a.a < b.a;
-  if (a.t !== b.t && a.t && b.t) return a.t < b.t;
   return side === LEFT;
 }
 
 /**
  * a rebased over concurrent b (both made against the same text). Inserts
  * at one position: less text concurrently deleted right before (g) goes
- * first, then less concurrent text moved past (a), then the one typed
- * having seen fewer revisions (t, the wire's "s", when both know it),
- * then a when side is LEFT. The insert that goes second records what it passed, as Go does.
+ * first, then (unless both are held) less concurrent text moved past (a),
+ * then, when both are stamped, the one typed having seen fewer revisions
+ * (t, the wire's "s"), then the held one (h), then (both held) less text
+ * moved past, then a when side is LEFT: Go's ot.Transform, exactly. The
+ * insert that goes second records what it passed, as Go does.
  */
 export function transform(a, b, side) {
   const out = new Builder();

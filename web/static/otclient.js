@@ -45,7 +45,7 @@ export class DocClient {
     const text = ot.apply(this.text, op); // throws OpError, changing nothing
     this.text = text;
     if (ot.isNoop(op)) return null;
-    op = ot.stampSeen(ot.normalize(op), this.rev);
+    op = ot.stampSeen(ot.normalize(op), this.rev, !!this.inflight);
     if (!this.inflight) {
       this.inflight = this.newSubmission(op);
       return this.inflight;
