@@ -51,10 +51,14 @@ const (
 	probeEnough  = 0.95
 	probeMaxLoss = 0.05
 	// probeMaxQueueing: the cluster fails when its last quarter was
-	// delayed this much more than its first (the smallest delay of each):
-	// a queue grew, the link is full even if arrivals looked fast (a
-	// receiver reading in bursts squeezes its arrival times together, but
-	// not its smallest delays).
+	// delayed this much more than the least delayed packet of the whole
+	// cluster (the smallest delay of the last quarter): a queue grew, the
+	// link is full even if arrivals looked fast. A receiver that stamps
+	// arrivals late (a stall) squeezes its arrival times together, but
+	// cannot make a packet look less delayed than the link made it: the
+	// least delayed packet is the link's, wherever in the cluster the
+	// stall fell (against the first quarter only, a stall at the start
+	// would hide a queue growing behind it).
 	probeMaxQueueing = 30 * time.Millisecond
 	// A cluster is given up early once probeEarlyPackets of it are reported
 	// over at least probeEarlySpan and they lost more than probeEarlyLoss
@@ -382,23 +386,26 @@ func (p *prober) judge(now time.Time) {
 		p.finish(false, "loss", now)
 	case queueing > probeMaxQueueing:
 		p.finish(false, "queue grew", now)
-	case recvRate < probeEnough*p.goal:
+	case min(recvRate, sendRate) < probeEnough*p.goal:
+		// Arrivals squeezed together look faster than they were sent; what
+		// was not sent at the goal rate proves nothing about it (libwebrtc's
+		// ProbeBitrateEstimator likewise takes the smaller of the two).
 		p.finish(false, "arrived below goal", now)
 	default:
 		p.finish(true, "", now)
 	}
 }
 
-// queueing is how much later than its first quarter the last quarter of
-// the cluster's received packets arrived, relative to when each was sent:
-// the smallest delay of each quarter (the two clocks differ by a constant,
-// which cancels). p.mu is held.
+// queueing is how much more the last quarter of the cluster's received
+// packets was delayed than the least delayed packet of the cluster,
+// relative to when each was sent: the smallest delay of the quarter (the
+// two clocks differ by a constant, which cancels). p.mu is held.
 func (p *prober) queueing(received int) time.Duration {
 	quarter := received / 4
 	if quarter < 2 {
 		return 0
 	}
-	var firstMin, lastMin int64
+	var allMin, lastMin int64
 	k := 0
 	for i := range p.count {
 		seq := p.first + uint16(i)
@@ -407,19 +414,15 @@ func (p *prober) queueing(received int) time.Duration {
 			continue
 		}
 		delay := r.arrival - r.sent/1000 // microseconds
-		switch {
-		case k < quarter:
-			if k == 0 || delay < firstMin {
-				firstMin = delay
-			}
-		case k >= received-quarter:
-			if k == received-quarter || delay < lastMin {
-				lastMin = delay
-			}
+		if k == 0 || delay < allMin {
+			allMin = delay
+		}
+		if k >= received-quarter && (k == received-quarter || delay < lastMin) {
+			lastMin = delay
 		}
 		k++
 	}
-	return time.Duration(lastMin-firstMin) * time.Microsecond
+	return time.Duration(lastMin-allMin) * time.Microsecond
 }
 
 // close stops a running cluster's pacing and waits for it.
