@@ -46,7 +46,13 @@ type shapedCall struct {
 
 func startShapedCall(t *testing.T, ctx context.Context, room string) *shapedCall {
 	t.Helper()
-	c := &shapedCall{srv: startServer(t), link: newShapedLink(linkQueue), pub: &simulcastPublisher{keyEvery: keyEvery}, rcv: newLayerReceiver()}
+	return startShapedCallTo(t, ctx, room, newLayerReceiver())
+}
+
+// startShapedCallTo is startShapedCall with the subscriber's receiver given.
+func startShapedCallTo(t *testing.T, ctx context.Context, room string, rcv *layerReceiver) *shapedCall {
+	t.Helper()
+	c := &shapedCall{srv: startServer(t), link: newShapedLink(linkQueue), pub: &simulcastPublisher{keyEvery: keyEvery}, rcv: rcv}
 	t.Cleanup(c.link.close) // after the subscriber's Leave (cleanups run last first)
 	c.sub = joinRoom(t, ctx, c.srv, "sub", room, sdk.Options{
 		OnTrack: c.rcv.onTrack,
@@ -320,4 +326,49 @@ func TestShapedLinkStepsStayStable(t *testing.T) {
 		metricDelta(m0, m1, `huddle_media_probe_clusters_total{outcome="succeeded"}`),
 		metricDelta(m0, m1, "huddle_media_probe_padding_packets_total"),
 		c.link.dropped.Load())
+}
+
+// Item 1 with a busy bot (issue 8, "bot CPU looks like congestion"): a
+// subscriber on an unlimited link whose application stops reading for
+// 300 ms every second keeps f. Its SDK stamps arrivals when SRTP hands a
+// packet over (sdk/arrival.go), so the stalls are not a queue on the link;
+// stamped when the application read them, they looked like one and the
+// allocator moved the video down.
+func TestShapedLinkBusyReaderKeepsHighLayer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rcv := newLayerReceiver()
+	var mu sync.Mutex
+	var last time.Time
+	var stalls atomic.Int64
+	rcv.stall = func() { // the audio and the video reader share the stalls
+		mu.Lock()
+		defer mu.Unlock()
+		if last.IsZero() {
+			last = time.Now()
+		}
+		if time.Since(last) >= time.Second {
+			time.Sleep(300 * time.Millisecond)
+			last = time.Now()
+			stalls.Add(1)
+		}
+	}
+	c := startShapedCallTo(t, ctx, "busy", rcv)
+	waitLayer(t, c.pub, c.rcv, 2, "an unlimited link, a busy reader")
+	m0 := scrape(t, c.srv)
+	s0 := stalls.Load()
+	from, to := waitFrames(t, c.pub, 250) // 10 s of media
+	per, total := c.rcv.window(from, to)
+	m1 := scrape(t, c.srv)
+	if per[2] != total || total < 240 {
+		t.Errorf("a busy reader on an unlimited link: frames per layer %v of 250, want all on f and at most 10 missing", per)
+	}
+	if sw := metricDelta(m0, m1, "huddle_media_layer_switches_total"); sw != 0 {
+		t.Errorf("%v layer switches for a busy reader on an unlimited link, want none", sw)
+	}
+	if n := stalls.Load() - s0; n < 5 {
+		t.Fatalf("the reader stalled %d times in 10 s of media, want about 10: the case did not happen", n)
+	}
+	t.Logf("busy reader: %d stalls of 300 ms; frames per layer %v of 250; layer switches %v; pauses %v",
+		stalls.Load()-s0, per, metricDelta(m0, m1, "huddle_media_layer_switches_total"), metricDelta(m0, m1, "huddle_media_video_pauses_total"))
 }
