@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -55,6 +56,8 @@ const (
 	eagerQueue = 256
 	// eagerBuf is the largest packet read: Pion's receive MTU is 1460.
 	eagerBuf = 1500
+	// maxNacks is how many times a lost packet is asked for.
+	maxNacks = 10
 )
 
 // arrivalFactory makes one arrivalFeedback per PeerConnection.
@@ -261,7 +264,13 @@ func registerInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 	if err := registerArrivalFeedback(me, ir); err != nil {
 		return err
 	}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// A packet is asked for at most maxNacks times (a second, at the
+	// generator's 100 ms), as libwebrtc does; Pion's default asks until
+	// the packet leaves its log, so a video the server paused was still
+	// being asked for when it resumed, and the resends of its stale
+	// packets burst into the link just as it had room again.
+	gen := []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(maxNacks)}
+	if err := webrtc.ConfigureNackWithOptions(me, ir, gen); err != nil {
 		return err
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {

@@ -274,8 +274,9 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 	if ok := metricDelta(m1, m2, `huddle_media_probe_clusters_total{outcome="succeeded"}`); ok < 1 {
 		t.Errorf("%v probe clusters succeeded before the resume, want at least one", ok)
 	}
-	t.Logf("paused: %d video packets (padding) and %d of %d audio packets arrived over 100 frames; resumed on q at frame %d; told %v; probes started %v, failed %v, succeeded %v; link dropped %d",
+	t.Logf("paused: %d video packets (padding) and %d of %d audio packets arrived over 100 frames; resumed on q at frame %d; told %v; resent %v packets, %v after the pause; probes started %v, failed %v, succeeded %v; link dropped %d",
 		v1-v0, a1-a0, sent1-sent0, back, c.pausesSeen(),
+		metricDelta(m0, m2, "huddle_media_retransmissions_total"), metricDelta(m1, m2, "huddle_media_retransmissions_total"),
 		metricDelta(m0, m2, `huddle_media_probe_clusters_total{outcome="started"}`),
 		metricDelta(m0, m2, `huddle_media_probe_clusters_total{outcome="failed"}`),
 		metricDelta(m0, m2, `huddle_media_probe_clusters_total{outcome="succeeded"}`),
