@@ -360,10 +360,10 @@ func (d *DownTrack) probeFor(ac *allocCtx, extra float64, target int8) bool {
 
 // allocateLayer decides one video's layer within budget and returns the
 // bitrate it takes. Down at once when the current layer does not fit; up
-// one layer at a time, when it fits by estimate or after the link has
-// been uncongested for the hold time and a probe at the new rate got
-// through; paused when even the lowest layer does not fit, resumed with
-// margin.
+// to the best layer that fits by estimate, or after the link has been
+// uncongested for the hold time to the best one a probe got through for
+// (upTargets); paused when even the lowest layer does not fit, resumed
+// with margin.
 func (d *DownTrack) allocateLayer(ac *allocCtx, budget float64) float64 {
 	a := &d.alloc
 	defer func() { a.probe = probeIdle }() // an outcome is acted on in its round or not at all
