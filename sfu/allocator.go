@@ -103,13 +103,19 @@ func (lr *layerRates) update(fs []*Forwarder, dt time.Duration) {
 			b := l.bytes.Load()
 			if prev, ok := lr.last[l]; ok && dt > 0 {
 				r := float64(b-prev) * 8 / dt.Seconds()
-				if r > 0 || l.paused.Load() == false {
-					old, ok := lr.rates[l]
-					if !ok || r == 0 {
-						lr.rates[l] = r
-					} else {
-						lr.rates[l] = old + rateSmoothing*(r-old)
-					}
+				old, had := lr.rates[l]
+				switch {
+				case l.paused.Load():
+					// Its publisher was told to stop it: what still
+					// arrives is the tail, an undercount that made a
+					// layer look cheap enough to move up to without a
+					// probe. The rate it had is kept for its resume.
+				case r == 0:
+					lr.rates[l] = 0 // stopped or not started: nominal until it flows
+				case !had || old == 0:
+					lr.rates[l] = r
+				default:
+					lr.rates[l] = old + rateSmoothing*(r-old)
 				}
 			}
 			lr.last[l] = b
@@ -303,8 +309,11 @@ func (ac *allocCtx) pollProbe() {
 	if o := ac.p.probeOwner; o != nil && (st == probeSucceeded || st == probeFailed) {
 		if st == probeFailed {
 			// Wait a longer hold before the next try, so that a link at
-			// the edge of a layer is not probed again and again.
-			o.alloc.hold = min(2*o.alloc.hold, maxUpHold)
+			// the edge of a layer is not probed again and again; not
+			// after a cluster whose receiver stamped it too late to tell.
+			if !ac.p.path.probe.inconclusive() {
+				o.alloc.hold = min(2*o.alloc.hold, maxUpHold)
+			}
 			o.alloc.upSince = ac.now
 		}
 		o.alloc.probe = st // a success counts in this round only

@@ -87,3 +87,36 @@ func TestAllocatorProbesTowardsALayerThatIsSent(t *testing.T) {
 		}
 	}
 }
+
+// A layer dynacast paused keeps the rate it had: the tail that still
+// arrives after its publisher was told to stop is an undercount, and
+// made a layer look cheap enough to move up to without a probe.
+func TestPausedLayerKeepsItsRate(t *testing.T) {
+	var plis atomic.Int64
+	f := testForwarder(webrtc.RTPCodecTypeVideo, &plis)
+	h := newSimLayer(1, "h", nil, 1235, webrtc.RTPCodecTypeVideo)
+	f.attach(h)
+	lr := &layerRates{last: map[*simLayer]uint64{}, rates: map[*simLayer]float64{}}
+	tick := func(bytes uint64) float64 {
+		h.bytes.Add(bytes)
+		lr.update([]*Forwarder{f}, allocInterval)
+		return lr.rate(h)
+	}
+	tick(0)
+	if r := tick(12500); r != 400e3 { // 400 kbit/s over a tick
+		t.Fatalf("flowing: %.0f bit/s, want 400000", r)
+	}
+	h.paused.Store(true)
+	for _, tail := range []uint64{3000, 500, 0} {
+		if r := tick(tail); r != 400e3 {
+			t.Errorf("paused, %d bytes of tail: %.0f bit/s, want the 400000 it had", tail, r)
+		}
+	}
+	h.paused.Store(false)
+	if r := tick(0); r != nominalRate[1] {
+		t.Errorf("resumed, not flowing yet: %.0f bit/s, want the nominal %.0f", r, nominalRate[1])
+	}
+	if r := tick(12500); r != 400e3 {
+		t.Errorf("flowing again: %.0f bit/s, want 400000", r)
+	}
+}

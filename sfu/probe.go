@@ -60,6 +60,12 @@ const (
 	// stall fell (against the first quarter only, a stall at the start
 	// would hide a queue growing behind it).
 	probeMaxQueueing = 30 * time.Millisecond
+	// probeMinSpread: a link cannot deliver a cluster in less time than
+	// it took to send it; arrivals spread over less than this share of
+	// the send span were squeezed by a receiver that stamped late (a
+	// stall that ended late in the cluster hides both the queue and the
+	// rate), and prove nothing.
+	probeMinSpread = 0.8
 	// A cluster is given up early once probeEarlyPackets of it are reported
 	// over at least probeEarlySpan and they lost more than probeEarlyLoss
 	// or queued twice probeMaxQueueing: the link is full, and more padding
@@ -165,6 +171,20 @@ func (p *prober) begin(d *DownTrack, goal float64, now time.Time) bool {
 	p.wg.Add(1)
 	go p.pace(p.cluster, d)
 	return true
+}
+
+// whySqueezed is the verdict on a cluster whose arrivals say nothing.
+const whySqueezed = "arrivals squeezed"
+
+// inconclusive reports whether the last cluster failed only because its
+// arrivals were squeezed: the receiver, not the link, said nothing.
+func (p *prober) inconclusive() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state != probeRunning && p.why == whySqueezed
 }
 
 // poll reports the state of the last cluster; a finished one is reported
@@ -382,6 +402,8 @@ func (p *prober) judge(now time.Time) {
 		// Too little arrived, or over too short a time, to say anything: a
 		// token bucket lets a short burst through at any rate.
 		p.finish(false, "too small", now)
+	case float64(span) < probeMinSpread*float64(lastSent-firstSent):
+		p.finish(false, whySqueezed, now)
 	case loss > probeMaxLoss:
 		p.finish(false, "loss", now)
 	case queueing > probeMaxQueueing:

@@ -97,10 +97,18 @@ func TestProbeClusterSqueezedByAStallFails(t *testing.T) {
 	if st != probeFailed {
 		t.Errorf("a queue hidden by a stalled receiver: %v, want failed", st)
 	}
-	// The same stall on a link that kept pace (arrivals 4 ms apart) hides
-	// nothing: the packets after it arrived no later than the first.
-	onTime := func(i int) time.Duration { return max(time.Duration(i)*4*time.Millisecond, 100*time.Millisecond) }
+	// A longer stall, until 560 ms, squeezes most of the cluster into one
+	// instant: the few packets after it span 232 ms, look fast, and their
+	// delays grew only 20 ms past the last stalled one. The arrivals'
+	// span, shorter than the 396 ms it took to send them, gives it away.
+	late := func(i int) time.Duration { return max(time.Duration(i)*8*time.Millisecond, 560*time.Millisecond) }
+	if st, _ := clusterArriving(t, 1.8e6, 100, 956, 4*time.Millisecond, late, nil); st != probeFailed {
+		t.Errorf("a cluster squeezed by a long stall: %v, want failed", st)
+	}
+	// A short stall (60 ms) on a link that kept pace (arrivals 4 ms
+	// apart) hides nothing: the cluster succeeds.
+	onTime := func(i int) time.Duration { return max(time.Duration(i)*4*time.Millisecond, 60*time.Millisecond) }
 	if st, _ := clusterArriving(t, 1.8e6, 100, 956, 4*time.Millisecond, onTime, nil); st != probeSucceeded {
-		t.Errorf("a stall on a link that kept pace: %v, want succeeded", st)
+		t.Errorf("a short stall on a link that kept pace: %v, want succeeded", st)
 	}
 }
