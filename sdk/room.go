@@ -201,7 +201,7 @@ func newAPI(loopback bool, network []interceptor.Factory, levels *audioLevels, n
 	for _, f := range network {
 		ir.Add(f)
 	}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if err := registerInterceptors(me, ir); err != nil { // arrival.go
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
 	if err := registerAudioLevel(me, ir, levels); err != nil {

@@ -85,6 +85,9 @@ type layerReceiver struct {
 	frames map[uint32]byte // frame -> layer
 	audio  atomic.Int64
 	video  atomic.Int64
+	// stall, when set, is called after every packet read: a bot busy
+	// elsewhere (shaped_test.go).
+	stall func()
 }
 
 func newLayerReceiver() *layerReceiver { return &layerReceiver{frames: map[uint32]byte{}} }
@@ -95,6 +98,9 @@ func (r *layerReceiver) onTrack(rt *sdk.RemoteTrack) {
 		n, _, err := rt.Track.Read(buf)
 		if err != nil {
 			return
+		}
+		if r.stall != nil {
+			r.stall()
 		}
 		if rt.Info.Kind != "video" {
 			r.audio.Add(1)

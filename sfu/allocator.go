@@ -4,8 +4,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 )
 
 // The allocator shares each subscriber's downlink estimate among the video
@@ -32,6 +30,11 @@ const (
 	// after a drop from a high layer, the link's queue takes a while to
 	// drain and reports loss meanwhile, though the lowest layer fits).
 	pauseTicks = 12
+	// probeReach: a probe asks the link for at most this many times what
+	// it carries now (libwebrtc's first probes go to 3 and 6 times its
+	// start rate): a viewer on q probes for h before f when h is sent,
+	// and for f at once when it is not.
+	probeReach = 3.0
 )
 
 var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
@@ -46,16 +49,18 @@ type renderSize struct {
 // alloc is one downtrack's allocator state; only the room's allocation
 // loop touches it, except size (under the downtrack's mu).
 type alloc struct {
-	size      renderSize
-	sized     bool
-	paused    bool
-	upSince   time.Time // uncongested since
-	hold      time.Duration
-	lastUp    time.Time // the last move up, to detect one that failed
-	pausedAt  time.Time
-	lowTicks  int
-	lastLayer int8
-	probe     probeState // the outcome of a probe cluster run for this video
+	size        renderSize
+	sized       bool
+	paused      bool
+	upSince     time.Time // uncongested since
+	hold        time.Duration
+	lastUp      time.Time // the last move up, to detect one that failed
+	pausedAt    time.Time
+	lowTicks    int
+	lastLayer   int8
+	seenCur     int8       // the layer it was sent at the last round
+	probe       probeState // the outcome of a probe cluster run for this video
+	probeTarget int8       // the layer that cluster was for
 }
 
 // SetRenderSize records how large a subscriber shows one video (in CSS
@@ -98,13 +103,19 @@ func (lr *layerRates) update(fs []*Forwarder, dt time.Duration) {
 			b := l.bytes.Load()
 			if prev, ok := lr.last[l]; ok && dt > 0 {
 				r := float64(b-prev) * 8 / dt.Seconds()
-				if r > 0 || l.paused.Load() == false {
-					old, ok := lr.rates[l]
-					if !ok || r == 0 {
-						lr.rates[l] = r
-					} else {
-						lr.rates[l] = old + rateSmoothing*(r-old)
-					}
+				old, had := lr.rates[l]
+				switch {
+				case l.paused.Load():
+					// Its publisher was told to stop it: what still
+					// arrives is the tail, an undercount that made a
+					// layer look cheap enough to move up to without a
+					// probe. The rate it had is kept for its resume.
+				case r == 0:
+					lr.rates[l] = 0 // stopped or not started: nominal until it flows
+				case !had || old == 0:
+					lr.rates[l] = r
+				default:
+					lr.rates[l] = old + rateSmoothing*(r-old)
 				}
 			}
 			lr.last[l] = b
@@ -231,6 +242,18 @@ func (p *Peer) allocate(lr *layerRates, speaker string, now time.Time) {
 	if len(videos) == 0 {
 		return
 	}
+	// A video that now goes out on a lower layer than at the last round:
+	// the loss its old rate caused is still being reported, and counts
+	// no more (estimate.go, fenceLoss).
+	fence := false
+	for _, d := range videos {
+		c := int8(d.cur.Load())
+		fence = fence || (c >= 0 && c < d.alloc.seenCur)
+		d.alloc.seenCur = c
+	}
+	if fence {
+		p.path.est.fenceLoss()
+	}
 	est, known, congested := p.path.linkSample(now)
 	// Pushback while a probe runs or just after is the probe's own: it
 	// moves nothing down, but the link is not quiet either.
@@ -286,8 +309,11 @@ func (ac *allocCtx) pollProbe() {
 	if o := ac.p.probeOwner; o != nil && (st == probeSucceeded || st == probeFailed) {
 		if st == probeFailed {
 			// Wait a longer hold before the next try, so that a link at
-			// the edge of a layer is not probed again and again.
-			o.alloc.hold = min(2*o.alloc.hold, maxUpHold)
+			// the edge of a layer is not probed again and again; not
+			// after a cluster whose receiver stamped it too late to tell.
+			if !ac.p.path.probe.inconclusive() {
+				o.alloc.hold = min(2*o.alloc.hold, maxUpHold)
+			}
 			o.alloc.upSince = ac.now
 		}
 		o.alloc.probe = st // a success counts in this round only
@@ -324,7 +350,7 @@ func (ac *allocCtx) carrier(d *DownTrack) *DownTrack {
 // probeFor runs the probe a move of d needs: the link must carry extra
 // bits/s more than now, with headroom. It reports whether the move may be
 // made now: in the round after a cluster for d succeeded (pollProbe).
-func (d *DownTrack) probeFor(ac *allocCtx, extra float64) bool {
+func (d *DownTrack) probeFor(ac *allocCtx, extra float64, target int8) bool {
 	if d.alloc.probe == probeSucceeded {
 		d.alloc.probe = probeIdle
 		return true
@@ -336,16 +362,17 @@ func (d *DownTrack) probeFor(ac *allocCtx, extra float64) bool {
 	goal := (ac.carried + extra) / headroom
 	if c != nil && ac.p.path.probe.begin(c, goal, ac.now) {
 		ac.p.probeOwner, ac.probing = d, true
+		d.alloc.probeTarget = target
 	}
 	return false
 }
 
 // allocateLayer decides one video's layer within budget and returns the
 // bitrate it takes. Down at once when the current layer does not fit; up
-// one layer at a time, when it fits by estimate or after the link has
-// been uncongested for the hold time and a probe at the new rate got
-// through; paused when even the lowest layer does not fit, resumed with
-// margin.
+// to the best layer that fits by estimate, or after the link has been
+// uncongested for the hold time to the best one a probe got through for
+// (upTargets); paused when even the lowest layer does not fit, resumed
+// with margin.
 func (d *DownTrack) allocateLayer(ac *allocCtx, budget float64) float64 {
 	a := &d.alloc
 	defer func() { a.probe = probeIdle }() // an outcome is acted on in its round or not at all
@@ -394,27 +421,59 @@ func (d *DownTrack) allocateLayer(ac *allocCtx, budget float64) float64 {
 		a.hold /= 2 // the last move up held: probe sooner again
 		a.lastUp = now.Add(-a.hold)
 	}
-	// Up one layer when it fits by estimate, or once the link has been
-	// quiet for the hold time and a probe at the new rate got through.
-	if next := d.fwd.pickLayer(cur + 1); !down && cur < capLayer && next > cur {
-		fits := rate(next) <= budget
+	// Up: at once to the best layer that fits by estimate; else, once the
+	// link has been quiet for the hold time, to the best layer a probe may
+	// ask for, when a probe at its rate got through.
+	if from := d.fwd.pickLayer(cur); !down && cur < capLayer {
+		fit, goal, nearest := d.upTargets(ac, from, capLayer, budget, rate)
 		quiet := !a.upSince.IsZero() && now.Sub(a.upSince) >= a.hold && now.Sub(a.lastUp) >= a.hold
-		up := fits
-		if !fits && quiet {
-			if ac.canProbe() {
-				up = d.probeFor(ac, rate(next)-rate(cur))
-			} else {
-				up = true // blind: the move itself is the probe
+		up := fit
+		if up == from && goal > from && quiet {
+			if !ac.canProbe() {
+				up = nearest // blind: the move itself is the probe, one layer at a time
+			} else if d.probeFor(ac, rate(goal)-rate(from), goal) {
+				up = goal
+				if t := a.probeTarget; t > from && t <= capLayer && d.fwd.layer(t) != nil {
+					up = t // what the probe that got through was for
+				}
 			}
 		}
-		if up {
-			cur = next
+		if up > from {
+			cur = up
 			a.lastUp, a.upSince = now, time.Time{}
 		}
 	}
 	a.lastLayer = cur
 	d.setLayer(cur)
 	return rate(d.fwd.pickLayer(cur))
+}
+
+// upTargets looks at the layers above from, up to capLayer, that the
+// publisher sends (a rid it never sent is skipped: the next one up is the
+// step; one dynacast paused counts, as targeting it resumes it). fit is
+// the best that fits budget by estimate, goal the best a probe may ask
+// for (the link asked to carry at most probeReach times what it carries),
+// or the nearest when none is in reach; each is from when there is none.
+func (d *DownTrack) upTargets(ac *allocCtx, from, capLayer int8, budget float64, rate func(int8) float64) (fit, goal, nearest int8) {
+	fit, goal, nearest = from, from, from
+	for i := from + 1; i <= capLayer; i++ {
+		if d.fwd.layer(i) == nil {
+			continue
+		}
+		if nearest == from {
+			nearest = i
+		}
+		if rate(i) <= budget {
+			fit = i
+		}
+		if ac.carried+rate(i)-rate(from) <= probeReach*ac.carried {
+			goal = i
+		}
+	}
+	if goal == from {
+		goal = nearest
+	}
+	return fit, goal, nearest
 }
 
 // allocatePaused pauses a video whose lowest layer does not fit, and decides
@@ -461,7 +520,7 @@ func (d *DownTrack) allocatePaused(ac *allocCtx, budget, lowRate float64, lowest
 	if a.probe != probeSucceeded && (a.upSince.IsZero() || now.Sub(a.upSince) < a.hold) {
 		return 0, true
 	}
-	if ac.canProbe() && !d.probeFor(ac, lowRate*resumeFactor) {
+	if ac.canProbe() && !d.probeFor(ac, lowRate*resumeFactor, lowest) {
 		return 0, true
 	}
 	a.lastUp, a.upSince = now, time.Time{}
@@ -519,68 +578,6 @@ func (f *Forwarder) layerForSize(s renderSize) int8 {
 		}
 	}
 	return maxLayers - 1
-}
-
-// dynacast tells publishers which layers anyone still needs: a layer no
-// subscriber gets or switches to is paused at its encoder, and resumed as
-// soon as one does.
-func (r *Room) dynacast(fs []*Forwarder, sent map[*Forwarder][maxLayers]bool) {
-	ev, ok := r.events.(AdaptiveEvents)
-	live := map[*Forwarder]bool{}
-	for _, f := range fs {
-		live[f] = true
-		if f.kind != webrtc.RTPCodecTypeVideo || f.Layers() < 2 {
-			continue
-		}
-		var want [maxLayers]bool
-		for _, d := range *f.downs.Load() {
-			if d.paused.Load() {
-				continue
-			}
-			want[d.target.Load()] = true
-			if c := d.cur.Load(); c >= 0 {
-				want[c] = true
-			}
-		}
-		// A layer not received yet counts as active, as its publisher
-		// keeps it until told otherwise: when it appears (a browser starts
-		// its layers as its bandwidth estimate grows), the publisher hears
-		// whether anyone wants it.
-		for i := range want {
-			if f.layer(int8(i)) == nil {
-				want[i] = true
-			}
-		}
-		prev, had := sent[f]
-		if !had {
-			prev = [maxLayers]bool{true, true, true}
-		}
-		if want == prev {
-			continue
-		}
-		sent[f] = want
-		for i := range want {
-			if l := f.layer(int8(i)); l != nil {
-				l.paused.Store(!want[i])
-			}
-		}
-		if ok {
-			rids := make([]string, 0, maxLayers)
-			active := make([]bool, 0, maxLayers)
-			for i := range int8(maxLayers) {
-				if l := f.layer(i); l != nil {
-					rids = append(rids, l.rid)
-					active = append(active, want[i])
-				}
-			}
-			ev.PublishLayers(f.info, rids, active)
-		}
-	}
-	for f := range sent {
-		if !live[f] {
-			delete(sent, f)
-		}
-	}
 }
 
 // AdaptiveEvents, when a room's events implement them, carry the

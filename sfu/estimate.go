@@ -61,6 +61,14 @@ type estimator struct {
 	// controller emits, which it does not while it holds (a queue draining),
 	// so it can stay high long after the loss ended.
 	fbReceived, fbLost atomic.Uint64
+	// lastSeq is 1<<16 | the transport-wide sequence number of the last
+	// packet flushed (0: none yet); fence is 1<<16 | the first one whose
+	// loss counts (0: all). The allocator raises the fence when a video
+	// has moved down: what a drop-tail queue lost of the old rate is
+	// reported for as long as the queue takes to drain, seconds at a low
+	// rate, and says nothing about whether the new rate fits (libwebrtc
+	// and LiveKit likewise do not act on loss from before a change).
+	lastSeq, fence atomic.Uint32
 
 	// The send path's worker only: runs of this batch not yet given to GCC.
 	runs [sendBatch]sentRun
@@ -162,6 +170,9 @@ func (e *estimator) flush() {
 		pad := max(0, min(r.bytes-e.hdr.MarshalSize(), len(recordPad)))
 		_, _ = e.gcc.Write(&e.hdr, recordPad[:pad], e.attrs) // fails only for an unknown stream
 	}
+	if e.nrun > 0 {
+		e.lastSeq.Store(1<<16 | uint32(e.runs[e.nrun-1].last))
+	}
 	e.nrun = 0
 }
 
@@ -174,7 +185,7 @@ func (e *estimator) feedback(p rtcp.Packet) {
 	case *rtcp.TransportLayerCC:
 		e.twccSeen.Store(true)
 		e.feedbacks.Add(1)
-		rx, lost := twccCounts(p)
+		rx, lost := twccCounts(p, e.fence.Load())
 		e.fbReceived.Add(uint64(rx))
 		e.fbLost.Add(uint64(lost))
 		_ = e.bwe.WriteRTCP([]rtcp.Packet{p}, nil) // fails only once closed
@@ -239,6 +250,16 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 	return est, true, e.congest
 }
 
+// fenceLoss makes loss count only for packets sent from now on.
+func (e *estimator) fenceLoss() {
+	if e == nil {
+		return
+	}
+	if s := e.lastSeq.Load(); s != 0 {
+		e.fence.Store(1<<16 | uint32(uint16(s)+1))
+	}
+}
+
 // lossyNow reports whether the last sample's congestion was loss (more than
 // congestionLoss of the packets reported), not only growing delay.
 func (e *estimator) lossyNow() bool {
@@ -257,15 +278,19 @@ func (e *estimator) close() {
 }
 
 // twccCounts counts the packets a transport-wide feedback reports received
-// and not received.
-func twccCounts(fb *rtcp.TransportLayerCC) (received, lost int) {
+// and not received, from the fence on (1<<16 | a sequence number; 0: all).
+func twccCounts(fb *rtcp.TransportLayerCC, fence uint32) (received, lost int) {
 	left := int(fb.PacketStatusCount)
+	seq := fb.BaseSequenceNumber
 	count := func(sym uint16) {
-		if sym == rtcp.TypeTCCPacketNotReceived {
+		switch {
+		case fence != 0 && int16(seq-uint16(fence)) < 0:
+		case sym == rtcp.TypeTCCPacketNotReceived:
 			lost++
-		} else {
+		default:
 			received++
 		}
+		seq++
 		left--
 	}
 	for _, c := range fb.PacketChunks {

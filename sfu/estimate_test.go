@@ -5,6 +5,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -69,5 +70,36 @@ func TestEstimatorSentAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per frame", allocs)
+	}
+}
+
+// After a move down, the loss reported for packets sent before it does
+// not count: a drop-tail queue that overflowed at the old rate reports its
+// losses for as long as it takes to drain.
+func TestLossBeforeTheFenceDoesNotCount(t *testing.T) {
+	e := newEstimator(logging.NewDefaultLoggerFactory())
+	defer e.close()
+	// Packets 65530 to 9 (the sequence wraps) were sent; the first eight,
+	// at the old rate, were all lost; the fence went up after the eighth.
+	for i := range uint16(16) {
+		e.sent(65530+i, 1000)
+		if i == 7 {
+			e.flush()
+			e.fenceLoss()
+		}
+	}
+	e.flush()
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 65530, PacketStatusCount: 16, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 8},
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 8},
+	}}
+	for range 8 {
+		fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+	}
+	if rx, lost := twccCounts(fb, e.fence.Load()); rx != 8 || lost != 0 {
+		t.Errorf("past the fence: %d received, %d lost; want 8 and 0", rx, lost)
+	}
+	if rx, lost := twccCounts(fb, 0); rx != 8 || lost != 8 {
+		t.Errorf("without a fence: %d received, %d lost; want 8 and 8", rx, lost)
 	}
 }

@@ -51,11 +51,21 @@ const (
 	probeEnough  = 0.95
 	probeMaxLoss = 0.05
 	// probeMaxQueueing: the cluster fails when its last quarter was
-	// delayed this much more than its first (the smallest delay of each):
-	// a queue grew, the link is full even if arrivals looked fast (a
-	// receiver reading in bursts squeezes its arrival times together, but
-	// not its smallest delays).
+	// delayed this much more than the least delayed packet of the whole
+	// cluster (the smallest delay of the last quarter): a queue grew, the
+	// link is full even if arrivals looked fast. A receiver that stamps
+	// arrivals late (a stall) squeezes its arrival times together, but
+	// cannot make a packet look less delayed than the link made it: the
+	// least delayed packet is the link's, wherever in the cluster the
+	// stall fell (against the first quarter only, a stall at the start
+	// would hide a queue growing behind it).
 	probeMaxQueueing = 30 * time.Millisecond
+	// probeMinSpread: a link cannot deliver a cluster in less time than
+	// it took to send it; arrivals spread over less than this share of
+	// the send span were squeezed by a receiver that stamped late (a
+	// stall that ended late in the cluster hides both the queue and the
+	// rate), and prove nothing.
+	probeMinSpread = 0.8
 	// A cluster is given up early once probeEarlyPackets of it are reported
 	// over at least probeEarlySpan and they lost more than probeEarlyLoss
 	// or queued twice probeMaxQueueing: the link is full, and more padding
@@ -161,6 +171,20 @@ func (p *prober) begin(d *DownTrack, goal float64, now time.Time) bool {
 	p.wg.Add(1)
 	go p.pace(p.cluster, d)
 	return true
+}
+
+// whySqueezed is the verdict on a cluster whose arrivals say nothing.
+const whySqueezed = "arrivals squeezed"
+
+// inconclusive reports whether the last cluster failed only because its
+// arrivals were squeezed: the receiver, not the link, said nothing.
+func (p *prober) inconclusive() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state != probeRunning && p.why == whySqueezed
 }
 
 // poll reports the state of the last cluster; a finished one is reported
@@ -378,27 +402,32 @@ func (p *prober) judge(now time.Time) {
 		// Too little arrived, or over too short a time, to say anything: a
 		// token bucket lets a short burst through at any rate.
 		p.finish(false, "too small", now)
+	case float64(span) < probeMinSpread*float64(lastSent-firstSent):
+		p.finish(false, whySqueezed, now)
 	case loss > probeMaxLoss:
 		p.finish(false, "loss", now)
 	case queueing > probeMaxQueueing:
 		p.finish(false, "queue grew", now)
-	case recvRate < probeEnough*p.goal:
+	case min(recvRate, sendRate) < probeEnough*p.goal:
+		// Arrivals squeezed together look faster than they were sent; what
+		// was not sent at the goal rate proves nothing about it (libwebrtc's
+		// ProbeBitrateEstimator likewise takes the smaller of the two).
 		p.finish(false, "arrived below goal", now)
 	default:
 		p.finish(true, "", now)
 	}
 }
 
-// queueing is how much later than its first quarter the last quarter of
-// the cluster's received packets arrived, relative to when each was sent:
-// the smallest delay of each quarter (the two clocks differ by a constant,
-// which cancels). p.mu is held.
+// queueing is how much more the last quarter of the cluster's received
+// packets was delayed than the least delayed packet of the cluster,
+// relative to when each was sent: the smallest delay of the quarter (the
+// two clocks differ by a constant, which cancels). p.mu is held.
 func (p *prober) queueing(received int) time.Duration {
 	quarter := received / 4
 	if quarter < 2 {
 		return 0
 	}
-	var firstMin, lastMin int64
+	var allMin, lastMin int64
 	k := 0
 	for i := range p.count {
 		seq := p.first + uint16(i)
@@ -407,19 +436,15 @@ func (p *prober) queueing(received int) time.Duration {
 			continue
 		}
 		delay := r.arrival - r.sent/1000 // microseconds
-		switch {
-		case k < quarter:
-			if k == 0 || delay < firstMin {
-				firstMin = delay
-			}
-		case k >= received-quarter:
-			if k == received-quarter || delay < lastMin {
-				lastMin = delay
-			}
+		if k == 0 || delay < allMin {
+			allMin = delay
+		}
+		if k >= received-quarter && (k == received-quarter || delay < lastMin) {
+			lastMin = delay
 		}
 		k++
 	}
-	return time.Duration(lastMin-firstMin) * time.Microsecond
+	return time.Duration(lastMin-allMin) * time.Microsecond
 }
 
 // close stops a running cluster's pacing and waits for it.

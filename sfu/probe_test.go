@@ -13,6 +13,13 @@ import (
 // arrived arrive apart (lost ones not at all), and returns the outcome.
 func cluster(t *testing.T, goal float64, n, size int, gap, arrive time.Duration, lost func(i int) bool) (probeState, float64) {
 	t.Helper()
+	return clusterArriving(t, goal, n, size, gap, func(i int) time.Duration { return time.Duration(i) * arrive }, lost)
+}
+
+// clusterArriving is cluster with packet i stamped at arrival(i) after the
+// first (non-decreasing).
+func clusterArriving(t *testing.T, goal float64, n, size int, gap time.Duration, arrival func(i int) time.Duration, lost func(i int) bool) (probeState, float64) {
+	t.Helper()
 	p := newProber(newSendPath(slog.New(slog.DiscardHandler)))
 	start := time.Unix(1000, 0)
 	p.recs = make([]probeRecord, probeRecords)
@@ -27,19 +34,17 @@ func cluster(t *testing.T, goal float64, n, size int, gap, arrive time.Duration,
 	p.sending = false // the pacing ended
 	p.mu.Unlock()
 	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(n), ReferenceTime: 100}
-	sinceLast := time.Duration(0)
+	last := time.Duration(0)
 	for i := range n {
 		sym := uint16(rtcp.TypeTCCPacketReceivedLargeDelta)
 		if lost != nil && lost(i) {
 			sym = rtcp.TypeTCCPacketNotReceived
 		}
 		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
-		if i > 0 {
-			sinceLast += arrive
-		}
 		if sym != rtcp.TypeTCCPacketNotReceived {
-			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: sinceLast.Microseconds()})
-			sinceLast = 0
+			at := arrival(i)
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: (at - last).Microseconds()})
+			last = at
 		}
 	}
 	p.feedback(fb, start.Add(time.Duration(n)*gap+50*time.Millisecond))
@@ -73,5 +78,37 @@ func TestProbeClusterJudgedFromFeedback(t *testing.T) {
 	st, _ = cluster(t, 3e6, 100, 956, 4*time.Millisecond, 4*time.Millisecond, nil)
 	if st != probeFailed {
 		t.Errorf("a cluster below its goal: %v, want failed", st)
+	}
+}
+
+// A receiver that stalls stamps the packets it reads late, all at once: a
+// cluster that a 1 Mbit/s link delivered (a queue grew behind it), read
+// only after 400 ms, has its first half squeezed into one instant and
+// looks faster than the link. The least delayed packet is still the
+// link's, and the last quarter was delayed 100 ms more: it fails.
+func TestProbeClusterSqueezedByAStallFails(t *testing.T) {
+	// 100 packets of 956 bytes (1000 on the wire) sent 4 ms apart (2
+	// Mbit/s), delivered 8 ms apart (1 Mbit/s), stamped no earlier than 400 ms.
+	stalled := func(i int) time.Duration { return max(time.Duration(i)*8*time.Millisecond, 400*time.Millisecond) }
+	st, rate := clusterArriving(t, 1.8e6, 100, 956, 4*time.Millisecond, stalled, nil)
+	if rate < 1.8e6 {
+		t.Fatalf("the squeezed cluster arrived at %.0f bit/s: the case is meant to look fast enough", rate)
+	}
+	if st != probeFailed {
+		t.Errorf("a queue hidden by a stalled receiver: %v, want failed", st)
+	}
+	// A longer stall, until 560 ms, squeezes most of the cluster into one
+	// instant: the few packets after it span 232 ms, look fast, and their
+	// delays grew only 20 ms past the last stalled one. The arrivals'
+	// span, shorter than the 396 ms it took to send them, gives it away.
+	late := func(i int) time.Duration { return max(time.Duration(i)*8*time.Millisecond, 560*time.Millisecond) }
+	if st, _ := clusterArriving(t, 1.8e6, 100, 956, 4*time.Millisecond, late, nil); st != probeFailed {
+		t.Errorf("a cluster squeezed by a long stall: %v, want failed", st)
+	}
+	// A short stall (60 ms) on a link that kept pace (arrivals 4 ms
+	// apart) hides nothing: the cluster succeeds.
+	onTime := func(i int) time.Duration { return max(time.Duration(i)*4*time.Millisecond, 60*time.Millisecond) }
+	if st, _ := clusterArriving(t, 1.8e6, 100, 956, 4*time.Millisecond, onTime, nil); st != probeSucceeded {
+		t.Errorf("a short stall on a link that kept pace: %v, want succeeded", st)
 	}
 }
