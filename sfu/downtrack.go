@@ -52,22 +52,30 @@ type DownTrack struct {
 	paused    atomic.Bool
 
 	// Rewriting state; only the send path's goroutine touches it.
-	started    bool
-	waitKey    bool      // drop video until a keyframe
-	resync     bool      // the next packet starts a new run after a gap
-	runStart   uint16    // input sequence number that started the current run
-	seqOffset  uint16    // input seq - output seq
-	tsOffset   uint32    // input ts - output ts
-	lastOut    uint16    // highest output seq sent
-	lastIn     uint16    // highest input seq seen
-	frameEnd   bool      // the newest packet sent ended a frame: padding may follow
-	lastAsk    time.Time // last keyframe request while waiting for one
-	skipped    bool      // packets were discarded while waiting for a keyframe
-	maxSkipped uint16    // the newest of them
-	hdr        rtp.Header
-	extBuf     [5]byte             // abs-send-time and transport-wide sequence payloads
-	history    [historyLen]seqPair // output -> input sequence numbers, for NACKs
-	sent       atomic.Uint64
+	started  bool
+	waitKey  bool   // drop video until a keyframe
+	resync   bool   // the next packet starts a new run after a gap
+	runStart uint16 // input sequence number that started the current run
+	// resendFloor is the output sequence number of the newest run that
+	// started at a keyframe (after a resume, a local loss or a layer
+	// switch): a subscriber needs nothing from before it, as a receiver
+	// drops its NACKs older than a keyframe, so older packets are not
+	// resent. Padding's runs do not move it: the frame before a probe may
+	// still need repair.
+	resendFloor uint16
+	fenced      bool      // resendFloor is set
+	seqOffset   uint16    // input seq - output seq
+	tsOffset    uint32    // input ts - output ts
+	lastOut     uint16    // highest output seq sent
+	lastIn      uint16    // highest input seq seen
+	frameEnd    bool      // the newest packet sent ended a frame: padding may follow
+	lastAsk     time.Time // last keyframe request while waiting for one
+	skipped     bool      // packets were discarded while waiting for a keyframe
+	maxSkipped  uint16    // the newest of them
+	hdr         rtp.Header
+	extBuf      [5]byte             // abs-send-time and transport-wide sequence payloads
+	history     [historyLen]seqPair // output -> input sequence numbers, for NACKs
+	sent        atomic.Uint64
 
 	// Simulcast (simulcast.go). cur is the layer being forwarded (-1:
 	// none yet), target the one to switch to at its next keyframe, max
@@ -288,8 +296,12 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 	cur, target := int8(d.cur.Load()), int8(d.target.Load())
 	in := p.header.SequenceNumber
 	if layer == target && (cur != target || d.waitKey) {
+		floor, restart := d.lastOut+1, d.started
 		if !d.startAt(p, layer) {
 			return false
+		}
+		if restart {
+			d.resendFloor, d.fenced = floor, true
 		}
 	} else if layer != cur || d.waitKey {
 		return false
@@ -459,6 +471,9 @@ func (d *DownTrack) resendable(out uint16, now time.Time) (seqPair, bool) {
 	e := &d.history[out%historyLen]
 	if !e.valid || e.out != out || d.paused.Load() || e.resends >= maxResends {
 		return seqPair{}, false
+	}
+	if d.fenced && int16(out-d.resendFloor) < 0 {
+		return seqPair{}, false // from before the keyframe the current run started at
 	}
 	if e.resends > 0 && now.UnixNano()-e.resent < int64(resendGap) {
 		return seqPair{}, false

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -291,5 +292,43 @@ func TestDownTrackLongRunSurvivesWrap(t *testing.T) {
 	}
 	if got := rec.n.Load(); got != n {
 		t.Fatalf("wrote %d of %d packets of one long run", got, n)
+	}
+}
+
+// Packets from before a run that restarted at a keyframe (a resume, a
+// local loss, a switch) are not resent: the subscriber's decoder has moved
+// past them, and resending them in a burst into a link that only just got
+// room is what made a resumed video pause again. Packets before a probe's
+// padding are still resent.
+func TestNoResendFromBeforeAKeyframeRestart(t *testing.T) {
+	var plis atomic.Int64
+	d, rec := testDownTrack(t, testForwarder(webrtc.RTPCodecTypeVideo, &plis))
+	d.ext.twcc = 3 // padding needs transport-wide numbers
+	d.path.probe = newProber(d.path)
+	d.send(vp8(1, 0, true), 0)
+	end := vp8(2, 3000, false)
+	end.header.Marker = true // the frame is whole: padding may follow
+	d.send(end, 0)
+	if !d.sendPadding() {
+		t.Fatal("no padding after a whole frame")
+	}
+	d.send(vp8(3, 6000, false), 0)
+	now := time.Now()
+	first := rec.pkts[0].SequenceNumber
+	if _, ok := d.resendable(first, now); !ok {
+		t.Fatal("a packet from before a probe's padding was not resent")
+	}
+	d.dropped.Store(true) // the queue overflowed: a new run at a keyframe
+	d.send(vp8(10, 27000, true), 0)
+	d.send(vp8(11, 30000, false), 0)
+	n := len(rec.pkts)
+	if _, ok := d.resendable(rec.pkts[1].SequenceNumber, now); ok {
+		t.Error("a packet from before the keyframe restart was resent")
+	}
+	if _, ok := d.resendable(rec.pkts[n-2].SequenceNumber, now); !ok {
+		t.Error("the restart's keyframe was not resent")
+	}
+	if _, ok := d.resendable(rec.pkts[n-1].SequenceNumber, now); !ok {
+		t.Error("a packet after the restart was not resent")
 	}
 }
