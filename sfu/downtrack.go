@@ -57,11 +57,12 @@ type DownTrack struct {
 	resync   bool   // the next packet starts a new run after a gap
 	runStart uint16 // input sequence number that started the current run
 	// resendFloor is the output sequence number of the newest run that
-	// started at a keyframe (after a resume, a local loss or a layer
-	// switch): a subscriber needs nothing from before it, as a receiver
-	// drops its NACKs older than a keyframe, so older packets are not
-	// resent. Padding's runs do not move it: the frame before a probe may
-	// still need repair.
+	// restarted at a keyframe after a resume or a local loss: the
+	// subscriber's decoder has moved past what came before (a receiver
+	// drops its NACKs older than a keyframe), so older packets are not
+	// resent. A layer switch and padding's runs do not move it: a switch
+	// keeps the old layer's packets repairable as first sent, and the
+	// frame before a probe may still need repair.
 	resendFloor uint16
 	fenced      bool      // resendFloor is set
 	seqOffset   uint16    // input seq - output seq
@@ -296,7 +297,7 @@ func (d *DownTrack) send(p *packet, layer int8) bool {
 	cur, target := int8(d.cur.Load()), int8(d.target.Load())
 	in := p.header.SequenceNumber
 	if layer == target && (cur != target || d.waitKey) {
-		floor, restart := d.lastOut+1, d.started
+		floor, restart := d.lastOut+1, d.started && d.waitKey
 		if !d.startAt(p, layer) {
 			return false
 		}

@@ -295,8 +295,8 @@ func TestDownTrackLongRunSurvivesWrap(t *testing.T) {
 	}
 }
 
-// Packets from before a run that restarted at a keyframe (a resume, a
-// local loss, a switch) are not resent: the subscriber's decoder has moved
+// Packets from before a run that restarted at a keyframe after a resume or
+// a local loss are not resent: the subscriber's decoder has moved
 // past them, and resending them in a burst into a link that only just got
 // room is what made a resumed video pause again. Packets before a probe's
 // padding are still resent.

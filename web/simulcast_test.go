@@ -156,7 +156,15 @@ func TestSimulcastFollowsTileSize(t *testing.T) {
 	if v := waitForwardedLayer(t, srv, bob, room, bobID, video, 0, "bob, with a small tile, to get layer q"); v.Height == 0 || v.Height > 200 || v.Hidden || v.Pinned {
 		t.Errorf("the server has bob's tile of alice as %+v, want small, shown, not pinned", v)
 	}
-	small, _, _ := framesFrom(bob, aliceID)
+	// The server's layer changes when it sends q's keyframe; the decoder
+	// shows it a little later (q is 320x180, h 360 high, f 720, less when
+	// chromium scales its encoder down under load).
+	var small videoStat
+	waitFor(t, 30*time.Second, "bob to decode the low layer", func() (bool, string) {
+		s, ok, seen := framesFrom(bob, aliceID)
+		small = s
+		return ok && s.Height > 0 && s.Height <= 200, seen
+	})
 	rs := adaptiveOf(t, bob).RenderSizes
 	if len(rs) != 1 || rs[0].TrackID != video || rs[0].Hidden || rs[0].Height == 0 || rs[0].Height > 200 {
 		t.Errorf("bob's render size reports %+v, want one small visible tile for %s", rs, video)
