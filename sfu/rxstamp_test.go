@@ -6,14 +6,15 @@ import (
 	"time"
 )
 
-// The media socket's reader notes the kernel's receive stamp of each RTP
-// packet by SSRC and sequence number, and of nothing else (STUN, RTCP).
-func TestRXStampsNoteRTPArrivals(t *testing.T) {
+// stampedLoopback is a stamping reader on a loopback socket and a client
+// socket connected to it, both closed when the test ends.
+func stampedLoopback(t *testing.T) (*rxReader, *net.UDPConn) {
+	t.Helper()
 	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	r := newRXReader(srv)
 	if r == nil {
 		t.Fatal("the kernel refused SO_TIMESTAMPNS on a UDP socket")
@@ -22,7 +23,14 @@ func TestRXStampsNoteRTPArrivals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Close()
+	t.Cleanup(func() { cli.Close() })
+	return r, cli
+}
+
+// The media socket's reader notes the kernel's receive stamp of each RTP
+// packet by SSRC and sequence number, and of nothing else (STUN, RTCP).
+func TestRXStampsNoteRTPArrivals(t *testing.T) {
+	r, cli := stampedLoopback(t)
 
 	rtpPacket := []byte{0x80, 96, 0x12, 0x34, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0xaa}
 	rtcpPacket := []byte{0x80, 200, 0x00, 0x06, 0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 0, 0}
@@ -64,20 +72,7 @@ func TestRXStampsNoteRTPArrivals(t *testing.T) {
 
 // Reading the socket with stamps allocates nothing per packet.
 func TestRXStampsReadAllocatesNothing(t *testing.T) {
-	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	r := newRXReader(srv)
-	if r == nil {
-		t.Fatal("the kernel refused SO_TIMESTAMPNS on a UDP socket")
-	}
-	cli, err := net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	r, cli := stampedLoopback(t)
 	p := []byte{0x80, 96, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7, 0xaa}
 	buf := make([]byte, 1500)
 	var seq uint16
