@@ -280,9 +280,7 @@ func (e *estimator) close() {
 // twccCounts counts the packets a transport-wide feedback reports received
 // and not received, from the fence on (1<<16 | a sequence number; 0: all).
 func twccCounts(fb *rtcp.TransportLayerCC, fence uint32) (received, lost int) {
-	left := int(fb.PacketStatusCount)
-	seq := fb.BaseSequenceNumber
-	count := func(sym uint16) {
+	eachTWCCStatus(fb, func(seq, sym uint16) {
 		switch {
 		case fence != 0 && int16(seq-uint16(fence)) < 0:
 		case sym == rtcp.TypeTCCPacketNotReceived:
@@ -290,23 +288,34 @@ func twccCounts(fb *rtcp.TransportLayerCC, fence uint32) (received, lost int) {
 		default:
 			received++
 		}
-		seq++
-		left--
-	}
+	})
+	return received, lost
+}
+
+// eachTWCCStatus calls fn with the transport-wide sequence number and the
+// status symbol of every packet a feedback reports, in order (the run-length
+// and status-vector chunks unpacked, their padding past the status count
+// left out).
+func eachTWCCStatus(fb *rtcp.TransportLayerCC, fn func(seq, sym uint16)) {
+	left := int(fb.PacketStatusCount)
+	seq := fb.BaseSequenceNumber
 	for _, c := range fb.PacketChunks {
 		switch c := c.(type) {
 		case *rtcp.RunLengthChunk:
 			for i := 0; i < int(c.RunLength) && left > 0; i++ {
-				count(c.PacketStatusSymbol)
+				fn(seq, c.PacketStatusSymbol)
+				seq++
+				left--
 			}
 		case *rtcp.StatusVectorChunk:
 			for _, sym := range c.SymbolList {
 				if left <= 0 {
 					break
 				}
-				count(sym)
+				fn(seq, sym)
+				seq++
+				left--
 			}
 		}
 	}
-	return received, lost
 }

@@ -296,10 +296,8 @@ func (p *prober) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 		return
 	}
 	at := int64(fb.ReferenceTime) * 64000 // microseconds
-	seq := fb.BaseSequenceNumber
-	left := int(fb.PacketStatusCount)
 	deltas := fb.RecvDeltas
-	mark := func(sym uint16) {
+	eachTWCCStatus(fb, func(seq, sym uint16) {
 		r := &p.recs[int(seq)%probeRecords]
 		switch sym {
 		case rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedLargeDelta:
@@ -315,24 +313,7 @@ func (p *prober) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 				r.status = 2 // a later report may still say it arrived
 			}
 		}
-		seq++
-		left--
-	}
-	for _, c := range fb.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := 0; i < int(c.RunLength) && left > 0; i++ {
-				mark(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList {
-				if left <= 0 {
-					break
-				}
-				mark(sym)
-			}
-		}
-	}
+	})
 	p.judge(now)
 }
 
