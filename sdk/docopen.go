@@ -88,11 +88,7 @@ func (d *Document) handleOpenReply(reqID string, m any, err error) {
 			close(d.ready)
 			d.signalLocked()
 			d.mu.Unlock()
-			d.docs.mu.Lock()
-			if d.docs.open[d.id] == d {
-				delete(d.docs.open, d.id)
-			}
-			d.docs.mu.Unlock()
+			d.unregister()
 			return
 		}
 		var de *DocError

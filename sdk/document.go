@@ -406,15 +406,21 @@ func (d *Document) Close() error {
 	}
 	d.signalLocked()
 	d.mu.Unlock()
+	d.unregister()
+	if l, _ := d.docs.currentLink(); l != nil {
+		d.docs.sendAsync(l, &protocol.DocRequest{Type: protocol.DocTypeClose, ReqID: d.docs.nextReqID(), Doc: d.id})
+	}
+	return nil
+}
+
+// unregister takes the document out of the room's open documents, unless a
+// later Open of the same id has taken its place.
+func (d *Document) unregister() {
 	d.docs.mu.Lock()
 	if d.docs.open[d.id] == d {
 		delete(d.docs.open, d.id)
 	}
 	d.docs.mu.Unlock()
-	if l, _ := d.docs.currentLink(); l != nil {
-		d.docs.sendAsync(l, &protocol.DocRequest{Type: protocol.DocTypeClose, ReqID: d.docs.nextReqID(), Doc: d.id})
-	}
-	return nil
 }
 
 // forget drops a document whose Open gave up.
