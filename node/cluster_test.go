@@ -196,22 +196,7 @@ func TestClusterBotsOnThreeNodes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	sdktest.WaitFor(t, 30*time.Second, func() string { return "every bot's edits to be acknowledged and every copy to agree" }, func() bool {
-		for _, d := range docs {
-			if d.Pending() || d.Text() != docs[0].Text() || d.Rev() != docs[0].Rev() {
-				return false
-			}
-		}
-		return true
-	})
-	text := docs[0].Text()
-	for i := range bots {
-		for k := range edits {
-			if n := strings.Count(text, fmt.Sprintf("<%d.%d>", i, k)); n != 1 {
-				t.Errorf("bot%d's edit %d is in the document %d times, want once", i, k, n)
-			}
-		}
-	}
+	text := waitEditsOnceEach(t, docs, bots, edits, 30*time.Second)
 	// Redis holds the same: the log replays to the text with no op twice.
 	store := collab.NewRedisStore(rs.Client(), collab.RedisStoreOptions{})
 	recs, err := store.Ops(info.ID, 0, docs[0].Rev())
@@ -332,7 +317,15 @@ func TestClusterRoomMovesAndBotsFollow(t *testing.T) {
 				func() bool { return counters[i].count(id) > before[id]+20 })
 		}
 	}
-	sdktest.WaitFor(t, 40*time.Second, func() string { return "every edit to be acknowledged and every copy to agree" }, func() bool {
+	waitEditsOnceEach(t, docs, bots, edits, 40*time.Second)
+}
+
+// waitEditsOnceEach waits until every copy of the document has its edits
+// acknowledged and agrees, then checks that each bot's edit "<i.k>" is in
+// the text exactly once. It returns the text.
+func waitEditsOnceEach(t *testing.T, docs []*sdk.Document, bots, edits int, timeout time.Duration) string {
+	t.Helper()
+	sdktest.WaitFor(t, timeout, func() string { return "every edit to be acknowledged and every copy to agree" }, func() bool {
 		for _, d := range docs {
 			if d.Pending() || d.Text() != docs[0].Text() || d.Rev() != docs[0].Rev() {
 				return false
@@ -348,6 +341,7 @@ func TestClusterRoomMovesAndBotsFollow(t *testing.T) {
 			}
 		}
 	}
+	return text
 }
 
 // takeOver makes node the room's owner in Redis at the next epoch, as a
