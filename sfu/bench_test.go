@@ -1,7 +1,10 @@
 package sfu
 
 import (
+	"fmt"
 	"log/slog"
+	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -112,12 +115,37 @@ func BenchmarkForwardPath(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subscribers), "ns/subscriber-packet")
 }
 
-// BenchmarkForwardPathQueued is the same with every send path's goroutine
-// running, as in production: it adds the queue hand-off and the wake-ups.
+// BenchmarkForwardPathQueued is the same with the send paths run as in
+// production, side by side: by the engine's send workers ("workers", a
+// goroutine per CPU) and by each path's own goroutine ("own", what every
+// path did before the workers). It adds the queue hand-off and the
+// wake-ups. Packets come in bursts of 32 (a frame from a Pion publisher) or
+// one at a time (paced, as a browser's pacer spreads a frame); the
+// producer waits for each burst to reach every subscriber.
+//
+//	go test -run - -bench ForwardPathQueued -benchmem ./sfu/
 func BenchmarkForwardPathQueued(b *testing.B) {
+	for _, burst := range []int{benchFrame, 1} {
+		for _, runner := range []string{"workers", "own"} {
+			b.Run(fmt.Sprintf("burst=%d/%s", burst, runner), func(b *testing.B) {
+				benchQueued(b, burst, runner == "workers")
+			})
+		}
+	}
+}
+
+func benchQueued(b *testing.B, burst int, pooled bool) {
 	const subscribers = 25
 	f, paths := benchFanOut(b, subscribers)
+	var w *sendWorkers
+	if pooled {
+		w = newSendWorkers(0)
+		defer w.close()
+	}
+	a := netip.MustParseAddrPort("127.0.0.1:9")
 	for _, s := range paths {
+		s.workers = w
+		s.remote.Store(&a)
 		go s.run()
 		defer s.close()
 	}
@@ -126,8 +154,7 @@ func BenchmarkForwardPathQueued(b *testing.B) {
 	wait := func(n int) {
 		for _, s := range paths {
 			for s.sent.Load() < uint64(n) {
-				// Spinning keeps the producer from outrunning the queues
-				// (which would drop, not measure).
+				runtime.Gosched()
 			}
 		}
 	}
@@ -135,18 +162,24 @@ func BenchmarkForwardPathQueued(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		f.ingest(f.base, &p, benchPacket(raw, i))
-		if i%256 == 255 {
+		if i%burst == burst-1 {
 			wait(i + 1)
 		}
 	}
 	wait(b.N)
 	b.StopTimer()
+	var wakes uint64
 	for _, s := range paths {
 		if s.dropped.Load() != 0 {
 			b.Fatalf("a queue overflowed")
 		}
+		wakes += s.wakes.Load()
+	}
+	if w != nil {
+		wakes += w.wakeups.Load()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subscribers), "ns/subscriber-packet")
+	b.ReportMetric(float64(wakes)/float64(b.N), "wakeups/packet")
 }
 
 type discard struct{}

@@ -10,8 +10,10 @@
 //   - Peer: one participant's two PeerConnections and their negotiation.
 //   - Forwarder: one published track; reads RTP into its packet cache (the
 //     one retransmission history of the track) and fans it out.
-//   - sendPath: one per subscriber PeerConnection; a bounded queue and the
-//     one goroutine that rewrites and writes everything that subscriber gets.
+//   - sendPath: one per subscriber PeerConnection; a bounded queue, and the
+//     batches that rewrite and write everything that subscriber gets, run by
+//     the engine's send workers (a goroutine per CPU) over UDP, or by the
+//     path's own goroutine over TCP.
 //   - DownTrack: one subscriber's copy of one track: only its SSRC, sequence
 //     and timestamp rewriting state; it has no goroutine.
 package sfu
@@ -76,7 +78,8 @@ type Engine struct {
 	log      *slog.Logger
 	closer   []func() error
 	baseline bool
-	gso      *gsoConn // nil when the socket is not a *net.UDPConn
+	gso      *gsoConn     // nil when the socket is not a *net.UDPConn
+	workers  *sendWorkers // nil for the baseline (sendworkers.go)
 	metrics  *engineMetrics
 
 	// What the candidates advertise (advertise.go).
@@ -100,6 +103,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.udp = udp
 	e.closer = append(e.closer, udp.Close)
+	if !cfg.Baseline {
+		e.workers = newSendWorkers(0)
+		e.closer = append(e.closer, func() error { e.workers.close(); return nil })
+	}
 
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionLoggerFactory{log: log}

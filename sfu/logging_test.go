@@ -23,8 +23,13 @@ func (h warnRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h warnRecorder) Handle(_ context.Context, r slog.Record) error {
 	if h.sfu && r.Level >= slog.LevelWarn {
+		line := r.Level.String() + " " + r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			line += " " + a.String()
+			return true
+		})
 		h.mu.Lock()
-		*h.lines = append(*h.lines, r.Level.String()+" "+r.Message)
+		*h.lines = append(*h.lines, line)
 		h.mu.Unlock()
 	}
 	return nil

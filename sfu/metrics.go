@@ -18,11 +18,12 @@ type pathCounts struct {
 	serverDelaySumNs                      uint64
 	probes, probesOK, probesFailed        uint64 // probe.go
 	padPackets, padBytes                  uint64
+	ownWakes                              uint64 // the path's own goroutine woken (sendworkers.go)
 }
 
 func (s *sendPath) counts() pathCounts {
 	c := pathCounts{sent: s.sent.Load(), queueDrops: s.dropped.Load(), behindDrops: s.behind.Load(), resent: s.resent.Load(),
-		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), firs: s.firs.Load(), pauses: s.pauses.Load(), switches: s.switches.Load()}
+		bytes: s.bytes.Load(), nacks: s.nacks.Load(), plis: s.plis.Load(), firs: s.firs.Load(), pauses: s.pauses.Load(), switches: s.switches.Load(), ownWakes: s.wakes.Load()}
 	for i := range c.delays {
 		c.delays[i] = s.delays.counts[i].Load()
 	}
@@ -64,6 +65,7 @@ func (c *pathCounts) add(o pathCounts) {
 	c.probesFailed += o.probesFailed
 	c.padPackets += o.padPackets
 	c.padBytes += o.padBytes
+	c.ownWakes += o.ownWakes
 }
 
 // engineMetrics sums the send paths' counters when scraped, so that the
@@ -82,6 +84,7 @@ type engineMetrics struct {
 	estimates                                   *prometheus.Desc
 	delay, delayBatch, serverDelay              *prometheus.Desc
 	probes, padPackets, padBytes                *prometheus.Desc
+	wakeups                                     *prometheus.Desc
 	layers                                      [maxLayers]atomic.Uint64 // received per spatial layer
 	// keyframesSent counts PLIs sent to publishers by reason; they are a
 	// few per second at most, so one shared counter set is cheap.
@@ -111,6 +114,7 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		probes:            prometheus.NewDesc("huddle_media_probe_clusters_total", "Bandwidth probe clusters sent to subscribers before a move up or a resume, by outcome (started, succeeded, failed).", []string{"outcome"}, nil),
 		padPackets:        prometheus.NewDesc("huddle_media_probe_padding_packets_total", "Padding-only RTP packets sent to subscribers as bandwidth probes.", nil, nil),
 		padBytes:          prometheus.NewDesc("huddle_media_probe_padding_bytes_total", "Padding bytes sent to subscribers as bandwidth probes.", nil, nil),
+		wakeups:           prometheus.NewDesc("huddle_media_send_wakeups_total", "Goroutines woken to send to subscribers, by runner: a send worker (shared, one per CPU) or a subscriber's own goroutine (non-UDP pairs).", []string{"runner"}, nil),
 	}
 }
 
@@ -129,7 +133,7 @@ func (m *engineMetrics) retire(s *sendPath) {
 }
 
 func (m *engineMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.keyframesSentDesc, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.serverDelay, m.probes, m.padPackets, m.padBytes} {
+	for _, d := range []*prometheus.Desc{m.sent, m.dropped, m.resent, m.gsoSends, m.gsoPackets, m.bytes, m.nacks, m.plis, m.keyframesSentDesc, m.pauses, m.switches, m.layerPackets, m.estimates, m.delay, m.delayBatch, m.serverDelay, m.probes, m.padPackets, m.padBytes, m.wakeups} {
 		ch <- d
 	}
 }
@@ -170,6 +174,12 @@ func (m *engineMetrics) Collect(ch chan<- prometheus.Metric) {
 	for i, rid := range [maxLayers]string{"q", "h", "f"} {
 		ch <- prometheus.MustNewConstMetric(m.layerPackets, prometheus.CounterValue, float64(m.layers[i].Load()), rid)
 	}
+	var workerWakes uint64
+	if w := m.e.workers; w != nil {
+		workerWakes = w.wakeups.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(m.wakeups, prometheus.CounterValue, float64(workerWakes), "worker")
+	ch <- prometheus.MustNewConstMetric(m.wakeups, prometheus.CounterValue, float64(t.ownWakes), "own")
 	var sends, pkts uint64
 	if g := m.e.gso; g != nil {
 		sends, pkts = g.gsoSends.Load(), g.gsoPackets.Load()

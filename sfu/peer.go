@@ -141,6 +141,7 @@ func (p *Peer) ensureSub() error {
 	// with the PeerConnection it sends on, so idle participants have none.
 	path := newSendPath(p.log)
 	path.useGSO(p.room.engine.gso)
+	path.workers = p.room.engine.workers
 	if !p.room.engine.baseline {
 		path.est = newEstimator(p.room.engine.se.LoggerFactory) // estimate.go
 		path.probe = newProber(path)                            // probe.go

@@ -62,28 +62,36 @@ func (r *ring) popInto(dst []sendItem) int {
 }
 
 // sendPath is everything one subscriber PeerConnection is sent, in one place:
-// the forwarders and the RTCP handler only queue items here, and one
-// goroutine, owned by the peer, takes them in batches, copies each packet out
-// of its track's cache, rewrites it for the subscriber and writes it.
+// the forwarders and the RTCP handler only queue items here, and one runner
+// at a time takes them in batches, copies each packet out of its track's
+// cache, rewrites it for the subscriber and writes it.
 //
-// Why queued and one goroutine per subscriber, not inline on the forwarder's
-// goroutine: a write can block (ICE-TCP, or a stalled transport), and one
-// stuck subscriber must never delay the others; and a forwarder writing
-// inline to N subscribers keeps all of a track's work on one core. The
-// worker is woken only when it sleeps with an empty queue, and then takes
-// everything queued meanwhile, so a burst of a video frame costs one wake-up
-// per subscriber, not one per packet (measurements in docs/PERFORMANCE.md).
-// The next issue's pacer and allocator decide here, per subscriber.
+// Why queued, not inline on the forwarder's goroutine: a write can block
+// (ICE-TCP, or a stalled transport), and one stuck subscriber must never
+// delay the others; and a forwarder writing inline to N subscribers keeps
+// all of a track's work on one core. The runner is the engine's send
+// workers (sendworkers.go: a goroutine per CPU, shared by every path) when
+// the subscriber is reached over UDP, and otherwise the path's own
+// goroutine, owned by the peer. A runner is woken only when the path goes
+// from empty to non-empty, and then takes everything queued meanwhile, so a
+// burst of a video frame costs one wake-up, not one per packet
+// (measurements in docs/PERFORMANCE.md).
 type sendPath struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
 	audio  ring
 	video  ring
-	idle   bool // the worker waits on wake
+	idle   bool // no runner has the path: the next push must start one
 	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+	// closeWait, set by close while a runner has the path, is closed by
+	// the runner when it lets go.
+	closeWait chan struct{}
+	wake      chan struct{} // hands the path to its own goroutine
+	quit      chan struct{} // ends the own goroutine, after close
+	done      chan struct{}
+	workers   *sendWorkers // nil: every batch on the own goroutine
+	wakes     atomic.Uint64
 
 	ssrcMu sync.Mutex
 	bySSRC map[uint32]*DownTrack // bound downtracks, for routing RTCP
@@ -94,7 +102,7 @@ type sendPath struct {
 	burst  *burst
 	remote atomic.Pointer[netip.AddrPort]
 
-	// The worker's own state: nobody else touches it.
+	// The runner's state: only the runner that has the path touches it.
 	now     int64 // when the current batch started (unix nanos); 0 between batches
 	batch   [sendBatch]sendItem
 	readAt  [sendBatch]int64 // when the forwarder read each first send of the batch
@@ -187,7 +195,9 @@ func newSendPath(log *slog.Logger) *sendPath {
 		log:    log,
 		audio:  ring{items: make([]sendItem, audioQueueLen)},
 		video:  ring{items: make([]sendItem, videoQueueLen)},
+		idle:   true,
 		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		bySSRC: map[uint32]*DownTrack{},
 	}
@@ -217,34 +227,97 @@ func (s *sendPath) push(it sendItem, audio bool) {
 		return
 	}
 	if wake {
-		s.wake <- struct{}{} // never blocks: one token per idle period
+		s.start()
 	}
 }
 
-// run is the send path's goroutine; it returns after close.
+// start hands the path, which has items and was idle, to a runner: the
+// send workers when the subscriber is reached over UDP, else its own
+// goroutine.
+func (s *sendPath) start() {
+	if s.workers != nil && s.remote.Load() != nil && s.workers.schedule(s) {
+		return
+	}
+	s.handOver()
+}
+
+// handOver gives the path to its own goroutine; the caller has the path.
+// It never blocks: one token per time the path leaves idle.
+func (s *sendPath) handOver() {
+	s.wakes.Add(1)
+	s.wake <- struct{}{}
+}
+
+// run is the send path's own goroutine; it returns after close.
 func (s *sendPath) run() {
 	defer close(s.done)
 	for {
-		n, ok := s.take()
-		if !ok {
+		select {
+		case <-s.wake:
+			for s.runBatch() {
+			}
+		case <-s.quit:
 			return
 		}
-		gather := s.burst != nil && s.gso.begin(s.burst, s.remoteAddr())
-		s.now = time.Now().UnixNano()
-		for i := range n {
-			s.deliver(s.batch[i])
-			s.batch[i] = sendItem{}
-		}
-		if gather {
-			s.gso.end(s.burst)
-		}
-		start := s.now
-		s.now = 0
-		s.est.flush() // the batch has left: its send times to the estimator
-		s.delays.observe(s.readAt[:s.nread], start)
-		s.serverDelays.observe(s.rxAt[:s.nread], start)
-		s.nread = 0
 	}
+}
+
+// runBatch sends one batch, audio first. The caller has the path; it keeps
+// it if runBatch reports that more is queued, and otherwise has let go.
+func (s *sendPath) runBatch() bool {
+	s.mu.Lock()
+	n := 0
+	if !s.closed {
+		n = s.audio.popInto(s.batch[:])
+		n += s.video.popInto(s.batch[n:])
+	}
+	if n == 0 {
+		s.letGoLocked()
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	s.sendTaken(n)
+	s.mu.Lock()
+	more := !s.closed && s.audio.n+s.video.n > 0
+	if !more {
+		s.letGoLocked()
+	}
+	s.mu.Unlock()
+	return more
+}
+
+// letGoLocked ends the runner's hold on the path: it is idle again, or,
+// when close is waiting for the runner, close may go on.
+func (s *sendPath) letGoLocked() {
+	if !s.closed {
+		s.idle = true
+		return
+	}
+	if s.closeWait != nil {
+		close(s.closeWait)
+		s.closeWait = nil
+	}
+}
+
+// sendTaken sends the first n items of s.batch, gathered into GSO bursts
+// where the path has them, and notes the batch's delays.
+func (s *sendPath) sendTaken(n int) {
+	gather := s.burst != nil && s.gso.begin(s.burst, s.remoteAddr())
+	s.now = time.Now().UnixNano()
+	for i := range n {
+		s.deliver(s.batch[i])
+		s.batch[i] = sendItem{}
+	}
+	if gather {
+		s.gso.end(s.burst)
+	}
+	start := s.now
+	s.now = 0
+	s.est.flush() // the batch has left: its send times to the estimator
+	s.delays.observe(s.readAt[:s.nread], start)
+	s.serverDelays.observe(s.rxAt[:s.nread], start)
+	s.nread = 0
 }
 
 // useGSO lets the path gather each batch into GSO sends where g is on.
@@ -278,27 +351,8 @@ func (s *sendPath) remoteAddr() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// take waits for items and moves a batch of them, audio first, into s.batch.
-func (s *sendPath) take() (int, bool) {
-	s.mu.Lock()
-	for s.audio.n == 0 && s.video.n == 0 {
-		if s.closed {
-			s.mu.Unlock()
-			return 0, false
-		}
-		s.idle = true
-		s.mu.Unlock()
-		<-s.wake
-		s.mu.Lock()
-	}
-	n := s.audio.popInto(s.batch[:])
-	n += s.video.popInto(s.batch[n:])
-	s.mu.Unlock()
-	return n, true
-}
-
 // flush sends everything queued now on the caller's goroutine; for tests
-// and benchmarks that drive the path without its goroutine.
+// and benchmarks that drive the path without a runner.
 func (s *sendPath) flush() {
 	for {
 		s.mu.Lock()
@@ -308,35 +362,32 @@ func (s *sendPath) flush() {
 		if n == 0 {
 			return
 		}
-		s.now = time.Now().UnixNano()
-		for i := range n {
-			s.deliver(s.batch[i])
-			s.batch[i] = sendItem{}
-		}
-		start := s.now
-		s.now = 0
-		s.est.flush()
-		s.delays.observe(s.readAt[:s.nread], start)
-		s.serverDelays.observe(s.rxAt[:s.nread], start)
-		s.nread = 0
+		s.sendTaken(n)
 	}
 }
 
-// close stops the goroutine and waits for it. Queued items are discarded.
+// close stops the path: it waits for the runner that has it, if any, to
+// finish its batch, then for its own goroutine to end. Queued items are
+// discarded.
 func (s *sendPath) close() {
 	s.mu.Lock()
-	already := s.closed
-	s.closed = true
-	wake := s.idle
-	s.idle = false
-	s.mu.Unlock()
-	if already {
+	if s.closed {
+		s.mu.Unlock()
 		<-s.done
 		return
 	}
-	if wake {
-		s.wake <- struct{}{}
+	s.closed = true
+	var wait chan struct{}
+	if !s.idle {
+		wait = make(chan struct{})
+		s.closeWait = wait
 	}
+	s.idle = false // nobody starts it again
+	s.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+	close(s.quit)
 	<-s.done
 }
 
