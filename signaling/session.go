@@ -370,6 +370,10 @@ func (s *session) handle(data []byte) {
 	}
 	t := protocol.TypeOf(msg)
 	s.srv.metrics.messages.WithLabelValues(t).Inc()
+	if p, ok := msg.(*protocol.Ping); ok {
+		s.handlePing(p) // before or after the join (keepalive.go)
+		return
+	}
 	if s.member == nil {
 		j, ok := msg.(*protocol.Join)
 		if !ok {
