@@ -3,7 +3,8 @@
 // connections without a WebSocket close frame; while the gate is shut new
 // connections are refused; Open lets them through again. Freeze instead
 // keeps the connections open but forwards nothing, like a path that died
-// without a FIN.
+// without a FIN; FreezeOpen does that to the connections open now only,
+// and forwards the ones that come after.
 package netgate
 
 import (
@@ -21,7 +22,10 @@ type Gate struct {
 	frozen atomic.Bool
 	mu     sync.Mutex
 	conns  []net.Conn
-	wg     sync.WaitGroup
+	held   []*atomic.Bool // per connection pair: FreezeOpen froze it
+	// accepted counts the connections forwarded so far.
+	accepted atomic.Int64
+	wg       sync.WaitGroup
 }
 
 // New listens on a loopback port and forwards to target.
@@ -55,21 +59,24 @@ func (g *Gate) accept() {
 			c.Close()
 			continue
 		}
+		g.accepted.Add(1)
+		held := new(atomic.Bool)
 		g.mu.Lock()
 		g.conns = append(g.conns, c, up)
+		g.held = append(g.held, held)
 		g.mu.Unlock()
 		g.wg.Add(2)
-		go g.pipe(c, up)
-		go g.pipe(up, c)
+		go g.pipe(c, up, held)
+		go g.pipe(up, c, held)
 	}
 }
 
-func (g *Gate) pipe(dst, src net.Conn) {
+func (g *Gate) pipe(dst, src net.Conn, held *atomic.Bool) {
 	defer g.wg.Done()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 && !g.frozen.Load() {
+		if n > 0 && !g.frozen.Load() && !held.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				src.Close()
 				return
@@ -91,6 +98,7 @@ func (g *Gate) Cut() {
 		c.Close()
 	}
 	g.conns = nil
+	g.held = nil
 }
 
 // Open lets new connections through again.
@@ -98,6 +106,21 @@ func (g *Gate) Open() { g.shut.Store(false) }
 
 // Freeze stops forwarding on the open connections without closing them.
 func (g *Gate) Freeze() { g.frozen.Store(true) }
+
+// FreezeOpen stops forwarding on the connections open now, without
+// closing them; connections accepted later are forwarded as usual.
+func (g *Gate) FreezeOpen() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, h := range g.held {
+		h.Store(true)
+	}
+}
+
+// Accepted counts the connections the gate has forwarded so far.
+func (g *Gate) Accepted() int {
+	return int(g.accepted.Load())
+}
 
 // Close stops the gate and waits for its goroutines.
 func (g *Gate) Close() {

@@ -1,0 +1,98 @@
+package web_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/huddle-rtc/huddle/signaling/netgate"
+)
+
+// silentServerLine is what the page logs when its watchdog gives up on a
+// server that said nothing (keepalive.js, through meeting.js's lost()).
+const silentServerLine = "no word from the server"
+
+// TestPageResumesWhenServerGoesSilent: the page's signaling goes through a
+// TCP gate; once in a call, the gate stops forwarding the page's open
+// connections both ways without closing them (a path that died without a
+// reset). With the production timings (ping after 10 s of silence, dead
+// after 15 s) the page takes the socket for dead by itself, reconnects
+// through a new connection and resumes: the same participant, ICE
+// restarted, its video still reaching the other from the same track.
+func TestPageResumesWhenServerGoesSilent(t *testing.T) {
+	srv := startServer(t)
+	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
+	alice := newBrowser(t, "alice")
+	alice.dumpLogsOnFailure()
+	bob := newBrowser(t, "bob")
+	bob.dumpLogsOnFailure()
+	room := "silent"
+	aliceID := joinByTyping(t, alice, "http://"+g.Addr()+"/", "Alice", room)
+	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
+	before := waitVideoFlowing(t, bob, aliceID, "Alice")
+	waitVideoFlowing(t, alice, bobID, "Bob")
+	type ufrags struct{ Publisher, Subscriber string }
+	uf, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
+	if err != nil || uf.Publisher == "" || uf.Subscriber == "" {
+		t.Fatalf("ice ufrags before the freeze: %+v %v", uf, err)
+	}
+	if n := countLines(alice, silentServerLine); n != 0 {
+		t.Fatalf("the page took a live server for silent %d times before the freeze", n)
+	}
+
+	accepted := g.Accepted()
+	frozeAt := time.Now()
+	g.FreezeOpen()
+	// The page hears nothing more on its socket, which stays open: only
+	// its own watchdog can notice (the server drops it only after 20 s,
+	// and could not tell it anyway).
+	waitFor(t, 45*time.Second, "alice to take the silent socket for dead", func() (bool, string) {
+		n := countLines(alice, silentServerLine)
+		return n > 0, fmt.Sprintf("%d lines", n)
+	})
+	t.Logf("alice gave up on the frozen socket %.1f s after the freeze", time.Since(frozeAt).Seconds())
+	waitState(t, alice, "joined")
+	if id, err := eval[string](alice, `window.huddle.participantId`); err != nil || id != aliceID {
+		t.Fatalf("alice came back as %q (%v), was %q: a new join, not a resume", id, err, aliceID)
+	}
+	if n := g.Accepted(); n <= accepted {
+		t.Fatalf("the gate forwarded %d connections, %d before the freeze: alice did not reconnect through it", n, accepted)
+	}
+	waitFor(t, 30*time.Second, "ICE to restart on both of alice's PeerConnections", func() (bool, string) {
+		now, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
+		return err == nil && now.Publisher != uf.Publisher && now.Subscriber != uf.Subscriber && now.Publisher != "" && now.Subscriber != "",
+			fmt.Sprintf("before %+v now %+v %v", uf, now, err)
+	})
+	mark, _, _ := framesFrom(bob, aliceID)
+	waitFor(t, 30*time.Second, "alice's video to keep reaching bob from the same track", func() (bool, string) {
+		s, ok, seen := framesFrom(bob, aliceID)
+		return ok && s.TrackID == before.TrackID && s.FramesDecoded > mark.FramesDecoded+30, seen
+	})
+	waitFor(t, 30*time.Second, "bob to see alice online", func() (bool, string) {
+		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
+		return err == nil && p != nil && p.State == "online" && !p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
+	})
+	// The new socket carries the room again: a chat from bob reaches alice.
+	if _, err := eval[string](bob, `window.huddle.sendChat("still there?")`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "alice to get bob's chat on the new socket", func() (bool, string) {
+		c, err := eval[[]chatInfo](alice, `window.huddle.chat()`)
+		return err == nil && len(c) > 0 && c[len(c)-1].Text == "still there?", fmt.Sprintf("%+v %v", c, err)
+	})
+	if n := countLines(alice, silentServerLine); n != 1 {
+		t.Errorf("the page gave up on a socket %d times, want once", n)
+	}
+}
+
+// countLines counts the page's log lines that contain s.
+func countLines(b *browser, s string) int {
+	n := 0
+	for _, l := range b.Logs() {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
