@@ -1,11 +1,15 @@
 package web_test
 
 import (
+	"bufio"
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
 
@@ -95,4 +99,55 @@ func countLines(b *browser, s string) int {
 		}
 	}
 	return n
+}
+
+// TestQuietPageKeepsItsSocket: alone in a room without media, the page
+// hears nothing from the server unasked; its pings (every 10 s of silence)
+// are answered, so it never takes the live server for dead: after two
+// pings the server has seen one join and no reconnect.
+func TestQuietPageKeepsItsSocket(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, "quinn")
+	b.dumpLogsOnFailure()
+	id := joinByTyping(t, b, srv.URL()+"/?nomedia=1", "Quinn", "quiet-socket")
+	waitFor(t, 60*time.Second, "the server to get two pings from the page", func() (bool, string) {
+		n := signalingMessages(t, srv, "ping")
+		return n >= 2, fmt.Sprintf("%g pings", n)
+	})
+	if n := countLines(b, silentServerLine); n != 0 {
+		t.Errorf("the page took the live server for silent %d times", n)
+	}
+	if n := signalingMessages(t, srv, "join"); n != 1 {
+		t.Errorf("the server saw %g joins, want 1 (no reconnect)", n)
+	}
+	waitState(t, b, "joined")
+	if now, err := eval[string](b, `window.huddle.participantId`); err != nil || now != id {
+		t.Errorf("participant %q (%v), was %q", now, err, id)
+	}
+}
+
+// signalingMessages reads the server's count of received messages of one
+// type from /metrics (0 before the first).
+func signalingMessages(t *testing.T, srv *node.Node, typ string) float64 {
+	t.Helper()
+	resp, err := http.Get(srv.URL() + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	prefix := `huddle_signaling_messages_total{type="` + typ + `"} `
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metrics: %q: %v", sc.Text(), err)
+			}
+			return n
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	return 0
 }
