@@ -151,3 +151,46 @@ func signalingMessages(t *testing.T, srv *node.Node, typ string) float64 {
 	}
 	return 0
 }
+
+// TestWatchdogAsksBeforeGivingUp: a watchdog whose timer fires late (a
+// hidden tab's throttling; here the page's main thread is kept busy past
+// both thresholds) pings first and gives up only once that ping has gone
+// unanswered for the rest of the window; an answer in time keeps it
+// alive. The timings are shrunk: the rule is the subject, not the values
+// (the production ones are the other tests').
+func TestWatchdogAsksBeforeGivingUp(t *testing.T) {
+	b := jsPage(t)
+	type outcome struct {
+		Pings    int     `json:"pings"`
+		Dead     bool    `json:"dead"`
+		SinceAsk float64 `json:"sinceAsk"` // ms from the ping to the verdict
+	}
+	run := func(answer bool) outcome {
+		t.Helper()
+		o, err := eval[outcome](b, fmt.Sprintf(`(async () => {
+  const { Watchdog } = await import('/keepalive.js');
+  const answer = %v;
+  return await new Promise((resolve) => {
+    let pings = 0, askedAt = 0;
+    const dog = new Watchdog(() => {
+      pings++;
+      askedAt = performance.now();
+      if (answer) setTimeout(() => dog.heard(), 20);
+    }, () => resolve({ pings, dead: true, sinceAsk: performance.now() - askedAt }), { pingAfterMs: 200, deadAfterMs: 400 });
+    const until = performance.now() + 600;
+    while (performance.now() < until) {} // the timers cannot run meanwhile
+    if (answer) setTimeout(() => { dog.stop(); resolve({ pings, dead: false, sinceAsk: 0 }); }, 1000);
+  });
+})()`, answer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if o := run(false); !o.Dead || o.Pings != 1 || o.SinceAsk < 200 {
+		t.Errorf("unanswered after a late timer: %+v; want dead, after one ping left 200 ms to be answered", o)
+	}
+	if o := run(true); o.Dead || o.Pings < 1 {
+		t.Errorf("answered after a late timer: %+v; want alive, after a ping", o)
+	}
+}
