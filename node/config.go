@@ -19,7 +19,7 @@ import (
 
 // Config is everything `huddle serve` can be told. Zero values mean the
 // defaults of the design brief. The protocol's settings (timeouts, limits)
-// are handed to package signaling unchanged.
+// are in Signaling, handed to package signaling unchanged.
 type Config struct {
 	HTTPAddr     string    // HTTP + WebSocket; default ":7880"
 	MediaUDPAddr string    // the one UDP port for all media; default ":7882"
@@ -35,32 +35,17 @@ type Config struct {
 	TURN   *turn.Config
 	Logger *slog.Logger
 
-	PingInterval time.Duration // default 5s
-	// PongTimeout: a connection silent this long (no message, no pong) is
-	// dropped and its participant shown offline; default 20s.
-	PongTimeout time.Duration
-	JoinTimeout time.Duration // default 10s: time to send the join
-	// ResumeGrace is how long a dropped participant keeps its place (id,
-	// tracks, documents) for a resume; default 30s.
-	ResumeGrace time.Duration
-	// AllowedOrigins are the browser origins (scheme://host[:port]) that
-	// may open WebSockets besides the page's own origin.
-	AllowedOrigins []string
+	// Signaling is the protocol's settings (timeouts, limits, allowed
+	// origins), handed to package signaling, which fills in their
+	// defaults (signaling.Config). The node supplies the rest of it: its
+	// Logger, the API keys and the collaborators are set by Start, so
+	// whatever is there is ignored.
+	Signaling signaling.Config
+
 	// HTTPIdleTimeout closes idle keep-alive HTTP connections; default 60s.
 	HTTPIdleTimeout time.Duration
 	// ShutdownTimeout bounds a graceful shutdown; default 10s.
 	ShutdownTimeout time.Duration
-
-	// Limits. Zero means the default; see withDefaults.
-	MaxParticipants int     // per room; default 200
-	MessageRate     float64 // messages a second per connection; default 50
-	MessageBurst    int     // default 200
-	JoinRate        float64 // WebSocket connections a second per address; default 20 (negative: no limit)
-	JoinBurst       int     // default 100
-	SendQueueLen    int     // messages waiting for one client; default 512
-	SendQueueBytes  int     // bytes waiting for one client; default 4 MiB
-	EventLogLen     int     // room events kept for resumes; default 1024
-	EventLogBytes   int     // default 1 MiB
 
 	// MediaInterfaces, when set, limit the media candidates to these
 	// network interfaces' addresses (e.g. eth0 but not docker0).
@@ -143,24 +128,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// signaling is the rooms' part of the configuration; signaling fills in
-// its own defaults.
+// signaling is the rooms' part of the configuration, the protocol's
+// settings as given (signaling fills in its own defaults) with the node's
+// logger.
 func (c Config) signaling() signaling.Config {
-	return signaling.Config{
-		Logger:          c.Logger,
-		PingInterval:    c.PingInterval,
-		PongTimeout:     c.PongTimeout,
-		JoinTimeout:     c.JoinTimeout,
-		ResumeGrace:     c.ResumeGrace,
-		AllowedOrigins:  c.AllowedOrigins,
-		MaxParticipants: c.MaxParticipants,
-		MessageRate:     c.MessageRate,
-		MessageBurst:    c.MessageBurst,
-		JoinRate:        c.JoinRate,
-		JoinBurst:       c.JoinBurst,
-		SendQueueLen:    c.SendQueueLen,
-		SendQueueBytes:  c.SendQueueBytes,
-		EventLogLen:     c.EventLogLen,
-		EventLogBytes:   c.EventLogBytes,
-	}
+	sc := c.Signaling
+	sc.Logger = c.Logger
+	return sc
 }

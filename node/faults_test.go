@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -19,7 +20,7 @@ import (
 // deadline: the join itself ends the join deadline, pongs keep it alive.
 func TestJoinClearsJoinDeadline(t *testing.T) {
 	// The first ping comes long after the join deadline would have fired.
-	s := startTestServer(t, Config{JoinTimeout: 200 * time.Millisecond, PingInterval: 2 * time.Second})
+	s := startTestServer(t, Config{Signaling: signaling.Config{JoinTimeout: 200 * time.Millisecond, PingInterval: 2 * time.Second}})
 	c := dialWS(t, s)
 	c.joinAs(s, "quiet", "r")
 	pinged := make(chan struct{}, 1)
@@ -50,7 +51,7 @@ func TestJoinClearsJoinDeadline(t *testing.T) {
 // The first message a newcomer gets is its own joined, even when others
 // join at the same moment.
 func TestJoinedComesFirstUnderConcurrentJoins(t *testing.T) {
-	s := startTestServer(t, Config{JoinRate: -1}) // many joins from one address
+	s := startTestServer(t, Config{Signaling: signaling.Config{JoinRate: -1}}) // many joins from one address
 	for round := 0; round < 5 && !t.Failed(); round++ {
 		concurrentJoins(t, s, "crowd"+itoa(round))
 	}

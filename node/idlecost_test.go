@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -23,7 +24,7 @@ import (
 // what is measured here, from the runtime after a GC, is the server alone.
 func TestIdleParticipantCost(t *testing.T) {
 	const n = 500
-	s := startTestServer(t, Config{JoinRate: -1})
+	s := startTestServer(t, Config{Signaling: signaling.Config{JoinRate: -1}})
 	key, secret, _ := s.DevKey()
 	base := sample()
 

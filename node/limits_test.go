@@ -227,7 +227,7 @@ func TestMessageRateLimited(t *testing.T) {
 
 // Joins per address are rate limited at the WebSocket upgrade.
 func TestJoinRatePerAddress(t *testing.T) {
-	s := startTestServer(t, Config{JoinRate: 0.001, JoinBurst: 3})
+	s := startTestServer(t, Config{Signaling: signaling.Config{JoinRate: 0.001, JoinBurst: 3}})
 	url := "ws" + strings.TrimPrefix(s.URL(), "http") + "/ws"
 	for i := 0; i < 3; i++ {
 		c, _, err := websocket.DefaultDialer.Dial(url, nil)
@@ -244,7 +244,7 @@ func TestJoinRatePerAddress(t *testing.T) {
 
 // A room refuses participants past its maximum with room_full.
 func TestMaxParticipantsPerRoom(t *testing.T) {
-	s := startTestServer(t, Config{MaxParticipants: 2})
+	s := startTestServer(t, Config{Signaling: signaling.Config{MaxParticipants: 2}})
 	dialWS(t, s).joinAs(s, "a", "r")
 	dialWS(t, s).joinAs(s, "b", "r")
 	c := dialWS(t, s)
@@ -271,7 +271,7 @@ func asCloseError(err error, ce **websocket.CloseError) bool {
 // Close frames carry a code and a reason: on leave, on the join deadline
 // and on shutdown (where they tell the client to reconnect).
 func TestCloseFramesCarryReasons(t *testing.T) {
-	s := startTestServer(t, Config{JoinTimeout: 300 * time.Millisecond})
+	s := startTestServer(t, Config{Signaling: signaling.Config{JoinTimeout: 300 * time.Millisecond}})
 	closeOf := func(c *wsClient) *websocket.CloseError {
 		_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
 		for {

@@ -151,11 +151,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	// The settings are the caller's; every collaborator is the node's,
+	// whatever cfg.Signaling held (a Router only in cluster mode).
 	sc := n.cfg.signaling()
 	sc.APIKeys, sc.DevMode = n.keys, n.devMode
 	sc.Media, sc.Documents, sc.Chat, sc.Events = n.media, n.hub, n.chat, n.events
 	sc.Registerer = n.reg
 	sc.ICEServers = n.iceServersFor
+	sc.Router, sc.OnRoomEmpty = nil, nil
 	if n.cluster != nil {
 		sc.Router, sc.OnRoomEmpty = n, n.maybeRelease
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/netgate"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -33,7 +34,7 @@ func (c *wsClient) joinWith(s *Node, identity, room, sessionID string, lastSeq u
 // A participant whose connection dies without a close frame is shown
 // offline to the others within the configured deadline (PongTimeout).
 func TestDeadConnectionShownOffline(t *testing.T) {
-	s := startTestServer(t, Config{PingInterval: 200 * time.Millisecond, PongTimeout: time.Second})
+	s := startTestServer(t, Config{Signaling: signaling.Config{PingInterval: 200 * time.Millisecond, PongTimeout: time.Second}})
 	watcher := dialWS(t, s)
 	watcher.joinAs(s, "watcher", "r")
 	g := netgate.Start(t, s.listener.Addr().String())
@@ -129,7 +130,7 @@ func TestResumeReplaysMissedChatOnce(t *testing.T) {
 // When the events a client missed are no longer in the room's log, the
 // resume carries a snapshot: everyone, and the chat history.
 func TestResumeWithTruncatedLogGetsSnapshot(t *testing.T) {
-	s := startTestServer(t, Config{EventLogLen: 4})
+	s := startTestServer(t, Config{Signaling: signaling.Config{EventLogLen: 4}})
 	other := dialWS(t, s)
 	other.joinAs(s, "other", "r")
 	ann := dialWS(t, s)
@@ -152,7 +153,7 @@ func TestResumeWithTruncatedLogGetsSnapshot(t *testing.T) {
 // After the grace period the session is gone: a resume joins afresh (new
 // participant id), and the others saw the old one leave.
 func TestResumeAfterGraceJoinsAfresh(t *testing.T) {
-	s := startTestServer(t, Config{ResumeGrace: 200 * time.Millisecond})
+	s := startTestServer(t, Config{Signaling: signaling.Config{ResumeGrace: 200 * time.Millisecond}})
 	other := dialWS(t, s)
 	other.joinAs(s, "other", "r")
 	ann := dialWS(t, s)

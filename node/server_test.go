@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -231,7 +232,7 @@ func TestSameIdentityReplacesOldSession(t *testing.T) {
 }
 
 func TestSilentConnectionsAreDropped(t *testing.T) {
-	s := startTestServer(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond, JoinTimeout: 300 * time.Millisecond, ResumeGrace: 300 * time.Millisecond})
+	s := startTestServer(t, Config{Signaling: signaling.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond, JoinTimeout: 300 * time.Millisecond, ResumeGrace: 300 * time.Millisecond}})
 
 	never := dialWS(t, s) // never joins
 	if !never.closedWithin(10 * time.Second) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
@@ -45,7 +46,7 @@ func dialSmallWindow(t *testing.T, s *Node) *wsClient {
 // it finds the reason (too_slow) and a close frame.
 func TestStalledSubscriberDoesNotDelayChat(t *testing.T) {
 	// A short queue makes the test quick; the policy is what is tested.
-	s := startTestServer(t, Config{SendQueueLen: 64})
+	s := startTestServer(t, Config{Signaling: signaling.Config{SendQueueLen: 64}})
 	stalled := dialSmallWindow(t, s)
 	js := stalled.joinAs(s, "stalled", "r")
 	reader := dialWS(t, s)

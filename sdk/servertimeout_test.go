@@ -21,7 +21,7 @@ import (
 // reconnects, resuming its session (same participant). The server pings
 // every second here and the bot waits three pings, the production ratio.
 func TestServerTimeoutReconnects(t *testing.T) {
-	srv := startServerWith(t, func(c *node.Config) { c.PingInterval = time.Second })
+	srv := startServerWith(t, func(c *node.Config) { c.Signaling.PingInterval = time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	px := newFreezeProxy(t, srv.Addr().String())

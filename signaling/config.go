@@ -19,8 +19,8 @@ import (
 )
 
 // Config is the protocol's settings and the collaborators the node gives
-// the rooms. Zero values mean the defaults of the design brief (the node's
-// Config carries the same names).
+// the rooms. Zero values mean the defaults of the design brief. A node
+// takes the settings as node.Config.Signaling and supplies the rest.
 type Config struct {
 	APIKeys auth.Keys // tokens are verified with these; required
 	// DevMode: the keys are a generated dev key, so a WebSocket's Host

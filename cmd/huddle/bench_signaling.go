@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/huddle-rtc/huddle/node"
+	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -58,7 +59,7 @@ func benchSignaling(args []string) error {
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := node.New(node.Config{
 		HTTPAddr: "127.0.0.1:0", MediaUDPAddr: "127.0.0.1:0", MediaTCPAddr: "off", DataDir: dir, Logger: quiet,
-		JoinRate: -1, MaxParticipants: *perRoom,
+		Signaling: signaling.Config{JoinRate: -1, MaxParticipants: *perRoom},
 	})
 	if err != nil {
 		return err

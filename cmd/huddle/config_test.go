@@ -3,7 +3,9 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 )
 
 // A config file sets flags; the environment overrides the file and the
@@ -37,5 +39,40 @@ func TestConfigFilePrecedence(t *testing.T) {
 	}
 	if err := newEnvFlags("serve").parse([]string{"--config", filepath.Join(dir, "missing.json")}); err == nil {
 		t.Error("missing config file accepted")
+	}
+}
+
+// The protocol's settings keep their flag, file and environment names and
+// land in node.Config.Signaling: a file and the environment set them, and
+// none set gives the defaults serve always had.
+func TestServeConfigSignalingSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huddle.json")
+	if err := os.WriteFile(path, []byte(`{"max-participants": 7, "resume-grace": "45s", "allowed-origins": ["https://a.example", "https://b.example"], "joins-per-second": 9, "turn": "off"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HUDDLE_CONFIG", "")
+	t.Setenv("HUDDLE_JOINS_PER_SECOND", "3") // the environment wins over the file
+	cfg, err := serveConfig([]string{"--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cfg.Signaling
+	if sc.MaxParticipants != 7 || sc.ResumeGrace != 45*time.Second || sc.JoinRate != 3 || sc.JoinBurst != 15 ||
+		!slices.Equal(sc.AllowedOrigins, []string{"https://a.example", "https://b.example"}) {
+		t.Errorf("from file and env: %+v", sc)
+	}
+	if cfg.TURN != nil {
+		t.Error(`"turn": "off" in the file still runs a relay`)
+	}
+
+	t.Setenv("HUDDLE_JOINS_PER_SECOND", "-1")
+	cfg, err = serveConfig([]string{"--max-participants", "12", "--allowed-origins", "https://c.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc = cfg.Signaling
+	if sc.MaxParticipants != 12 || sc.ResumeGrace != 30*time.Second || sc.JoinRate != -1 || sc.JoinBurst != 5 ||
+		!slices.Equal(sc.AllowedOrigins, []string{"https://c.example"}) {
+		t.Errorf("from flags, env and defaults: %+v", sc)
 	}
 }
