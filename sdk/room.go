@@ -301,62 +301,6 @@ func (r *Room) bindDocs(collab, cursors *webrtc.DataChannel) {
 		func() { r.docs.cutOff(gen) })
 }
 
-// sendCandidate sends on the current connection: a resume keeps the
-// PeerConnections and replaces the WebSocket.
-func (r *Room) sendCandidate(target string, c *webrtc.ICECandidate) {
-	if c == nil {
-		return
-	}
-	r.mu.Lock()
-	conn := r.conn
-	r.mu.Unlock()
-	init := c.ToJSON()
-	if err := conn.send(&protocol.Candidate{Target: target, Candidate: &protocol.ICECandidate{
-		Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
-	}}); err != nil {
-		r.log.Debug("send candidate", "err", err)
-	}
-}
-
-// negotiate sends a publisher offer now, or once the outstanding one is
-// answered: never two at a time.
-func (r *Room) negotiate() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.pubAwaiting {
-		r.pubAgain = true
-		return
-	}
-	r.offerLocked()
-}
-
-func (r *Room) offerLocked() {
-	r.offerWithLocked(nil)
-}
-
-func (r *Room) offerWithLocked(opts *webrtc.OfferOptions) {
-	if r.pubRestart {
-		opts, r.pubRestart = &webrtc.OfferOptions{ICERestart: true}, false
-	}
-	offer, err := r.pub.CreateOffer(opts)
-	if err != nil {
-		r.log.Warn("publisher offer", "err", err)
-		return
-	}
-	if err := r.pub.SetLocalDescription(offer); err != nil {
-		r.log.Warn("publisher offer", "err", err)
-		return
-	}
-	sources := make(map[string]string, len(r.sources))
-	for k, v := range r.sources {
-		sources[k] = v
-	}
-	r.pubAwaiting = true
-	if err := r.conn.send(&protocol.Offer{Target: protocol.TargetPublisher, SDP: offer.SDP, Sources: sources}); err != nil {
-		r.log.Warn("publisher offer", "err", err)
-	}
-}
-
 func (r *Room) readLoop(conn *signalConn, gen uint64, done chan struct{}) {
 	defer close(done)
 	conn.watchSilence(r.opts.ServerTimeout)
@@ -464,69 +408,6 @@ func (r *Room) handle(m any) {
 		if !r.handleMeeting(m) && !r.handleAdaptive(m) {
 			r.log.Debug("ignoring message", "type", protocol.TypeOf(m))
 		}
-	}
-}
-
-func (r *Room) handlePublisherAnswer(m *protocol.Answer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-		r.log.Warn("publisher answer", "err", err)
-		return
-	}
-	r.pubAwaiting = false
-	for _, c := range r.pubPending {
-		_ = r.pub.AddICECandidate(c)
-	}
-	r.pubPending = nil
-	if r.pubAgain {
-		r.pubAgain = false
-		r.offerLocked()
-	}
-}
-
-func (r *Room) handleSubscriberOffer(m *protocol.Offer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
-		r.log.Warn("subscriber offer", "err", err)
-		return
-	}
-	for _, c := range r.subPending {
-		_ = r.sub.AddICECandidate(c)
-	}
-	r.subPending = nil
-	answer, err := r.sub.CreateAnswer(nil)
-	if err != nil {
-		r.log.Warn("subscriber answer", "err", err)
-		return
-	}
-	if err := r.sub.SetLocalDescription(answer); err != nil {
-		r.log.Warn("subscriber answer", "err", err)
-		return
-	}
-	if err := r.conn.send(&protocol.Answer{Target: protocol.TargetSubscriber, SDP: answer.SDP}); err != nil {
-		r.log.Warn("subscriber answer", "err", err)
-	}
-}
-
-func (r *Room) handleCandidate(m *protocol.Candidate) {
-	if m.Candidate == nil {
-		return
-	}
-	c := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	pc, pending := r.pub, &r.pubPending
-	if m.Target == protocol.TargetSubscriber {
-		pc, pending = r.sub, &r.subPending
-	}
-	if pc.RemoteDescription() == nil {
-		*pending = append(*pending, c)
-		return
-	}
-	if err := pc.AddICECandidate(c); err != nil {
-		r.log.Debug("add candidate", "target", m.Target, "err", err)
 	}
 }
 
