@@ -102,7 +102,8 @@ type probeRecord struct {
 	size    uint16
 	sent    int64 // unix nanos
 	arrival int64 // microseconds on the subscriber's feedback clock
-	status  uint8 // 0: not reported yet, 1: received, 2: lost
+	missing int64 // unix nanos it was first reported not received
+	status  uint8 // 0: not reported yet, 1: received, 2: not received
 }
 
 // prober runs one subscriber PeerConnection's probe clusters. The
@@ -310,7 +311,7 @@ func (p *prober) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 			}
 		case rtcp.TypeTCCPacketNotReceived:
 			if r.cluster == p.cluster && r.seq == seq && r.status == 0 {
-				r.status = 2 // a later report may still say it arrived
+				r.status, r.missing = 2, now.UnixNano() // a later report may still say it arrived
 			}
 		}
 	})
@@ -346,8 +347,13 @@ func (p *prober) judge(now time.Time) {
 			}
 			lastArr = max(lastArr, r.arrival)
 		case 2:
-			reported++
-			lost++
+			// Lost once no report took it back for lossSettle
+			// (lossbook.go), or at the deadline: until then, a receiver
+			// short of CPU may still report it, late.
+			if now.UnixNano()-r.missing >= int64(lossSettle) || now.After(p.deadline) {
+				reported++
+				lost++
+			}
 		}
 	}
 	if reported == 0 {
