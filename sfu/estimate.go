@@ -244,6 +244,15 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		e.lastDelay = delay
 		e.lossy = float64(lost) > congestionLoss*float64(rx+lost)
 		e.congest = e.lossy || (fresh && usage == "overuse")
+		if d, ok := st["delayTargetBitrate"].(int); ok && d > 0 && e.congest && !e.lossy {
+			// Over-use by delay alone: GCC's target is the smaller of its
+			// delay- and loss-based parts, and the loss-based part counts
+			// every packet a feedback reported missing, late ones too
+			// (lossbook.go), so after a starved receiver's late reports it
+			// sat at a fifth of what the link carried and a delay blip sent
+			// f straight to q. The delay-based part is 85% of what arrived.
+			est = float64(d)
+		}
 	}
 	est *= headroom
 	e.lastEst = est

@@ -15,8 +15,8 @@ import (
 // says those video packets were not received. When they are recorded, the
 // next feedback reports them again, received (pion/interceptor's twcc
 // recorder, like libwebrtc's, rewinds to a late packet). Measured on a
-// starved test process with an unlimited link: about half the packets
-// reported lost were reported received later; counted
+// starved test process with an unlimited link: a third to a half of the
+// packets reported lost were reported received later; counted
 // as loss, they held an idle link "congested" and its subscriber on a low
 // layer. So a packet counts as lost only once lossSettle has passed
 // since it was first reported missing with no report of its arrival, and a
