@@ -20,6 +20,13 @@ func cluster(t *testing.T, goal float64, n, size int, gap, arrive time.Duration,
 // first (non-decreasing).
 func clusterArriving(t *testing.T, goal float64, n, size int, gap time.Duration, arrival func(i int) time.Duration, lost func(i int) bool) (probeState, float64) {
 	t.Helper()
+	_, st, rate := judgedCluster(t, goal, n, size, gap, arrival, lost)
+	return st, rate
+}
+
+// judgedCluster is clusterArriving that also returns the prober.
+func judgedCluster(t *testing.T, goal float64, n, size int, gap time.Duration, arrival func(i int) time.Duration, lost func(i int) bool) (*prober, probeState, float64) {
+	t.Helper()
 	p := newProber(newSendPath(slog.New(slog.DiscardHandler)))
 	start := time.Unix(1000, 0)
 	p.recs = make([]probeRecord, probeRecords)
@@ -53,7 +60,7 @@ func clusterArriving(t *testing.T, goal float64, n, size int, gap time.Duration,
 	if st == probeRunning { // losses settle (lossbook.go)
 		st, rate = p.poll(at.Add(lossSettle))
 	}
-	return st, rate
+	return p, st, rate
 }
 
 // A cluster that arrives as fast as it was sent, at the goal, succeeds; one
@@ -179,5 +186,33 @@ func TestProbeLateArrivalsAreNotLoss(t *testing.T) {
 	p.feedback(probeReport(base, 48, 100, stamped, func(int) bool { return false }), at)
 	if st, rate := p.poll(at); st != probeSucceeded {
 		t.Errorf("all of it arrived at %.0f bit/s: %v, want succeeded", rate, st)
+	}
+}
+
+// A cluster that arrived at its goal rate but whose last quarter was
+// stamped 60 ms late (a receiver short of CPU) fails, yet says nothing
+// about the link: the allocator does not double its hold for it. One that
+// a link half as fast held back (a queue grew, the rate fell below the
+// goal) fails and counts.
+func TestProbeLateQueueAtGoalIsInconclusive(t *testing.T) {
+	// 100 packets of 956 bytes (1000 on the wire) sent 4 ms apart: 2 Mbit/s.
+	late := func(i int) time.Duration {
+		d := time.Duration(i) * 4 * time.Millisecond
+		if i >= 75 {
+			d += 60 * time.Millisecond
+		}
+		return d
+	}
+	p, st, rate := judgedCluster(t, 1.8e6, 100, 956, 4*time.Millisecond, late, nil)
+	if st != probeFailed || rate < probeEnough*1.8e6 {
+		t.Fatalf("a late last quarter: %v at %.0f bit/s, want failed at the goal rate or more", st, rate)
+	}
+	if !p.inconclusive() {
+		t.Errorf("a cluster that arrived at its goal, its last quarter stamped late: counted against the link (%q), want inconclusive", p.why)
+	}
+	slow := func(i int) time.Duration { return time.Duration(i) * 8 * time.Millisecond }
+	p, st, _ = judgedCluster(t, 1.8e6, 100, 956, 4*time.Millisecond, slow, nil)
+	if st != probeFailed || p.inconclusive() {
+		t.Errorf("a cluster a narrow link held back: %v, inconclusive %v (%q); want failed and conclusive", st, p.inconclusive(), p.why)
 	}
 }
