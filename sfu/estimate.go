@@ -57,10 +57,11 @@ type estimator struct {
 	feedbacks atomic.Uint64 // TWCC feedback packets since the last sample
 	remb      atomic.Uint64 // the client's last REMB, bits/s; 0: none
 	// Packets the feedback since the last sample reported received and
-	// lost. GCC's own loss average is refreshed only when its delay
-	// controller emits, which it does not while it holds (a queue draining),
-	// so it can stay high long after the loss ended.
-	fbReceived, fbLost atomic.Uint64
+	// lost (lossbook.go: a loss counts once it has settled). GCC's own loss
+	// average is refreshed only when its delay controller emits, which it
+	// does not while it holds (a queue draining), so it can stay high long
+	// after the loss ended.
+	loss lossBook
 	// lastSeq is 1<<16 | the transport-wide sequence number of the last
 	// packet flushed (0: none yet); fence is 1<<16 | the first one whose
 	// loss counts (0: all). The allocator raises the fence when a video
@@ -185,9 +186,7 @@ func (e *estimator) feedback(p rtcp.Packet) {
 	case *rtcp.TransportLayerCC:
 		e.twccSeen.Store(true)
 		e.feedbacks.Add(1)
-		rx, lost := twccCounts(p, e.fence.Load())
-		e.fbReceived.Add(uint64(rx))
-		e.fbLost.Add(uint64(lost))
+		e.loss.record(p, e.fence.Load(), time.Now())
 		_ = e.bwe.WriteRTCP([]rtcp.Packet{p}, nil) // fails only once closed
 	case *rtcp.ReceiverEstimatedMaximumBitrate:
 		e.remb.Store(uint64(p.Bitrate))
@@ -232,11 +231,12 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 	}
 	e.lastSent, e.lastAt = sentBytes, now
 	e.congest, e.lossy = false, false
-	rx, lost := e.fbReceived.Swap(0), e.fbLost.Swap(0)
 	if fb := e.feedbacks.Swap(0); fb > 0 && e.twccSeen.Load() {
 		// Only fresh feedback counts: the loss is counted from the
-		// feedback since the last sample, and GCC's delay verdict only
-		// when GCC has emitted since (its stats are kept while it holds).
+		// feedback since the last sample (what settled is kept for a sample
+		// that has some), and GCC's delay verdict only when GCC has
+		// emitted since (its stats are kept while it holds).
+		rx, lost := e.loss.take(e.fence.Load(), now)
 		st := e.bwe.GetStats()
 		usage, _ := st["usage"].(string)
 		delay, _ := st["delayMeasurement"].(float64)
@@ -244,6 +244,15 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		e.lastDelay = delay
 		e.lossy = float64(lost) > congestionLoss*float64(rx+lost)
 		e.congest = e.lossy || (fresh && usage == "overuse")
+		if d, ok := st["delayTargetBitrate"].(int); ok && d > 0 && e.congest && !e.lossy {
+			// Over-use by delay alone: GCC's target is the smaller of its
+			// delay- and loss-based parts, and the loss-based part counts
+			// every packet a feedback reported missing, late ones too
+			// (lossbook.go), so after a starved receiver's late reports it
+			// sat at a fifth of what the link carried and a delay blip sent
+			// f straight to q. The delay-based part is 85% of what arrived.
+			est = float64(d)
+		}
 	}
 	est *= headroom
 	e.lastEst = est
@@ -275,21 +284,6 @@ func (e *estimator) close() {
 	if e != nil {
 		_ = e.bwe.Close()
 	}
-}
-
-// twccCounts counts the packets a transport-wide feedback reports received
-// and not received, from the fence on (1<<16 | a sequence number; 0: all).
-func twccCounts(fb *rtcp.TransportLayerCC, fence uint32) (received, lost int) {
-	eachTWCCStatus(fb, func(seq, sym uint16) {
-		switch {
-		case fence != 0 && int16(seq-uint16(fence)) < 0:
-		case sym == rtcp.TypeTCCPacketNotReceived:
-			lost++
-		default:
-			received++
-		}
-	})
-	return received, lost
 }
 
 // eachTWCCStatus calls fn with the transport-wide sequence number and the

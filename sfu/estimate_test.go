@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
@@ -96,10 +97,67 @@ func TestLossBeforeTheFenceDoesNotCount(t *testing.T) {
 	for range 8 {
 		fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
 	}
-	if rx, lost := twccCounts(fb, e.fence.Load()); rx != 8 || lost != 0 {
+	now := time.Now()
+	fenced, open := &lossBook{}, &lossBook{}
+	fenced.record(fb, e.fence.Load(), now)
+	open.record(fb, 0, now)
+	if rx, lost := fenced.take(e.fence.Load(), now.Add(lossSettle)); rx != 8 || lost != 0 {
 		t.Errorf("past the fence: %d received, %d lost; want 8 and 0", rx, lost)
 	}
-	if rx, lost := twccCounts(fb, 0); rx != 8 || lost != 8 {
+	if rx, lost := open.take(0, now.Add(lossSettle)); rx != 8 || lost != 8 {
 		t.Errorf("without a fence: %d received, %d lost; want 8 and 8", rx, lost)
+	}
+}
+
+// twccReport is a transport-wide feedback from base on: true for a packet
+// received (1 ms after the one before), false for one not received.
+func twccReport(base uint16, received []bool) *rtcp.TransportLayerCC {
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(len(received)), ReferenceTime: 1}
+	for _, ok := range received {
+		sym := uint16(rtcp.TypeTCCPacketNotReceived)
+		if ok {
+			sym = rtcp.TypeTCCPacketReceivedSmallDelta
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: 1000})
+		}
+		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
+	}
+	return fb
+}
+
+// A receiver short of CPU reads its audio stream before video packets
+// sent earlier: a feedback says 8 of 20 packets were not received, and
+// the next one, 100 ms later, reports them received (its recorder rewinds
+// to a late packet). That is not loss, and the link is not congested:
+// counted as loss, it held an unlimited link "congested" and its subscriber
+// on a low layer (TestShapedLinkLowLayerAndBack under load). Loss that no
+// later report takes back still counts.
+func TestLateArrivalIsNotLoss(t *testing.T) {
+	e := newEstimator(logging.NewDefaultLoggerFactory())
+	defer e.close()
+	base := uint16(65530) // the sequence wraps
+	for i := range uint16(40) {
+		e.sent(base+i, 1000)
+	}
+	e.flush()
+	first := make([]bool, 20)
+	for i := range first {
+		first[i] = i < 8 || i >= 16 // 8 to 15 still in the video reader's buffer
+	}
+	e.feedback(twccReport(base, first))
+	e.feedback(twccReport(base+8, []bool{true, true, true, true, true, true, true, true, true, true, true, true}))
+	now := time.Now()
+	if _, _, congested := e.sample(0, now.Add(time.Second)); congested {
+		t.Errorf("packets reported missing, then received: congested, want not")
+	}
+	// Packets 14 to 23 of the next twenty (one in two) never arrive, however
+	// many reports follow.
+	next := make([]bool, 20)
+	for i := range next {
+		next[i] = i%2 == 0
+	}
+	e.feedback(twccReport(base+20, next))
+	e.feedback(twccReport(base+40, nil))
+	if _, _, congested := e.sample(0, now.Add(2*time.Second)); !congested {
+		t.Errorf("half the packets lost for good: not congested, want congested")
 	}
 }

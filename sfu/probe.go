@@ -102,7 +102,8 @@ type probeRecord struct {
 	size    uint16
 	sent    int64 // unix nanos
 	arrival int64 // microseconds on the subscriber's feedback clock
-	status  uint8 // 0: not reported yet, 1: received, 2: lost
+	missing int64 // unix nanos it was first reported not received
+	status  uint8 // 0: not reported yet, 1: received, 2: not received
 }
 
 // prober runs one subscriber PeerConnection's probe clusters. The
@@ -173,18 +174,29 @@ func (p *prober) begin(d *DownTrack, goal float64, now time.Time) bool {
 	return true
 }
 
-// whySqueezed is the verdict on a cluster whose arrivals say nothing.
-const whySqueezed = "arrivals squeezed"
+// Verdicts on a cluster that failed without showing a narrow link: its
+// arrivals were squeezed, or its last quarter was delayed although the
+// cluster arrived at the goal rate. A queue that a narrow link builds holds
+// the cluster back below the goal; one that arrived at the goal showed the
+// link carries it, and a delay then is as likely a receiver that stamped
+// late. Such clusters fail (nothing moves on them) but do not double the
+// hold: on a starved test process with an unlimited link, clusters that
+// arrived above the goal with their last quarter 60 to 90 ms late doubled
+// it to 16 s, three probes in a minute, all failed, kept a subscriber on h.
+const (
+	whySqueezed  = "arrivals squeezed"
+	whyLateQueue = "queue grew, arrived at goal"
+)
 
-// inconclusive reports whether the last cluster failed only because its
-// arrivals were squeezed: the receiver, not the link, said nothing.
+// inconclusive reports whether the last cluster failed only for one of
+// those: the receiver, not the link, said nothing.
 func (p *prober) inconclusive() bool {
 	if p == nil {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.state != probeRunning && p.why == whySqueezed
+	return p.state != probeRunning && (p.why == whySqueezed || p.why == whyLateQueue)
 }
 
 // poll reports the state of the last cluster; a finished one is reported
@@ -310,7 +322,7 @@ func (p *prober) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 			}
 		case rtcp.TypeTCCPacketNotReceived:
 			if r.cluster == p.cluster && r.seq == seq && r.status == 0 {
-				r.status = 2 // a later report may still say it arrived
+				r.status, r.missing = 2, now.UnixNano() // a later report may still say it arrived
 			}
 		}
 	})
@@ -346,8 +358,13 @@ func (p *prober) judge(now time.Time) {
 			}
 			lastArr = max(lastArr, r.arrival)
 		case 2:
-			reported++
-			lost++
+			// Lost once no report took it back for lossSettle
+			// (lossbook.go), or at the deadline: until then, a receiver
+			// short of CPU may still report it, late.
+			if now.UnixNano()-r.missing >= int64(lossSettle) || now.After(p.deadline) {
+				reported++
+				lost++
+			}
 		}
 	}
 	if reported == 0 {
@@ -387,6 +404,8 @@ func (p *prober) judge(now time.Time) {
 		p.finish(false, whySqueezed, now)
 	case loss > probeMaxLoss:
 		p.finish(false, "loss", now)
+	case queueing > probeMaxQueueing && recvRate >= probeEnough*p.goal:
+		p.finish(false, whyLateQueue, now)
 	case queueing > probeMaxQueueing:
 		p.finish(false, "queue grew", now)
 	case min(recvRate, sendRate) < probeEnough*p.goal:
