@@ -11,7 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/node"
-	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
 
 type presenceInfo struct {
@@ -30,23 +29,8 @@ type chatInfo struct {
 // gets the chat sent meanwhile exactly once, and its video keeps reaching
 // the others from the same tracks.
 func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
-	srv := startServer(t)
-	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
-	alice := newBrowser(t, "alice")
-	alice.dumpLogsOnFailure()
-	bob := newBrowser(t, "bob")
-	bob.dumpLogsOnFailure()
-	room := "resume"
-	aliceID := joinByTyping(t, alice, "http://"+g.Addr()+"/", "Alice", room)
-	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
-	before := waitVideoFlowing(t, bob, aliceID, "Alice")
-	waitVideoFlowing(t, alice, bobID, "Bob")
-
-	type ufrags struct{ Publisher, Subscriber string }
-	uf, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
-	if err != nil || uf.Publisher == "" || uf.Subscriber == "" {
-		t.Fatalf("ice ufrags before the drop: %+v %v", uf, err)
-	}
+	call := startGatedCall(t, "resume")
+	g, alice, bob, aliceID := call.gate, call.alice, call.bob, call.aliceID
 	g.Cut()
 	waitFor(t, 30*time.Second, "bob to see alice reconnecting", func() (bool, string) {
 		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
@@ -64,26 +48,10 @@ func TestBrowserResumesAfterSignalingDrop(t *testing.T) {
 	})
 	g.Open()
 
-	waitState(t, alice, "joined")
-	if id, err := eval[string](alice, `window.huddle.participantId`); err != nil || id != aliceID {
-		t.Fatalf("alice came back as %q (%v), was %q: a new join, not a resume", id, err, aliceID)
-	}
+	call.waitResumed(t, call.before)
 	waitFor(t, 20*time.Second, "alice to get the missed chat once", func() (bool, string) {
 		c, err := eval[[]chatInfo](alice, `window.huddle.chat()`)
 		return err == nil && len(c) == 2 && c[0].Text == "while away 0" && c[1].Text == "while away 1", fmt.Sprintf("%+v %v", c, err)
-	})
-	waitFor(t, 30*time.Second, "ICE to restart on both of alice's PeerConnections", func() (bool, string) {
-		now, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
-		return err == nil && now.Publisher != uf.Publisher && now.Subscriber != uf.Subscriber && now.Publisher != "" && now.Subscriber != "",
-			fmt.Sprintf("before %+v now %+v %v", uf, now, err)
-	})
-	waitFor(t, 30*time.Second, "alice's video to keep reaching bob from the same track", func() (bool, string) {
-		s, ok, seen := framesFrom(bob, aliceID)
-		return ok && s.TrackID == before.TrackID && s.FramesDecoded > before.FramesDecoded+30, seen
-	})
-	waitFor(t, 15*time.Second, "bob to see alice online again", func() (bool, string) {
-		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
-		return err == nil && p != nil && p.State == "online" && !p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
 	})
 	// Chat still works both ways on the resumed socket; bob, with his chat
 	// panel hidden, counts it unread.

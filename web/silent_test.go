@@ -1,16 +1,12 @@
 package web_test
 
 import (
-	"bufio"
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/huddle-rtc/huddle/node"
-	"github.com/huddle-rtc/huddle/signaling/netgate"
 )
 
 // silentServerLine is what the page logs when its watchdog gives up on a
@@ -25,22 +21,8 @@ const silentServerLine = "no word from the server"
 // through a new connection and resumes: the same participant, ICE
 // restarted, its video still reaching the other from the same track.
 func TestPageResumesWhenServerGoesSilent(t *testing.T) {
-	srv := startServer(t)
-	g := netgate.Start(t, strings.TrimPrefix(srv.URL(), "http://"))
-	alice := newBrowser(t, "alice")
-	alice.dumpLogsOnFailure()
-	bob := newBrowser(t, "bob")
-	bob.dumpLogsOnFailure()
-	room := "silent"
-	aliceID := joinByTyping(t, alice, "http://"+g.Addr()+"/", "Alice", room)
-	bobID := joinByTyping(t, bob, srv.URL()+"/", "Bob", room)
-	before := waitVideoFlowing(t, bob, aliceID, "Alice")
-	waitVideoFlowing(t, alice, bobID, "Bob")
-	type ufrags struct{ Publisher, Subscriber string }
-	uf, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
-	if err != nil || uf.Publisher == "" || uf.Subscriber == "" {
-		t.Fatalf("ice ufrags before the freeze: %+v %v", uf, err)
-	}
+	call := startGatedCall(t, "silent")
+	g, alice, bob, aliceID := call.gate, call.alice, call.bob, call.aliceID
 	if n := countLines(alice, silentServerLine); n != 0 {
 		t.Fatalf("the page took a live server for silent %d times before the freeze", n)
 	}
@@ -56,27 +38,11 @@ func TestPageResumesWhenServerGoesSilent(t *testing.T) {
 		return n > 0, fmt.Sprintf("%d lines", n)
 	})
 	t.Logf("alice gave up on the frozen socket %.1f s after the freeze", time.Since(frozeAt).Seconds())
-	waitState(t, alice, "joined")
-	if id, err := eval[string](alice, `window.huddle.participantId`); err != nil || id != aliceID {
-		t.Fatalf("alice came back as %q (%v), was %q: a new join, not a resume", id, err, aliceID)
-	}
+	mark, _, _ := framesFrom(bob, aliceID)
+	call.waitResumed(t, mark)
 	if n := g.Accepted(); n <= accepted {
 		t.Fatalf("the gate forwarded %d connections, %d before the freeze: alice did not reconnect through it", n, accepted)
 	}
-	waitFor(t, 30*time.Second, "ICE to restart on both of alice's PeerConnections", func() (bool, string) {
-		now, err := eval[ufrags](alice, `window.huddle.iceUfrags()`)
-		return err == nil && now.Publisher != uf.Publisher && now.Subscriber != uf.Subscriber && now.Publisher != "" && now.Subscriber != "",
-			fmt.Sprintf("before %+v now %+v %v", uf, now, err)
-	})
-	mark, _, _ := framesFrom(bob, aliceID)
-	waitFor(t, 30*time.Second, "alice's video to keep reaching bob from the same track", func() (bool, string) {
-		s, ok, seen := framesFrom(bob, aliceID)
-		return ok && s.TrackID == before.TrackID && s.FramesDecoded > mark.FramesDecoded+30, seen
-	})
-	waitFor(t, 30*time.Second, "bob to see alice online", func() (bool, string) {
-		p, err := eval[*presenceInfo](bob, fmt.Sprintf(`window.huddle.presenceOf(%q)`, aliceID))
-		return err == nil && p != nil && p.State == "online" && !p.Reconnecting, fmt.Sprintf("%+v %v", p, err)
-	})
 	// The new socket carries the room again: a chat from bob reaches alice.
 	if _, err := eval[string](bob, `window.huddle.sendChat("still there?")`); err != nil {
 		t.Fatal(err)
@@ -130,26 +96,7 @@ func TestQuietPageKeepsItsSocket(t *testing.T) {
 // type from /metrics (0 before the first).
 func signalingMessages(t *testing.T, srv *node.Node, typ string) float64 {
 	t.Helper()
-	resp, err := http.Get(srv.URL() + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	prefix := `huddle_signaling_messages_total{type="` + typ + `"} `
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metrics: %q: %v", sc.Text(), err)
-			}
-			return n
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	return 0
+	return scrapeMetrics(t, srv)[`huddle_signaling_messages_total{type="`+typ+`"}`]
 }
 
 // TestWatchdogAsksBeforeGivingUp: a watchdog whose timer fires late (a

@@ -6,11 +6,8 @@ package web_test
 // the layer its tile needs.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,32 +24,12 @@ import (
 // (q, h, f) from /metrics.
 func layerPackets(t *testing.T, srv *node.Node) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(srv.URL() + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
 	const name = `huddle_media_layer_packets_received_total{layer="`
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+	out := map[string]float64{}
+	for series, v := range scrapeMetrics(t, srv) {
+		if rest, ok := strings.CutPrefix(series, name); ok {
+			out[strings.TrimSuffix(rest, `"}`)] = v
 		}
-		rest := line[len(name):]
-		rid, value, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			t.Fatalf("metrics: unexpected line %q", line)
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("metrics: %q: %v", line, err)
-		}
-		out[rid] = v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("metrics: %v", err)
 	}
 	return out
 }
