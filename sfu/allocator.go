@@ -35,6 +35,9 @@ const (
 	// start rate): a viewer on q probes for h before f when h is sent,
 	// and for f at once when it is not.
 	probeReach = 3.0
+	// whyEvery spaces the allocator's debug lines about a video held
+	// below its goal.
+	whyEvery = 2 * time.Second
 )
 
 var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
@@ -58,6 +61,7 @@ type alloc struct {
 	pausedAt    time.Time
 	lowTicks    int
 	lastLayer   int8
+	lastWhy     time.Time  // the last "holds below its goal" debug line
 	seenCur     int8       // the layer it was sent at the last round
 	probe       probeState // the outcome of a probe cluster run for this video
 	probeTarget int8       // the layer that cluster was for
@@ -441,7 +445,18 @@ func (d *DownTrack) allocateLayer(ac *allocCtx, budget float64) float64 {
 		if up > from {
 			cur = up
 			a.lastUp, a.upSince = now, time.Time{}
+		} else if goal > from && now.Sub(a.lastWhy) >= whyEvery {
+			// Below the layer it could have, and not moving: say why, now
+			// and then, for whoever has to find out (debug level).
+			a.lastWhy = now
+			d.fwd.log.Debug("allocator holds a video below its goal", "subscriber", d.subscriber, "layer", from, "goal", goal,
+				"budget", int(budget), "carried", int(ac.carried), "congested", ac.congested, "lossy", ac.lossy, "shaky", ac.shaky,
+				"quiet", quiet, "can_probe", ac.canProbe(), "hold", a.hold, "since_up", now.Sub(a.lastUp).Round(time.Millisecond))
 		}
+	}
+	if cur != a.lastLayer {
+		d.fwd.log.Debug("allocator moves a video", "subscriber", d.subscriber, "from", a.lastLayer, "to", cur, "budget", int(budget),
+			"carried", int(ac.carried), "congested", ac.congested, "lossy", ac.lossy, "hold", a.hold)
 	}
 	a.lastLayer = cur
 	d.setLayer(cur)

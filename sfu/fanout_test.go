@@ -38,12 +38,18 @@ func startServer(t *testing.T) *node.Node {
 	if os.Getenv("HUDDLE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
+	return startServerLogging(t, slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// startServerLogging is startServer with the server's log going to h.
+func startServerLogging(t *testing.T, h slog.Handler) *node.Node {
+	t.Helper()
 	srv, err := node.New(node.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		MediaUDPAddr: "127.0.0.1:0",
 		MediaTCPAddr: "127.0.0.1:0",
 		DataDir:      t.TempDir(),
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:       slog.New(h),
 	})
 	if err != nil {
 		t.Fatal(err)

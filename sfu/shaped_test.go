@@ -52,8 +52,10 @@ func startShapedCall(t *testing.T, ctx context.Context, room string) *shapedCall
 // startShapedCallTo is startShapedCall with the subscriber's receiver given.
 func startShapedCallTo(t *testing.T, ctx context.Context, room string, rcv *layerReceiver) *shapedCall {
 	t.Helper()
-	c := &shapedCall{srv: startServer(t), link: newShapedLink(linkQueue), pub: &simulcastPublisher{keyEvery: keyEvery}, rcv: rcv}
-	t.Cleanup(c.link.close) // after the subscriber's Leave (cleanups run last first)
+	decisions := newDecisionLog(t)
+	c := &shapedCall{srv: startServerLogging(t, decisions), link: newShapedLink(linkQueue), pub: &simulcastPublisher{keyEvery: keyEvery}, rcv: rcv}
+	t.Cleanup(decisions.dumpIfFailed) // before the server closes (cleanups run last first)
+	t.Cleanup(c.link.close)           // after the subscriber's Leave (cleanups run last first)
 	c.sub = joinRoom(t, ctx, c.srv, "sub", room, sdk.Options{
 		OnTrack: c.rcv.onTrack,
 		// The link sits in the bot's sockets, beneath ICE, DTLS and SRTP.
