@@ -5,9 +5,6 @@ package signaling_test
 // signaling.
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,26 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/huddle-rtc/huddle/node"
-	"github.com/huddle-rtc/huddle/signaling/auth"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
-
-func startNode(t *testing.T) *node.Node {
-	t.Helper()
-	n, err := node.New(node.Config{
-		HTTPAddr: "127.0.0.1:0", MediaUDPAddr: "127.0.0.1:0", MediaTCPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
 
 // client is one test WebSocket with a read deadline per message.
 type client struct {
@@ -96,19 +76,14 @@ func waitFor[T any](c *client, match func(T) bool) T {
 
 func (c *client) join(n *node.Node, identity, room string) *protocol.Joined {
 	c.t.Helper()
-	key, secret, _ := n.DevKey()
-	tok, err := auth.Mint(key, secret, auth.Claims{Identity: identity, Name: identity, Room: room, Grants: protocol.AllGrants()}, time.Hour)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.send(&protocol.Join{Version: protocol.Version, Token: tok})
+	c.send(&protocol.Join{Version: protocol.Version, Token: sdktest.Token(c.t, n, identity, room, protocol.AllGrants())})
 	return waitFor(c, func(*protocol.Joined) bool { return true })
 }
 
 // TestPingAnsweredWithPong: a ping is answered with a pong echoing its id,
 // before the join and after it; a ping without an id gets a pong without.
 func TestPingAnsweredWithPong(t *testing.T) {
-	n := startNode(t)
+	n := sdktest.Start(t)
 	c := dial(t, n)
 	c.send(&protocol.Ping{ID: "before-join"})
 	if p, ok := c.next().(*protocol.Pong); !ok || p.ID != "before-join" {
@@ -129,7 +104,7 @@ func TestPingAnsweredWithPong(t *testing.T) {
 // than the bound, is refused with bad_message and not echoed; the
 // connection carries on and answers the next ping.
 func TestMalformedPingRefused(t *testing.T) {
-	n := startNode(t)
+	n := sdktest.Start(t)
 	c := dial(t, n)
 	c.join(n, "ann", "r")
 	for _, bad := range []string{
@@ -155,7 +130,7 @@ func TestMalformedPingRefused(t *testing.T) {
 // fewer pongs than pings, and the connection survives it (a ping sent once
 // the limiter refills is answered).
 func TestPingsRateLimited(t *testing.T) {
-	n := startNode(t)
+	n := sdktest.Start(t)
 	c := dial(t, n)
 	c.join(n, "ann", "r")
 	const flood = 1000 // the default burst is 200, the rate 50 a second
