@@ -25,6 +25,7 @@ import (
 
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling/auth"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -32,33 +33,12 @@ import (
 // These tests drive a whole server on loopback with SDK bots: the fan-out
 // is only what it is with real PeerConnections, SRTP and RTCP.
 
-func startServer(t *testing.T) *node.Node {
-	t.Helper()
-	level := slog.LevelWarn
-	if os.Getenv("HUDDLE_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	return startServerLogging(t, slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+func startServer(t *testing.T) *node.Node { t.Helper(); return sdktest.Start(t) }
 
 // startServerLogging is startServer with the server's log going to h.
 func startServerLogging(t *testing.T, h slog.Handler) *node.Node {
 	t.Helper()
-	srv, err := node.New(node.Config{
-		HTTPAddr:     "127.0.0.1:0",
-		MediaUDPAddr: "127.0.0.1:0",
-		MediaTCPAddr: "127.0.0.1:0",
-		DataDir:      t.TempDir(),
-		Logger:       slog.New(h),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	return sdktest.StartWith(t, func(c *node.Config) { c.Logger = slog.New(h) })
 }
 
 func joinRoom(t *testing.T, ctx context.Context, srv *node.Node, identity, room string, opts sdk.Options) *sdk.Room {
