@@ -195,3 +195,63 @@ func TestJoinedListsAreNeverNull(t *testing.T) {
 		t.Errorf("joined has a null: %s", raw)
 	}
 }
+
+// Close while clients are still connecting: a WebSocket handler can be
+// past its upgrade when the HTTP server shuts down, and its session must
+// either be counted before the server waits for its sessions or be
+// refused; never start after that wait (an unjoined goroutine, which the
+// race detector reports as an Add racing the Wait). Every connection the
+// server accepted is told to reconnect, joined or not.
+func TestCloseWhileClientsConnect(t *testing.T) {
+	for round := 0; round < 8; round++ {
+		s := startTestServer(t, Config{})
+		url := "ws" + strings.TrimPrefix(s.URL(), "http") + "/ws"
+		var (
+			mu       sync.Mutex
+			accepted []*websocket.Conn
+			wg       sync.WaitGroup
+			closed   = make(chan struct{})
+		)
+		for d := 0; d < 4; d++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, _, err := websocket.DefaultDialer.Dial(url, nil)
+					if err != nil {
+						select {
+						case <-closed:
+							return
+						default:
+							continue // refused by the join rate; try again
+						}
+					}
+					mu.Lock()
+					accepted = append(accepted, c)
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round) * 5 * time.Millisecond) // where in the dialing Close lands
+		s.Close()
+		close(closed)
+		wg.Wait()
+		for _, c := range accepted {
+			// Every client, joined or not, was told to reconnect; none
+			// was left to its join deadline (which held Close for 10 s).
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for {
+				_, _, err := c.ReadMessage()
+				if err == nil {
+					continue
+				}
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != protocol.CloseServiceRestart {
+					t.Fatalf("round %d: a connection accepted before Close ended with %v, want close code %d", round, err, protocol.CloseServiceRestart)
+				}
+				break
+			}
+			c.Close()
+		}
+	}
+}

@@ -35,9 +35,8 @@ type Server struct {
 	upgrader websocket.Upgrader
 
 	joins    *joinLimiter
-	revoked  revocations  // tokens of removed participants
-	draining atomic.Bool  // shutting down: no new connections
-	conns    atomic.Int64 // open sessions
+	revoked  revocations // tokens of removed participants
+	draining atomic.Bool // shutting down: no new connections
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -48,6 +47,7 @@ type Server struct {
 	rooms    map[string]*Room
 	sessions map[string]*member    // by session id, for resumes
 	relays   map[*session]struct{} // edge sessions relayed to other nodes
+	open     map[*session]struct{} // every session served, joined or not
 }
 
 // New checks the configuration and starts serving: from here on the node
@@ -75,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 		rooms:    map[string]*Room{},
 		sessions: map[string]*member{},
 		relays:   map[*session]struct{}{},
+		open:     map[*session]struct{}{},
 		joins:    newJoinLimiter(cfg.JoinRate, cfg.JoinBurst),
 	}
 	// Origins are checked before the upgrade (CheckHost). Write buffers
@@ -129,20 +130,30 @@ func (s *Server) Shutdown(deadline time.Time) {
 		for sess := range s.relays {
 			relays = append(relays, sess)
 		}
+		open := make([]*session, 0, len(s.open))
+		for sess := range s.open {
+			open = append(open, sess)
+		}
 		s.mu.Unlock()
+		restart := closeFrame{protocol.CloseServiceRestart, "server restarting: reconnect"}
 		for _, r := range rooms {
-			r.restart("server restarting: reconnect")
+			r.restart(restart.reason)
+		}
+		// A session that has not joined yet is in no room: without this
+		// it would hold the shutdown until its join deadline. (A session
+		// the room has already finished keeps its first close frame.)
+		for _, sess := range open {
+			sess.finish(restart)
 		}
 		for _, sess := range relays {
-			sess.finish(closeFrame{protocol.CloseServiceRestart, "server restarting: reconnect"})
-			sess.conn.Interrupt()
+			sess.conn.Interrupt() // a relay's Read ignores deadlines
 		}
 		// Sessions end once their close frame is out (or their write
 		// times out); then nobody is left to wait for.
-		for s.conns.Load() > 0 && time.Now().Before(deadline) {
+		for s.openSessions() > 0 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		s.log.Info("shutdown: participants told to reconnect", "still_connected", s.conns.Load(), "after", time.Since(began))
+		s.log.Info("shutdown: participants told to reconnect", "still_connected", s.openSessions(), "after", time.Since(began))
 		s.cancel()
 		s.mu.Lock()
 		rooms = s.rooms
@@ -153,6 +164,12 @@ func (s *Server) Shutdown(deadline time.Time) {
 		}
 		s.wg.Wait()
 	})
+}
+
+func (s *Server) openSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
 }
 
 // room returns the room of that name, creating it.

@@ -104,10 +104,6 @@ type Client struct {
 // client leaves or the server shuts down. The transport is the session's
 // from here; the server waits for the session at shutdown.
 func (s *Server) Serve(t Transport, c Client) {
-	if s.ctx.Err() != nil || s.draining.Load() {
-		t.CloseWith(protocol.CloseServiceRestart, "server restarting: reconnect", time.Now().Add(writeTimeout))
-		return
-	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
 		srv:     s,
@@ -122,15 +118,30 @@ func (s *Server) Serve(t Transport, c Client) {
 	}
 	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter)
 	sess.heard()
+	// The check and the Add are one step under s.mu: Shutdown cancels the
+	// server's context and then takes s.mu before it waits, so a session
+	// either counts before that Wait or sees the cancel and is refused.
+	// (A hijacked WebSocket handler can still be running after the HTTP
+	// server has shut down.) Shutdown finds the session in s.open.
+	s.mu.Lock()
+	if s.ctx.Err() != nil || s.draining.Load() {
+		s.mu.Unlock()
+		cancel()
+		t.CloseWith(protocol.CloseServiceRestart, "server restarting: reconnect", time.Now().Add(writeTimeout))
+		return
+	}
+	s.wg.Add(1)
+	s.open[sess] = struct{}{}
+	s.mu.Unlock()
 	// The session runs on a goroutine of its own and the handler returns:
 	// the HTTP server's connection goroutine, its buffers and the request
 	// are then freed, which is most of an idle connection's cost.
-	s.wg.Add(1)
-	s.conns.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer s.conns.Add(-1)
 		sess.serve()
+		s.mu.Lock()
+		delete(s.open, sess)
+		s.mu.Unlock()
 	}()
 }
 
