@@ -86,6 +86,7 @@ type estimator struct {
 	congest   bool
 	lossy     bool    // the congestion was loss, not only delay
 	lastDelay float64 // GCC's last delay measurement: unchanged means its stats are stale
+	acked     ackedRate
 }
 
 // sentRun is consecutive packets of one batch, recorded in GCC as one.
@@ -170,6 +171,7 @@ func (e *estimator) flush() {
 		e.seq[0], e.seq[1] = byte(r.last>>8), byte(r.last)
 		pad := max(0, min(r.bytes-e.hdr.MarshalSize(), len(recordPad)))
 		_, _ = e.gcc.Write(&e.hdr, recordPad[:pad], e.attrs) // fails only for an unknown stream
+		e.loss.sentRun(r.last, r.n, r.bytes)
 	}
 	if e.nrun > 0 {
 		e.lastSeq.Store(1<<16 | uint32(e.runs[e.nrun-1].last))
@@ -236,7 +238,8 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		// feedback since the last sample (what settled is kept for a sample
 		// that has some), and GCC's delay verdict only when GCC has
 		// emitted since (its stats are kept while it holds).
-		rx, lost := e.loss.take(e.fence.Load(), now)
+		rx, lost, bytes := e.loss.take(e.fence.Load(), now)
+		e.acked.add(bytes, now)
 		st := e.bwe.GetStats()
 		usage, _ := st["usage"].(string)
 		delay, _ := st["delayMeasurement"].(float64)
@@ -255,6 +258,13 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 		}
 	}
 	est *= headroom
+	if r, ok := e.acked.rate(); ok && e.lossy {
+		// A link that loses packets carries what arrived: GCC's own target
+		// can stay far above it for as long as its delay controller does
+		// not emit (arrivals seconds late behind a full queue), and that
+		// held video on a layer the link could never carry (acked.go).
+		est = min(est, r*ackedReach)
+	}
 	e.lastEst = est
 	return est, true, e.congest
 }

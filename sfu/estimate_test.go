@@ -101,10 +101,10 @@ func TestLossBeforeTheFenceDoesNotCount(t *testing.T) {
 	fenced, open := &lossBook{}, &lossBook{}
 	fenced.record(fb, e.fence.Load(), now)
 	open.record(fb, 0, now)
-	if rx, lost := fenced.take(e.fence.Load(), now.Add(lossSettle)); rx != 8 || lost != 0 {
+	if rx, lost, _ := fenced.take(e.fence.Load(), now.Add(lossSettle)); rx != 8 || lost != 0 {
 		t.Errorf("past the fence: %d received, %d lost; want 8 and 0", rx, lost)
 	}
-	if rx, lost := open.take(0, now.Add(lossSettle)); rx != 8 || lost != 8 {
+	if rx, lost, _ := open.take(0, now.Add(lossSettle)); rx != 8 || lost != 8 {
 		t.Errorf("without a fence: %d received, %d lost; want 8 and 8", rx, lost)
 	}
 }

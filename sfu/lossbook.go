@@ -43,6 +43,7 @@ const (
 type lossEntry struct {
 	seq  uint16
 	fate uint8
+	size uint16 // bytes on the wire, as sent; 0: not known
 }
 
 type missingPacket struct {
@@ -59,6 +60,26 @@ type lossBook struct {
 	missing  []missingPacket     // reported missing, oldest first
 	received int                 // since the last take
 	lost     int
+	// Of the packets received since the last take, those whose size is
+	// known and their bytes: what the link delivered (acked.go).
+	sized      int
+	sizedBytes int
+}
+
+// sentRun notes the size of each packet of a run the send path flushed:
+// n consecutive sequence numbers ending at last, bytes in all (a run's
+// packets are of one frame, so near enough the same size each).
+func (b *lossBook) sentRun(last uint16, n, bytes int) {
+	if n <= 0 {
+		return
+	}
+	size := uint16(min(bytes/n, maxPacketSize))
+	b.mu.Lock()
+	for i := range n {
+		seq := last - uint16(n-1-i)
+		b.fates[int(seq)%lossRing] = lossEntry{seq: seq, size: size}
+	}
+	b.mu.Unlock()
 }
 
 func (b *lossBook) entry(seq uint16) *lossEntry {
@@ -83,6 +104,10 @@ func (b *lossBook) record(fb *rtcp.TransportLayerCC, fence uint32, now time.Time
 		case sym != rtcp.TypeTCCPacketNotReceived:
 			if e.fate != fateReceived {
 				b.received++ // a late one counted lost already stays counted
+				if e.size > 0 {
+					b.sized++
+					b.sizedBytes += int(e.size)
+				}
 			}
 			e.fate = fateReceived
 		case e.fate == fateUnknown:
@@ -97,8 +122,10 @@ func (b *lossBook) record(fb *rtcp.TransportLayerCC, fence uint32, now time.Time
 }
 
 // take returns what was received and what was lost (settled, past fence)
-// since the last take.
-func (b *lossBook) take(fence uint32, now time.Time) (received, lost int) {
+// since the last take, and the bytes received: those of the packets whose
+// size is known, scaled to all received (a packet sent so long ago that
+// the ring has forgotten its size counts at the others' mean).
+func (b *lossBook) take(fence uint32, now time.Time) (received, lost, bytes int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
@@ -108,8 +135,11 @@ func (b *lossBook) take(fence uint32, now time.Time) (received, lost int) {
 	}
 	b.missing = append(b.missing[:0], b.missing[n:]...)
 	received, lost = b.received, b.lost
-	b.received, b.lost = 0, 0
-	return received, lost
+	if b.sized > 0 {
+		bytes = b.sizedBytes * received / b.sized
+	}
+	b.received, b.lost, b.sized, b.sizedBytes = 0, 0, 0, 0
+	return received, lost, bytes
 }
 
 // settle counts a missing packet lost unless it was reported received
