@@ -198,6 +198,25 @@ func (b *browser) mustDo(timeout time.Duration, what string, actions ...chromedp
 	}
 }
 
+// clickRendered clicks the element sel names in a part of the page that
+// re-renders on the server's updates (the documents list): chromedp finds
+// a node and then clicks it, and when the page has replaced the node in
+// between the click fails with "Could not find node"; then it finds the
+// new one and clicks again. Other errors fail the test at once.
+func (b *browser) clickRendered(timeout time.Duration, what, sel string) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := b.do(time.Until(deadline), chromedp.Click(sel))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Could not find node") || time.Now().After(deadline) {
+			b.t.Fatalf("%s: %s: %v", b.name, what, err)
+		}
+	}
+}
+
 // eval evaluates a JavaScript expression in the page, awaiting it if it is
 // a promise, and decodes the result into T.
 func eval[T any](b *browser, expr string) (T, error) {

@@ -370,9 +370,9 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 			return err == nil && ui["ro"] == want && (strings.Contains(fmt.Sprint(ui["notice"]), "Locked") == want), fmt.Sprint(ui, err)
 		})
 	}
-	alice.mustDo(10*time.Second, "lock", chromedp.Click(`#doc-list .doc-lock`))
+	alice.clickRendered(10*time.Second, "lock", `#doc-list .doc-lock`)
 	editorLock(true)
-	alice.mustDo(10*time.Second, "unlock", chromedp.Click(`#doc-list .doc-lock`))
+	alice.clickRendered(10*time.Second, "unlock", `#doc-list .doc-lock`)
 	editorLock(false)
 	bob.focusAt(t, -1)
 	bob.mustDo(10*time.Second, "type after the unlock", chromedp.SendKeys(chromedp.ID("doc-text"), "!"))
@@ -380,8 +380,8 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 		t.Errorf("after the unlock: %q", s.Text)
 	}
 
+	bob.clickRendered(10*time.Second, "rename", `#doc-list .doc-rename`)
 	bob.mustDo(10*time.Second, "rename",
-		chromedp.Click(`#doc-list .doc-rename`),
 		chromedp.WaitVisible(`#doc-list .doc-rename-input`),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#doc-list .doc-rename-input').value = ''`),
 		chromedp.SendKeys(`#doc-list .doc-rename-input`, "Agenda (Tuesday)\r"),
@@ -391,10 +391,8 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 		title, _ := eval[string](alice.browser, `document.getElementById('doc-title').textContent`)
 		return fmt.Sprint(a) == "[Agenda (Tuesday)]" && title == "Agenda (Tuesday)", fmt.Sprint(a, title)
 	})
-	bob.mustDo(10*time.Second, "delete (two clicks)",
-		chromedp.Click(`#doc-list .doc-delete`),
-		chromedp.Click(`#doc-list .doc-delete.armed`),
-	)
+	bob.clickRendered(10*time.Second, "delete", `#doc-list .doc-delete`)
+	bob.clickRendered(10*time.Second, "delete, armed", `#doc-list .doc-delete.armed`)
 	waitFor(t, 10*time.Second, "the document to go from both pages", func() (bool, string) {
 		a, _ := docTitles(alice.browser)
 		b, _ := docTitles(bob.browser)
