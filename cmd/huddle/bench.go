@@ -91,7 +91,7 @@ type benchResult struct {
 	SwitchesPerPacket float64 `json:"context_switches_per_delivered_packet"`
 	// Latency is bot to bot: from the publisher bot's stamp (before its
 	// Pion stack) to where the subscriber bot's SRTP session hands the
-	// packet to the track's buffer (bench_arrival.go), before the bot's
+	// packet to the track's buffer (loadgen_arrival.go), before the bot's
 	// interceptors and read loop. ReadLatencyP99Ms is the p99 to the read
 	// loop, the bots' own receive path included.
 	LatencyP50Ms     float64 `json:"latency_p50_ms"`
@@ -253,13 +253,13 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	}
 	defer child.stop()
 
-	l := newLoad()
-	stopLoad, err := l.join(ctx, cfg, child.url)
+	g := newLoadgen()
+	stopLoad, err := benchBots(ctx, g, cfg, child.url)
 	defer stopLoad()
 	if err != nil {
 		return res, err
 	}
-	for l.minStamped() < 20 {
+	for g.minStamped() < 20 {
 		if ctx.Err() != nil {
 			// Most often the allocator paused a video for a subscriber
 			// before it had counted enough (bots on a loaded machine
@@ -284,8 +284,7 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	s0 := scrapeBench(child.url)
 	mm := startMachineMeter()
 	start := time.Now()
-	l.from.Store(l.now())
-	l.to.Store(l.now() + int64(cfg.duration))
+	g.setWindow(g.now(), g.now()+int64(cfg.duration))
 	time.Sleep(cfg.duration)
 	res.Seconds = time.Since(start).Seconds()
 	mm.stop(&res)
@@ -311,12 +310,12 @@ func benchRun(cfg benchConfig, server string) (benchResult, error) {
 	// Packets stamped at the end of the window are still on their way.
 	time.Sleep(500 * time.Millisecond)
 
-	res.Published = l.published.Load()
+	c := g.counts() // all in the window: nothing outside it is counted
+	res.Published = c.published
 	res.Expected = res.Published * int64(cfg.subscribers+cfg.publishers-1)
-	var p50, p99, worst, readP99 time.Duration
-	res.Delivered, res.Gaps, p50, p99, worst, readP99 = l.totals()
-	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = ms(p50), ms(p99), ms(worst)
-	res.ReadLatencyP99Ms = ms(readP99)
+	res.Delivered, res.Gaps = c.delivered, c.missing
+	res.LatencyP50Ms, res.LatencyP99Ms = ms(c.latency.percentile(0.50)), ms(c.latency.percentile(0.99))
+	res.LatencyMaxMs, res.ReadLatencyP99Ms = ms(c.latency.max), ms(c.readLatency.percentile(0.99))
 	res.CPUSeconds = cpu1 - cpu0
 	if res.Delivered > 0 {
 		res.CPUUsPerPacket = 1e6 * res.CPUSeconds / float64(res.Delivered)

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -100,11 +99,12 @@ func loadTest(args []string) error {
 		}
 		return sdk.DevToken(ctx, base, identity, room)
 	}
-	lt := &loadRun{base: base, shape: shape, fps: *fps, kbps: *kbps, tokens: tokens,
+	lt := &loadRun{base: base, shape: shape, fps: *fps, kbps: *kbps, tokens: tokens, g: newLoadgen(),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	if shape.audioOnly {
 		lt.kbps = 0
 	}
+	lt.g.openWindow() // steps are measured by differences of counts
 	defer lt.stop()
 
 	fmt.Printf("huddle load-test: shape %s (%d publishers%s + %d viewers per room), up to %d rooms, %d per step, %v per step, against %s\n",
@@ -154,12 +154,13 @@ type loadRun struct {
 	tokens    func(ctx context.Context, identity, room string) (string, error)
 	log       *slog.Logger
 
+	g      *loadgen // the media, sent and received
 	stats  loadStats
 	rooms  []*sdk.Room
 	cancel []context.CancelFunc
 	wg     sync.WaitGroup // publishers' senders
 	people int
-	fresh  []*atomic.Bool // whether each of the last step's participants got media
+	fresh  []*botReceiver // the last step's participants (nil: its join failed)
 }
 
 // addRooms joins n more rooms' participants, receivers first, eight joins
@@ -180,14 +181,12 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 			members = append(members, member{fmt.Sprintf("speaker%d", i), room, true, i})
 		}
 	}
-	lt.fresh = nil
+	lt.fresh = make([]*botReceiver, len(members))
 	sem := make(chan struct{}, 8)
 	errs := make(chan error, len(members))
 	var joins sync.WaitGroup
 	var mu sync.Mutex
-	for _, m := range members {
-		got := new(atomic.Bool)
-		lt.fresh = append(lt.fresh, got)
+	for i, m := range members {
 		joins.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -198,7 +197,9 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 				errs <- err
 				return
 			}
-			start := time.Now()
+			rcv := lt.g.newReceiver(0, false)
+			lt.fresh[i] = rcv // read only after joins.Wait
+			start := rcv.joined
 			// Tracks may arrive before Join returns; their render sizes
 			// are sent once the room is there.
 			var (
@@ -211,7 +212,8 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 					lt.log.Error("render size", "err", err)
 				}
 			}
-			r, err := sdk.Join(ctx, lt.base, tok, sdk.Options{Logger: lt.log, OnTrack: func(t *sdk.RemoteTrack) {
+			opts := rcv.options(lt.log, 0)
+			opts.OnTrack = func(t *sdk.RemoteTrack) {
 				if t.Track.Kind() == webrtc.RTPCodecTypeVideo && lt.shape.tileW > 0 {
 					sizeMu.Lock()
 					if joined != nil {
@@ -221,8 +223,9 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 					}
 					sizeMu.Unlock()
 				}
-				receiveLoad(t, start, got, &lt.stats)
-			}})
+				rcv.receive(t)
+			}
+			r, err := sdk.Join(ctx, lt.base, tok, opts)
 			if err != nil {
 				errs <- fmt.Errorf("%s joins %s: %w", m.identity, m.room, err)
 				return
@@ -253,7 +256,7 @@ func (lt *loadRun) addRooms(ctx context.Context, from, n int) error {
 			lt.rooms, lt.cancel = append(lt.rooms, r), append(lt.cancel, cancel)
 			mu.Unlock()
 			if m.publish {
-				if err := publishLoad(pctx, &lt.wg, r, lt.fps, lt.kbps, m.seat, lt.shape.publishers, &lt.stats); err != nil {
+				if err := lt.g.publish(pctx, &lt.wg, r, loadSpec(lt.fps, lt.kbps, m.seat, lt.shape.publishers)); err != nil {
 					errs <- err
 				}
 			}
@@ -288,40 +291,36 @@ func (lt *loadRun) measure(ctx context.Context, rooms int, d time.Duration) (*st
 		fmt.Fprintf(os.Stderr, "\r  warming up: %d of %d new participants receive media   ", lt.firstMediaCount(), len(lt.fresh))
 		time.Sleep(200 * time.Millisecond)
 	}
-	s := &lt.stats
 	cpu0, _, drop0, _ := scrapeServer(lt.base)
 	self0 := selfCPU()
-	sent0, recv0, bytes0, exp0, miss0 := s.sent.Load(), s.received.Load(), s.receivedBytes.Load(), s.expected.Load(), s.missing.Load()
-	lat0 := s.latency.snapshot()
+	c0 := lt.g.counts()
 	start := time.Now()
 	for time.Since(start) < d && ctx.Err() == nil {
 		time.Sleep(min(time.Second, d-time.Since(start)))
 		el := time.Since(start).Seconds()
-		fmt.Fprintf(os.Stderr, "\r  %d rooms, %d people: %.0f packets/s received, %.0f%% of the step   ", rooms, lt.people, float64(s.received.Load()-recv0)/el, 100*el/d.Seconds())
+		fmt.Fprintf(os.Stderr, "\r  %d rooms, %d people: %.0f packets/s received, %.0f%% of the step   ", rooms, lt.people, float64(lt.g.delivered.Load()-c0.delivered)/el, 100*el/d.Seconds())
 	}
 	el := time.Since(start).Seconds()
 	cpu1, rss, drop1, err := scrapeServer(lt.base)
 	if err != nil {
 		return nil, fmt.Errorf("load-test: server metrics: %w", err)
 	}
-	lat := s.latency.snapshot()
-	for i := range lat {
-		lat[i] -= lat0[i]
-	}
+	c := lt.g.counts().since(c0)
 	res := &stepResult{rooms: rooms, people: lt.people, srvCPU: (cpu1 - cpu0) / el, srvMB: rss / 1e6, botCPU: (selfCPU() - self0) / el,
-		sentPerSec: float64(s.sent.Load()-sent0) / el, recvPerSec: float64(s.received.Load()-recv0) / el,
-		mbps: float64(s.receivedBytes.Load()-bytes0) * 8 / el / 1e6, latP50: percentile(lat, 0.5), latP95: percentile(lat, 0.95)}
-	if exp := s.expected.Load() - exp0; exp > 0 {
+		sentPerSec: float64(c.published) / el, recvPerSec: float64(c.delivered) / el,
+		mbps: float64(c.bytes) * 8 / el / 1e6, latP50: ms(c.latency.percentile(0.5)), latP95: ms(c.latency.percentile(0.95))}
+	if exp := c.expected; exp > 0 {
 		// The server's own drops (a subscriber's queue full) resynchronise
 		// at a keyframe with no hole in the sequence numbers the bots see,
 		// so they are counted from its metrics, as loss.
 		dropped := drop1 - drop0
-		res.lossPct = max(0, 100*(float64(s.missing.Load()-miss0)+dropped)/(float64(exp)+dropped))
-		res.paused = s.paused.Load()
+		res.lossPct = max(0, 100*(float64(c.missing)+dropped)/(float64(exp)+dropped))
+		res.paused = lt.stats.paused.Load()
 	}
-	s.mu.Lock()
-	res.joinP95, res.mediaP95 = durationPercentile(s.joins, 0.95), durationPercentile(s.firstMedia, 0.95)
-	s.mu.Unlock()
+	lt.stats.mu.Lock()
+	res.joinP95 = durationPercentile(lt.stats.joins, 0.95)
+	lt.stats.mu.Unlock()
+	res.mediaP95 = lt.g.firstMediaP(0.95)
 	if lt.firstMediaCount() < len(lt.fresh) {
 		res.lossPct = 100 // participants that never got media: quality has dropped
 	}
@@ -331,8 +330,8 @@ func (lt *loadRun) measure(ctx context.Context, rooms int, d time.Duration) (*st
 // firstMediaCount is how many of the last step's participants got media.
 func (lt *loadRun) firstMediaCount() int {
 	n := 0
-	for _, got := range lt.fresh {
-		if got.Load() {
+	for _, b := range lt.fresh {
+		if b != nil && b.got.Load() {
 			n++
 		}
 	}
