@@ -23,9 +23,6 @@ const (
 	// resumeFactor: paused video resumes when its lowest layer fits this
 	// many times over, so that it does not pause again at once.
 	resumeFactor = 1.3
-	// nominalRate is assumed for a layer not measured yet (bits/s), lowest
-	// first: roughly what browsers send for 180p, 360p and 720p.
-	rateSmoothing = 0.3
 	// pauseTicks: congested ticks on the lowest layer before a pause (3 s:
 	// after a drop from a high layer, the link's queue takes a while to
 	// drain and reports loss meanwhile, though the lowest layer fits).
@@ -39,15 +36,6 @@ const (
 	// below its goal.
 	whyEvery = 2 * time.Second
 )
-
-var nominalRate = [maxLayers]float64{150e3, 500e3, 1500e3}
-
-// renderSize is what a subscriber reported about one video's tile.
-type renderSize struct {
-	width, height int
-	hidden        bool
-	pinned        bool
-}
 
 // alloc is one downtrack's allocator state; only the room's allocation
 // loop touches it, except size (under the downtrack's mu).
@@ -65,81 +53,6 @@ type alloc struct {
 	seenCur     int8       // the layer it was sent at the last round
 	probe       probeState // the outcome of a probe cluster run for this video
 	probeTarget int8       // the layer that cluster was for
-}
-
-// SetRenderSize records how large a subscriber shows one video (in CSS
-// pixels), whether it is hidden, and whether the user pinned it. The
-// allocator never sends a layer much larger than the tile, nothing to a
-// hidden tile, and serves pinned tiles before the rest.
-func (p *Peer) SetRenderSize(trackID string, width, height int, hidden, pinned bool) error {
-	p.negMu.Lock()
-	d := p.downs[trackID]
-	p.negMu.Unlock()
-	if d == nil {
-		return ErrNoTrack
-	}
-	if width < 0 || height < 0 || width > 1<<14 || height > 1<<14 {
-		return ErrBadSize
-	}
-	d.mu.Lock()
-	d.alloc.size = renderSize{width: width, height: height, hidden: hidden, pinned: pinned}
-	d.alloc.sized = true
-	d.mu.Unlock()
-	p.room.kickAllocator()
-	return nil
-}
-
-// layerRates measures what each layer of each track carries, once per tick.
-type layerRates struct {
-	last  map[*simLayer]uint64
-	rates map[*simLayer]float64
-}
-
-func (lr *layerRates) update(fs []*Forwarder, dt time.Duration) {
-	seen := map[*simLayer]bool{}
-	for _, f := range fs {
-		for i := range int8(maxLayers) {
-			l := f.layer(i)
-			if l == nil {
-				continue
-			}
-			seen[l] = true
-			b := l.bytes.Load()
-			if prev, ok := lr.last[l]; ok && dt > 0 {
-				r := float64(b-prev) * 8 / dt.Seconds()
-				old, had := lr.rates[l]
-				switch {
-				case l.paused.Load():
-					// Its publisher was told to stop it: what still
-					// arrives is the tail, an undercount that made a
-					// layer look cheap enough to move up to without a
-					// probe. The rate it had is kept for its resume.
-				case r == 0:
-					lr.rates[l] = 0 // stopped or not started: nominal until it flows
-				case !had || old == 0:
-					lr.rates[l] = r
-				default:
-					lr.rates[l] = old + rateSmoothing*(r-old)
-				}
-			}
-			lr.last[l] = b
-		}
-	}
-	for l := range lr.last {
-		if !seen[l] {
-			delete(lr.last, l)
-			delete(lr.rates, l)
-		}
-	}
-}
-
-// rate is a layer's bitrate: measured, or remembered while the publisher
-// has it paused, or nominal before anything was measured.
-func (lr *layerRates) rate(l *simLayer) float64 {
-	if r, ok := lr.rates[l]; ok && r > 0 {
-		return r
-	}
-	return nominalRate[l.index]
 }
 
 // allocLoop reallocates every subscriber of a room each allocInterval, or
@@ -570,29 +483,6 @@ func (d *DownTrack) setPaused(paused bool, reason string) {
 	if ev, ok := d.fwd.events(); ok && d.subscriber != "" {
 		ev.VideoPaused(d.subscriber, d.fwd.info.ID, paused, reason)
 	}
-}
-
-// layerForSize is the lowest layer at least as tall as the tile (with 10%
-// slack), or the highest there is. Layer heights come from keyframes; a
-// layer whose height is unknown counts as a quarter, half and full of 720.
-func (f *Forwarder) layerForSize(s renderSize) int8 {
-	if s.height <= 0 && s.width <= 0 {
-		return maxLayers - 1
-	}
-	for i := range int8(maxLayers) {
-		l := f.layer(i)
-		if l == nil {
-			continue
-		}
-		w, h := int(l.width.Load()), int(l.height.Load())
-		if h == 0 {
-			h, w = 180<<i, 320<<i
-		}
-		if h*10 >= s.height*9 && w*10 >= s.width*9 {
-			return i
-		}
-	}
-	return maxLayers - 1
 }
 
 // AdaptiveEvents, when a room's events implement them, carry the
