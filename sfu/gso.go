@@ -40,6 +40,8 @@ type gsoConn struct {
 	bursts map[netip.AddrPort]*burst
 
 	rx *rxReader // the kernel's receive stamps (rxstamp.go); nil without
+
+	raw *rawSocket // bursts' sends as raw system calls (rawsend.go); nil: the net package's
 }
 
 // newGSOConn wraps the media socket, and decides once whether bursts are
@@ -56,7 +58,8 @@ func newGSOConn(c *net.UDPConn, disable bool, log *slog.Logger) *gsoConn {
 		return g
 	}
 	g.on.Store(true)
-	log.Info("media: UDP GSO on, a subscriber's burst leaves in one send")
+	g.raw = newRawSocket(c)
+	log.Info("media: UDP GSO on, a subscriber's burst leaves in one send", "raw_sends", g.raw != nil)
 	return g
 }
 
@@ -128,10 +131,15 @@ type burst struct {
 	seg  int // size of every segment but maybe the last
 	n    int
 	oob  []byte
+	raw  *rawSender // nil: sends through the net package
 }
 
-func newBurst() *burst {
-	return &burst{buf: make([]byte, 0, gsoMaxBytes), oob: make([]byte, unix.CmsgSpace(2))}
+func (g *gsoConn) newBurst() *burst {
+	bu := &burst{buf: make([]byte, 0, gsoMaxBytes), oob: make([]byte, unix.CmsgSpace(2))}
+	if g != nil {
+		bu.raw = g.raw.sender()
+	}
+	return bu
 }
 
 // begin starts gathering the packets to addr into bu; it reports false
@@ -197,14 +205,23 @@ func (bu *burst) flush(g *gsoConn) {
 	}
 	defer func() { bu.buf, bu.n = bu.buf[:0], 0 }()
 	if bu.n == 1 {
-		g.UDPConn.WriteToUDPAddrPort(bu.buf, bu.addr)
+		if bu.raw != nil {
+			_ = bu.raw.sendmsg(bu.buf, nil, bu.addr)
+		} else {
+			g.UDPConn.WriteToUDPAddrPort(bu.buf, bu.addr)
+		}
 		return
 	}
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&bu.oob[0]))
 	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
 	h.SetLen(unix.CmsgLen(2))
 	binary.NativeEndian.PutUint16(bu.oob[unix.CmsgLen(0):], uint16(bu.seg))
-	_, _, err := g.UDPConn.WriteMsgUDPAddrPort(bu.buf, bu.oob, bu.addr)
+	var err error
+	if bu.raw != nil {
+		err = bu.raw.sendmsg(bu.buf, bu.oob, bu.addr)
+	} else {
+		_, _, err = g.UDPConn.WriteMsgUDPAddrPort(bu.buf, bu.oob, bu.addr)
+	}
 	if err == nil {
 		g.gsoSends.Add(1)
 		g.gsoPackets.Add(uint64(bu.n))

@@ -12,8 +12,24 @@ import (
 // A burst of equal-sized packets and a shorter last one, gathered while a
 // send path writes a batch, arrives as separate datagrams, whole and in
 // order; writes to other addresses meanwhile go straight through.
+//
+// Both socket families: the media socket is IPv4 when bound to an IPv4
+// address, and dual-stack IPv6 (IPv4 peers as mapped addresses) when bound
+// to all of them; the raw sends (rawsend.go) write either's addresses.
 func TestGSOBurstArrivesAsDatagrams(t *testing.T) {
-	sock, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	for _, tc := range []struct {
+		name string
+		bind *net.UDPAddr
+	}{
+		{"ipv4 socket", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}},
+		{"dual-stack socket", &net.UDPAddr{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testGSOBurst(t, tc.bind) })
+	}
+}
+
+func testGSOBurst(t *testing.T, bind *net.UDPAddr) {
+	sock, err := net.ListenUDP("udp", bind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,6 +39,9 @@ func TestGSOBurstArrivesAsDatagrams(t *testing.T) {
 		if err := probeGSO(sock); err != nil {
 			t.Skipf("kernel without UDP GSO: %v", err) // the fallback is what runs there
 		}
+	}
+	if g.raw == nil {
+		t.Fatal("GSO on, but the bursts send through the net package (rawsend.go could not read the socket's family)")
 	}
 	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -36,7 +55,7 @@ func TestGSOBurstArrivesAsDatagrams(t *testing.T) {
 	defer other.Close()
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 
-	bu := newBurst()
+	bu := g.newBurst()
 	if !g.begin(bu, to) {
 		t.Fatal("burst not started")
 	}
@@ -103,7 +122,7 @@ func TestGSOLateWriterSendsDirectly(t *testing.T) {
 	defer rx.Close()
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 
-	bu := newBurst()
+	bu := g.newBurst()
 	if !g.begin(bu, to) {
 		t.Fatal("burst not started")
 	}

@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -73,6 +76,16 @@ type rxReader struct {
 	table rxStamps
 	mu    sync.Mutex
 	oob   [64]byte
+
+	// The raw receive (rawsend.go says why), under mu: its message header,
+	// the sender's address and the call's results.
+	rc     syscall.RawConn
+	hdr    unix.Msghdr
+	iov    unix.Iovec
+	from   unix.RawSockaddrAny
+	n      int
+	errno  syscall.Errno
+	recvFn func(fd uintptr) bool
 }
 
 // newRXReader turns the kernel's receive stamps on for c; nil if it
@@ -88,22 +101,79 @@ func newRXReader(c *net.UDPConn) *rxReader {
 	}); err != nil || opErr != nil {
 		return nil
 	}
-	return &rxReader{conn: c}
+	r := &rxReader{conn: c, rc: rc}
+	r.hdr.Iov = &r.iov
+	r.hdr.SetIovlen(1)
+	r.recvFn = r.recv
+	return r
 }
 
 func (r *rxReader) read(b []byte) (int, netip.AddrPort, error) {
-	if !r.mu.TryLock() {
+	if !r.mu.TryLock() || len(b) == 0 {
 		return r.conn.ReadFromUDPAddrPort(b)
 	}
 	defer r.mu.Unlock()
-	n, oobn, _, addr, err := r.conn.ReadMsgUDPAddrPort(b, r.oob[:])
-	if err != nil || n < 12 || b[0]&0xc0 != 0x80 || (b[1] >= 192 && b[1] <= 223) {
-		return n, addr, err // not RTP (STUN, DTLS, RTCP)
+	r.iov.Base = &b[0]
+	r.iov.SetLen(len(b))
+	r.hdr.Name = (*byte)(unsafe.Pointer(&r.from))
+	r.hdr.Namelen = unix.SizeofSockaddrAny
+	r.hdr.Control = &r.oob[0]
+	r.hdr.SetControllen(len(r.oob))
+	r.n, r.errno = 0, 0
+	if err := r.rc.Read(r.recvFn); err != nil {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: r.conn.LocalAddr(), Err: err}
+	}
+	if r.errno != 0 {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: r.conn.LocalAddr(), Err: os.NewSyscallError("recvmsg", r.errno)}
+	}
+	n, oobn := r.n, int(r.hdr.Controllen)
+	addr := sockaddrPort(&r.from)
+	if n < 12 || b[0]&0xc0 != 0x80 || (b[1] >= 192 && b[1] <= 223) {
+		return n, addr, nil // not RTP (STUN, DTLS, RTCP)
 	}
 	if at, ok := rxTimestamp(r.oob[:oobn]); ok {
 		r.table.note(binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[2:]), at)
 	}
 	return n, addr, nil
+}
+
+// recv is the raw call; false asks the poller to wait for a datagram.
+func (r *rxReader) recv(fd uintptr) bool {
+	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.hdr)), unix.MSG_DONTWAIT)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	r.n, r.errno = int(n), e
+	return true
+}
+
+// sockaddrPort is the sender's address recvmsg wrote, as the net package
+// would give it: from a dual-stack socket an IPv4 sender is an IPv4-mapped
+// address, and a link-local one carries its interface as the zone.
+func sockaddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		p := (*[2]byte)(unsafe.Pointer(&a.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+		p := (*[2]byte)(unsafe.Pointer(&a.Port))
+		ip := netip.AddrFrom16(a.Addr)
+		if a.Scope_id != 0 {
+			ip = ip.WithZone(zoneName(int(a.Scope_id)))
+		}
+		return netip.AddrPortFrom(ip, uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
+// zoneName is an interface's name, or its index when it has none.
+func zoneName(index int) string {
+	if ifi, err := net.InterfaceByIndex(index); err == nil {
+		return ifi.Name
+	}
+	return strconv.Itoa(index)
 }
 
 // rxTimestamp finds SCM_TIMESTAMPNS in a control message buffer without

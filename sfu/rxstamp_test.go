@@ -89,3 +89,54 @@ func TestRXStampsReadAllocatesNothing(t *testing.T) {
 		t.Fatal("the last packet's arrival was not noted")
 	}
 }
+
+// The raw receive reports each datagram's sender as the net package
+// would: on an IPv4 socket, and on a dual-stack one (an IPv4 sender as an
+// IPv4-mapped address, an IPv6 one as itself). The ICE mux finds the
+// connection by that address.
+func TestRXReaderReportsTheSenderAsTheNetPackage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		bind    *net.UDPAddr
+		senders []string
+	}{
+		{"ipv4 socket", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, []string{"127.0.0.1"}},
+		{"dual-stack socket", &net.UDPAddr{}, []string{"127.0.0.1", "::1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := net.ListenUDP("udp", tc.bind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			r := newRXReader(srv)
+			if r == nil {
+				t.Fatal("the kernel refused SO_TIMESTAMPNS on a UDP socket")
+			}
+			port := srv.LocalAddr().(*net.UDPAddr).Port
+			buf := make([]byte, 1500)
+			for _, from := range tc.senders {
+				cli, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(from), Port: port})
+				if err != nil {
+					t.Fatalf("%s: %v", from, err)
+				}
+				defer cli.Close()
+				p := []byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9, 0xaa}
+				_ = srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+				cli.Write(p)
+				n, raw, err := r.read(buf)
+				if err != nil || n != len(p) {
+					t.Fatalf("%s: raw read %d bytes, %v", from, n, err)
+				}
+				cli.Write(p)
+				_, viaNet, err := srv.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if raw != viaNet {
+					t.Errorf("%s: the raw read says %v, the net package %v", from, raw, viaNet)
+				}
+			}
+		})
+	}
+}

@@ -323,7 +323,7 @@ func (s *sendPath) sendTaken(n int) {
 // useGSO lets the path gather each batch into GSO sends where g is on.
 func (s *sendPath) useGSO(g *gsoConn) {
 	if g != nil && g.on.Load() {
-		s.gso, s.burst = g, newBurst()
+		s.gso, s.burst = g, g.newBurst()
 	}
 }
 
