@@ -3,7 +3,10 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,14 +62,39 @@ func wsURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// A server refuses connections past its per-address join rate with 429 and
+// says when to come back (Retry-After, seconds). Many bots on one machine
+// (a load generator, a bench ramp) share an address, so dial waits as told,
+// spread by a random half so that they do not all come back in the same
+// instant, up to dialRetries times.
+const (
+	dialRetries   = 8
+	maxRetryAfter = 10 * time.Second
+)
+
 func dial(ctx context.Context, u *url.URL) (*signalConn, error) {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	ws, resp, err := d.DialContext(ctx, u.String(), nil)
-	if err != nil {
-		if resp != nil {
+	var ws *websocket.Conn
+	for attempt := 0; ; attempt++ {
+		var resp *http.Response
+		var err error
+		ws, resp, err = d.DialContext(ctx, u.String(), nil)
+		if err == nil {
+			break
+		}
+		if resp == nil {
+			return nil, fmt.Errorf("dial %s: %w", u, err)
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || attempt == dialRetries {
 			return nil, fmt.Errorf("dial %s: %w (http %s)", u, err, resp.Status)
 		}
-		return nil, fmt.Errorf("dial %s: %w", u, err)
+		wait := retryAfter(resp.Header.Get("Retry-After"))
+		wait += rand.N(wait/2 + 1)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dial %s: %w (waiting out http %s)", u, ctx.Err(), resp.Status)
+		case <-time.After(wait):
+		}
 	}
 	c := &signalConn{ws: ws}
 	// The server pings; answering resets its deadline for us, and hearing
@@ -76,6 +104,16 @@ func dial(ctx context.Context, u *url.URL) (*signalConn, error) {
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 	})
 	return c, nil
+}
+
+// retryAfter reads a Retry-After in seconds: 1 s when absent or not a
+// number of seconds, at most maxRetryAfter.
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n < 1 {
+		return time.Second
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // extend moves the read deadline on after hearing from the server. It runs

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -44,4 +45,35 @@ func TestConcurrentJoins(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// More bots than the server's per-address join burst, joining at once from
+// one machine (a load generator's case): the server answers the extra ones
+// 429 with Retry-After, and they wait as told and get in. The rate is
+// shrunk (2 a second, burst 2) so that the test takes seconds; the wait is
+// the server's real Retry-After.
+func TestJoinsPastTheJoinRateWaitAndGetIn(t *testing.T) {
+	srv := startServerWith(t, func(c *node.Config) {
+		c.Signaling.JoinRate, c.Signaling.JoinBurst = 2, 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 8
+	rooms := make([]*sdk.Room, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rooms[i], errs[i] = sdk.Join(ctx, srv.URL(), mintToken(t, srv, fmt.Sprintf("bot%d", i), "queue", protocol.Grants{Subscribe: true}), sdk.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("bot%d: %v", i, err)
+		}
+		defer rooms[i].Leave()
+	}
 }
