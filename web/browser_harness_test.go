@@ -217,6 +217,31 @@ func (b *browser) clickRendered(timeout time.Duration, what, sel string) {
 	}
 }
 
+// clickUntil clicks sel until the page says done (a JavaScript expression),
+// for a toggle whose click may miss: just after a viewport change the page
+// is still laying out, and under load chromedp can compute the button's
+// position before the layout moves it, so that the click lands elsewhere
+// (seen at 390x844 in the full suite: the participant list never opened).
+// A click that landed shows within 2 s and is not repeated.
+func (b *browser) clickUntil(timeout time.Duration, what, sel, done string) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		if err := b.do(time.Until(deadline), chromedp.Click(sel)); err != nil {
+			b.t.Fatalf("%s: %s: %v", b.name, what, err)
+		}
+		for settle := time.Now().Add(2 * time.Second); time.Now().Before(settle); time.Sleep(50 * time.Millisecond) {
+			ok, err := eval[bool](b, done)
+			if err == nil && ok {
+				return
+			}
+			last = fmt.Sprint(ok, err)
+		}
+	}
+	b.t.Fatalf("%s: %s: clicked %s, and %s is still not true (%s)", b.name, what, sel, done, last)
+}
+
 // eval evaluates a JavaScript expression in the page, awaiting it if it is
 // a promise, and decodes the result into T.
 func eval[T any](b *browser, expr string) (T, error) {

@@ -270,7 +270,7 @@ func TestLayoutScreenshots(t *testing.T) {
 	me.mustDo(10*time.Second, "raise hand", chromedp.Click(chromedp.ID("ctl-hand")))
 	for _, v := range viewports {
 		me.setViewport(t, v)
-		me.mustDo(10*time.Second, "open the list", chromedp.Click(chromedp.ID("ctl-people")))
+		me.clickUntil(10*time.Second, "open the list", "#ctl-people", `!document.getElementById('people-panel').hidden`)
 		waitFor(t, 10*time.Second, "9 people listed, ada's hand up", func() (bool, string) {
 			s, err := eval[string](me, `[...document.querySelectorAll('#people-list li')].map((li) => li.textContent + (li.querySelector('.pflag.hand') ? '+hand' : '')).join('|')`)
 			return err == nil && strings.Count(s, "|") == 8 && strings.HasPrefix(s, "Ada (you)") && strings.Contains(s, "+hand"), s
@@ -281,7 +281,7 @@ func TestLayoutScreenshots(t *testing.T) {
 			t.Errorf("participant list at %s: overflow %d, unlabelled %v", v.name, rep.Overflow, rep.Unlabelled)
 		}
 		me.shoot(t, dir, "people-"+v.name+".png")
-		me.mustDo(10*time.Second, "close the list", chromedp.Click(chromedp.ID("people-close")))
+		me.clickUntil(10*time.Second, "close the list", "#people-close", `document.getElementById('people-panel').hidden`)
 	}
 	checkChat(t, me, bob, dir)
 	// The help overlay lists the shortcuts.
