@@ -20,23 +20,7 @@ func TestConcurrentJoins(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const n = 40
-	rooms := make([]*sdk.Room, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rooms[i], errs[i] = sdk.Join(ctx, srv.URL(), mintToken(t, srv, fmt.Sprintf("bot%d", i), "rush", protocol.Grants{Subscribe: true}), sdk.Options{})
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("bot%d: %v", i, err)
-		}
-		defer rooms[i].Leave()
-	}
+	rooms := joinAtOnce(t, ctx, srv, n, "rush")
 	waitFor(t, "every bot to know the other 39", 20*time.Second, func() bool {
 		for _, r := range rooms {
 			if len(r.Participants()) != n-1 {
@@ -58,7 +42,13 @@ func TestJoinsPastTheJoinRateWaitAndGetIn(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const n = 8
+	joinAtOnce(t, ctx, srv, 8, "queue")
+}
+
+// joinAtOnce joins n subscribing bots to room all at once; every join must
+// succeed. They leave when the test ends.
+func joinAtOnce(t *testing.T, ctx context.Context, srv *node.Node, n int, room string) []*sdk.Room {
+	t.Helper()
 	rooms := make([]*sdk.Room, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -66,7 +56,7 @@ func TestJoinsPastTheJoinRateWaitAndGetIn(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rooms[i], errs[i] = sdk.Join(ctx, srv.URL(), mintToken(t, srv, fmt.Sprintf("bot%d", i), "queue", protocol.Grants{Subscribe: true}), sdk.Options{})
+			rooms[i], errs[i] = sdk.Join(ctx, srv.URL(), mintToken(t, srv, fmt.Sprintf("bot%d", i), room, protocol.Grants{Subscribe: true}), sdk.Options{})
 		}()
 	}
 	wg.Wait()
@@ -74,6 +64,8 @@ func TestJoinsPastTheJoinRateWaitAndGetIn(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bot%d: %v", i, err)
 		}
-		defer rooms[i].Leave()
+		r := rooms[i]
+		t.Cleanup(func() { r.Leave() })
 	}
+	return rooms
 }
