@@ -352,7 +352,7 @@ func testDocsListAndHistory(t *testing.T, env docsEnv) {
 	if v2.Text != "1. budget\n2. hiring" {
 		t.Fatalf("text %q", v2.Text)
 	}
-	alice.mustDo(10*time.Second, "restore the version", chromedp.Click(`#doc-versions li:first-child .doc-restore`))
+	alice.clickRendered(10*time.Second, "restore the version", `#doc-versions li:first-child .doc-restore`)
 	restored := waitConvergedAfter(t, doc, v2.Rev, alice, bob)
 	if restored.Text != "1. budget" {
 		t.Errorf("after restoring %q: %q, want %q", "first draft", restored.Text, "1. budget")
