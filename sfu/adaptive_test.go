@@ -165,7 +165,9 @@ func waitLayer(t *testing.T, pub *simulcastPublisher, r *layerReceiver, layer in
 // them and their packets stop arriving at the server; an enlarged tile
 // brings the high layer, and its packets, back.
 func TestRenderSizeAndDynacast(t *testing.T) {
-	srv := startServer(t)
+	decisions := newDecisionLog(t)
+	srv := startServerLogging(t, decisions)
+	t.Cleanup(decisions.dumpIfFailed) // before the server closes (cleanups run last first)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rcv := newLayerReceiver()
