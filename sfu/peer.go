@@ -317,12 +317,20 @@ func (p *Peer) offerLocked() {
 	}
 	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.iceRestart})
 	p.iceRestart = false
-	if err != nil {
-		p.log.Warn("subscriber offer", "err", err)
-		return
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
 	}
-	if err := p.sub.SetLocalDescription(offer); err != nil {
-		p.log.Warn("subscriber offer", "err", err)
+	if err != nil {
+		// A client that leaves closes its DTLS first, and Pion then closes
+		// the PeerConnection by itself, before the room removes the peer:
+		// a track ending meanwhile (another participant leaving too) asks
+		// for an offer on a closed connection. That is teardown, not a
+		// fault.
+		level := slog.LevelWarn
+		if errors.Is(err, webrtc.ErrConnectionClosed) {
+			level = slog.LevelDebug
+		}
+		p.log.Log(context.Background(), level, "subscriber offer", "err", err)
 		return
 	}
 	p.awaiting = true
