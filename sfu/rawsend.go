@@ -21,13 +21,13 @@ import (
 // polls every 20 µs and, finding a P "in a system call" with work queued,
 // hands the P to another thread; when the send returns, its thread must
 // find a P again or sleep. And every entersyscall after the process was
-// idle wakes sysmon from its sleep. Measured under paced media, that
-// machinery was a fifth of the server's CPU (docs/PERFORMANCE.md). A raw
+// idle wakes sysmon from its sleep: the reads in rxstamp.go are raw for
+// that reason. Measured under paced media, sysmon alone was 11-22 % of the
+// server's CPU samples (docs/PERFORMANCE.md). A raw
 // system call keeps the P for the send, as a computation of the same
 // length would.
 type rawSender struct {
-	rc     syscall.RawConn
-	inet6  bool // the socket is AF_INET6 (IPv4 peers as mapped addresses)
+	*rawSocket
 	hdr    unix.Msghdr
 	iov    unix.Iovec
 	sa4    unix.RawSockaddrInet4
@@ -70,7 +70,7 @@ func (r *rawSocket) sender() *rawSender {
 	if r == nil {
 		return nil
 	}
-	s := &rawSender{rc: r.rc, inet6: r.inet6}
+	s := &rawSender{rawSocket: r}
 	s.hdr.Iov = &s.iov
 	s.hdr.SetIovlen(1)
 	s.sendFn = s.send

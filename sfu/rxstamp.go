@@ -109,7 +109,7 @@ func newRXReader(c *net.UDPConn) *rxReader {
 }
 
 func (r *rxReader) read(b []byte) (int, netip.AddrPort, error) {
-	if !r.mu.TryLock() || len(b) == 0 {
+	if len(b) == 0 || !r.mu.TryLock() { // (an empty b must not take the lock: it would keep it)
 		return r.conn.ReadFromUDPAddrPort(b)
 	}
 	defer r.mu.Unlock()

@@ -70,6 +70,25 @@ func TestRXStampsNoteRTPArrivals(t *testing.T) {
 	}
 }
 
+// A read into an empty buffer (it takes the datagram, as the net package's
+// does) leaves the reader as it was: the next read still stamps.
+func TestRXReaderEmptyBufferKeepsStamping(t *testing.T) {
+	r, cli := stampedLoopback(t)
+	cli.Write([]byte("junk"))
+	if _, _, err := r.read(nil); err != nil {
+		t.Fatal(err)
+	}
+	p := []byte{0x80, 96, 0, 5, 0, 0, 0, 1, 0, 0, 0, 8, 0xaa}
+	cli.Write(p)
+	buf := make([]byte, 1500)
+	if n, _, err := r.read(buf); err != nil || n != len(p) {
+		t.Fatalf("read %d bytes, %v", n, err)
+	}
+	if _, ok := r.table.arrival(8, 5); !ok {
+		t.Fatal("the read after an empty one noted no arrival")
+	}
+}
+
 // Reading the socket with stamps allocates nothing per packet.
 func TestRXStampsReadAllocatesNothing(t *testing.T) {
 	r, cli := stampedLoopback(t)
