@@ -81,20 +81,24 @@ type DownTrack struct {
 	// none yet), target the one to switch to at its next keyframe, max
 	// the highest the allocator allows; ingest reads them, so atomics.
 	cur, target, max atomic.Int32
-	switches         atomic.Uint64
-	skipLayer        int8   // the layer skipped/maxSkipped refer to
-	lastOutTS        uint32 // output timestamp of the newest packet sent
-	lastOutAt        int64  // when it was sent (unix nanos)
-	vp8              bool   // rewrite VP8 picture ids across switches
-	picOff           uint16 // input - output picture id
-	tl0Off           uint8  // input - output TL0PICIDX
-	lastPic          uint16 // newest output picture id
-	lastTL0          uint8
-	sawPic           bool
-	catching         bool        // inside catchUp: no nested catch-up
-	askNow           atomic.Bool // a new wait for a keyframe: ask at once
-	recovering       bool        // the wait is a recovery (own loss, resume), not a switch
-	waitSince        time.Time
+	// retargetMu makes each retarget's read of max and the layers and its
+	// store of target one step: two at once (the allocator's new cap, a
+	// layer arriving) could otherwise store the older answer last.
+	retargetMu sync.Mutex
+	switches   atomic.Uint64
+	skipLayer  int8   // the layer skipped/maxSkipped refer to
+	lastOutTS  uint32 // output timestamp of the newest packet sent
+	lastOutAt  int64  // when it was sent (unix nanos)
+	vp8        bool   // rewrite VP8 picture ids across switches
+	picOff     uint16 // input - output picture id
+	tl0Off     uint8  // input - output TL0PICIDX
+	lastPic    uint16 // newest output picture id
+	lastTL0    uint8
+	sawPic     bool
+	catching   bool        // inside catchUp: no nested catch-up
+	askNow     atomic.Bool // a new wait for a keyframe: ask at once
+	recovering bool        // the wait is a recovery (own loss, resume), not a switch
+	waitSince  time.Time
 }
 
 // seqPair remembers which input packet an output sequence number carried,
@@ -144,6 +148,8 @@ func (d *DownTrack) SetMaxLayer(max int8) {
 
 // retarget picks the layer to forward from the cap and the layers present.
 func (d *DownTrack) retarget() {
+	d.retargetMu.Lock()
+	defer d.retargetMu.Unlock()
 	t := d.fwd.pickLayer(int8(d.max.Load()))
 	// The switch waits for the new layer's next packet, which starts it
 	// from the cache or asks for a keyframe (startAt).

@@ -296,6 +296,10 @@ func (f *Forwarder) addDownTrack(d *DownTrack) {
 	next = append(next, old...)
 	next = append(next, d)
 	f.downs.Store(&next)
+	// Layers attached since d was made (its target picked from fewer)
+	// retargeted only the downtracks listed then: pick again, under the
+	// lock attach takes, so that no layer is missed.
+	d.retarget()
 }
 
 func (f *Forwarder) removeDownTrack(d *DownTrack) {
