@@ -5,6 +5,10 @@ package sdk
 // description they belong to is set.
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -88,7 +92,7 @@ func (r *Room) handleSubscriberOffer(m *protocol.Offer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
-		r.log.Warn("subscriber offer", "err", err)
+		r.negotiationFailed("subscriber offer", err)
 		return
 	}
 	for _, c := range r.subPending {
@@ -97,16 +101,28 @@ func (r *Room) handleSubscriberOffer(m *protocol.Offer) {
 	r.subPending = nil
 	answer, err := r.sub.CreateAnswer(nil)
 	if err != nil {
-		r.log.Warn("subscriber answer", "err", err)
+		r.negotiationFailed("subscriber answer", err)
 		return
 	}
 	if err := r.sub.SetLocalDescription(answer); err != nil {
-		r.log.Warn("subscriber answer", "err", err)
+		r.negotiationFailed("subscriber answer", err)
 		return
 	}
 	if err := r.conn.send(&protocol.Answer{Target: protocol.TargetSubscriber, SDP: answer.SDP}); err != nil {
-		r.log.Warn("subscriber answer", "err", err)
+		r.negotiationFailed("subscriber answer", err)
 	}
+}
+
+// negotiationFailed logs a failed step of a negotiation: at debug when the
+// PeerConnection had already closed (the server's offer crossed the room's
+// close, or Pion closed it on the server's DTLS close), which is teardown,
+// else as a warning.
+func (r *Room) negotiationFailed(step string, err error) {
+	level := slog.LevelWarn
+	if errors.Is(err, webrtc.ErrConnectionClosed) {
+		level = slog.LevelDebug
+	}
+	r.log.Log(context.Background(), level, step, "err", err)
 }
 
 func (r *Room) handleCandidate(m *protocol.Candidate) {
