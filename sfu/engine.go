@@ -367,6 +367,9 @@ var routineWarnings = []string{
 	"Incoming unhandled RTCP",
 	"the agent is closed",    // candidates trickling in while a peer leaves
 	"no endpoint for packet", // DTLS arriving just before its endpoint exists
+	// pion/srtp v3.1.3 answers this when its session closed while a new
+	// stream was being opened (a hang-up as media arrives).
+	"failed to cast child",
 }
 
 func (l pionLogger) warn(msg string) {
