@@ -45,7 +45,8 @@ type Comment struct {
 }
 
 // CommentStore is what comments need of persistence; BoltStore and
-// MemStore implement it (store_comments.go). PutThread is durable when it
+// MemStore (store_comments.go) and RedisStore (store_redis_comments.go)
+// implement it. PutThread is durable when it
 // returns.
 type CommentStore interface {
 	PutThread(docID string, t CommentThread) error
