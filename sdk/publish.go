@@ -61,7 +61,8 @@ type LocalRTPTrack struct {
 func (t *LocalRTPTrack) trackLocal() webrtc.TrackLocal { return t.TrackLocalStaticRTP }
 
 // PublishTrack adds a track of the given codec. source is "camera",
-// "microphone", "screen" or anything the bot likes.
+// "microphone", "screen", "screen_audio" or "unknown": the server refuses
+// the publisher offer (bad_sdp) for any other, and the track with it.
 func (r *Room) PublishTrack(codec webrtc.RTPCodecCapability, source string) (*LocalTrack, error) {
 	lt := &LocalTrack{source: source, keyframeRequests: keyframeRequests{make(chan struct{}, 1)}}
 	err := r.publish(codec, source, func(id, stream string) (published, error) {

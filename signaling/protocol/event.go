@@ -6,7 +6,7 @@ import (
 )
 
 // Room events (participantJoined, participantLeft, trackPublished,
-// trackUnpublished, presence, chatMessage) carry "seq": a number per room
+// trackUnpublished, presence, chatMessage, trackMuted, handRaised) carry "seq": a number per room
 // that grows by one per event. A client remembers the last it saw and
 // presents it when it resumes; the server replays the events after it.
 

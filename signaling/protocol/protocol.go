@@ -65,7 +65,7 @@ const (
 const (
 	CloseNormal         = 1000 // leave, replaced
 	CloseGoingAway      = 1001
-	ClosePolicy         = 1008 // bad token or version, join timeout, too slow, room full
+	ClosePolicy         = 1008 // a refused join (the error code is the reason), too slow, removed, room closed
 	CloseServiceRestart = 1012 // the server is restarting: reconnect (resume) after a short wait
 	// CloseRoomMoved (cluster mode): the room's node is gone or the room
 	// moved to another node, or it cannot be reached now. Reconnect through
@@ -124,7 +124,7 @@ type Participant struct {
 type Track struct {
 	ID     string `json:"id"`
 	Kind   string `json:"kind"`   // "audio" or "video"
-	Source string `json:"source"` // "camera", "microphone", "screen" or "unknown"
+	Source string `json:"source"` // "camera", "microphone", "screen", "screen_audio" or "unknown"
 	Codec  string `json:"codec,omitempty"`
 	Muted  bool   `json:"muted,omitempty"` // the publisher muted it (meeting.go)
 }
@@ -217,8 +217,9 @@ type TrackUnpublished struct {
 	TrackID       string `json:"trackId"`
 }
 
-// Error reports a refused message. Unless the code is bad_token or
-// bad_version (which end the connection), the connection stays open.
+// Error reports a refused message. A refused join, and too_slow,
+// replaced, removed, room_closed and room_moved, end the connection (a
+// close frame follows); after any other error the connection stays open.
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
