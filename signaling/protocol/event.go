@@ -6,9 +6,10 @@ import (
 )
 
 // Room events (participantJoined, participantLeft, trackPublished,
-// trackUnpublished, presence, chatMessage, trackMuted, handRaised) carry "seq": a number per room
-// that grows by one per event. A client remembers the last it saw and
-// presents it when it resumes; the server replays the events after it.
+// trackUnpublished, presence, chatMessage, trackMuted, handRaised) carry
+// "seq": a number per room that grows by one per event. A client
+// remembers the last it saw and presents it when it resumes; the server
+// replays the events after it.
 
 // EncodeEvent renders a room event with its seq right after its type.
 func EncodeEvent(m any, seq uint64) ([]byte, error) {
