@@ -16,8 +16,9 @@ type outMsg struct {
 // sendQueue holds the messages waiting for one client. It is bounded by
 // count and by bytes. A writer goroutine runs only while there is
 // something to write: start is called (under the lock) when work arrives
-// and no writer runs, so an idle connection has none. Ephemeral messages (typing, speaking, presence
-// hints) are dropped first when it fills; when only reliable messages are
+// and no writer runs, so an idle connection has none. Ephemeral messages
+// (typing, speakersChanged, connectionQuality; presence is a room event
+// and is not one) are dropped first when it fills; when only reliable messages are
 // left and one more does not fit, push reports an overflow and the session
 // gives up on the client (it can resume and get a snapshot).
 type sendQueue struct {
