@@ -1,44 +1,32 @@
 // Shared documents over the `collab` and `cursors` data channels
-// (docs/PROTOCOL.md "Shared documents"). Two layers:
+// (docs/PROTOCOL.md "Shared documents"): DocSession, the room's documents
+// for one page. It holds the channels, requests and their answers, the
+// list, presence, errors, opening and closing, and re-opening with the
+// last revision when the channels come back. The rest is in modules of
+// their own, called with the session and the open document:
 //
-//   DocClient  - the OT client state machine for one document (otclient.js,
-//                re-exported here).
-//   DocSession - the room's documents: requests and answers, the op stream
-//                of each open document, presence, cursors, errors, and
-//                re-opening with the last revision (and resubmitting what
-//                is unacknowledged, same ids) when the channels come back,
-//                or after the server could not store edits (docoutage.js).
+//   otclient.js    the OT client state machine of one document (re-exported here)
+//   docstream.js   a document's op stream: submits, ops, acks, catch-up, resubmission
+//   doccursors.js  our caret out, others' in, placed and moved through edits
+//   doccomments.js comment threads anchored to ranges
+//   docstore.js    unacknowledged edits kept in IndexedDB across reloads
+//   docoutage.js   the server could not store edits: keep them, re-open later
 //
 // No DOM here: docs-ui.js draws it.
 
-import * as ot from './ot.js';
-import { takeThreads, placeThreads, moveThreads, unplaceThreads } from './doccomments.js';
+import { takeThreads } from './doccomments.js';
+import { CURSOR_REFRESH_MS, cursorGone, flushCursor, moveRemoteCursors, receiveCursor, refreshCursors } from './doccursors.js';
 import { takeUpPending, persistSoon, pendingDocs } from './docstore.js';
+import { randomPrefix, receiveAck, receiveOp, receiveOpened, submit } from './docstream.js';
 import { Reassembler, Sender } from './framing.js';
-import { DocClient, SYNCHRONIZED } from './otclient.js';
-import { storeTrouble, pauseSaving, savingResumed, resetOutage } from './docoutage.js';
+import { storeTrouble, pauseSaving, resetOutage } from './docoutage.js';
 
 export { SYNCHRONIZED, AWAITING_CONFIRM, AWAITING_WITH_BUFFER, OutOfOrder, DocClient } from './otclient.js';
+export { colorFor } from './doccursors.js';
 
-const CURSOR_INTERVAL_MS = 50;
-const CURSOR_REFRESH_MS = 2000; // cursors are lossy: say it again now and then
-const MAX_GONE = 1024; // cursorGone seqs remembered per document
 // The server drops a client silent for 30 s from document presence (and
 // its cursors from the others' views): say we are here every 10 s.
 const HEARTBEAT_MS = 10000;
-
-/** A colour for a participant the server named none for. */
-export function colorFor(id) {
-  let h = 0;
-  for (const ch of String(id)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
-  return `hsl(${h % 360}, 70%, 55%)`;
-}
-
-function randomPrefix() {
-  const a = new Uint8Array(6);
-  crypto.getRandomValues(a);
-  return `${[...a].map((b) => b.toString(16).padStart(2, '0')).join('')}-`;
-}
 
 /** An error the server sent on collab (docError), or one of ours. */
 export class DocError extends Error {
@@ -77,7 +65,7 @@ export class DocSession {
     this.cursorSender = null;
     this.connected = false;
     this.canEdit = true; // the editDocs grant, set by the page once joined
-    this.refreshTimer = setInterval(() => this.refreshCursors(), CURSOR_REFRESH_MS);
+    this.refreshTimer = setInterval(() => this.tick(), CURSOR_REFRESH_MS);
   }
 
   on(event, fn) {
@@ -318,15 +306,11 @@ export class DocSession {
     const d = this.open.get(doc);
     if (!d || !d.client) throw new Error(`document ${doc} is not open`);
     const sub = d.client.applyLocal(op);
-    this.moveRemoteCursors(d, op);
+    moveRemoteCursors(d, op);
     this.persist(d);
-    if (sub && d.opened) this.submit(d, sub);
+    if (sub && d.opened) submit(this, d, sub);
     this.emit('status');
     if (d.remoteCursors.size) this.emit('cursors', doc);
-  }
-
-  submit(d, sub) {
-    this.send({ type: 'submit', doc: d.id, rev: sub.rev, id: sub.id, op: sub.op });
   }
 
   /** Our selection (code points) in doc; sent on `cursors` at most every 50 ms, once synchronized. */
@@ -336,47 +320,16 @@ export class DocSession {
     if (d.selection && d.selection.anchor === anchor && d.selection.head === head && !d.cursorDirty) return;
     d.selection = { anchor, head };
     d.cursorDirty = true;
-    this.flushCursor(d);
+    flushCursor(this, d);
   }
 
-  flushCursor(d) {
-    if (!d.cursorDirty || !d.client || !d.opened || d.cursorTimer) return;
-    // Our text includes unacknowledged edits; the server would read the
-    // position against its own revision. Wait for the ack (flushCursor runs again).
-    if (d.client.state !== SYNCHRONIZED) return;
-    const wait = d.lastCursorAt + CURSOR_INTERVAL_MS - Date.now();
-    if (wait > 0) {
-      d.cursorTimer = setTimeout(() => { d.cursorTimer = 0; this.flushCursor(d); }, wait);
-      return;
-    }
-    const ch = this.cursorSender;
-    if (!ch || ch.readyState !== 'open') return;
-    if (ch.bufferedAmount > 16 << 10) {
-      // Lossy anyway: try again shortly rather than pile up.
-      d.cursorTimer = setTimeout(() => { d.cursorTimer = 0; this.flushCursor(d); }, CURSOR_INTERVAL_MS);
-      return;
-    }
-    try {
-      ch.send(JSON.stringify({ type: 'cursor', doc: d.id, rev: d.client.rev, anchor: d.selection.anchor, head: d.selection.head }));
-    } catch (err) {
-      console.warn('huddle: cursor send failed', err);
-      return;
-    }
-    d.cursorDirty = false;
-    d.lastCursorAt = Date.now();
-  }
-
-  refreshCursors() {
+  /** Every CURSOR_REFRESH_MS: the presence heartbeat when due, and our cursors said again. */
+  tick() {
     if (this.connected && Date.now() - (this.lastBeat || 0) >= HEARTBEAT_MS) {
       this.lastBeat = Date.now();
       this.send({ type: 'heartbeat' });
     }
-    for (const d of this.open.values()) {
-      if (d.selection && Date.now() - d.lastCursorAt > CURSOR_REFRESH_MS) {
-        d.cursorDirty = true;
-        this.flushCursor(d);
-      }
-    }
+    refreshCursors(this);
   }
 
   // ---- what the server sends ----
@@ -384,9 +337,9 @@ export class DocSession {
   handle(msg) {
     switch (msg.type) {
       case 'docs': return this.onDocs(msg);
-      case 'opened': return this.onOpened(msg);
-      case 'op': return this.onOp(msg);
-      case 'ack': return this.onAck(msg);
+      case 'opened': return receiveOpened(this, msg);
+      case 'op': return receiveOp(this, msg);
+      case 'ack': return receiveAck(this, msg);
       case 'done': return this.settle(msg.reqId, msg);
       case 'historyList': return this.settle(msg.reqId, msg);
       case 'docError': return this.onError(msg);
@@ -399,18 +352,7 @@ export class DocSession {
       case 'thread':
         takeThreads(this, this.open.get(msg.doc), [msg.thread]);
         return this.settle(msg.reqId, msg.thread);
-      case 'cursorGone': {
-        const d = this.open.get(msg.doc);
-        if (!d) return;
-        if (msg.seq > (d.goneSeq.get(msg.participant) || 0)) {
-          // Bounded: forgetting one only lets an overtaken cursor show until the next.
-          if (!d.goneSeq.has(msg.participant) && d.goneSeq.size >= MAX_GONE) d.goneSeq.delete(d.goneSeq.keys().next().value);
-          d.goneSeq.set(msg.participant, msg.seq);
-        }
-        d.pendingCursors.delete(msg.participant);
-        if (d.remoteCursors.delete(msg.participant)) this.emit('cursors', msg.doc);
-        return;
-      }
+      case 'cursorGone': return cursorGone(this, msg);
       default:
         console.warn('huddle: unknown document message', msg.type);
     }
@@ -437,113 +379,6 @@ export class DocSession {
     }
     this.settle(msg.reqId, msg);
     this.emit('docs');
-  }
-
-  onOpened(msg) {
-    const d = this.open.get(msg.doc);
-    if (!d) return; // closed meanwhile
-    if (d.opening && msg.reqId && msg.reqId !== d.opening) return; // an older open's answer
-    d.opening = null;
-    d.readOnly = !!msg.readOnly; // no editDocs grant, or locked
-    d.remoteCursors.clear();
-    d.pendingCursors.clear();
-    unplaceThreads(d); // placed again from the comments after opened
-    let kind = 'opened';
-    if (typeof msg.text === 'string') {
-      if (d.client && (d.client.inflight || d.client.buffer)) {
-        // The server no longer has the ops since our revision: our unsent
-        // edits cannot be rebased. Say so rather than lose them silently.
-        this.fail({ code: 'revision_too_old', doc: d.id, message: 'the document changed too much while you were away; your last unsaved edits could not be merged' });
-      }
-      d.client = new DocClient(this.prefix, msg.rev, msg.text);
-      if (kind === 'opened' && d.opened === false && d.waiters.length === 0) kind = 'reset';
-    } else {
-      if (!d.client) {
-        this.fail({ code: 'bad_message', doc: d.id, message: 'the server sent catch-up ops for a document this page never had' });
-        return;
-      }
-      for (const o of msg.ops || []) {
-        if (o.rev <= d.client.rev) continue;
-        const { view } = d.client.receive(o.rev, o.id, o.op);
-        if (view) this.moveRemoteCursors(d, view);
-      }
-      kind = 'reset';
-    }
-    d.opened = true;
-    // Whatever is still unacknowledged goes again, with the same id.
-    const again = d.client.resubmit();
-    if (again) this.submit(d, again);
-    else if (d.client.state === SYNCHRONIZED) savingResumed(d); // nothing left to save
-    for (const w of d.waiters.splice(0)) w.resolve(d);
-    this.emit('doc', d.id, { kind });
-    this.emit('status');
-    d.cursorDirty = !!d.selection;
-    this.flushCursor(d);
-    this.settle(msg.reqId, msg);
-  }
-
-  onOp(msg) {
-    const d = this.open.get(msg.doc);
-    if (!d || !d.opened || !d.client) return;
-    if (msg.rev <= d.client.rev) return; // seen (e.g. in a catch-up)
-    let r;
-    try {
-      r = d.client.receive(msg.rev, msg.id, msg.op);
-    } catch (err) {
-      return this.resync(d, err);
-    }
-    if (r.view) {
-      this.moveRemoteCursors(d, r.view);
-      this.emit('doc', d.id, { kind: 'remote', view: r.view, author: msg.author });
-    } else {
-      savingResumed(d); // our own op, back in the stream: saved
-      this.emit('doc', d.id, { kind: 'ack' });
-    }
-    if (r.send) this.submit(d, r.send);
-    this.afterRevision(d);
-  }
-
-  onAck(msg) {
-    const d = this.open.get(msg.doc);
-    if (!d || !d.opened || !d.client) return;
-    const c = d.client;
-    if (!c.inflight || c.inflight.id !== msg.id) {
-      // A de-duplicated resubmission answered with its original revision,
-      // whose op we already saw in the stream: nothing to do.
-      if (msg.rev <= c.rev) return;
-      return this.resync(d, new Error(`ack for ${msg.id}, which is not in flight`));
-    }
-    let send;
-    try {
-      send = c.ack(msg.rev, msg.id);
-    } catch (err) {
-      return this.resync(d, err);
-    }
-    savingResumed(d);
-    if (send) this.submit(d, send);
-    this.emit('doc', d.id, { kind: 'ack' });
-    this.afterRevision(d);
-  }
-
-  afterRevision(d) {
-    this.emit('status');
-    this.persist(d);
-    // Cursors that were ahead of us may fit now.
-    let moved = false;
-    for (const [p, msg] of d.pendingCursors) {
-      if (msg.rev <= d.client.rev) {
-        d.pendingCursors.delete(p);
-        moved = this.placeCursor(d, msg) || moved;
-      }
-    }
-    if (moved) this.emit('cursors', d.id);
-    if (placeThreads(d)) this.emit('threads', d.id);
-    this.flushCursor(d);
-  }
-
-  resync(d, err) {
-    console.warn(`huddle: document ${d.id}: ${err.message}; opening it again`);
-    this.sendOpen(d);
   }
 
   onLagging(msg) {
@@ -585,44 +420,8 @@ export class DocSession {
     if (msg.code === 'revision_too_old' && d) this.sendOpen(d, { snapshot: true });
   }
 
-  onCursor(msg) {
-    const d = this.open.get(msg.doc);
-    if (!d || !d.client || !msg.participant || msg.participant === this.selfId()) return;
-    // Sent before that participant's cursorGone (which travels on the other
-    // channel and overtook it): the caret is gone.
-    if (msg.seq && msg.seq <= (d.goneSeq.get(msg.participant) || 0)) return;
-    if (msg.rev > d.client.rev) {
-      d.pendingCursors.set(msg.participant, msg);
-      return;
-    }
-    if (this.placeCursor(d, msg)) this.emit('cursors', d.id);
-  }
-
-  placeCursor(d, msg) {
-    const sel = d.client.remoteSelection({ anchor: msg.anchor | 0, head: msg.head | 0 }, msg.rev);
-    if (!sel) return false;
-    const len = ot.cpLen(d.client.text);
-    const clamp = (n) => Math.max(0, Math.min(len, n));
-    d.remoteCursors.set(msg.participant, {
-      participant: msg.participant,
-      name: msg.name || this.nameOf(msg.participant) || 'Guest',
-      color: msg.color || colorFor(msg.participant),
-      anchor: clamp(sel.anchor),
-      head: clamp(sel.head),
-      rev: msg.rev, // the server revision and number it came with (tests replay it)
-      seq: msg.seq || 0,
-    });
-    return true;
-  }
-
-  moveRemoteCursors(d, op) {
-    moveThreads(d, op);
-    for (const c of d.remoteCursors.values()) {
-      const s = ot.transformSelection(c, op, false);
-      c.anchor = s.anchor;
-      c.head = s.head;
-    }
-  }
+  /** Another participant's cursor (from the channel, or the test hook deliverCursor). */
+  onCursor(msg) { receiveCursor(this, msg); }
 
   // ---- read access for the UI and the test hooks ----
 

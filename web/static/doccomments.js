@@ -3,8 +3,9 @@
 // and moves with every edit as another participant's cursor does. The
 // server sends a document's threads after `opened` and every changed
 // thread as `thread`; a thread reported at a revision this page has not
-// reached waits until it has. DocSession (docclient.js) calls the hooks
-// below; the UI (comments-ui.js) and the test hooks call the requests.
+// reached waits until it has. DocSession (docclient.js, docstream.js,
+// doccursors.js) calls the hooks below; the UI (comments-ui.js) and the
+// test hooks call the requests.
 
 import * as ot from './ot.js';
 import { SYNCHRONIZED } from './otclient.js';

@@ -1,6 +1,6 @@
 // The OT client state machine for one shared document, the same as Go's
 // collab/client: one op in flight, later local edits composed into a
-// buffer, remote ops transformed over both (docclient.js drives it).
+// buffer, remote ops transformed over both (docstream.js drives it).
 
 import * as ot from './ot.js';
 
