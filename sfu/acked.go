@@ -41,3 +41,28 @@ func (a *ackedRate) rate() (float64, bool) {
 	}
 	return a.bytes * 8 / a.dur, true
 }
+
+// An increase of GCC's target is held to appLimitedReach times the
+// acknowledged rate plus appLimitedSlack, as libwebrtc's rate control holds
+// its own (1.5 times the throughput plus 10 kbit/s). Pion's gcc applies
+// that bound only while more arrives than its target, so a subscriber that
+// receives less than its estimate allows (a paused video, a small tile, a
+// layer dynacast stopped: application-limited) saw the target grow 8% a
+// second for as long as it lasted. Video then resumed, or jumped from q to
+// f when a tile grew, on an estimate nothing had shown, with no probe.
+const (
+	appLimitedReach = 1.5
+	appLimitedSlack = 10_000
+)
+
+// heldGrowth is the estimate to use now, given the last one used (prev),
+// GCC's target (est) and the acknowledged rate: a decrease is taken as it
+// comes; an increase only up to the bound, and never below prev (a link
+// that carried prev is not doubted because less is sent now).
+func heldGrowth(prev, est, acked float64) float64 {
+	ceiling := acked*appLimitedReach + appLimitedSlack
+	if est <= prev || est <= ceiling {
+		return est
+	}
+	return max(prev, ceiling)
+}

@@ -67,3 +67,24 @@ func TestRandomLossKeepsTheRateSent(t *testing.T) {
 		t.Errorf("estimate %.0f bit/s with %.0f sent and 8%% random loss: below what is sent", est, sent)
 	}
 }
+
+// GCC's target may grow only to appLimitedReach times what arrives (plus
+// appLimitedSlack) while little is sent; Pion's gcc lets it grow without
+// bound then. A decrease is taken at once, and an estimate the link once
+// carried is kept while less is sent.
+func TestHeldGrowth(t *testing.T) {
+	for _, c := range []struct {
+		name                   string
+		prev, est, acked, want float64
+	}{
+		{"paused video: only audio arrives, GCC's target grew", 60e3, 400e3, 45e3, 77.5e3},
+		{"growth within reach is taken", 200e3, 250e3, 180e3, 250e3},
+		{"a decrease is taken at once", 1e6, 300e3, 900e3, 300e3},
+		{"a small tile after f: what the link carried is kept", 1.9e6, 2.5e6, 180e3, 1.9e6},
+		{"the first estimate, before any was used", 0, 1e6, 100e3, 160e3},
+	} {
+		if got := heldGrowth(c.prev, c.est, c.acked); got != c.want {
+			t.Errorf("%s: heldGrowth(%.0f, %.0f, %.0f) = %.0f, want %.0f", c.name, c.prev, c.est, c.acked, got, c.want)
+		}
+	}
+}

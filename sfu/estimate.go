@@ -81,6 +81,7 @@ type estimator struct {
 	// the bytes sent at the last look.
 	mu        sync.Mutex
 	lastEst   float64
+	lastRaw   float64 // the last estimate before headroom, after heldGrowth
 	lastSent  uint64
 	lastAt    time.Time
 	congest   bool
@@ -214,9 +215,10 @@ func (e *estimator) estimate() (float64, bool) {
 // bitrate media may use (headroom applied), whether there is an estimate at all, and whether
 // the link pushes back (loss above congestionLoss, or delay growing).
 //
-// GCC never lets its target outgrow 1.5 times what arrives, so on a quiet
-// link the usable rate is at least what is being delivered: the allocator
-// moves up by trying the next layer (its probe) and backs off on pushback.
+// An increase takes the estimate no further than appLimitedReach times the
+// acknowledged rate (heldGrowth), so on a quiet link the estimate says what
+// the link has shown it carries: the allocator moves up past that by
+// probing (probe.go) and backs off on pushback.
 func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known, congested bool) {
 	if e == nil {
 		return math.Inf(1), false, false
@@ -257,6 +259,10 @@ func (e *estimator) sample(sentBytes uint64, now time.Time) (est float64, known,
 			est = float64(d)
 		}
 	}
+	if r, ok := e.acked.rate(); ok && e.twccSeen.Load() {
+		est = heldGrowth(e.lastRaw, est, r)
+	}
+	e.lastRaw = est
 	est *= headroom
 	if r, ok := e.acked.rate(); ok && e.lossy {
 		// A link that loses packets carries what arrived: GCC's own target
