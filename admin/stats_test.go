@@ -2,8 +2,6 @@ package admin_test
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,39 +13,24 @@ import (
 )
 
 // nextStats returns the stats of the next participants_quality event of
-// room, skipping every other event, or fails after 20 s.
+// room, by participant id, skipping every other event, or fails after
+// 20 s.
 func (c *sseClient) nextStats(t *testing.T, room string) map[string]admin.Stats {
 	t.Helper()
-	var typ string
-	var ev admin.Event
-	timeout := time.After(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				t.Fatal("stream ended")
+		e := c.nextAny(t)
+		if e.typ != admin.ParticipantsQuality || e.ev.Room != room {
+			if time.Now().After(deadline) {
+				t.Fatalf("no participants_quality event of room %s within 20s", room)
 			}
-			switch {
-			case strings.HasPrefix(l, "event: "):
-				typ = strings.TrimPrefix(l, "event: ")
-			case strings.HasPrefix(l, "data: "):
-				ev = admin.Event{}
-				if err := json.Unmarshal([]byte(strings.TrimPrefix(l, "data: ")), &ev); err != nil {
-					t.Fatalf("event data %q: %v", l, err)
-				}
-			case l == "":
-				if typ == admin.ParticipantsQuality && ev.Room == room {
-					out := map[string]admin.Stats{}
-					for _, st := range ev.Stats {
-						out[st.ParticipantID] = st
-					}
-					return out
-				}
-				typ = ""
-			}
-		case <-timeout:
-			t.Fatal("no participants_quality event within 20s")
+			continue
 		}
+		out := map[string]admin.Stats{}
+		for _, st := range e.ev.Stats {
+			out[st.ParticipantID] = st
+		}
+		return out
 	}
 }
 

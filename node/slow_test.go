@@ -60,24 +60,7 @@ func TestStalledSubscriberDoesNotDelayChat(t *testing.T) {
 		senders[i].joinAs(s, fmt.Sprint("sender-", i), "r")
 	}
 	// From here the stalled client reads nothing.
-	text := strings.Repeat("chat ", 400)
-	gone := false
-	sent := 0
-	for sent < 6*150 && !gone {
-		senders[sent%len(senders)].sendMsg(&protocol.Chat{ClientID: fmt.Sprint(sent), Text: text})
-		want := fmt.Sprint(sent)
-		reader.waitFor(func(m any) bool {
-			if p, ok := m.(*protocol.PresenceChanged); ok && p.ParticipantID == js.Participant.ID && p.State == protocol.PresenceOffline {
-				gone = true
-			}
-			c, ok := m.(*protocol.ChatMessage)
-			return ok && c.ClientID == want
-		})
-		sent++
-	}
-	if !gone {
-		t.Fatalf("the stalled participant was never disconnected after %d chats", sent)
-	}
+	sent := chatUntilGone(t, senders, reader, js.Participant.ID, func(int) {})
 	t.Logf("stalled participant dropped after %d chats; every chat reached the reader meanwhile", sent)
 	// Reading again, the stalled client finds why.
 	_ = stalled.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
@@ -100,6 +83,35 @@ func TestStalledSubscriberDoesNotDelayChat(t *testing.T) {
 	if reason == nil || reason.Code != protocol.CodeTooSlow {
 		t.Fatalf("stalled client got error %+v before the close, want too_slow", reason)
 	}
+}
+
+// chatUntilGone has the senders take turns sending 2 KB chats, each
+// followed by after(i), until the reader sees the stalled participant go
+// offline; every chat must reach the reader meanwhile. It returns how many
+// chats were sent, and fails if 150 per sender (within the rate limit's
+// burst) were not enough.
+func chatUntilGone(t *testing.T, senders []*wsClient, reader *wsClient, stalledID string, after func(i int)) int {
+	t.Helper()
+	text := strings.Repeat("chat ", 400)
+	gone := false
+	sent := 0
+	for sent < len(senders)*150 && !gone {
+		senders[sent%len(senders)].sendMsg(&protocol.Chat{ClientID: fmt.Sprint(sent), Text: text})
+		after(sent)
+		want := fmt.Sprint(sent)
+		reader.waitFor(func(m any) bool {
+			if p, ok := m.(*protocol.PresenceChanged); ok && p.ParticipantID == stalledID && p.State == protocol.PresenceOffline {
+				gone = true
+			}
+			c, ok := m.(*protocol.ChatMessage)
+			return ok && c.ClientID == want
+		})
+		sent++
+	}
+	if !gone {
+		t.Fatalf("the stalled participant was never disconnected after %d chats", sent)
+	}
+	return sent
 }
 
 // A client that stops reading loses ephemeral messages (typing) before it
@@ -126,25 +138,9 @@ func TestStalledClientDropsTypingFirstAndCountsIt(t *testing.T) {
 	if n := droppedMessages(t, s, "typing"); n != 0 {
 		t.Fatalf("%v typing messages dropped before anyone stalled", n)
 	}
-	text := strings.Repeat("chat ", 400)
-	gone := false
-	sent := 0
-	for sent < 6*150 && !gone {
-		senders[sent%len(senders)].sendMsg(&protocol.Chat{ClientID: fmt.Sprint(sent), Text: text})
-		typists[sent%len(typists)].sendMsg(&protocol.Typing{Typing: false})
-		want := fmt.Sprint(sent)
-		reader.waitFor(func(m any) bool {
-			if p, ok := m.(*protocol.PresenceChanged); ok && p.ParticipantID == js.Participant.ID && p.State == protocol.PresenceOffline {
-				gone = true
-			}
-			c, ok := m.(*protocol.ChatMessage)
-			return ok && c.ClientID == want
-		})
-		sent++
-	}
-	if !gone {
-		t.Fatalf("the stalled participant was never disconnected after %d chats", sent)
-	}
+	sent := chatUntilGone(t, senders, reader, js.Participant.ID, func(i int) {
+		typists[i%len(typists)].sendMsg(&protocol.Typing{Typing: false})
+	})
 	n := droppedMessages(t, s, "typing")
 	t.Logf("stalled participant dropped after %d chats; %v typing messages dropped for it", sent, n)
 	if n <= 0 {
