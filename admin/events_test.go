@@ -60,8 +60,25 @@ type sseEvent struct {
 	ev      admin.Event
 }
 
-// next returns the next event (skipping comments), or fails after 20 s.
+// next returns the next event (skipping comments and the periodic
+// participants_quality figures, which these tests do not follow), or
+// fails after 20 s.
 func (c *sseClient) next(t *testing.T) sseEvent {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if e := c.nextAny(t); e.typ != admin.ParticipantsQuality {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event but participants_quality within 20s")
+		}
+	}
+}
+
+// nextAny returns the next event of any type (skipping comments), or
+// fails after 20 s.
+func (c *sseClient) nextAny(t *testing.T) sseEvent {
 	t.Helper()
 	var e sseEvent
 	timeout := time.After(20 * time.Second)
@@ -78,8 +95,6 @@ func (c *sseClient) next(t *testing.T) sseEvent {
 				e.typ = strings.TrimPrefix(l, "event: ")
 			case strings.HasPrefix(l, "data: "):
 				_ = json.Unmarshal([]byte(strings.TrimPrefix(l, "data: ")), &e.ev)
-			case l == "" && e.typ == admin.ParticipantsQuality:
-				e = sseEvent{} // periodic figures: not what these tests follow
 			case l == "" && e.typ != "":
 				return e
 			}

@@ -3,7 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,24 +60,7 @@ func TestStalledSubscriberDoesNotDelayChat(t *testing.T) {
 		senders[i].joinAs(s, fmt.Sprint("sender-", i), "r")
 	}
 	// From here the stalled client reads nothing.
-	text := strings.Repeat("chat ", 400)
-	gone := false
-	sent := 0
-	for sent < 6*150 && !gone {
-		senders[sent%len(senders)].sendMsg(&protocol.Chat{ClientID: fmt.Sprint(sent), Text: text})
-		want := fmt.Sprint(sent)
-		reader.waitFor(func(m any) bool {
-			if p, ok := m.(*protocol.PresenceChanged); ok && p.ParticipantID == js.Participant.ID && p.State == protocol.PresenceOffline {
-				gone = true
-			}
-			c, ok := m.(*protocol.ChatMessage)
-			return ok && c.ClientID == want
-		})
-		sent++
-	}
-	if !gone {
-		t.Fatalf("the stalled participant was never disconnected after %d chats", sent)
-	}
+	sent := chatUntilGone(t, senders, reader, js.Participant.ID, func(int) {})
 	t.Logf("stalled participant dropped after %d chats; every chat reached the reader meanwhile", sent)
 	// Reading again, the stalled client finds why.
 	_ = stalled.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
@@ -97,4 +83,93 @@ func TestStalledSubscriberDoesNotDelayChat(t *testing.T) {
 	if reason == nil || reason.Code != protocol.CodeTooSlow {
 		t.Fatalf("stalled client got error %+v before the close, want too_slow", reason)
 	}
+}
+
+// chatUntilGone has the senders take turns sending 2 KB chats, each
+// followed by after(i), until the reader sees the stalled participant go
+// offline; every chat must reach the reader meanwhile. It returns how many
+// chats were sent, and fails if 150 per sender (within the rate limit's
+// burst) were not enough.
+func chatUntilGone(t *testing.T, senders []*wsClient, reader *wsClient, stalledID string, after func(i int)) int {
+	t.Helper()
+	text := strings.Repeat("chat ", 400)
+	gone := false
+	sent := 0
+	for sent < len(senders)*150 && !gone {
+		senders[sent%len(senders)].sendMsg(&protocol.Chat{ClientID: fmt.Sprint(sent), Text: text})
+		after(sent)
+		want := fmt.Sprint(sent)
+		reader.waitFor(func(m any) bool {
+			if p, ok := m.(*protocol.PresenceChanged); ok && p.ParticipantID == stalledID && p.State == protocol.PresenceOffline {
+				gone = true
+			}
+			c, ok := m.(*protocol.ChatMessage)
+			return ok && c.ClientID == want
+		})
+		sent++
+	}
+	if !gone {
+		t.Fatalf("the stalled participant was never disconnected after %d chats", sent)
+	}
+	return sent
+}
+
+// A client that stops reading loses ephemeral messages (typing) before it
+// is given up on, and each one it loses is counted in
+// huddle_signaling_messages_dropped_total. Typists send "stopped typing"
+// (not throttled) between the chats, so the stalled client's queue holds
+// typing when the chats fill it: the queue must drop those first, and
+// only a queue of reliable messages overflows.
+func TestStalledClientDropsTypingFirstAndCountsIt(t *testing.T) {
+	s := startTestServer(t, Config{Signaling: signaling.Config{SendQueueLen: 64}})
+	stalled := dialSmallWindow(t, s)
+	js := stalled.joinAs(s, "stalled", "r")
+	reader := dialWS(t, s)
+	reader.joinAs(s, "reader", "r")
+	// Each client sends at most 150 messages: within the burst of the
+	// per-connection rate limit, so none is refused.
+	senders, typists := make([]*wsClient, 6), make([]*wsClient, 6)
+	for i := range senders {
+		senders[i] = dialWS(t, s)
+		senders[i].joinAs(s, fmt.Sprint("sender-", i), "r")
+		typists[i] = dialWS(t, s)
+		typists[i].joinAs(s, fmt.Sprint("typist-", i), "r")
+	}
+	if n := droppedMessages(t, s, "typing"); n != 0 {
+		t.Fatalf("%v typing messages dropped before anyone stalled", n)
+	}
+	sent := chatUntilGone(t, senders, reader, js.Participant.ID, func(i int) {
+		typists[i%len(typists)].sendMsg(&protocol.Typing{Typing: false})
+	})
+	n := droppedMessages(t, s, "typing")
+	t.Logf("stalled participant dropped after %d chats; %v typing messages dropped for it", sent, n)
+	if n <= 0 {
+		t.Errorf("huddle_signaling_messages_dropped_total{type=\"typing\"} = %v after a stalled client's queue overflowed with typing in it", n)
+	}
+}
+
+// droppedMessages reads huddle_signaling_messages_dropped_total for one
+// message type from the node's /metrics (0 when that type has none yet:
+// a counter vector shows only the labels it has counted).
+func droppedMessages(t *testing.T, s *Node, typ string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, `huddle_signaling_messages_dropped_total{type="`+typ+`"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", l, err)
+			}
+			return f
+		}
+	}
+	return 0
 }

@@ -40,6 +40,29 @@ func (r *Room) PublishedBytes() map[string]uint64 {
 	return out
 }
 
+// ForwardedBytes sums, by subscriber, the RTP bytes of media sent to each
+// peer in the room now: its send path's first sends, the counter behind
+// huddle_media_bytes_sent_total (retransmissions and probe padding are
+// not media and are left out). It is PublishedBytes' counterpart. A peer
+// that has never been sent anything has no send path and counts 0.
+func (r *Room) ForwardedBytes() map[string]uint64 {
+	r.mu.Lock()
+	peers := make([]*Peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		peers = append(peers, p)
+	}
+	r.mu.Unlock()
+	out := make(map[string]uint64, len(peers))
+	for _, p := range peers {
+		p.negMu.Lock()
+		if p.path != nil {
+			out[p.id] = p.path.bytes.Load()
+		}
+		p.negMu.Unlock()
+	}
+	return out
+}
+
 // AllTracks lists every track published in the room now.
 func (r *Room) AllTracks() []TrackInfo {
 	r.mu.Lock()

@@ -295,7 +295,8 @@ func (s *Server) runStats() {
 	tick := time.NewTicker(statsEvery)
 	defer tick.Stop()
 	type key struct{ room, id string }
-	prev := map[key]uint64{} // bytes at the last tick; only present participants are kept
+	type counts struct{ sent, recv uint64 } // published and forwarded-to bytes
+	prev := map[key]counts{}                // at the last tick; only present participants are kept
 	last := time.Now()
 	for {
 		select {
@@ -310,7 +311,7 @@ func (s *Server) runStats() {
 			clear(prev)
 			continue
 		}
-		next := map[key]uint64{}
+		next := map[key]counts{}
 		s.mu.Lock()
 		rooms := make([]*Room, 0, len(s.rooms))
 		for _, r := range s.rooms {
@@ -318,15 +319,17 @@ func (s *Server) runStats() {
 		}
 		s.mu.Unlock()
 		for _, r := range rooms {
-			bytes := r.media.PublishedBytes()
+			sent, recv := r.media.PublishedBytes(), r.media.ForwardedBytes()
 			r.mu.Lock()
 			stats := make([]admin.Stats, 0, len(r.members))
 			for id := range r.members {
 				k := key{r.name, id}
-				next[k] = bytes[id]
+				cur := counts{sent[id], recv[id]}
+				next[k] = cur
 				st := admin.Stats{ParticipantID: id, Quality: r.quality[id].Quality}
-				if p, ok := prev[k]; ok && bytes[id] >= p && secs > 0 {
-					st.SendBitrate = float64(bytes[id]-p) * 8 / secs
+				if p, ok := prev[k]; ok && secs > 0 {
+					st.SendBitrate = bitrate(p.sent, cur.sent, secs)
+					st.RecvBitrate = bitrate(p.recv, cur.recv, secs)
 				}
 				for _, t := range r.media.Tracks(id) {
 					st.Layers = append(st.Layers, t.Kind+" "+t.Codec)
@@ -338,4 +341,14 @@ func (s *Server) runStats() {
 		}
 		prev = next
 	}
+}
+
+// bitrate is the rate, in bits/s, of a byte counter that went from before
+// to after in secs; 0 when it went down (an unpublished track left the
+// sum).
+func bitrate(before, after uint64, secs float64) float64 {
+	if after < before {
+		return 0
+	}
+	return float64(after-before) * 8 / secs
 }

@@ -11,6 +11,7 @@ type metrics struct {
 	participants prometheus.Gauge
 	messages     *prometheus.CounterVec
 	errors       *prometheus.CounterVec
+	dropped      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,7 +28,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "huddle_signaling_errors_total", Help: "Error messages sent to clients, by code.",
 		}, []string{"code"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "huddle_signaling_messages_dropped_total", Help: "Ephemeral messages not sent to a client because its send queue was full, by type (typing, speakersChanged, connectionQuality).",
+		}, []string{"type"}),
 	}
-	reg.MustRegister(m.rooms, m.participants, m.messages, m.errors)
+	reg.MustRegister(m.rooms, m.participants, m.messages, m.errors, m.dropped)
 	return m
 }

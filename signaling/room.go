@@ -191,9 +191,10 @@ func (r *Room) ephemeralLocked(msg any, except string) {
 		r.srv.log.Error("encode room message", "err", err)
 		return
 	}
+	typ := protocol.TypeOf(msg)
 	for id, m := range r.members {
 		if id != except && m.conn != nil {
-			m.conn.sendRaw(data, true)
+			m.conn.sendEphemeral(data, typ)
 		}
 	}
 }

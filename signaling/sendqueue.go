@@ -11,6 +11,7 @@ type closeFrame struct {
 type outMsg struct {
 	data      []byte
 	ephemeral bool
+	typ       string // an ephemeral message's type, for the drop metric
 }
 
 // sendQueue holds the messages waiting for one client. It is bounded by
@@ -32,12 +33,12 @@ type sendQueue struct {
 	running   bool          // a writer goroutine is draining the queue (or none may start)
 	done      chan struct{} // closed when the last writer started has stopped
 	start     func(done chan struct{})
-	ephemeral int // queued ephemeral messages
-	dropped   int // ephemeral messages dropped, for metrics
+	ephemeral int              // queued ephemeral messages
+	dropped   func(typ string) // called, under mu, for each ephemeral message dropped
 }
 
-func newSendQueue(maxItems, maxBytes int, start func(done chan struct{})) *sendQueue {
-	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes, start: start}
+func newSendQueue(maxItems, maxBytes int, start func(done chan struct{}), dropped func(typ string)) *sendQueue {
+	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes, start: start, dropped: dropped}
 }
 
 // signal starts a writer unless one runs; q.mu is held.
@@ -64,9 +65,10 @@ func (q *sendQueue) seal() {
 	q.mu.Unlock()
 }
 
-// push queues a message. It returns false when a reliable message does not
-// fit even after every ephemeral one was dropped.
-func (q *sendQueue) push(data []byte, ephemeral bool) bool {
+// push queues a message; typ names an ephemeral one for the drop metric.
+// It returns false when a reliable message does not fit even after every
+// ephemeral one was dropped.
+func (q *sendQueue) push(data []byte, ephemeral bool, typ string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.failed || q.final != nil {
@@ -74,7 +76,7 @@ func (q *sendQueue) push(data []byte, ephemeral bool) bool {
 	}
 	if q.full(len(data)) {
 		if ephemeral {
-			q.dropped++
+			q.dropped(typ)
 			return true
 		}
 		q.dropEphemeralLocked()
@@ -82,7 +84,7 @@ func (q *sendQueue) push(data []byte, ephemeral bool) bool {
 			return false
 		}
 	}
-	q.items = append(q.items, outMsg{data: data, ephemeral: ephemeral})
+	q.items = append(q.items, outMsg{data: data, ephemeral: ephemeral, typ: typ})
 	q.bytes += len(data)
 	if ephemeral {
 		q.ephemeral++
@@ -103,7 +105,7 @@ func (q *sendQueue) dropEphemeralLocked() {
 	for _, m := range q.items {
 		if m.ephemeral {
 			q.bytes -= len(m.data)
-			q.dropped++
+			q.dropped(m.typ)
 			continue
 		}
 		kept = append(kept, m)

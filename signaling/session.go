@@ -116,7 +116,7 @@ func (s *Server) Serve(t Transport, c Client) {
 		first:   c.First,
 		relayed: c.Relayed,
 	}
-	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter)
+	sess.q = newSendQueue(s.cfg.SendQueueLen, s.cfg.SendQueueBytes, sess.startWriter, func(typ string) { s.metrics.dropped.WithLabelValues(typ).Inc() })
 	sess.heard()
 	// The check and the Add are one step under s.mu: Shutdown cancels the
 	// server's context and then takes s.mu before it waits, so a session
@@ -329,9 +329,18 @@ func (s *session) send(m any) {
 
 // sendRaw queues encoded bytes (shared, never modified). A client that
 // cannot keep up with reliable messages is told too_slow and dropped; it
-// may resume.
+// may resume. An ephemeral message sent here is counted as type "other"
+// when dropped; sendEphemeral names it.
 func (s *session) sendRaw(data []byte, ephemeral bool) {
-	if s.q.push(data, ephemeral) {
+	s.queue(data, ephemeral, "other")
+}
+
+// sendEphemeral queues an encoded message of type typ that a slow client
+// loses first (counted by type in huddle_signaling_messages_dropped_total).
+func (s *session) sendEphemeral(data []byte, typ string) { s.queue(data, true, typ) }
+
+func (s *session) queue(data []byte, ephemeral bool, typ string) {
+	if s.q.push(data, ephemeral, typ) {
 		return
 	}
 	s.log.Warn("client is not reading its messages; disconnecting", "participant", s.memberID(), "queued", s.q.len())
