@@ -24,12 +24,14 @@ type dashRoom struct {
 		Identity string
 		Samples  []float64
 		Tracks   int
+		RecvBps  float64
 	}
 }
 
 // The dashboard, in chromium, follows the server live: a room appears, a
 // participant joins and publishes video while its bitrate chart rises
-// from zero, and the room disappears when it ends.
+// from zero, a viewer shows what it receives, and the room disappears when
+// it ends.
 func TestDashboardShowsRoomsLive(t *testing.T) {
 	srv := startServer(t)
 	key, secret, _ := srv.DevKey()
@@ -90,12 +92,29 @@ func TestDashboardShowsRoomsLive(t *testing.T) {
 		}
 		return false, raw
 	})
+	viewer, err := sdk.Join(ctx, srv.URL(), sdktest.Token(t, srv, "viewer", "standup", protocol.AllGrants()), sdk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Leave()
+	waitFor(t, 30*time.Second, "the viewer's receive bitrate", func() (bool, string) {
+		rs, raw := model()
+		for _, r := range rs {
+			for _, p := range r.Participants {
+				if p.Identity == "viewer" && p.RecvBps > 1000 {
+					return true, raw
+				}
+			}
+		}
+		return false, raw
+	})
 	waitFor(t, 10*time.Second, "the chart to be drawn", func() (bool, string) {
 		n, err := eval[string](b, `document.querySelector('tr[data-identity="camera-bot"] canvas').dataset.points || '0'`)
 		return err == nil && n != "0" && n != "", n
 	})
 	pub.Stop()
 	bot.Leave()
+	viewer.Leave()
 	waitFor(t, 20*time.Second, "the room to disappear", func() (bool, string) {
 		text, _ := eval[string](b, `document.getElementById('rooms').textContent`)
 		return !strings.Contains(text, "standup"), text

@@ -39,7 +39,7 @@ function roomOf(name) {
 
 function addParticipant(room, p) {
   const old = roomOf(room).participants.get(p.id);
-  roomOf(room).participants.set(p.id, { ...p, tracks: p.tracks || [], samples: old?.samples || [], sendBps: old?.sendBps || 0, layers: old?.layers || [] });
+  roomOf(room).participants.set(p.id, { ...p, tracks: p.tracks || [], samples: old?.samples || [], sendBps: old?.sendBps || 0, recvBps: old?.recvBps || 0, layers: old?.layers || [] });
 }
 
 // load replaces the model with the API's view (at start, and after the
@@ -52,7 +52,7 @@ async function load() {
     const room = { name: r.name, participants: new Map() };
     for (const p of full.participants || []) {
       const old = rooms.get(r.name)?.participants.get(p.id);
-      room.participants.set(p.id, { ...p, samples: old?.samples || [], sendBps: old?.sendBps || 0, layers: old?.layers || [] });
+      room.participants.set(p.id, { ...p, samples: old?.samples || [], sendBps: old?.sendBps || 0, recvBps: old?.recvBps || 0, layers: old?.layers || [] });
     }
     fresh.set(r.name, room);
   }
@@ -88,6 +88,7 @@ function apply(type, ev) {
         const p = room?.participants.get(s.participantId);
         if (!p) continue;
         p.sendBps = s.sendBps;
+        p.recvBps = s.recvBps || 0;
         p.layers = s.layers || [];
         if (s.quality) p.quality = { ...(p.quality || {}), level: s.quality };
         p.samples.push(s.sendBps);
@@ -141,7 +142,7 @@ function render() {
     box.append(el('h2', `${room.name} · ${room.participants.size} participant${room.participants.size === 1 ? '' : 's'}`));
     const table = el('table');
     const head = el('tr');
-    for (const h of ['Identity', 'Presence', 'Quality', 'Tracks', 'Sending', 'Bitrate']) head.append(el('th', h));
+    for (const h of ['Identity', 'Presence', 'Quality', 'Tracks', 'Sending', 'Receiving', 'Bitrate']) head.append(el('th', h));
     table.append(head);
     for (const p of room.participants.values()) {
       const tr = el('tr');
@@ -152,6 +153,7 @@ function render() {
       tr.append(el('td', q || '–', q ? 'q-' + q : ''));
       tr.append(el('td', p.tracks.map((t) => `${t.kind} ${t.codec || ''}${t.muted ? ' (muted)' : ''}`).join(', ') || '–'));
       tr.append(el('td', kbps(p.sendBps)));
+      tr.append(el('td', kbps(p.recvBps)));
       const cell = el('td');
       const canvas = el('canvas', undefined, 'chart');
       cell.append(canvas);
@@ -168,7 +170,7 @@ function render() {
 window.huddleAdmin = {
   rooms: () => [...rooms.values()].map((r) => ({
     name: r.name,
-    participants: [...r.participants.values()].map((p) => ({ identity: p.identity, samples: [...p.samples], tracks: p.tracks.length, quality: p.quality?.level || '' })),
+    participants: [...r.participants.values()].map((p) => ({ identity: p.identity, samples: [...p.samples], tracks: p.tracks.length, quality: p.quality?.level || '', recvBps: p.recvBps })),
   })),
 };
 
