@@ -134,6 +134,11 @@ type Room struct {
 	subPending   []webrtc.ICECandidateInit
 	pubPending   []webrtc.ICECandidateInit
 
+	// Tracks added since the last publisher offer, and those the
+	// outstanding offer carries for the first time (refusal.go).
+	pubNew, pubOut []offered
+	pubOutRestart  bool // the outstanding offer restarts ICE
+
 	collab, cursors *webrtc.DataChannel
 	meet            meeting  // mute, hands, speakers, quality (meeting.go)
 	adapt           adaptive // paused videos (adaptive.go)
@@ -400,6 +405,9 @@ func (r *Room) handle(m any) {
 			r.mu.Unlock()
 		}
 		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+		if m.Ref == protocol.TypeOffer {
+			r.offerRefused(m) // before OnError, so that its callee can publish again
+		}
 		r.notifyError(m)
 		if r.opts.OnError != nil {
 			r.opts.OnError(m)
