@@ -93,12 +93,13 @@ func settleRefused(pc *webrtc.PeerConnection) error {
 	if last == nil {
 		return errors.New("the first publisher offer was refused: no earlier answer to return to")
 	}
-	prev, err := last.Unmarshal()
-	if err != nil {
+	// Parsed apart: Unmarshal would write into Pion's own descriptions,
+	// which its goroutines read.
+	var prev, offer sdp.SessionDescription
+	if err := prev.UnmarshalString(last.SDP); err != nil {
 		return fmt.Errorf("last publisher answer: %w", err)
 	}
-	offer, err := pc.PendingLocalDescription().Unmarshal()
-	if err != nil {
+	if err := offer.UnmarshalString(pc.PendingLocalDescription().SDP); err != nil {
 		return fmt.Errorf("refused publisher offer: %w", err)
 	}
 	known := map[string]*sdp.MediaDescription{}
@@ -107,7 +108,7 @@ func settleRefused(pc *webrtc.PeerConnection) error {
 			known[mid] = m
 		}
 	}
-	answer := *prev
+	answer := prev
 	answer.MediaDescriptions = make([]*sdp.MediaDescription, 0, len(offer.MediaDescriptions))
 	for _, m := range offer.MediaDescriptions {
 		mid, _ := m.Attribute(sdp.AttrKeyMID)

@@ -77,11 +77,19 @@ func TestRefusedPublishOfferThenPublish(t *testing.T) {
 		t.Error("WriteSample on a refused track returned nil")
 	}
 
-	publishVideo(ctx, t, a, sdk.VP8, vp8Frame)
-	waitFor(t, "bob to get 50 video frames after the refusal ("+describe(bLog)+")", 20*time.Second, func() bool {
-		return bLog.count("video") >= 50
+	// The refused tracks' transceivers stay (Pion cannot remove one), and
+	// the next audio track takes one over: refusals do not pile up
+	// m-sections towards the server's bound.
+	before := len(a.PublisherPC().GetTransceivers())
+	publishMedia(ctx, t, a) // one audio track, one video track
+	if got := len(a.PublisherPC().GetTransceivers()); got != before+1 {
+		t.Errorf("publisher has %d transceivers after publishing audio and video, want %d (audio reusing a refused one)", got, before+1)
+	}
+	waitFor(t, "bob to get 50 video and audio frames after the refusal ("+describe(bLog)+")", 20*time.Second, func() bool {
+		return bLog.count("video") >= 50 && bLog.count("audio") >= 50
 	})
 	bLog.checkInOrder(t, "video")
+	bLog.checkInOrder(t, "audio")
 	if st := a.PublisherPC().SignalingState().String(); st != "stable" {
 		t.Errorf("alice's publisher is %s after the answer, want stable", st)
 	}
