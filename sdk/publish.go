@@ -104,6 +104,7 @@ func (r *Room) PublishTrack(codec webrtc.RTPCodecCapability, source string) (*Lo
 }
 
 // PublishRTPTrack adds a track fed with RTP packets; see LocalRTPTrack.
+// Its source and a refusal are handled as by PublishTrack.
 func (r *Room) PublishRTPTrack(codec webrtc.RTPCodecCapability, source string) (*LocalRTPTrack, error) {
 	lt := &LocalRTPTrack{keyframeRequests: keyframeRequests{make(chan struct{}, 1)}}
 	err := r.publish(codec, source, func(id, stream string) (published, error) {

@@ -46,17 +46,21 @@ func TestRefusedPublishOfferThenPublish(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("alice never heard bob join")
 	}
-	const n = 17 // sfu.MaxSources + 1
-	tracks := make([]*sdk.LocalTrack, n)
-	for i := range tracks {
+	// 16 audio tracks and a simulcast video: 17 sources (sfu.MaxSources+1).
+	var tracks []*sdk.LocalTrack
+	for i := range 16 {
 		tr, err := a.PublishTrack(sdk.Opus, "microphone")
 		if err != nil {
 			close(release)
 			t.Fatalf("publish %d: %v", i, err)
 		}
-		tracks[i] = tr
+		tracks = append(tracks, tr)
 	}
+	last, err := a.PublishSimulcast(sdk.VP8, "camera")
 	close(release)
+	if err != nil {
+		t.Fatalf("publish simulcast: %v", err)
+	}
 
 	select {
 	case e := <-refused:
@@ -66,24 +70,26 @@ func TestRefusedPublishOfferThenPublish(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the server did not refuse an offer with 17 sources")
 	}
-	// The last track travelled in the refused offer: it says so, and its
-	// writes fail with the server's reason.
-	last := tracks[n-1]
+	// The last tracks travelled in the refused offer: they say so, and
+	// their writes fail with the server's reason.
 	var pe *protocol.Error
 	if err := last.Err(); !errors.As(err, &pe) || pe.Code != protocol.CodeLimit || !strings.Contains(err.Error(), last.ID()) {
-		t.Fatalf("refused track's Err = %v, want one naming %s and wrapping the limit error", err, last.ID())
+		t.Fatalf("refused simulcast track's Err = %v, want one naming %s and wrapping the limit error", err, last.ID())
 	}
-	if err := last.WriteSample(media.Sample{Data: opusFrame(0), Duration: 20 * time.Millisecond}); err == nil {
-		t.Error("WriteSample on a refused track returned nil")
+	if err := last.WriteSample(0, media.Sample{Data: vp8Frame(0, true), Duration: 20 * time.Millisecond}); err == nil {
+		t.Error("WriteSample on a refused simulcast track returned nil")
+	}
+	if err := tracks[15].WriteSample(media.Sample{Data: opusFrame(0), Duration: 20 * time.Millisecond}); !errors.Is(err, tracks[15].Err()) || err == nil {
+		t.Errorf("WriteSample on a refused audio track = %v, want its Err", err)
 	}
 
 	// The refused tracks' transceivers stay (Pion cannot remove one), and
-	// the next audio track takes one over: refusals do not pile up
-	// m-sections towards the server's bound.
+	// the next tracks of their kinds take them over: refusals do not pile
+	// up m-sections towards the server's bound.
 	before := len(a.PublisherPC().GetTransceivers())
 	publishMedia(ctx, t, a) // one audio track, one video track
-	if got := len(a.PublisherPC().GetTransceivers()); got != before+1 {
-		t.Errorf("publisher has %d transceivers after publishing audio and video, want %d (audio reusing a refused one)", got, before+1)
+	if got := len(a.PublisherPC().GetTransceivers()); got != before {
+		t.Errorf("publisher has %d transceivers after publishing audio and video, want %d (both reusing refused ones)", got, before)
 	}
 	waitFor(t, "bob to get 50 video and audio frames after the refusal ("+describe(bLog)+")", 20*time.Second, func() bool {
 		return bLog.count("video") >= 50 && bLog.count("audio") >= 50

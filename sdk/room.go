@@ -49,6 +49,9 @@ type Options struct {
 	OnParticipantJoined func(protocol.Participant)
 	OnParticipantLeft   func(protocol.Participant)
 	// OnError receives error messages the server sends after the join.
+	// When one refuses the publisher offer (Ref "offer"), the SDK has
+	// already taken out the tracks that offer added (their Err says why)
+	// and can publish again.
 	OnError func(*protocol.Error)
 	// RelayOnly forces all media through TURN relays.
 	RelayOnly bool

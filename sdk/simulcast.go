@@ -42,7 +42,8 @@ type SimulcastTrack struct {
 }
 
 // PublishSimulcast adds a video track in the three layers of SimulcastRIDs.
-// Write each layer's frames with WriteSample.
+// Write each layer's frames with WriteSample. Its source and a refusal are
+// handled as by PublishTrack.
 func (r *Room) PublishSimulcast(codec webrtc.RTPCodecCapability, source string) (*SimulcastTrack, error) {
 	if codec.MimeType != webrtc.MimeTypeVP8 {
 		return nil, fmt.Errorf("publish simulcast: only VP8, not %s", codec.MimeType)
