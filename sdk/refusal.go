@@ -59,12 +59,18 @@ func (r *Room) offerRefused(e *protocol.Error) {
 	}
 	r.pubAwaiting = false
 	if r.pubOutRestart {
-		r.pubRestart = true // the next offer restarts ICE in its stead
+		// Pion restarted the local ICE agent when it made the offer: the
+		// server must get new credentials soon, or the connection fails.
+		// Offer again now if that offer will differ (tracks taken out);
+		// an unchanged one would only be refused again.
+		r.pubRestart = true
+		r.pubAgain = r.pubAgain || len(r.pubOut) > 0
 	}
+	var ids []string
 	for _, o := range r.pubOut {
 		id := o.track.trackLocal().ID()
+		ids = append(ids, id)
 		o.track.refuse(fmt.Errorf("publish %s (source %q): the server refused the offer that carried it: %w", id, r.sources[id], e))
-		r.log.Warn("publish refused; track removed", "track", id, "code", e.Code, "message", e.Message)
 		// The transceiver stays (Pion cannot remove one) and is reused by
 		// the next track of its kind.
 		if err := r.pub.RemoveTrack(o.sender); err != nil {
@@ -72,6 +78,9 @@ func (r *Room) offerRefused(e *protocol.Error) {
 		}
 		r.tracks = slices.DeleteFunc(r.tracks, func(t published) bool { return t == o.track })
 		delete(r.sources, id)
+	}
+	if len(ids) > 0 {
+		r.log.Warn("publisher offer refused; its new tracks are taken out", "tracks", ids, "code", e.Code)
 	}
 	r.pubOut, r.pubOutRestart = nil, false
 	if r.pubAgain {
