@@ -36,6 +36,10 @@ func (r *Room) sendCandidate(target string, c *webrtc.ICECandidate) {
 func (r *Room) negotiate() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.negotiateLocked()
+}
+
+func (r *Room) negotiateLocked() {
 	if r.pubAwaiting {
 		r.pubAgain = true
 		return
@@ -48,8 +52,9 @@ func (r *Room) offerLocked() {
 }
 
 func (r *Room) offerWithLocked(opts *webrtc.OfferOptions) {
-	if r.pubRestart {
-		opts, r.pubRestart = &webrtc.OfferOptions{ICERestart: true}, false
+	restart := r.pubRestart
+	if restart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
 	}
 	offer, err := r.pub.CreateOffer(opts)
 	if err != nil {
@@ -60,6 +65,10 @@ func (r *Room) offerWithLocked(opts *webrtc.OfferOptions) {
 		r.log.Warn("publisher offer", "err", err)
 		return
 	}
+	r.pubRestart = false
+	// The tracks added since the last offer travel in this one; if the
+	// server refuses it, they are taken out (refusal.go).
+	r.pubOut, r.pubNew, r.pubOutRestart = r.pubNew, nil, restart
 	sources := make(map[string]string, len(r.sources))
 	for k, v := range r.sources {
 		sources[k] = v
@@ -78,6 +87,7 @@ func (r *Room) handlePublisherAnswer(m *protocol.Answer) {
 		return
 	}
 	r.pubAwaiting = false
+	r.pubOut, r.pubOutRestart = nil, false
 	for _, c := range r.pubPending {
 		_ = r.pub.AddICECandidate(c)
 	}

@@ -3,11 +3,15 @@ package sdk
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // Codecs a bot can publish.
@@ -24,6 +28,7 @@ var trackSeq atomic.Uint64
 type published interface {
 	trackLocal() webrtc.TrackLocal
 	readRTCP(*webrtc.RTPSender)
+	refuse(error) // the server refused the offer that carried it (refusal.go)
 }
 
 // encodings is a published track with more than one encoding (simulcast.go):
@@ -44,6 +49,7 @@ func (k keyframeRequests) KeyframeRequests() <-chan struct{} { return k.keyframe
 type LocalTrack struct {
 	*webrtc.TrackLocalStaticSample
 	keyframeRequests
+	refusal
 	source string
 }
 
@@ -56,13 +62,34 @@ func (t *LocalTrack) trackLocal() webrtc.TrackLocal { return t.TrackLocalStaticS
 type LocalRTPTrack struct {
 	*webrtc.TrackLocalStaticRTP
 	keyframeRequests
+	refusal
 }
 
 func (t *LocalRTPTrack) trackLocal() webrtc.TrackLocal { return t.TrackLocalStaticRTP }
 
-// PublishTrack adds a track of the given codec. source is "camera",
-// "microphone", "screen", "screen_audio" or "unknown": the server refuses
-// the publisher offer (bad_sdp) for any other, and the track with it.
+// WriteRTP sends one packet, or returns Err if the server refused the track.
+func (t *LocalRTPTrack) WriteRTP(p *rtp.Packet) error {
+	if err := t.Err(); err != nil {
+		return err
+	}
+	return t.TrackLocalStaticRTP.WriteRTP(p)
+}
+
+// Write sends one marshalled packet, or returns Err if the server refused
+// the track.
+func (t *LocalRTPTrack) Write(b []byte) (int, error) {
+	if err := t.Err(); err != nil {
+		return 0, err
+	}
+	return t.TrackLocalStaticRTP.Write(b)
+}
+
+// PublishTrack adds a track of the given codec. source is one of
+// protocol.Sources ("camera", "microphone", "screen", "screen_audio" or
+// "unknown"); any other is refused here. The track goes to the server in
+// the next publisher offer: if the server refuses that offer (e.g. a
+// limit), the track is taken off again, its Err says why, and Options.OnError
+// gets the server's error.
 func (r *Room) PublishTrack(codec webrtc.RTPCodecCapability, source string) (*LocalTrack, error) {
 	lt := &LocalTrack{source: source, keyframeRequests: keyframeRequests{make(chan struct{}, 1)}}
 	err := r.publish(codec, source, func(id, stream string) (published, error) {
@@ -77,6 +104,7 @@ func (r *Room) PublishTrack(codec webrtc.RTPCodecCapability, source string) (*Lo
 }
 
 // PublishRTPTrack adds a track fed with RTP packets; see LocalRTPTrack.
+// Its source and a refusal are handled as by PublishTrack.
 func (r *Room) PublishRTPTrack(codec webrtc.RTPCodecCapability, source string) (*LocalRTPTrack, error) {
 	lt := &LocalRTPTrack{keyframeRequests: keyframeRequests{make(chan struct{}, 1)}}
 	err := r.publish(codec, source, func(id, stream string) (published, error) {
@@ -91,8 +119,11 @@ func (r *Room) PublishRTPTrack(codec webrtc.RTPCodecCapability, source string) (
 }
 
 func (r *Room) publish(codec webrtc.RTPCodecCapability, source string, newTrack func(id, stream string) (published, error)) error {
+	if !protocol.ValidSource(source) {
+		return fmt.Errorf("publish: unknown source %q (the server refuses it): use one of %s", source, strings.Join(protocol.Sources, ", "))
+	}
 	r.mu.Lock()
-	pub, self, grants := r.pub, r.self, r.grants
+	self, grants := r.self, r.grants
 	r.mu.Unlock()
 	if !grants.Publish {
 		return errors.New("publish: the token has no publish grant (mint one with the publish grant, e.g. `huddle token --grants publish,subscribe`)")
@@ -106,23 +137,25 @@ func (r *Room) publish(codec webrtc.RTPCodecCapability, source string, newTrack 
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", id, err)
 	}
+	// Under the lock, so that no offer is made between adding the track
+	// and noting it as new: the offer that carries it must know it.
 	r.mu.Lock()
-	r.sources[id] = source
-	r.mu.Unlock()
-	sender, err := pub.AddTrack(pt.trackLocal())
+	defer r.mu.Unlock()
+	sender, err := r.pub.AddTrack(pt.trackLocal())
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", id, err)
 	}
 	if e, ok := pt.(encodings); ok {
-		if err := e.addEncodings(pub, sender); err != nil {
+		if err := e.addEncodings(r.pub, sender); err != nil {
+			_ = r.pub.RemoveTrack(sender)
 			return fmt.Errorf("publish %s: %w", id, err)
 		}
 	}
-	r.mu.Lock()
+	r.sources[id] = source
 	r.tracks = append(r.tracks, pt)
-	r.mu.Unlock()
+	r.pubNew = append(r.pubNew, offered{pt, sender})
 	go pt.readRTCP(sender)
-	r.negotiate()
+	r.negotiateLocked()
 	return nil
 }
 
@@ -151,7 +184,11 @@ func (k keyframeRequests) readRTCP(sender *webrtc.RTPSender) {
 	}
 }
 
-// WriteSample sends one encoded frame.
+// WriteSample sends one encoded frame, or returns Err if the server
+// refused the track.
 func (t *LocalTrack) WriteSample(s media.Sample) error {
+	if err := t.Err(); err != nil {
+		return err
+	}
 	return t.TrackLocalStaticSample.WriteSample(s)
 }

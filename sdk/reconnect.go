@@ -86,6 +86,7 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 	}
 	r.conn, r.loopDone = conn, done
 	r.pubAwaiting, r.pubAgain, r.pubRestart = false, false, false
+	r.pubNew, r.pubOut, r.pubOutRestart = nil, nil, false
 	r.subPending, r.pubPending = nil, nil
 	tracks := append([]published(nil), r.tracks...)
 	r.mu.Unlock()
@@ -110,6 +111,9 @@ func (r *Room) reconnect(ctx context.Context, gen uint64, onlyGen bool) (skipped
 				r.log.Warn("reconnect: re-publish", "track", t.trackLocal().ID(), "err", err)
 			}
 		}
+		r.mu.Lock()
+		r.pubNew = append(r.pubNew, offered{t, sender})
+		r.mu.Unlock()
 		go t.readRTCP(sender)
 	}
 	go r.readLoop(conn, gen, done)

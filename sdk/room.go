@@ -49,6 +49,9 @@ type Options struct {
 	OnParticipantJoined func(protocol.Participant)
 	OnParticipantLeft   func(protocol.Participant)
 	// OnError receives error messages the server sends after the join.
+	// When one refuses the publisher offer (Ref "offer"), the SDK has
+	// already taken out the tracks that offer added (their Err says why)
+	// and can publish again.
 	OnError func(*protocol.Error)
 	// RelayOnly forces all media through TURN relays.
 	RelayOnly bool
@@ -133,6 +136,11 @@ type Room struct {
 	sources      map[string]string
 	subPending   []webrtc.ICECandidateInit
 	pubPending   []webrtc.ICECandidateInit
+
+	// Tracks added since the last publisher offer, and those the
+	// outstanding offer carries for the first time (refusal.go).
+	pubNew, pubOut []offered
+	pubOutRestart  bool // the outstanding offer restarts ICE
 
 	collab, cursors *webrtc.DataChannel
 	meet            meeting  // mute, hands, speakers, quality (meeting.go)
@@ -400,6 +408,9 @@ func (r *Room) handle(m any) {
 			r.mu.Unlock()
 		}
 		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+		if m.Ref == protocol.TypeOffer {
+			r.offerRefused(m) // before OnError, so that its callee can publish again
+		}
 		r.notifyError(m)
 		if r.opts.OnError != nil {
 			r.opts.OnError(m)

@@ -23,6 +23,7 @@ var SimulcastRIDs = [3]string{"q", "h", "f"}
 // nobody needs (dynacast): WriteSample then drops that layer's frames until
 // it is needed again, which is what an encoder should do too.
 type SimulcastTrack struct {
+	refusal
 	source    string
 	codec     webrtc.RTPCodecCapability
 	layers    [3]*webrtc.TrackLocalStaticRTP
@@ -41,7 +42,8 @@ type SimulcastTrack struct {
 }
 
 // PublishSimulcast adds a video track in the three layers of SimulcastRIDs.
-// Write each layer's frames with WriteSample.
+// Write each layer's frames with WriteSample. Its source and a refusal are
+// handled as by PublishTrack.
 func (r *Room) PublishSimulcast(codec webrtc.RTPCodecCapability, source string) (*SimulcastTrack, error) {
 	if codec.MimeType != webrtc.MimeTypeVP8 {
 		return nil, fmt.Errorf("publish simulcast: only VP8, not %s", codec.MimeType)
@@ -120,7 +122,11 @@ func (t *SimulcastTrack) KeyframeRequests(layer int) <-chan struct{} { return t.
 
 // WriteSample sends one encoded frame of a layer. Frames of a layer the
 // server paused are dropped (and nil returned): nobody would receive them.
+// It returns Err if the server refused the track.
 func (t *SimulcastTrack) WriteSample(layer int, s media.Sample) error {
+	if err := t.Err(); err != nil {
+		return err
+	}
 	if layer < 0 || layer >= len(t.layers) {
 		return fmt.Errorf("simulcast layer %d: want 0 to %d", layer, len(t.layers)-1)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // ErrLimit wraps input refused because a per-participant bound was hit;
@@ -33,8 +35,6 @@ const (
 	maxTrackIDLen    = 128
 )
 
-var validSources = map[string]bool{"camera": true, "microphone": true, "screen": true, "screen_audio": true, "unknown": true}
-
 // checkSources refuses a sources map that is too big or names unknown
 // sources, before anything of it is kept.
 func checkSources(sources map[string]string) error {
@@ -45,7 +45,7 @@ func checkSources(sources map[string]string) error {
 		if len(id) > maxTrackIDLen {
 			return fmt.Errorf("%w: source track id longer than %d bytes", ErrLimit, maxTrackIDLen)
 		}
-		if !validSources[src] {
+		if !protocol.ValidSource(src) {
 			return fmt.Errorf("%w: unknown source %q", ErrBadSDP, src)
 		}
 	}
