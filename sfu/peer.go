@@ -206,11 +206,16 @@ func (p *Peer) HandleOffer(sdp string, sources map[string]string) error {
 	if n := len(parsed.MediaDescriptions); n > MaxMediaSections {
 		return fmt.Errorf("%w: %d media sections in the publisher offer, at most %d", ErrLimit, n, MaxMediaSections)
 	}
+	// The sources are in place before Pion sees the offer (its tracks may
+	// start at once), and put back when it refuses the offer.
+	prev := p.sources
 	p.sources = keepSources(p.sources, sources, offeredTracks(parsed))
 	if err := p.ensurePub(); err != nil {
+		p.sources = prev
 		return err
 	}
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
+		p.sources = prev
 		return fmt.Errorf("%w: publisher offer: %w", ErrBadSDP, err)
 	}
 	for _, c := range p.pubPending {
