@@ -370,6 +370,10 @@ var routineWarnings = []string{
 	// pion/srtp v3.1.3 answers this when its session closed while a new
 	// stream was being opened (a hang-up as media arrives).
 	"failed to cast child",
+	// A connection closed before it connected (a participant that left
+	// at once): ICE's start is cancelled, and no DTLS ever started.
+	"connecting canceled by caller",
+	"the DTLS transport has not started yet",
 }
 
 func (l pionLogger) warn(msg string) {

@@ -29,6 +29,8 @@ func TestPionTeardownNoiseIsDebug(t *testing.T) {
 	}{
 		{"Failed to open RTCP stream for %d: %v", []any{782687492, "failed to cast child"}, slog.LevelDebug},
 		{"Failed to accept RTP %v", []any{"the agent is closed"}, slog.LevelDebug},
+		{"Failed to start manager: %v", []any{"connecting canceled by caller"}, slog.LevelDebug},
+		{"undeclaredMediaProcessor failed to open SrtpSession: %v", []any{"the DTLS transport has not started yet"}, slog.LevelDebug},
 		{"Failed to start SCTP: %v", []any{"something new"}, slog.LevelWarn},
 	} {
 		l.Warnf(c.format, c.args...)
