@@ -142,6 +142,8 @@ type Room struct {
 	pubNew, pubOut []offered
 	pubOutRestart  bool // the outstanding offer restarts ICE
 
+	retry offerRetry // sends an offer the rate limit dropped again (offerretry.go)
+
 	collab, cursors *webrtc.DataChannel
 	meet            meeting  // mute, hands, speakers, quality (meeting.go)
 	adapt           adaptive // paused videos (adaptive.go)
@@ -497,6 +499,7 @@ func (r *Room) shutdown(cause error) {
 	conn, pub, sub := r.conn, r.pub, r.sub
 	r.mu.Unlock()
 	_ = conn.close()
+	r.stopRetry()
 	if pub != nil {
 		_ = pub.Close()
 	}

@@ -1,0 +1,72 @@
+package sdk_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/huddle-rtc/huddle/node"
+	"github.com/huddle-rtc/huddle/sdk"
+	"github.com/huddle-rtc/huddle/signaling/protocol"
+)
+
+// TestOfferDroppedByRateLimitSentAgain: a bot past its message rate has its
+// publisher offers dropped (the server refuses each with rate_limited, ref
+// "offer"); the SDK keeps their tracks and sends the offers again once
+// the limit refills, so the other participant gets the media. The rate is
+// shrunk (burst 20, one message a second) as it is what the test is
+// about: the flood empties alice's bucket, so her offer that follows at
+// once finds it empty.
+func TestOfferDroppedByRateLimitSentAgain(t *testing.T) {
+	srv := startServerWith(t, func(c *node.Config) {
+		c.Signaling.MessageRate, c.Signaling.MessageBurst = 1, 20
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var dropped atomic.Int32
+	a := join(t, ctx, srv, "alice", "limited", sdk.Options{
+		OnError: func(e *protocol.Error) {
+			if e.Ref == protocol.TypeOffer {
+				if e.Code != protocol.CodeRateLimited {
+					t.Errorf("offer refused with %s: %s", e.Code, e.Message)
+				}
+				dropped.Add(1)
+			}
+		},
+	})
+	bLog := newFrameLog()
+	join(t, ctx, srv, "bob", "limited", sdk.Options{OnTrack: bLog.onTrack})
+	waitFor(t, "alice's first negotiation to finish", 20*time.Second, func() bool {
+		return a.PublisherPC().SignalingState().String() == "stable" && a.PublisherPC().ConnectionState().String() == "connected"
+	})
+
+	for i := range 100 {
+		if err := a.SendRaw(&protocol.SetPresence{State: protocol.PresenceOnline, Status: string(rune('a' + i%26))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An audio track, then a video track: two offers, each sent at once.
+	audio, err := a.PublishTrack(sdk.Opus, "microphone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishVideo(ctx, t, a, sdk.VP8, func(n uint32, key bool) []byte {
+		if audio.WriteSample(media.Sample{Data: opusFrame(n), Duration: 20 * time.Millisecond}) != nil {
+			return nil
+		}
+		return vp8Frame(n, key)
+	})
+	waitFor(t, "bob to get 50 video and audio frames despite the rate limit ("+describe(bLog)+")", 30*time.Second, func() bool {
+		return bLog.count("video") >= 50 && bLog.count("audio") >= 50
+	})
+	if dropped.Load() == 0 {
+		t.Fatal("no publisher offer was dropped by the rate limit: the test did not test it")
+	}
+	if err := audio.Err(); err != nil {
+		t.Errorf("audio track: %v after a rate limited offer", err)
+	}
+	t.Logf("%d offers dropped and sent again", dropped.Load())
+}
