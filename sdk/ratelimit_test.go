@@ -70,3 +70,30 @@ func TestOfferDroppedByRateLimitSentAgain(t *testing.T) {
 	}
 	t.Logf("%d offers dropped and sent again", dropped.Load())
 }
+
+// TestFirstOfferDroppedByRateLimitSentAgain: the very first publisher
+// offer (sent by Join, with no earlier answer to fall back on) dropped by
+// the rate limit is sent again, and the publisher connects. The join
+// takes the only token of the burst and the bucket refills every two
+// seconds, so the offer that follows the join at once finds it empty.
+func TestFirstOfferDroppedByRateLimitSentAgain(t *testing.T) {
+	srv := startServerWith(t, func(c *node.Config) {
+		c.Signaling.MessageRate, c.Signaling.MessageBurst = 0.5, 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var dropped atomic.Int32
+	a := join(t, ctx, srv, "alice", "limited", sdk.Options{
+		OnError: func(e *protocol.Error) {
+			if e.Ref == protocol.TypeOffer && e.Code == protocol.CodeRateLimited {
+				dropped.Add(1)
+			}
+		},
+	})
+	waitFor(t, "alice's publisher to connect", 20*time.Second, func() bool {
+		return a.PublisherPC().SignalingState().String() == "stable" && a.PublisherPC().ConnectionState().String() == "connected"
+	})
+	if dropped.Load() == 0 {
+		t.Fatal("alice's first offer was not dropped by the rate limit: the test did not test it")
+	}
+}
