@@ -51,7 +51,8 @@ type Options struct {
 	// OnError receives error messages the server sends after the join.
 	// When one refuses the publisher offer (Ref "offer"), the SDK has
 	// already taken out the tracks that offer added (their Err says why)
-	// and can publish again.
+	// and can publish again; unless the code is rate_limited: then the
+	// offer was only dropped, and the SDK sends it again by itself.
 	OnError func(*protocol.Error)
 	// RelayOnly forces all media through TURN relays.
 	RelayOnly bool
