@@ -1,11 +1,13 @@
 package signaling
 
 // What a connection past its message rate is told. Dropped messages are
-// explained by one rate_limited error a second, except a publisher offer:
-// the client waits for its answer, so each dropped offer is refused at once
-// with ref "offer" (a client has one offer outstanding at a time, so this
-// stays about one error per offer it makes; the send queue bounds a
-// client that floods offers and reads nothing).
+// explained by one rate_limited error a second, except the requests a
+// client waits on an answer for: a publisher offer (its answer) and a chat
+// message (its echo). Each of those dropped is refused at once, with its
+// type as the ref, so that the client does not wait forever. A client has
+// one offer outstanding at a time, and a chat refusal is no larger than
+// its echo, so this adds little; the send queue bounds a client that
+// floods them and reads nothing.
 
 import (
 	"bytes"
@@ -19,11 +21,18 @@ import (
 // rateLimited is called for each message dropped by the rate limit.
 func (s *session) rateLimited(data []byte) {
 	s.srv.metrics.errors.WithLabelValues(protocol.CodeRateLimited).Inc()
-	if isOffer(data) {
+	switch awaited(data) {
+	case protocol.TypeOffer:
 		if s.offerDropped == nil {
 			s.offerDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this offer was dropped; offer again in a moment"), Ref: protocol.TypeOffer})
 		}
 		s.sendRaw(s.offerDropped, false)
+		return
+	case protocol.TypeChat:
+		if s.chatDropped == nil {
+			s.chatDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this chat message was dropped, not stored; send it again in a moment"), Ref: protocol.TypeChat})
+		}
+		s.sendRaw(s.chatDropped, false)
 		return
 	}
 	if time.Since(s.limitedAt) < time.Second {
@@ -37,10 +46,23 @@ func (s *session) rateMessage(what string) string {
 	return fmt.Sprintf("more than %g messages a second (burst %d); %s", s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst, what)
 }
 
-// isOffer: data is a well-formed JSON message of type offer. Only the
-// messages that peek as offers are scanned whole.
-func isOffer(data []byte) bool {
-	return string(peekType(data)) == protocol.TypeOffer && json.Valid(data)
+// awaited returns the type of a well-formed message that the client waits
+// on an answer for (offer, chat), or "". Only the messages that peek as
+// one of those are scanned whole.
+func awaited(data []byte) string {
+	var typ string
+	switch string(peekType(data)) { // compared without a conversion
+	case protocol.TypeOffer:
+		typ = protocol.TypeOffer
+	case protocol.TypeChat:
+		typ = protocol.TypeChat
+	default:
+		return ""
+	}
+	if !json.Valid(data) {
+		return ""
+	}
+	return typ
 }
 
 // peekType returns the raw value of a JSON object's top-level "type" key

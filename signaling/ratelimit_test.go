@@ -14,7 +14,8 @@ import (
 
 // TestDroppedOfferRefused: past the message rate, every dropped publisher
 // offer is refused at once with rate_limited and ref "offer" (no answer
-// will come for it), even several within a second, while other drops get
+// will come for it), even several within a second, and so is a chat
+// message (ref "chat": no echo will come for it), while other drops get
 // the one throttled error; a malformed message peeking as an offer is a
 // plain drop. Every drop counts in the errors metric. The rate is shrunk
 // (one message after the join, no refill during the test) since it is what
@@ -33,19 +34,25 @@ func TestDroppedOfferRefused(t *testing.T) {
 	offer()
 	c.send(&protocol.SetPresence{State: protocol.PresenceOnline})
 	c.sendRaw(`{"target":"publisher","sdp":"v=0","type":"offer"}`)
+	c.send(&protocol.Chat{ClientID: "c1", Text: "hello"})
 	offer()
-	const offers, drops = 3, 6
-	refused, plain := 0, 0
+	const offers, drops = 3, 7
+	refused, chats, plain := 0, 0, 0
 	for refused < offers {
 		e := waitFor(c, func(e *protocol.Error) bool { return e.Code == protocol.CodeRateLimited })
 		switch e.Ref {
 		case protocol.TypeOffer:
 			refused++
+		case protocol.TypeChat:
+			chats++
 		case "":
 			plain++
 		default:
 			t.Fatalf("rate_limited with ref %q", e.Ref)
 		}
+	}
+	if chats != 1 {
+		t.Errorf("%d chat refusals before the last offer's, want 1", chats)
 	}
 	if plain < 1 {
 		t.Error("the first plain drop was not explained by a rate_limited error")
