@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,5 +96,42 @@ func TestFirstOfferDroppedByRateLimitSentAgain(t *testing.T) {
 	})
 	if dropped.Load() == 0 {
 		t.Fatal("alice's first offer was not dropped by the rate limit: the test did not test it")
+	}
+}
+
+// TestChatDroppedByRateLimitReturns: SendChat past the message rate
+// returns the server's rate_limited refusal instead of waiting for an echo
+// that never comes, and a chat after the limit refills is stored.
+func TestChatDroppedByRateLimitReturns(t *testing.T) {
+	srv := startServerWith(t, func(c *node.Config) {
+		c.Signaling.MessageRate, c.Signaling.MessageBurst = 1, 20
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := join(t, ctx, srv, "alice", "limited", sdk.Options{})
+	for range 100 {
+		if err := a.SendRaw(&protocol.SetPresence{State: protocol.PresenceOnline}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendCtx, sendCancel := context.WithTimeout(ctx, 20*time.Second)
+	defer sendCancel()
+	_, err := a.SendChat(sendCtx, "hello")
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeRateLimited {
+		t.Fatalf("SendChat past the rate limit: %v, want a rate_limited refusal", err)
+	}
+	for {
+		m, err := a.SendChat(ctx, "hello again")
+		if err == nil {
+			if m.Text != "hello again" {
+				t.Errorf("stored %q", m.Text)
+			}
+			break
+		}
+		if !errors.As(err, &pe) || pe.Code != protocol.CodeRateLimited {
+			t.Fatalf("SendChat after the flood: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond) // the limit refills one message a second
 	}
 }
