@@ -18,8 +18,9 @@ import (
 )
 
 // offerRetryDelay: a dropped offer is sent again after this long. The
-// server's default rate refills 50 messages in that time.
-const offerRetryDelay = time.Second
+// server's default rate refills 50 messages in that time. A variable for
+// tests only.
+var offerRetryDelay = time.Second
 
 // offerRetry is the Room's timer for sending a dropped offer again. Its
 // owner is the Room: shutdown stops it and waits for a run under way.

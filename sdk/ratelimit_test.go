@@ -135,3 +135,23 @@ func TestChatDroppedByRateLimitReturns(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // the limit refills one message a second
 	}
 }
+
+// TestOfferRetryStoppedOnLeave: the timer that would send a dropped offer
+// again belongs to the Room: Leave stops it (with a long delay, so it is
+// still armed when the bot leaves).
+func TestOfferRetryStoppedOnLeave(t *testing.T) {
+	defer sdk.SetOfferRetryDelay(time.Hour)()
+	srv := startServerWith(t, func(c *node.Config) {
+		c.Signaling.MessageRate, c.Signaling.MessageBurst = 0.5, 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := join(t, ctx, srv, "alice", "limited", sdk.Options{})
+	waitFor(t, "alice's dropped first offer to wait for its retry", 20*time.Second, a.RetryArmed)
+	if err := a.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	if a.RetryArmed() {
+		t.Fatal("the retry of a dropped offer is still armed after Leave")
+	}
+}
