@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
@@ -22,44 +22,16 @@ import (
 // about: the flood empties alice's bucket, so her offer that follows at
 // once finds it empty.
 func TestOfferDroppedByRateLimitSentAgain(t *testing.T) {
-	srv := startServerWith(t, func(c *node.Config) {
-		c.Signaling.MessageRate, c.Signaling.MessageBurst = 1, 20
-	})
+	srv := startLimited(t, 1, 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var dropped atomic.Int32
-	a := join(t, ctx, srv, "alice", "limited", sdk.Options{
-		OnError: func(e *protocol.Error) {
-			if e.Ref == protocol.TypeOffer {
-				if e.Code != protocol.CodeRateLimited {
-					t.Errorf("offer refused with %s: %s", e.Code, e.Message)
-				}
-				dropped.Add(1)
-			}
-		},
-	})
+	a, dropped := joinCountingDrops(t, ctx, srv)
 	bLog := newFrameLog()
 	join(t, ctx, srv, "bob", "limited", sdk.Options{OnTrack: bLog.onTrack})
-	waitFor(t, "alice's first negotiation to finish", 20*time.Second, func() bool {
-		return a.PublisherPC().SignalingState().String() == "stable" && a.PublisherPC().ConnectionState().String() == "connected"
-	})
+	waitFor(t, "alice's first negotiation to finish", 20*time.Second, publisherConnected(a))
 
-	for i := range 100 {
-		if err := a.SendRaw(&protocol.SetPresence{State: protocol.PresenceOnline, Status: string(rune('a' + i%26))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// An audio track, then a video track: two offers, each sent at once.
-	audio, err := a.PublishTrack(sdk.Opus, "microphone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	publishVideo(ctx, t, a, sdk.VP8, func(n uint32, key bool) []byte {
-		if audio.WriteSample(media.Sample{Data: opusFrame(n), Duration: 20 * time.Millisecond}) != nil {
-			return nil
-		}
-		return vp8Frame(n, key)
-	})
+	flood(t, a)
+	audio := publishMedia(ctx, t, a) // two offers (audio, video), each sent at once
 	waitFor(t, "bob to get 50 video and audio frames despite the rate limit ("+describe(bLog)+")", 30*time.Second, func() bool {
 		return bLog.count("video") >= 50 && bLog.count("audio") >= 50
 	})
@@ -78,22 +50,11 @@ func TestOfferDroppedByRateLimitSentAgain(t *testing.T) {
 // takes the only token of the burst and the bucket refills every two
 // seconds, so the offer that follows the join at once finds it empty.
 func TestFirstOfferDroppedByRateLimitSentAgain(t *testing.T) {
-	srv := startServerWith(t, func(c *node.Config) {
-		c.Signaling.MessageRate, c.Signaling.MessageBurst = 0.5, 1
-	})
+	srv := startLimited(t, 0.5, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var dropped atomic.Int32
-	a := join(t, ctx, srv, "alice", "limited", sdk.Options{
-		OnError: func(e *protocol.Error) {
-			if e.Ref == protocol.TypeOffer && e.Code == protocol.CodeRateLimited {
-				dropped.Add(1)
-			}
-		},
-	})
-	waitFor(t, "alice's publisher to connect", 20*time.Second, func() bool {
-		return a.PublisherPC().SignalingState().String() == "stable" && a.PublisherPC().ConnectionState().String() == "connected"
-	})
+	a, dropped := joinCountingDrops(t, ctx, srv)
+	waitFor(t, "alice's publisher to connect", 20*time.Second, publisherConnected(a))
 	if dropped.Load() == 0 {
 		t.Fatal("alice's first offer was not dropped by the rate limit: the test did not test it")
 	}
@@ -103,17 +64,11 @@ func TestFirstOfferDroppedByRateLimitSentAgain(t *testing.T) {
 // returns the server's rate_limited refusal instead of waiting for an echo
 // that never comes, and a chat after the limit refills is stored.
 func TestChatDroppedByRateLimitReturns(t *testing.T) {
-	srv := startServerWith(t, func(c *node.Config) {
-		c.Signaling.MessageRate, c.Signaling.MessageBurst = 1, 20
-	})
+	srv := startLimited(t, 1, 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a := join(t, ctx, srv, "alice", "limited", sdk.Options{})
-	for range 100 {
-		if err := a.SendRaw(&protocol.SetPresence{State: protocol.PresenceOnline}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flood(t, a)
 	sendCtx, sendCancel := context.WithTimeout(ctx, 20*time.Second)
 	defer sendCancel()
 	_, err := a.SendChat(sendCtx, "hello")
@@ -141,9 +96,7 @@ func TestChatDroppedByRateLimitReturns(t *testing.T) {
 // still armed when the bot leaves).
 func TestOfferRetryStoppedOnLeave(t *testing.T) {
 	defer sdk.SetOfferRetryDelay(time.Hour)()
-	srv := startServerWith(t, func(c *node.Config) {
-		c.Signaling.MessageRate, c.Signaling.MessageBurst = 0.5, 1
-	})
+	srv := startLimited(t, 0.5, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a := join(t, ctx, srv, "alice", "limited", sdk.Options{})
@@ -153,5 +106,53 @@ func TestOfferRetryStoppedOnLeave(t *testing.T) {
 	}
 	if a.RetryArmed() {
 		t.Fatal("the retry of a dropped offer is still armed after Leave")
+	}
+}
+
+// startLimited runs a server whose message rate limit is rate a second
+// with the given burst; everything else is the production default.
+func startLimited(t *testing.T, rate float64, burst int) *node.Node {
+	t.Helper()
+	return startServerWith(t, func(c *node.Config) {
+		c.Signaling.MessageRate, c.Signaling.MessageBurst = rate, burst
+	})
+}
+
+// joinCountingDrops joins alice, counting her publisher offers the rate
+// limit dropped; any other refusal of an offer fails the test.
+func joinCountingDrops(t *testing.T, ctx context.Context, srv *node.Node) (*sdk.Room, *atomic.Int32) {
+	t.Helper()
+	dropped := new(atomic.Int32)
+	a := join(t, ctx, srv, "alice", "limited", sdk.Options{
+		OnError: func(e *protocol.Error) {
+			if e.Ref != protocol.TypeOffer {
+				return
+			}
+			if e.Code != protocol.CodeRateLimited {
+				t.Errorf("offer refused with %s: %s", e.Code, e.Message)
+			}
+			dropped.Add(1)
+		},
+	})
+	return a, dropped
+}
+
+// flood sends far more messages than a burst of 20 in a row, emptying the
+// bot's bucket.
+func flood(t *testing.T, r *sdk.Room) {
+	t.Helper()
+	for range 100 {
+		if err := r.SendRaw(&protocol.SetPresence{State: protocol.PresenceOnline}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// publisherConnected: r's publisher PeerConnection is stable (its offer
+// answered) and connected.
+func publisherConnected(r *sdk.Room) func() bool {
+	return func() bool {
+		pc := r.PublisherPC()
+		return pc.SignalingState() == webrtc.SignalingStateStable && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
 }
