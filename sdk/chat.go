@@ -101,6 +101,8 @@ const chatRetryWait = 500 * time.Millisecond
 // after the reconnect, and still stored once. If the server's store cannot
 // save it (code unavailable), it is sent once more, with the same client
 // id, after about chatRetryWait; a second refusal returns ErrChatNotStored.
+// Past the server's message rate it returns the rate_limited refusal (a
+// *protocol.Error): nothing was stored; send again in a moment.
 func (r *Room) SendChat(ctx context.Context, text string) (protocol.ChatMessage, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)

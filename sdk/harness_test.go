@@ -78,8 +78,8 @@ func opusFrame(n uint32) []byte {
 }
 
 // publishMedia sends VP8 at 50 fps and Opus every 20 ms until ctx ends,
-// answering keyframe requests with a keyframe.
-func publishMedia(ctx context.Context, t *testing.T, r *sdk.Room) {
+// answering keyframe requests with a keyframe. It returns the audio track.
+func publishMedia(ctx context.Context, t *testing.T, r *sdk.Room) *sdk.LocalTrack {
 	t.Helper()
 	audio, err := r.PublishTrack(sdk.Opus, "microphone")
 	if err != nil {
@@ -91,6 +91,7 @@ func publishMedia(ctx context.Context, t *testing.T, r *sdk.Room) {
 		}
 		return vp8Frame(n, key)
 	})
+	return audio
 }
 
 // publishVideo sends frame(n, key) every 20 ms until ctx ends or frame

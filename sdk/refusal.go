@@ -52,6 +52,10 @@ func (r *Room) offerRefused(e *protocol.Error) {
 	if !r.pubAwaiting {
 		return // nothing outstanding (a refusal already handled, or a reconnect since)
 	}
+	if e.Code == protocol.CodeRateLimited {
+		r.offerDropped() // only dropped: it is sent again as it is (offerretry.go)
+		return
+	}
 	if r.pub.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		if err := settleRefused(r.pub); err != nil {
 			r.negotiationFailed("publisher offer refused", err)

@@ -51,7 +51,8 @@ type Options struct {
 	// OnError receives error messages the server sends after the join.
 	// When one refuses the publisher offer (Ref "offer"), the SDK has
 	// already taken out the tracks that offer added (their Err says why)
-	// and can publish again.
+	// and can publish again; unless the code is rate_limited: then the
+	// offer was only dropped, and the SDK sends it again by itself.
 	OnError func(*protocol.Error)
 	// RelayOnly forces all media through TURN relays.
 	RelayOnly bool
@@ -141,6 +142,8 @@ type Room struct {
 	// outstanding offer carries for the first time (refusal.go).
 	pubNew, pubOut []offered
 	pubOutRestart  bool // the outstanding offer restarts ICE
+
+	retry offerRetry // sends an offer the rate limit dropped again (offerretry.go)
 
 	collab, cursors *webrtc.DataChannel
 	meet            meeting  // mute, hands, speakers, quality (meeting.go)
@@ -497,6 +500,7 @@ func (r *Room) shutdown(cause error) {
 	conn, pub, sub := r.conn, r.pub, r.sub
 	r.mu.Unlock()
 	_ = conn.close()
+	r.stopRetry()
 	if pub != nil {
 		_ = pub.Close()
 	}

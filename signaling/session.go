@@ -48,6 +48,9 @@ type session struct {
 	left      bool         // the client sent leave
 	lastHeard atomic.Int64 // Unix ns of the last message or pong
 	limitedAt time.Time    // last rate_limited error, to send one per second
+	// The rate_limited errors for a dropped offer and chat message,
+	// encoded once (ratelimit.go).
+	offerDropped, chatDropped []byte
 
 	first []byte // a message read before the session began (cluster relays)
 	// relayed: the client reached another node, which relays it here (we
@@ -232,7 +235,7 @@ func (s *session) readLoop() {
 			continue
 		}
 		if !s.limit.Allow() {
-			s.rateLimited("")
+			s.rateLimited(data)
 			continue
 		}
 		s.handle(data)
@@ -356,15 +359,6 @@ func (s *session) sendError(code, msg, ref string) {
 	s.srv.metrics.errors.WithLabelValues(code).Inc()
 	s.log.Info("refused client message", "participant", s.memberID(), "code", code, "ref", ref, "err", msg)
 	s.send(&protocol.Error{Code: code, Message: msg, Ref: ref})
-}
-
-func (s *session) rateLimited(ref string) {
-	s.srv.metrics.errors.WithLabelValues(protocol.CodeRateLimited).Inc()
-	if time.Since(s.limitedAt) < time.Second {
-		return // one error per second is enough to explain the drops
-	}
-	s.limitedAt = time.Now()
-	s.send(&protocol.Error{Code: protocol.CodeRateLimited, Message: fmt.Sprintf("more than %g messages a second (burst %d); messages were dropped", s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst), Ref: ref})
 }
 
 // endWith tells the client why, then closes the connection with a close
