@@ -10,7 +10,6 @@ package signaling
 // floods them and reads nothing.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -47,119 +46,19 @@ func (s *session) rateMessage(what string) string {
 }
 
 // awaited returns the type of a well-formed message that the client waits
-// on an answer for (offer, chat), or "". Only the messages that peek as
-// one of those are scanned whole.
+// on an answer for (offer, chat), or "". The message is parsed as
+// protocol.Decode parses its head, so the two never disagree; a drop is
+// already a message read whole, and this adds one scan of it.
 func awaited(data []byte) string {
-	var typ string
-	switch string(peekType(data)) { // compared without a conversion
-	case protocol.TypeOffer:
-		typ = protocol.TypeOffer
-	case protocol.TypeChat:
-		typ = protocol.TypeChat
-	default:
+	var head struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &head) != nil {
 		return ""
 	}
-	if !json.Valid(data) {
-		return ""
+	switch head.Type {
+	case protocol.TypeOffer, protocol.TypeChat:
+		return head.Type
 	}
-	return typ
-}
-
-// peekType returns the raw value of a JSON object's top-level "type" key
-// without decoding the message or allocating: nil when data is not an
-// object, has no such key, or the value is not a string without escapes.
-// It reads up to the key (Huddle's clients send it first). A key spelled
-// unusually (escaped, in another case, repeated) may peek differently from
-// protocol.Decode; the only effect is which rate_limited error is sent.
-func peekType(data []byte) []byte {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return nil
-	}
-	for i++; ; i++ { // i is past '{' or ','
-		i = skipSpace(data, i)
-		key, end, ok := rawString(data, i)
-		if !ok {
-			return nil
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return nil
-		}
-		i = skipSpace(data, i+1)
-		if string(key) == "type" { // compared without a conversion
-			val, _, ok := rawString(data, i)
-			if !ok || bytes.IndexByte(val, '\\') >= 0 {
-				return nil
-			}
-			return val
-		}
-		if i, ok = skipValue(data, i); !ok {
-			return nil
-		}
-		i = skipSpace(data, i)
-		if i >= len(data) || data[i] != ',' {
-			return nil
-		}
-	}
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// rawString reads the JSON string at data[i]: its contents as written
-// (escapes untouched) and the index past its closing quote.
-func rawString(data []byte, i int) ([]byte, int, bool) {
-	if i >= len(data) || data[i] != '"' {
-		return nil, i, false
-	}
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++ // the escaped byte cannot end the string
-		case '"':
-			return data[i+1 : j], j + 1, true
-		}
-	}
-	return nil, i, false
-}
-
-// skipValue passes over the JSON value at data[i] (checked only as far as
-// finding its end) and returns the index past it.
-func skipValue(data []byte, i int) (int, bool) {
-	depth := 0
-	for i < len(data) {
-		switch c := data[i]; c {
-		case '"':
-			_, end, ok := rawString(data, i)
-			if !ok {
-				return i, false
-			}
-			i = end
-		case '{', '[':
-			depth++
-			i++
-		case '}', ']':
-			if depth == 0 {
-				return i, true // the end of the enclosing object
-			}
-			depth--
-			i++
-		case ',':
-			if depth == 0 {
-				return i, true
-			}
-			i++
-		default:
-			i++
-		}
-		if depth == 0 && i > 0 && (data[i-1] == '"' || data[i-1] == '}' || data[i-1] == ']') {
-			return i, true
-		}
-	}
-	return i, depth == 0
+	return ""
 }

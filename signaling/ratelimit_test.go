@@ -16,7 +16,7 @@ import (
 // offer is refused at once with rate_limited and ref "offer" (no answer
 // will come for it), even several within a second, and so is a chat
 // message (ref "chat": no echo will come for it), while other drops get
-// the one throttled error; a malformed message peeking as an offer is a
+// the one throttled error; a malformed message that starts like an offer is a
 // plain drop. Every drop counts in the errors metric. The rate is shrunk
 // (one message after the join, no refill during the test) since it is what
 // the test is about.
