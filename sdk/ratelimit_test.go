@@ -156,3 +156,48 @@ func publisherConnected(r *sdk.Room) func() bool {
 		return pc.SignalingState() == webrtc.SignalingStateStable && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
 }
+
+// TestAnswerDroppedByRateLimitOfferedAgain: a bot past its message rate
+// has its answer to the server's subscriber offer dropped; the server says
+// so (rate_limited, ref "answer") and sends the offer again a second later,
+// so the bot still gets the new tracks. Without that, every later offer
+// waited for the lost answer. Bob floods presence updates (emptying his
+// bucket before alice publishes) until one of his answers has been
+// dropped, then stops and lets the limit refill.
+func TestAnswerDroppedByRateLimitOfferedAgain(t *testing.T) {
+	srv := startLimited(t, 2, 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var dropped, limited atomic.Int32
+	bLog := newFrameLog()
+	b := join(t, ctx, srv, "bob", "limited", sdk.Options{OnTrack: bLog.onTrack, OnError: func(e *protocol.Error) {
+		switch {
+		case e.Code != protocol.CodeRateLimited:
+		case e.Ref == protocol.TypeAnswer:
+			dropped.Add(1)
+		case e.Ref == "":
+			limited.Add(1) // bob's bucket is empty
+		}
+	}})
+	a := join(t, ctx, srv, "alice", "limited", sdk.Options{})
+	stop, flooded := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flooded)
+		for dropped.Load() == 0 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			_ = b.SendRaw(&protocol.SetPresence{State: protocol.PresenceOnline})
+		}
+	}()
+	defer func() { close(stop); <-flooded }()
+	waitFor(t, "bob's flood to empty his bucket", 20*time.Second, func() bool { return limited.Load() > 0 })
+	publishMedia(ctx, t, a)
+	waitFor(t, "one of bob's answers to be dropped by the rate limit", 20*time.Second, func() bool { return dropped.Load() > 0 })
+	waitFor(t, "bob to get 50 video and audio frames despite the dropped answer ("+describe(bLog)+")", 30*time.Second, func() bool {
+		return bLog.count("video") >= 50 && bLog.count("audio") >= 50
+	})
+	t.Logf("%d answers dropped", dropped.Load())
+}

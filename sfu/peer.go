@@ -79,7 +79,8 @@ type Peer struct {
 	subPending  []webrtc.ICECandidateInit
 	downs       map[string]*DownTrack // by track id
 	closed      bool
-	iceRestart  bool // the next offer restarts ICE (after a resume)
+	iceRestart  bool        // the next offer restarts ICE (after a resume)
+	reoffer     *time.Timer // sends the offer again after a dropped answer (resume.go)
 
 	subReady atomic.Bool // the subscriber PC is connected
 
@@ -466,6 +467,10 @@ func (p *Peer) unsubscribe(trackID string) {
 func (p *Peer) close() {
 	p.negMu.Lock()
 	p.closed = true
+	if p.reoffer != nil && p.reoffer.Stop() {
+		p.wg.Done() // it will not run
+	}
+	p.reoffer = nil
 	downs := p.downs
 	p.downs = map[string]*DownTrack{}
 	sub, pathRunning := p.sub, p.pathRunning

@@ -24,8 +24,9 @@ func TestAwaited(t *testing.T) {
 		{`{"type":"chat","clientId":"offer","text":"offer"}`, "chat"},
 		{`{"type":"chat","clientId":"x","text":"a"`, ""},
 		{`{"type":"setPresence","state":"online"}`, ""},
-		{`{"sdp":"{\"type\":\"offer\"}","type":"answer"}`, ""},
-		{`{"sources":{"type":"offer"},"type":"answer"}`, ""},
+		{`{"type":"answer","target":"subscriber","sdp":"v=0"}`, "answer"},
+		{`{"sdp":"{\"type\":\"offer\"}","type":"answer"}`, "answer"},
+		{`{"sources":{"type":"offer"},"type":"answer"}`, "answer"},
 		{`{"type":"offer","sdp":"v=0"`, ""}, // cut short
 		{`{"type":"offer",}`, ""},
 		{`{"type":"off\u0065r"}`, "offer"}, // as Decode reads it

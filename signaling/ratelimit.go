@@ -1,10 +1,12 @@
 package signaling
 
 // What a connection past its message rate is told. Dropped messages are
-// explained by one rate_limited error a second, except the requests a
-// client waits on an answer for: a publisher offer (its answer) and a chat
-// message (its echo). Each of those dropped is refused at once, with its
-// type as the ref, so that the client does not wait forever. A client has
+// explained by one rate_limited error a second, except the messages
+// someone waits on: a publisher offer (the client, for its answer), a chat
+// message (the client, for its echo) and an answer to the server's
+// subscriber offer (the server, whose next offer waits for it; it sends
+// the offer again, sfu.Peer.AnswerDropped). Each of those dropped is
+// refused at once, with its type as the ref, so that nobody waits forever. A client has
 // one offer outstanding at a time, and a chat refusal is no larger than
 // its echo, so this adds little; the send queue bounds a client that
 // floods them and reads nothing.
@@ -27,6 +29,19 @@ func (s *session) rateLimited(data []byte) {
 		}
 		s.sendRaw(s.offerDropped, false)
 		return
+	case protocol.TypeAnswer:
+		// The server waits on this one: its next subscriber offer waits
+		// for the answer. The peer sends the offer again in a moment.
+		if s.member != nil {
+			if p := s.member.mediaPeer(); p != nil {
+				p.AnswerDropped()
+			}
+		}
+		if s.answerDropped == nil {
+			s.answerDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this answer was dropped; the server will offer again"), Ref: protocol.TypeAnswer})
+		}
+		s.sendRaw(s.answerDropped, false)
+		return
 	case protocol.TypeChat:
 		if s.chatDropped == nil {
 			s.chatDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this chat message was dropped, not stored; send it again in a moment"), Ref: protocol.TypeChat})
@@ -45,8 +60,9 @@ func (s *session) rateMessage(what string) string {
 	return fmt.Sprintf("more than %g messages a second (burst %d); %s", s.srv.cfg.MessageRate, s.srv.cfg.MessageBurst, what)
 }
 
-// awaited returns the type of a well-formed message that the client waits
-// on an answer for (offer, chat), or "". The message is parsed as
+// awaited returns the type of a well-formed message that someone waits on:
+// the client for a publisher offer's answer or a chat message's echo, the
+// server for the answer to its subscriber offer; else "". The message is parsed as
 // protocol.Decode parses its head, so the two never disagree; a drop is
 // already a message read whole, and this adds one scan of it.
 func awaited(data []byte) string {
@@ -57,7 +73,7 @@ func awaited(data []byte) string {
 		return ""
 	}
 	switch head.Type {
-	case protocol.TypeOffer, protocol.TypeChat:
+	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeChat:
 		return head.Type
 	}
 	return ""

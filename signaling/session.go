@@ -50,7 +50,7 @@ type session struct {
 	limitedAt time.Time    // last rate_limited error, to send one per second
 	// The rate_limited errors for a dropped offer and chat message,
 	// encoded once (ratelimit.go).
-	offerDropped, chatDropped []byte
+	offerDropped, answerDropped, chatDropped []byte
 
 	first []byte // a message read before the session began (cluster relays)
 	// relayed: the client reached another node, which relays it here (we
