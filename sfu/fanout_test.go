@@ -257,10 +257,13 @@ func TestFanOutGoroutinesScaleWithPeersNotTracks(t *testing.T) {
 	}
 	t.Logf("%d sfu goroutines for %d peers, %d tracks, %d downtracks", got, peers, tracks, subscribers*tracks)
 
-	m := scrape(t, srv)
-	if m["huddle_media_packets_sent_total"] < float64(subscribers*tracks*20) {
-		t.Errorf("metrics count %v packets sent; the subscribers got more", m["huddle_media_packets_sent_total"])
-	}
+	// A packet is counted just after it is written, so a subscriber may
+	// read it before the count: wait for the count to catch up.
+	var m map[string]float64
+	waitUntil(t, fmt.Sprintf("the metrics to count the %d packets the subscribers got", subscribers*tracks*20), func() bool {
+		m = scrape(t, srv)
+		return m["huddle_media_packets_sent_total"] >= float64(subscribers*tracks*20)
+	})
 	if kernelHasGSO(t) && !(m["huddle_media_gso_packets_total"] > m["huddle_media_gso_sends_total"] && m["huddle_media_gso_sends_total"] > 0) {
 		t.Errorf("GSO sends %v carrying %v packets: bursts were not gathered", m["huddle_media_gso_sends_total"], m["huddle_media_gso_packets_total"])
 	}
