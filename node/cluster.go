@@ -184,6 +184,7 @@ func (n *Node) Route(ctx context.Context, room string, join []byte) (signaling.R
 		// Ours already: no round trip to Redis (and a reconnect to a room
 		// we serve works while Redis is away). Were it lost meanwhile, the
 		// next refresh finds out and moves the room.
+		beforeLocalJoin(n, room)
 		return nil, func() { n.end(room) }, nil
 	}
 	o, err := c.node.Place(ctx, room)
@@ -193,6 +194,7 @@ func (n *Node) Route(ctx context.Context, room string, join []byte) (signaling.R
 	}
 	if o.Node == c.node.ID() {
 		c.node.Hold(room, o.Epoch)
+		beforeLocalJoin(n, room)
 		return nil, func() { n.end(room) }, nil
 	}
 	n.end(room)
@@ -201,6 +203,20 @@ func (n *Node) Route(ctx context.Context, room string, join []byte) (signaling.R
 		return nil, nil, fmt.Errorf("relay to node %s: %w", o.Node, err)
 	}
 	return link, nil, nil
+}
+
+// Joined moves the room again when a join served here finished in a room
+// this node no longer holds (signaling.Router). The refresh that found the
+// room lost moved the participants it had, but a join already routed here
+// made the room anew after that, and nothing else would ever move it: a
+// Redis restart once left a participant alone on the old node, its edits
+// refused as fenced, while the others met on the new owner.
+func (n *Node) Joined(room string) {
+	if _, ok := n.cluster.node.Holds(room); ok || !n.sig.HasRoom(room) {
+		return
+	}
+	n.log.Warn("cluster: a join finished in a room this node lost meanwhile; moving it", "room", room)
+	n.roomLost(room)
 }
 
 // accept serves a participant another node relays to us: we must own the
@@ -239,6 +255,16 @@ func (n *Node) accept(l *cluster.Link) {
 // beforeAccept, when set (tests), runs as a relay link arrives, before the
 // node checks that it owns the room: a test moves the room meanwhile.
 var beforeAccept atomic.Pointer[func(n *Node, room string)]
+
+// localJoinHook, when set (tests), runs when Route has decided that this
+// node serves a join, before the join runs: a test loses the room meanwhile.
+var localJoinHook atomic.Pointer[func(n *Node, room string)]
+
+func beforeLocalJoin(n *Node, room string) {
+	if h := localJoinHook.Load(); h != nil {
+		(*h)(n, room)
+	}
+}
 
 // begin and end bracket work that needs the room held here.
 func (c *clustered) begin(room string) {

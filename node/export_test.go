@@ -9,3 +9,13 @@ func SetBeforeAccept(f func(n *Node, room string)) {
 	}
 	beforeAccept.Store(&f)
 }
+
+// SetBeforeLocalJoin sets the hook that runs when a node has routed a join
+// to itself, before the join runs; nil removes it.
+func SetBeforeLocalJoin(f func(n *Node, room string)) {
+	if f == nil {
+		localJoinHook.Store(nil)
+		return
+	}
+	localJoinHook.Store(&f)
+}

@@ -29,14 +29,17 @@ func (s *session) handleJoin(j *protocol.Join) {
 		s.endWith(protocol.CodeBadToken, `room "*" names a server admin token (docs/ADMIN.md); it cannot be joined`, protocol.TypeJoin, protocol.ClosePolicy)
 		return
 	}
-	if s.srv.cfg.Router != nil && !s.relayed {
-		relayed, done := s.route(claims.Room, j)
-		if relayed {
-			return
+	if s.srv.cfg.Router != nil {
+		if !s.relayed {
+			relayed, done := s.route(claims.Room, j)
+			if relayed {
+				return
+			}
+			if done != nil {
+				defer done()
+			}
 		}
-		if done != nil {
-			defer done()
-		}
+		defer s.srv.cfg.Router.Joined(claims.Room)
 	}
 	if s.srv.revoked.refuses(claims) {
 		s.endWith(protocol.CodeForbidden, "this token was revoked: an admin removed its participant from the room", protocol.TypeJoin, protocol.ClosePolicy)

@@ -22,6 +22,11 @@ type Router interface {
 	// or the join failed), so that the room is not released in between.
 	// Otherwise it returns a relay to the owner, opened with the join.
 	Route(ctx context.Context, room string, join []byte) (relay Relay, done func(), err error)
+	// Joined is called after every join this node served itself (routed
+	// here or relayed to it) has run, before Route's done: the node may
+	// have lost the room while the join ran, after the room's
+	// participants were moved, and then must move this one too.
+	Joined(room string)
 }
 
 // Relay carries one client's messages to the room's owner node and back.
