@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -54,17 +53,8 @@ func TestClusterJoinDuringRoomLossIsMoved(t *testing.T) {
 
 	late, _ := rawJoin(t, owner, &protocol.Join{Version: protocol.Version, Token: clusterToken(t, owner, "late", room)})
 	for name, ws := range map[string]*websocket.Conn{"the anchor": anchor, "the late joiner": late} {
-		_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
-		for {
-			_, _, err := ws.ReadMessage()
-			if err == nil {
-				continue
-			}
-			var ce *websocket.CloseError
-			if !errors.As(err, &ce) || ce.Code != protocol.CloseRoomMoved {
-				t.Errorf("%s's connection ended with %v, want close %d (room moved)", name, err, protocol.CloseRoomMoved)
-			}
-			break
+		if err := waitClosed(ws, protocol.CloseRoomMoved); err != nil {
+			t.Errorf("%s's connection: %v", name, err)
 		}
 	}
 	sdktest.WaitFor(t, 10*time.Second, func() string { return "the old owner to hold no copy of the room" }, func() bool {

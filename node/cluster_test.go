@@ -497,6 +497,14 @@ func TestClusterEdgeSaysRoomMovedWhenOwnerLeaves(t *testing.T) {
 	if err := nodes[o[0]].Cluster().Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := waitClosed(ws, protocol.CloseRoomMoved); err != nil {
+		t.Fatalf("the relayed participant's connection: %v", err)
+	}
+}
+
+// waitClosed reads a raw connection until it ends, within 20 s, and says
+// how it ended unless it was closed with code.
+func waitClosed(ws *websocket.Conn, code int) error {
 	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for {
 		_, _, err := ws.ReadMessage()
@@ -504,10 +512,10 @@ func TestClusterEdgeSaysRoomMovedWhenOwnerLeaves(t *testing.T) {
 			continue
 		}
 		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != protocol.CloseRoomMoved {
-			t.Fatalf("the relayed participant's connection ended with %v, want close %d", err, protocol.CloseRoomMoved)
+		if !errors.As(err, &ce) || ce.Code != code {
+			return fmt.Errorf("ended with %v, want close %d", err, code)
 		}
-		return
+		return nil
 	}
 }
 
