@@ -304,6 +304,13 @@ export class Meeting {
       return;
     }
     if (err.ref === 'offer' && this.publisher) {
+      if (err.code === 'rate_limited') {
+        // Only dropped, not refused: it goes again in a moment, and the
+        // call is none the worse.
+        console.info('huddle: publisher offer dropped by the rate limit; offering again', msg);
+        this.publisher.offerDropped();
+        return;
+      }
       // Our publisher offer was refused; no answer will come for it.
       this.publisher.offerRefused();
     }

@@ -122,6 +122,8 @@ export class Publisher extends Peer {
     this.layerSteps = Promise.resolve(); // setParameters calls, one at a time
     this.awaitingAnswer = false;
     this.renegotiate = false;
+    this.lastOffer = null; // the offer message last sent, to send again (offerDropped)
+    this.retryTimer = null; // a dropped offer's retry (offerDropped)
 
     // Always created, even with no media: documents and cursors use them.
     this.collab = this.pc.createDataChannel('collab'); // reliable and ordered by default
@@ -209,7 +211,8 @@ export class Publisher extends Peer {
     this.queue.run(async () => {
       const offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
-      this.send('offer', { target: 'publisher', sdp: this.pc.localDescription.sdp, sources: { ...this.sources } });
+      this.lastOffer = { target: 'publisher', sdp: this.pc.localDescription.sdp, sources: { ...this.sources } };
+      this.send('offer', this.lastOffer);
     }).catch((err) => {
       this.awaitingAnswer = false;
       this.onError(new Error(`could not make an offer: ${err.message}`));
@@ -238,6 +241,8 @@ export class Publisher extends Peer {
    */
   offerRefused() {
     return this.queue.run(async () => {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
       if (this.pc.signalingState === 'have-local-offer') {
         await this.pc.setLocalDescription({ type: 'rollback' });
       }
@@ -245,7 +250,36 @@ export class Publisher extends Peer {
       this.renegotiate = false;
     });
   }
+
+  /**
+   * The server's message rate limit dropped our offer (an error with code
+   * rate_limited and ref "offer"): it saw none of it, and nothing was wrong
+   * with it. Keep it and send it again in a second, when the limit has
+   * room; changes made meanwhile wait for its answer, as they would have.
+   * (Rolled back instead, the tracks it carried were never offered again:
+   * a screen share started during a burst never reached anyone.)
+   */
+  offerDropped() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.queue.run(async () => {
+        // Answered or rolled back meanwhile (a resume): nothing to resend.
+        if (this.pc.signalingState !== 'have-local-offer' || !this.lastOffer) return;
+        this.send('offer', this.lastOffer);
+      });
+    }, OFFER_RETRY_MS);
+  }
+
+  close() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    super.close();
+  }
 }
+
+/** How long a dropped offer waits before it is sent again (as the SDK). */
+const OFFER_RETRY_MS = 1000;
 
 export class Subscriber extends Peer {
   /**
