@@ -3,9 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/huddle-rtc/huddle/admin"
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
@@ -150,7 +149,7 @@ func TestAdminMuteStopsForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	sdktest.WaitFor(t, 20*time.Second, func() string { return "audio to flow again after the unmute" }, func() bool { return frames.Count(opus) > before+20 })
-	if n := metric(t, srv, "huddle_media_bytes_sent_total"); n <= 0 {
+	if n := metricstest.Scrape(t, srv.URL())["huddle_media_bytes_sent_total"]; n <= 0 {
 		t.Errorf("huddle_media_bytes_sent_total = %v after forwarding audio", n)
 	}
 	if err := api.MuteTrack(ctx, "r2", "TR_nope", true); !isAPIError(err, http.StatusNotFound, admin.CodeNotFound) {
@@ -167,25 +166,6 @@ func mutedIn(r admin.Room, trackID string) bool {
 		}
 	}
 	return false
-}
-
-// metric reads one unlabelled metric from the server's /metrics.
-func metric(t *testing.T, srv *node.Node, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(srv.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, l := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(l, name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 // A publisher cannot unmute a track an admin muted: it gets an error and

@@ -3,10 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/signaling"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
@@ -135,41 +133,15 @@ func TestStalledClientDropsTypingFirstAndCountsIt(t *testing.T) {
 		typists[i] = dialWS(t, s)
 		typists[i].joinAs(s, fmt.Sprint("typist-", i), "r")
 	}
-	if n := droppedMessages(t, s, "typing"); n != 0 {
+	if n := metricstest.Scrape(t, s.URL())[`huddle_signaling_messages_dropped_total{type="typing"}`]; n != 0 {
 		t.Fatalf("%v typing messages dropped before anyone stalled", n)
 	}
 	sent := chatUntilGone(t, senders, reader, js.Participant.ID, func(i int) {
 		typists[i%len(typists)].sendMsg(&protocol.Typing{Typing: false})
 	})
-	n := droppedMessages(t, s, "typing")
+	n := metricstest.Scrape(t, s.URL())[`huddle_signaling_messages_dropped_total{type="typing"}`]
 	t.Logf("stalled participant dropped after %d chats; %v typing messages dropped for it", sent, n)
 	if n <= 0 {
 		t.Errorf("huddle_signaling_messages_dropped_total{type=\"typing\"} = %v after a stalled client's queue overflowed with typing in it", n)
 	}
-}
-
-// droppedMessages reads huddle_signaling_messages_dropped_total for one
-// message type from the node's /metrics (0 when that type has none yet:
-// a counter vector shows only the labels it has counted).
-func droppedMessages(t *testing.T, s *Node, typ string) float64 {
-	t.Helper()
-	resp, err := http.Get(s.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(l, `huddle_signaling_messages_dropped_total{type="`+typ+`"} `); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric line %q: %v", l, err)
-			}
-			return f
-		}
-	}
-	return 0
 }

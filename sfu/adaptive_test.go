@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/sdk"
 )
 
@@ -191,9 +192,9 @@ func TestRenderSizeAndDynacast(t *testing.T) {
 		t.Fatal("the layer in use was paused")
 	}
 	// The server receives no more of h and f, and still q.
-	m0 := scrape(t, srv)
+	m0 := metricstest.Scrape(t, srv.URL())
 	waitFrames(t, pub, 25)
-	m1 := scrape(t, srv)
+	m1 := metricstest.Scrape(t, srv.URL())
 	for _, l := range []string{"h", "f"} {
 		k := `huddle_media_layer_packets_received_total{layer="` + l + `"}`
 		if m1[k] != m0[k] {

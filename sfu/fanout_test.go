@@ -1,16 +1,13 @@
 package sfu_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"golang.org/x/sys/unix"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
@@ -261,7 +259,7 @@ func TestFanOutGoroutinesScaleWithPeersNotTracks(t *testing.T) {
 	// read it before the count: wait for the count to catch up.
 	var m map[string]float64
 	waitUntil(t, fmt.Sprintf("the metrics to count the %d packets the subscribers got", subscribers*tracks*20), func() bool {
-		m = scrape(t, srv)
+		m = metricstest.Scrape(t, srv.URL())
 		return m["huddle_media_packets_sent_total"] >= float64(subscribers*tracks*20)
 	})
 	if kernelHasGSO(t) && !(m["huddle_media_gso_packets_total"] > m["huddle_media_gso_sends_total"] && m["huddle_media_gso_sends_total"] > 0) {
@@ -352,7 +350,7 @@ func TestThrottledSubscriberIsIsolated(t *testing.T) {
 	during := window("during")
 	// The allocator pauses a video that does not fit (and retries it now
 	// and then): either way the thin link must have been exercised.
-	if pauses := scrape(t, srv)["huddle_media_video_pauses_total"]; th.dropped.Load() < 50 && pauses == 0 {
+	if pauses := metricstest.Scrape(t, srv.URL())["huddle_media_video_pauses_total"]; th.dropped.Load() < 50 && pauses == 0 {
 		t.Fatalf("the throttle dropped only %d packets and no video was paused; the test did not exercise it", th.dropped.Load())
 	}
 	if during > before {
@@ -365,38 +363,6 @@ func TestThrottledSubscriberIsIsolated(t *testing.T) {
 // subscriber's interceptors happens after SRTP, whose replay protection
 // then refuses the retransmission. TestNACKAnsweredFromTrackCache covers
 // the path from the subscriber's RTCP to the rewritten resend.
-
-// scrape reads the server's huddle_media_* metrics, labels summed.
-func scrape(t *testing.T, srv *node.Node) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(srv.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "huddle_media_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		// Kept under its full name with labels, and summed over its labels
-		// under the bare name.
-		full := line[:i]
-		name, _, labeled := strings.Cut(full, "{")
-		if labeled {
-			m[full] = v
-		}
-		m[name] += v
-	}
-	return m
-}
 
 // kernelHasGSO reports whether a UDP socket here takes UDP_SEGMENT.
 func kernelHasGSO(t *testing.T) bool {

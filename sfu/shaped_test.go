@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -173,7 +174,7 @@ func TestShapedLinkLowLayerAndBack(t *testing.T) {
 	c := startShapedCall(t, ctx, "shaped")
 
 	waitLayer(t, c.pub, c.rcv, 2, "an unlimited link")
-	m0 := scrape(t, c.srv)
+	m0 := metricstest.Scrape(t, c.srv.URL())
 	limitAt := c.pub.frame.Load() + 1
 	c.link.setRate(300e3)
 	lowFrom := waitLayerFrom(t, c.pub, c.rcv, 0, "a 300 kbit/s link")
@@ -187,7 +188,7 @@ func TestShapedLinkLowLayerAndBack(t *testing.T) {
 	if per[0] != total || total < 190 {
 		t.Errorf("at 300 kbit/s: frames per layer %v of 200, want all on q and at most 10 missing", per)
 	}
-	m1 := scrape(t, c.srv)
+	m1 := metricstest.Scrape(t, c.srv.URL())
 	failed := metricDelta(m0, m1, `huddle_media_probe_clusters_total{outcome="failed"}`)
 	if failed < 1 {
 		t.Errorf("at 300 kbit/s %v probe clusters failed, want at least one (the allocator probes for h and abandons it)", failed)
@@ -198,7 +199,7 @@ func TestShapedLinkLowLayerAndBack(t *testing.T) {
 
 	c.link.setRate(0)
 	highFrom := waitLayerFrom(t, c.pub, c.rcv, 2, "the limit lifted")
-	m2 := scrape(t, c.srv)
+	m2 := metricstest.Scrape(t, c.srv.URL())
 	if ok := metricDelta(m1, m2, `huddle_media_probe_clusters_total{outcome="succeeded"}`); ok < 1 {
 		t.Errorf("%v probe clusters succeeded after the limit was lifted, want at least one", ok)
 	}
@@ -226,7 +227,7 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 	c := startShapedCall(t, ctx, "starved")
 
 	waitLayer(t, c.pub, c.rcv, 2, "an unlimited link")
-	m0 := scrape(t, c.srv)
+	m0 := metricstest.Scrape(t, c.srv.URL())
 	c.link.setRate(100e3) // audio (about 45 kbit/s on the wire) fits, q (about 135) does not
 	waitUntil(t, "the subscriber told its video is paused", func() bool {
 		for _, p := range c.pausesSeen() {
@@ -261,7 +262,7 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 	if _, total := c.rcv.window(from-100, to); total > 0 {
 		t.Errorf("%d video frames arrived while paused", total)
 	}
-	m1 := scrape(t, c.srv)
+	m1 := metricstest.Scrape(t, c.srv.URL())
 	if p := metricDelta(m0, m1, "huddle_media_video_pauses_total"); p < 1 {
 		t.Errorf("%v pauses counted, want at least one", p)
 	}
@@ -272,7 +273,7 @@ func TestShapedLinkBelowLowestPausesVideo(t *testing.T) {
 		return len(ps) > 0 && !ps[len(ps)-1].Paused
 	})
 	back := waitLayerFrom(t, c.pub, c.rcv, 0, "the limit raised to 400 kbit/s")
-	m2 := scrape(t, c.srv)
+	m2 := metricstest.Scrape(t, c.srv.URL())
 	if ok := metricDelta(m1, m2, `huddle_media_probe_clusters_total{outcome="succeeded"}`); ok < 1 {
 		t.Errorf("%v probe clusters succeeded before the resume, want at least one", ok)
 	}
@@ -294,7 +295,7 @@ func TestShapedLinkStepsStayStable(t *testing.T) {
 	c := startShapedCall(t, ctx, "steps")
 
 	waitLayer(t, c.pub, c.rcv, 2, "an unlimited link")
-	m0 := scrape(t, c.srv)
+	m0 := metricstest.Scrape(t, c.srv.URL())
 	first := c.pub.frame.Load() + 1
 	steps := []float64{800e3, 250e3, 800e3, 250e3}
 	for _, bps := range steps {
@@ -308,7 +309,7 @@ func TestShapedLinkStepsStayStable(t *testing.T) {
 	}
 	c.link.setRate(0)
 	high := waitLayerFrom(t, c.pub, c.rcv, 2, "the limit lifted after the steps")
-	m1 := scrape(t, c.srv)
+	m1 := metricstest.Scrape(t, c.srv.URL())
 	changes := c.rcv.layerChanges(first, high+25)
 	switches := metricDelta(m0, m1, "huddle_media_layer_switches_total")
 	// Each of the five changes of limit needs one or two moves (f to h,
@@ -358,11 +359,11 @@ func TestShapedLinkBusyReaderKeepsHighLayer(t *testing.T) {
 	}
 	c := startShapedCallTo(t, ctx, "busy", rcv)
 	waitLayer(t, c.pub, c.rcv, 2, "an unlimited link, a busy reader")
-	m0 := scrape(t, c.srv)
+	m0 := metricstest.Scrape(t, c.srv.URL())
 	s0 := stalls.Load()
 	from, to := waitFrames(t, c.pub, 250) // 10 s of media
 	per, total := c.rcv.window(from, to)
-	m1 := scrape(t, c.srv)
+	m1 := metricstest.Scrape(t, c.srv.URL())
 	if per[2] != total || total < 240 {
 		t.Errorf("a busy reader on an unlimited link: frames per layer %v of 250, want all on f and at most 10 missing", per)
 	}

@@ -1,12 +1,9 @@
 package signaling_test
 
 import (
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sdk/sdktest"
 	"github.com/huddle-rtc/huddle/signaling/protocol"
@@ -57,31 +54,7 @@ func TestDroppedOfferRefused(t *testing.T) {
 	if plain < 1 {
 		t.Error("the first plain drop was not explained by a rate_limited error")
 	}
-	if got := rateLimitedCount(t, n); got != drops {
+	if got := int(metricstest.Scrape(t, n.URL())[`huddle_signaling_errors_total{code="rate_limited"}`]); got != drops {
 		t.Errorf("errors metric counts %d rate_limited, want %d (every drop)", got, drops)
 	}
-}
-
-// rateLimitedCount reads huddle_signaling_errors_total{code="rate_limited"}.
-func rateLimitedCount(t *testing.T, n *node.Node) int {
-	t.Helper()
-	resp, err := http.Get(n.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(l, `huddle_signaling_errors_total{code="rate_limited"} `); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("metric line %q: %v", l, err)
-			}
-			return n
-		}
-	}
-	return 0
 }

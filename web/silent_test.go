@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/node"
 )
 
@@ -96,7 +97,7 @@ func TestQuietPageKeepsItsSocket(t *testing.T) {
 // type from /metrics (0 before the first).
 func signalingMessages(t *testing.T, srv *node.Node, typ string) float64 {
 	t.Helper()
-	return scrapeMetrics(t, srv)[`huddle_signaling_messages_total{type="`+typ+`"}`]
+	return metricstest.Scrape(t, srv.URL())[`huddle_signaling_messages_total{type="`+typ+`"}`]
 }
 
 // TestWatchdogAsksBeforeGivingUp: a watchdog whose timer fires late (a

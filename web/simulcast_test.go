@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/huddle-rtc/huddle/internal/metricstest"
 	"github.com/huddle-rtc/huddle/node"
 	"github.com/huddle-rtc/huddle/sfu"
 )
@@ -26,7 +27,7 @@ func layerPackets(t *testing.T, srv *node.Node) map[string]float64 {
 	t.Helper()
 	const name = `huddle_media_layer_packets_received_total{layer="`
 	out := map[string]float64{}
-	for series, v := range scrapeMetrics(t, srv) {
+	for series, v := range metricstest.Scrape(t, srv.URL()) {
 		if rest, ok := strings.CutPrefix(series, name); ok {
 			out[strings.TrimSuffix(rest, `"}`)] = v
 		}
