@@ -23,6 +23,23 @@ type envelope struct {
 	Doc   string `json:"doc"`
 }
 
+// collabMessages makes the message each collab-channel type decodes into.
+var collabMessages = map[string]func() any{
+	protocol.DocTypeDocs:       func() any { return &protocol.DocList{} },
+	protocol.DocTypeOpened:     func() any { return &protocol.DocOpened{} },
+	protocol.DocTypeOp:         func() any { return &protocol.DocOp{} },
+	protocol.DocTypeAck:        func() any { return &protocol.DocAck{} },
+	protocol.DocTypeHistoryR:   func() any { return &protocol.DocHistory{} },
+	protocol.DocTypeDone:       func() any { return &protocol.DocDone{} },
+	protocol.DocTypeError:      func() any { return &protocol.DocError{} },
+	protocol.DocTypePresence:   func() any { return &protocol.DocPresence{} },
+	protocol.DocTypeLagging:    func() any { return &protocol.DocRequest{} },
+	protocol.DocTypeCursorGone: func() any { return &protocol.Cursor{} },
+	protocol.DocTypeCursor:     func() any { return &protocol.Cursor{} },
+	protocol.DocTypeComments:   func() any { return &protocol.CommentList{} },
+	protocol.DocTypeThread:     func() any { return &protocol.ThreadUpdate{} },
+}
+
 // onCollab handles one message from the collab channel of generation gen.
 func (d *Docs) onCollab(gen uint64, data []byte) {
 	if d.generation() != gen {
@@ -33,55 +50,19 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 		d.log.Warn("documents: bad message from server", "err", err)
 		return
 	}
-	var m any
-	switch env.Type {
-	case protocol.DocTypeDocs:
-		m = &protocol.DocList{}
-	case protocol.DocTypeOpened:
-		m = &protocol.DocOpened{}
-	case protocol.DocTypeOp:
-		m = &protocol.DocOp{}
-	case protocol.DocTypeAck:
-		m = &protocol.DocAck{}
-	case protocol.DocTypeHistoryR:
-		m = &protocol.DocHistory{}
-	case protocol.DocTypeDone:
-		m = &protocol.DocDone{}
-	case protocol.DocTypeError:
-		m = &protocol.DocError{}
-	case protocol.DocTypePresence:
-		m = &protocol.DocPresence{}
-	case protocol.DocTypeLagging:
-		m = &protocol.DocRequest{}
-	case protocol.DocTypeCursorGone, protocol.DocTypeCursor:
-		m = &protocol.Cursor{}
-	case protocol.DocTypeComments:
-		m = &protocol.CommentList{}
-	case protocol.DocTypeThread:
-		m = &protocol.ThreadUpdate{}
-	default:
+	newMsg, ok := collabMessages[env.Type]
+	if !ok {
 		d.log.Debug("documents: ignoring message", "type", env.Type)
 		return
 	}
+	m := newMsg()
 	if err := json.Unmarshal(data, m); err != nil {
 		d.log.Warn("documents: bad message from server", "type", env.Type, "err", err)
 		return
 	}
 	switch m := m.(type) {
 	case *protocol.DocList:
-		d.mu.Lock()
-		d.list = m.Docs
-		for _, di := range m.Docs {
-			d.known[di.ID] = true
-		}
-		fn := d.onList
-		d.mu.Unlock()
-		if p := d.takePending(m.ReqID); p != nil {
-			p.handle(&docsAnswer{list: m, doc: env.Doc}, nil)
-		}
-		if fn != nil {
-			fn(m.Docs)
-		}
+		d.handleList(m, env.Doc)
 	case *protocol.DocOpened:
 		if p := d.takePending(m.ReqID); p != nil {
 			p.handle(m, nil)
@@ -106,24 +87,7 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 			p.handle(m, nil)
 		}
 	case *protocol.DocError:
-		de := docErrorOf(m)
-		if p := d.takePending(m.ReqID); p != nil {
-			p.handle(nil, de)
-			return
-		}
-		if m.ID != "" && d.rawAnswer(m.ID, de) {
-			return
-		}
-		if doc := d.doc(m.Doc); doc != nil && storeTrouble(de) {
-			// The server's copy is gone and nothing unacknowledged was
-			// saved (docoutage.go): keep the edits, open it again.
-			doc.pauseSaving(de)
-			return
-		}
-		if doc := d.doc(m.Doc); doc != nil && m.ID != "" && doc.handleSubmitError(de) {
-			return
-		}
-		d.reportError(de)
+		d.handleDocError(m)
 	case *protocol.DocPresence:
 		if doc := d.doc(m.Doc); doc != nil {
 			doc.handlePresence(m.Participants)
@@ -152,6 +116,48 @@ func (d *Docs) onCollab(gen uint64, data []byte) {
 			}
 		}
 	}
+}
+
+// handleList keeps the room's document list and answers the request that
+// asked for it, if any.
+func (d *Docs) handleList(m *protocol.DocList, doc string) {
+	d.mu.Lock()
+	d.list = m.Docs
+	for _, di := range m.Docs {
+		d.known[di.ID] = true
+	}
+	fn := d.onList
+	d.mu.Unlock()
+	if p := d.takePending(m.ReqID); p != nil {
+		p.handle(&docsAnswer{list: m, doc: doc}, nil)
+	}
+	if fn != nil {
+		fn(m.Docs)
+	}
+}
+
+// handleDocError routes a refusal: to the request or raw submit it
+// answers, to a document whose store is in trouble or whose submit was
+// refused, else to the error callback.
+func (d *Docs) handleDocError(m *protocol.DocError) {
+	de := docErrorOf(m)
+	if p := d.takePending(m.ReqID); p != nil {
+		p.handle(nil, de)
+		return
+	}
+	if m.ID != "" && d.rawAnswer(m.ID, de) {
+		return
+	}
+	if doc := d.doc(m.Doc); doc != nil && storeTrouble(de) {
+		// The server's copy is gone and nothing unacknowledged was
+		// saved (docoutage.go): keep the edits, open it again.
+		doc.pauseSaving(de)
+		return
+	}
+	if doc := d.doc(m.Doc); doc != nil && m.ID != "" && doc.handleSubmitError(de) {
+		return
+	}
+	d.reportError(de)
 }
 
 // onCursors handles one message from the cursors channel.
