@@ -104,64 +104,19 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 		return res, err
 	}
 	defer ch.stop()
-
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	room := fmt.Sprintf("bench-ot-%d", time.Now().UnixNano())
-	var rooms []*sdk.Room
+	rooms, docs, err := openEditors(ctx, ch.url, cfg.clients)
 	defer func() {
 		for _, r := range rooms {
 			r.Leave()
 		}
 	}()
-	const lineLen = 40
-	var docs []*sdk.Document
-	var docID string
-	for i := range cfg.clients {
-		name := fmt.Sprintf("editor%d", i)
-		tok, err := devToken(ch.url, name, room)
-		if err != nil {
-			return res, err
-		}
-		r, err := sdk.Join(ctx, ch.url, tok, sdk.Options{Logger: quiet})
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", name, err)
-		}
-		rooms = append(rooms, r)
-		if i == 0 {
-			// One line per editor, each typing at the start of its own.
-			text := strings.Repeat(strings.Repeat("-", lineLen-1)+"\n", cfg.clients)
-			info, err := r.Docs().Create(ctx, "bench", text)
-			if err != nil {
-				return res, fmt.Errorf("create document: %w", err)
-			}
-			docID = info.ID
-		}
-		d, err := r.Docs().Open(ctx, docID)
-		if err != nil {
-			return res, fmt.Errorf("%s: open: %w", name, err)
-		}
-		d.SetCursor(i*lineLen, i*lineLen)
-		docs = append(docs, d)
+	if err != nil {
+		return res, err
 	}
 
-	// The window: acks of submits sent inside it, keystrokes made in it.
-	// It opens after the warm-up and closes after the duration, but not
-	// before one ack of a submit sent in it has arrived, so that a result
-	// is never empty however slow the machine.
-	var mu sync.Mutex
-	var rtts []time.Duration
-	var from, to time.Time // from is zero until the warm-up ends, to until the window closes
-	inWindow := func(t time.Time) bool {
-		return !from.IsZero() && !t.Before(from) && (to.IsZero() || t.Before(to))
-	}
+	w := &ackWindow{}
 	for _, d := range docs {
-		d.OnAck(func(a sdk.DocAck) {
-			mu.Lock()
-			if inWindow(a.Sent) {
-				rtts = append(rtts, a.RTT)
-			}
-			mu.Unlock()
-		})
+		d.OnAck(w.ack)
 	}
 	tctx, stopTyping := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -171,11 +126,7 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			edits[i], errs[i] = typeInto(tctx, d, cfg.flat, rand.New(rand.NewPCG(uint64(i), 7)), func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return inWindow(time.Now())
-			})
+			edits[i], errs[i] = typeInto(tctx, d, cfg.flat, rand.New(rand.NewPCG(uint64(i), 7)), w.counting)
 		}()
 	}
 	time.Sleep(cfg.warmup)
@@ -187,21 +138,9 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 	}
 	c0 := readCommitStats(ch.url)
 	e0 := cpuTime()
-	mu.Lock()
-	from = time.Now()
-	mu.Unlock()
+	w.open()
 	time.Sleep(cfg.duration)
-	for {
-		mu.Lock()
-		if len(rtts) > 0 || ctx.Err() != nil {
-			to = time.Now()
-			res.seconds = to.Sub(from).Seconds()
-			mu.Unlock()
-			break
-		}
-		mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
+	res.seconds = w.close(ctx)
 	cpu1, err := procCPU(ch.pid())
 	res.editorCPU = (cpuTime() - e0).Seconds()
 	c1 := readCommitStats(ch.url)
@@ -219,38 +158,149 @@ func benchOTClients(cfg clientsConfig) (clientsResult, error) {
 			return res, e
 		}
 	}
-	// Every editor gets every ack and every op: the same text everywhere.
-	want := ""
-	last := int64(0) // the server's head: every editor's edits are acknowledged
-	for i, d := range docs {
-		if err := d.WaitSynced(ctx); err != nil {
-			return res, fmt.Errorf("editor%d: %w", i, err)
-		}
-		last = max(last, d.Rev())
+	if err := converged(ctx, docs); err != nil {
+		return res, err
 	}
-	for i, d := range docs {
-		if err := waitRev(ctx, d, last); err != nil {
-			return res, fmt.Errorf("editor%d: %w", i, err)
-		}
-		if i == 0 {
-			want = d.Text()
-		} else if d.Text() != want {
-			return res, fmt.Errorf("editor%d's text differs from editor0's at revision %d", i, d.Rev())
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	res.serverCPU = cpu1 - cpu0
 	for _, n := range edits {
 		res.edits += n
 	}
+	rtts := w.roundTrips()
 	res.acks = len(rtts)
 	if len(rtts) == 0 {
 		return res, errors.New("no submit was acknowledged in the window")
 	}
-	slices.Sort(rtts)
 	res.p50, res.p99, res.worst = rtts[len(rtts)/2], rtts[len(rtts)*99/100], rtts[len(rtts)-1]
 	return res, nil
+}
+
+// editorLineLen is each editor's line in the document, which it types at
+// the start of.
+const editorLineLen = 40
+
+// openEditors joins n editors to a fresh room of the server at url; the
+// first creates a document of one line per editor, and each opens it with
+// its cursor at the start of its own line. The rooms joined are returned
+// even on an error, for the caller to leave.
+func openEditors(ctx context.Context, url string, n int) ([]*sdk.Room, []*sdk.Document, error) {
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	room := fmt.Sprintf("bench-ot-%d", time.Now().UnixNano())
+	var rooms []*sdk.Room
+	var docs []*sdk.Document
+	var docID string
+	for i := range n {
+		name := fmt.Sprintf("editor%d", i)
+		tok, err := devToken(url, name, room)
+		if err != nil {
+			return rooms, nil, err
+		}
+		r, err := sdk.Join(ctx, url, tok, sdk.Options{Logger: quiet})
+		if err != nil {
+			return rooms, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		rooms = append(rooms, r)
+		if i == 0 {
+			text := strings.Repeat(strings.Repeat("-", editorLineLen-1)+"\n", n)
+			info, err := r.Docs().Create(ctx, "bench", text)
+			if err != nil {
+				return rooms, nil, fmt.Errorf("create document: %w", err)
+			}
+			docID = info.ID
+		}
+		d, err := r.Docs().Open(ctx, docID)
+		if err != nil {
+			return rooms, nil, fmt.Errorf("%s: open: %w", name, err)
+		}
+		d.SetCursor(i*editorLineLen, i*editorLineLen)
+		docs = append(docs, d)
+	}
+	return rooms, docs, nil
+}
+
+// ackWindow is the measuring window: acks of submits sent inside it,
+// keystrokes made in it. It opens after the warm-up and closes after the
+// duration, but not before one ack of a submit sent in it has arrived, so
+// that a result is never empty however slow the machine.
+type ackWindow struct {
+	mu       sync.Mutex
+	rtts     []time.Duration
+	from, to time.Time // from is zero until the warm-up ends, to until the window closes
+}
+
+// in reports whether t falls in the window; w.mu is held.
+func (w *ackWindow) in(t time.Time) bool {
+	return !w.from.IsZero() && !t.Before(w.from) && (w.to.IsZero() || t.Before(w.to))
+}
+
+// ack keeps an ack's round trip if its submit was sent in the window.
+func (w *ackWindow) ack(a sdk.DocAck) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.in(a.Sent) {
+		w.rtts = append(w.rtts, a.RTT)
+	}
+}
+
+// counting reports whether a keystroke made now counts.
+func (w *ackWindow) counting() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.in(time.Now())
+}
+
+func (w *ackWindow) open() {
+	w.mu.Lock()
+	w.from = time.Now()
+	w.mu.Unlock()
+}
+
+// close closes the window once an ack of a submit sent in it has arrived
+// (or ctx ends) and returns how long it was open, in seconds.
+func (w *ackWindow) close(ctx context.Context) float64 {
+	for {
+		w.mu.Lock()
+		if len(w.rtts) > 0 || ctx.Err() != nil {
+			w.to = time.Now()
+			s := w.to.Sub(w.from).Seconds()
+			w.mu.Unlock()
+			return s
+		}
+		w.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// roundTrips returns the window's round trips, sorted.
+func (w *ackWindow) roundTrips() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	slices.Sort(w.rtts)
+	return slices.Clone(w.rtts)
+}
+
+// converged waits until every editor's edits are acknowledged and every
+// editor has the server's head, then checks that all have the same text:
+// every editor got every ack and every op.
+func converged(ctx context.Context, docs []*sdk.Document) error {
+	last := int64(0)
+	for i, d := range docs {
+		if err := d.WaitSynced(ctx); err != nil {
+			return fmt.Errorf("editor%d: %w", i, err)
+		}
+		last = max(last, d.Rev())
+	}
+	var want string
+	for i, d := range docs {
+		if err := waitRev(ctx, d, last); err != nil {
+			return fmt.Errorf("editor%d: %w", i, err)
+		}
+		if i == 0 {
+			want = d.Text()
+		} else if d.Text() != want {
+			return fmt.Errorf("editor%d's text differs from editor0's at revision %d", i, d.Rev())
+		}
+	}
+	return nil
 }
 
 // typeInto types into d until ctx ends and returns the keystrokes made
