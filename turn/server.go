@@ -120,45 +120,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		LoggerFactory: pionLoggerFactory{log: s.log},
 	}
 
-	var addrs Addrs
-	if s.cfg.UDPAddr != Off {
-		pc, err := net.ListenPacket("udp", s.cfg.UDPAddr)
-		if err != nil {
-			return fmt.Errorf("turn: listen UDP %s: %w", s.cfg.UDPAddr, err)
-		}
-		closers = append(closers, pc)
-		addrs.UDP = addrPort(pc.LocalAddr())
-		pcfg.PacketConnConfigs = append(pcfg.PacketConnConfigs, pturn.PacketConnConfig{
-			PacketConn:            pc,
-			RelayAddressGenerator: alloc,
-			PermissionHandler:     s.permit,
-		})
-	}
-	var listeners []*trackingListener
-	for _, l := range []struct {
-		addr string
-		tls  *tls.Config
-		dst  *netip.AddrPort
-	}{
-		{s.cfg.TCPAddr, nil, &addrs.TCP},
-		{s.cfg.TLSAddr, tlsConfig, &addrs.TLS},
-	} {
-		if l.addr == Off {
-			continue
-		}
-		ln, err := net.Listen("tcp", l.addr)
-		if err != nil {
-			return fmt.Errorf("turn: listen TCP %s: %w", l.addr, err)
-		}
-		closers = append(closers, ln)
-		*l.dst = tcpAddrPort(ln.Addr())
-		tl := newTrackingListener(ln, l.tls)
-		listeners = append(listeners, tl)
-		pcfg.ListenerConfigs = append(pcfg.ListenerConfigs, pturn.ListenerConfig{
-			Listener:              tl,
-			RelayAddressGenerator: alloc,
-			PermissionHandler:     s.permit,
-		})
+	addrs, listeners, opened, err := s.listen(&pcfg, alloc, tlsConfig)
+	closers = append(closers, opened...)
+	if err != nil {
+		return err
 	}
 
 	// The relay must never reach this host itself (see peerPolicy.setSelf).
@@ -188,6 +153,51 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		"relay_ip", s.cfg.RelayIP.String(), "relay_ports", portRange(s.cfg.PortMin, s.cfg.PortMax),
 		"realm", s.cfg.Realm, "max_allocations_per_user", s.cfg.MaxAllocationsPerUser)
 	return nil
+}
+
+// listen opens the configured UDP, TCP and TLS listeners and adds them to
+// pcfg, relaying through alloc. What it opened is returned for the caller
+// to close, on an error too.
+func (s *Server) listen(pcfg *pturn.ServerConfig, alloc *relayAllocator, tlsConfig *tls.Config) (addrs Addrs, listeners []*trackingListener, closers []io.Closer, err error) {
+	if s.cfg.UDPAddr != Off {
+		pc, err := net.ListenPacket("udp", s.cfg.UDPAddr)
+		if err != nil {
+			return addrs, nil, closers, fmt.Errorf("turn: listen UDP %s: %w", s.cfg.UDPAddr, err)
+		}
+		closers = append(closers, pc)
+		addrs.UDP = addrPort(pc.LocalAddr())
+		pcfg.PacketConnConfigs = append(pcfg.PacketConnConfigs, pturn.PacketConnConfig{
+			PacketConn:            pc,
+			RelayAddressGenerator: alloc,
+			PermissionHandler:     s.permit,
+		})
+	}
+	for _, l := range []struct {
+		addr string
+		tls  *tls.Config
+		dst  *netip.AddrPort
+	}{
+		{s.cfg.TCPAddr, nil, &addrs.TCP},
+		{s.cfg.TLSAddr, tlsConfig, &addrs.TLS},
+	} {
+		if l.addr == Off {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return addrs, listeners, closers, fmt.Errorf("turn: listen TCP %s: %w", l.addr, err)
+		}
+		closers = append(closers, ln)
+		*l.dst = tcpAddrPort(ln.Addr())
+		tl := newTrackingListener(ln, l.tls)
+		listeners = append(listeners, tl)
+		pcfg.ListenerConfigs = append(pcfg.ListenerConfigs, pturn.ListenerConfig{
+			Listener:              tl,
+			RelayAddressGenerator: alloc,
+			PermissionHandler:     s.permit,
+		})
+	}
+	return addrs, listeners, closers, nil
 }
 
 // loadTLS returns the TLS configuration, or nil when TLS is off.
