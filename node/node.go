@@ -104,7 +104,9 @@ func New(cfg Config) (*Node, error) {
 }
 
 // Start opens every port and serves in the background until Close or ctx
-// ends. On an error, what it opened is closed again.
+// ends. On an error, what it opened is closed again. It is long because the
+// order of its steps matters (listener before cluster, rooms before
+// serving) and one deferred unwinding covers them all.
 func (n *Node) Start(ctx context.Context) (err error) {
 	// The node's own context ends only after a graceful shutdown; the
 	// caller's ctx ending starts one.

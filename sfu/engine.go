@@ -88,7 +88,10 @@ type Engine struct {
 	loopback  bool
 }
 
-// NewEngine opens the media ports and builds the Pion API.
+// NewEngine opens the media ports and builds the Pion API. It is long
+// because it is one ordered build (sockets, setting engine, muxes, media
+// engine, interceptors, API) with one way out on an error, read best top to
+// bottom.
 func NewEngine(cfg Config) (*Engine, error) {
 	log := cfg.Logger
 	if log == nil {

@@ -329,7 +329,9 @@ func (p *prober) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	p.judge(now)
 }
 
-// judge looks at what is known of the cluster; p.mu is held.
+// judge looks at what is known of the cluster; p.mu is held. Its checks
+// (loss, enough data, rate, queue growth, squeeze) are one verdict read in
+// order, each with the reason it exists beside it, hence its length.
 func (p *prober) judge(now time.Time) {
 	var sentN, reported, received, lost int
 	var sentBytes, recvBytes, lastSentSize, firstRecvSize int

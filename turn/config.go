@@ -130,7 +130,8 @@ func (c *Config) tlsEnabled() bool {
 	return c.TLSAddr != Off && (c.TLSConfig != nil || c.TLSCertFile != "" || c.TLSKeyFile != "")
 }
 
-// withDefaults validates c and returns a copy with every default filled in.
+// withDefaults validates c and returns a copy with every default filled in:
+// one short check or default per setting, in Config's order, hence long.
 func (c Config) withDefaults() (Config, error) {
 	if c.Realm == "" {
 		c.Realm = DefaultRealm
