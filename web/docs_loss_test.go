@@ -7,14 +7,8 @@ package web_test
 // the real server.
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 )
 
 // lossJS: window.__huddleLose = 'submit' drops submits until cleared,
@@ -45,12 +39,7 @@ const lossJS = `(() => {
 // injectLoss installs lossJS in b's pages.
 func injectLoss(t *testing.T, b *browser) {
 	t.Helper()
-	if err := b.do(10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: lossJS})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
+	b.addScript(lossJS)
 }
 
 // loseNext makes p's page drop its submits ("submit") or the acks it gets

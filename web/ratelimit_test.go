@@ -1,29 +1,29 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/huddle-rtc/huddle/node"
 )
 
 // floodJS keeps the page's signaling socket and counts the publisher offers
-// the server drops for the message rate (rate_limited, ref offer). For ms
-// after __huddleFlood(ms), every publisher offer the page sends goes right
+// the server drops for the message rate (rate_limited, ref offer). After
+// __huddleFlood(n), each of the page's next n publisher offers goes right
 // after 300 pings, which spend the connection's allowance (burst 200, 50 a
-// second) so that the server drops the offer. (Pings sent from a timer did
-// not: the page's own work delays the timer, the allowance refills
-// meanwhile, and the offer, sent as that work ends, got through.)
+// second) so that the server drops it. (Pings sent from a timer did not:
+// the page's own work delays the timer, the allowance refills meanwhile,
+// and the offer, sent as that work ends, got through; a flood of fixed
+// length missed a share that took the browser longer to start.)
 const floodJS = `(() => {
   const Real = window.WebSocket;
   window.__offerDrops = 0;
-  window.__offersSent = 0;
-  window.__floodUntil = 0;
+  window.__offersAt = []; // performance.now() of each publisher offer since the flood began
+  window.__floodOffers = 0;
   window.WebSocket = class extends Real {
     constructor(...args) {
       super(...args);
@@ -31,8 +31,11 @@ const floodJS = `(() => {
       const send = this.send.bind(this);
       this.send = (data) => {
         if (typeof data === 'string' && data.includes('"type":"offer"') && data.includes('"target":"publisher"')) {
-          window.__offersSent++;
-          if (Date.now() < window.__floodUntil) for (let i = 0; i < 300; i++) send('{"type":"ping","id":"flood"}');
+          window.__offersAt.push(performance.now());
+          if (window.__floodOffers > 0) {
+            window.__floodOffers--;
+            for (let i = 0; i < 300; i++) send('{"type":"ping","id":"flood"}');
+          }
         }
         return send(data);
       };
@@ -44,41 +47,40 @@ const floodJS = `(() => {
       });
     }
   };
-  window.__huddleFlood = (ms) => { window.__floodUntil = Date.now() + ms; window.__offersSent = 0; return true; };
+  window.__huddleFlood = (n) => { window.__floodOffers = n; window.__offersAt = []; window.__offerDrops = 0; return true; };
 })();`
 
-// TestDroppedOfferIsSentAgain: Alice's page sends far more than its message
-// rate just as she starts a screen share, so the server drops the offer
-// that carries the share (and tells her, rate_limited with ref offer). The
-// page keeps the offer and sends it again a second later, quietly, once a
-// second while the flood lasts, and Bob gets the share. (The page used to
-// roll the offer back as if refused, and the share never went out.)
+// TestDroppedOfferIsSentAgain: Alice's page floods its socket before each
+// of its next three publisher offers, the first of which carries the screen
+// share she starts, so the server drops it (and tells her, rate_limited with
+// ref offer). The page keeps the offer and sends it again, a second after
+// each drop and quietly, until one gets through: Bob gets the share. (The
+// page used to roll the offer back as if refused, and the share never went
+// out.)
+//
+// The allowance refills at one message a second here, not the default 50:
+// at 50 a token comes back every 20 ms, which may pass between the server
+// reading the pings and reading the offer, and a flooded offer got through
+// undropped in 2 of 14 runs (under -race, on a loaded machine; with 1 a
+// second, 0 of 16). The test is about what the page does with a dropped
+// offer, not about the rate.
 func TestDroppedOfferIsSentAgain(t *testing.T) {
-	srv := startServer(t)
+	srv := startServerWith(t, func(c *node.Config) { c.Signaling.MessageRate = 1 })
 	alice := newBrowser(t, "alice", chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"))
 	alice.dumpLogsOnFailure()
 	bob := newBrowser(t, "bob")
 	bob.dumpLogsOnFailure()
-	if err := alice.do(10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: floodJS})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
+	alice.addScript(floodJS)
 	const room = "flood"
 	aliceID := joinByTyping(t, alice, srv.URL()+"/", "Alice", room)
 	joinByTyping(t, bob, srv.URL()+"/?nomedia=1", "Bob", room)
 	waitVideoFlowing(t, bob, aliceID, "Alice")
 
-	const flood = 3 * time.Second
-	if ok, err := eval[bool](alice, fmt.Sprintf(`window.__huddleFlood(%d)`, flood.Milliseconds())); err != nil || !ok {
+	const flooded = 3
+	if ok, err := eval[bool](alice, fmt.Sprintf(`window.__huddleFlood(%d)`, flooded)); err != nil || !ok {
 		t.Fatalf("start the flood: %v %v", ok, err)
 	}
 	alice.mustDo(10*time.Second, "click share", chromedp.Click(chromedp.ID("ctl-share")))
-	waitFor(t, 15*time.Second, "the server to drop alice's offer", func() (bool, string) {
-		n, err := eval[int](alice, `window.__offerDrops`)
-		return err == nil && n > 0, fmt.Sprintf("%d dropped, %v", n, err)
-	})
 	screenID := aliceID + ":screen"
 	waitFor(t, 30*time.Second, "bob to show alice's screen", func() (bool, string) {
 		v := shareViewOf(t, bob, screenID)
@@ -88,16 +90,22 @@ func TestDroppedOfferIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One offer a second while the flood lasts, and the one it began with.
-	if max := int(flood/time.Second) + 2; drops > max {
-		t.Errorf("%d offers dropped in a %v flood, want at most %d: the page offered again without waiting", drops, flood, max)
+	at, err := eval[[]float64](alice, `window.__offersAt`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drops < flooded || len(at) != drops+1 {
+		t.Errorf("%d publisher offers sent, %d dropped: want at least %d dropped, each sent again once", len(at), drops, flooded)
+	}
+	// Each resend waited its second (a slow machine only lengthens the
+	// gaps): no tight loop of offers into a limit that is still full.
+	for i := 1; i < len(at) && i <= drops; i++ {
+		if gap := at[i] - at[i-1]; gap < 900 {
+			t.Errorf("offer %d went %.0f ms after the one dropped before it, want a second", i+1, gap)
+		}
 	}
 	if e, _ := eval[*string](alice, `window.huddle.lastError`); e != nil && strings.Contains(*e, "offer") {
 		t.Errorf("alice was shown %q for an offer that was only dropped and sent again", *e)
 	}
-	sent, _ := eval[int](alice, `window.__offersSent`)
-	if sent != drops+1 {
-		t.Errorf("%d publisher offers sent since the flood began, %d dropped: want every one dropped but the last", sent, drops)
-	}
-	t.Logf("%d publisher offers sent, %d dropped by the rate limit during the %v flood", sent, drops, flood)
+	t.Logf("%d publisher offers sent, %d dropped by the rate limit, at %v ms", len(at), drops, at)
 }

@@ -6,14 +6,11 @@ package web_test
 // the layer its tile needs.
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/huddle-rtc/huddle/internal/metricstest"
@@ -229,12 +226,7 @@ func TestPausedVideoShown(t *testing.T) {
 	alice.dumpLogsOnFailure()
 	bob := newBrowser(t, "bob")
 	bob.dumpLogsOnFailure()
-	if err := bob.do(10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: injectJS})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
+	bob.addScript(injectJS)
 
 	const room = "paused"
 	aliceID := joinByTyping(t, alice, srv.URL()+"/", "Alice", room)
