@@ -61,7 +61,7 @@ const floodJS = `(() => {
 // The allowance refills at one message a second here, not the default 50:
 // at 50 a token comes back every 20 ms, which may pass between the server
 // reading the pings and reading the offer, and a flooded offer got through
-// undropped in 2 of 14 runs (under -race, on a loaded machine; with 1 a
+// undropped in 3 of 24 runs (under -race, on a loaded machine; with 1 a
 // second, 0 of 16). The test is about what the page does with a dropped
 // offer, not about the rate.
 func TestDroppedOfferIsSentAgain(t *testing.T) {
