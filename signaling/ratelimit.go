@@ -19,34 +19,26 @@ import (
 	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
+// droppedSays is what the refusal of each awaited message says.
+var droppedSays = map[string]string{
+	protocol.TypeOffer:  "this offer was dropped; offer again in a moment",
+	protocol.TypeAnswer: "this answer was dropped; the server will offer again",
+	protocol.TypeChat:   "this chat message was dropped, not stored; send it again in a moment",
+}
+
 // rateLimited is called for each message dropped by the rate limit.
 func (s *session) rateLimited(data []byte) {
 	s.srv.metrics.errors.WithLabelValues(protocol.CodeRateLimited).Inc()
-	switch awaited(data) {
-	case protocol.TypeOffer:
-		if s.offerDropped == nil {
-			s.offerDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this offer was dropped; offer again in a moment"), Ref: protocol.TypeOffer})
-		}
-		s.sendRaw(s.offerDropped, false)
-		return
-	case protocol.TypeAnswer:
-		// The server waits on this one: its next subscriber offer waits
-		// for the answer. The peer sends the offer again in a moment.
-		if s.member != nil {
+	if typ := awaited(data); typ != "" {
+		if typ == protocol.TypeAnswer && s.member != nil {
+			// The server waits on this one: its next subscriber offer
+			// waits for the answer. The peer sends the offer again in a
+			// moment.
 			if p := s.member.mediaPeer(); p != nil {
 				p.AnswerDropped()
 			}
 		}
-		if s.answerDropped == nil {
-			s.answerDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this answer was dropped; the server will offer again"), Ref: protocol.TypeAnswer})
-		}
-		s.sendRaw(s.answerDropped, false)
-		return
-	case protocol.TypeChat:
-		if s.chatDropped == nil {
-			s.chatDropped, _ = protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("this chat message was dropped, not stored; send it again in a moment"), Ref: protocol.TypeChat})
-		}
-		s.sendRaw(s.chatDropped, false)
+		s.sendRaw(s.droppedError(typ), false)
 		return
 	}
 	if time.Since(s.limitedAt) < time.Second {
@@ -54,6 +46,20 @@ func (s *session) rateLimited(data []byte) {
 	}
 	s.limitedAt = time.Now()
 	s.send(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage("messages were dropped")})
+}
+
+// droppedError is the refusal of a dropped message of an awaited type,
+// encoded once per session.
+func (s *session) droppedError(typ string) []byte {
+	if b := s.droppedErrs[typ]; b != nil {
+		return b
+	}
+	b, _ := protocol.Encode(&protocol.Error{Code: protocol.CodeRateLimited, Message: s.rateMessage(droppedSays[typ]), Ref: typ})
+	if s.droppedErrs == nil {
+		s.droppedErrs = map[string][]byte{}
+	}
+	s.droppedErrs[typ] = b
+	return b
 }
 
 func (s *session) rateMessage(what string) string {

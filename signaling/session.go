@@ -48,9 +48,9 @@ type session struct {
 	left      bool         // the client sent leave
 	lastHeard atomic.Int64 // Unix ns of the last message or pong
 	limitedAt time.Time    // last rate_limited error, to send one per second
-	// The rate_limited errors for a dropped offer and chat message,
-	// encoded once (ratelimit.go).
-	offerDropped, answerDropped, chatDropped []byte
+	// The rate_limited refusals of dropped offers, answers and chat
+	// messages, by type, encoded once (ratelimit.go).
+	droppedErrs map[string][]byte
 
 	first []byte // a message read before the session began (cluster relays)
 	// relayed: the client reached another node, which relays it here (we
