@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 
 	"github.com/pion/webrtc/v4"
 
@@ -69,14 +70,16 @@ func (r *Room) offerWithLocked(opts *webrtc.OfferOptions) {
 	// The tracks added since the last offer travel in this one; if the
 	// server refuses it, they are taken out (refusal.go).
 	r.pubOut, r.pubNew, r.pubOutRestart = r.pubNew, nil, restart
-	sources := make(map[string]string, len(r.sources))
-	for k, v := range r.sources {
-		sources[k] = v
-	}
 	r.pubAwaiting = true
-	if err := r.conn.send(&protocol.Offer{Target: protocol.TargetPublisher, SDP: offer.SDP, Sources: sources}); err != nil {
+	if err := r.sendOffer(r.conn, offer.SDP); err != nil {
 		r.log.Warn("publisher offer", "err", err)
 	}
+}
+
+// sendOffer sends a publisher offer on conn with the sources of the
+// tracks as they are now. Called with r.mu.
+func (r *Room) sendOffer(conn *signalConn, sdp string) error {
+	return conn.send(&protocol.Offer{Target: protocol.TargetPublisher, SDP: sdp, Sources: maps.Clone(r.sources)})
 }
 
 func (r *Room) handlePublisherAnswer(m *protocol.Answer) {

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/huddle-rtc/huddle/signaling/protocol"
 )
 
 // offerRetryDelay: a dropped offer is sent again after this long. The
@@ -58,11 +56,7 @@ func (r *Room) resendOffer(conn *signalConn) {
 	if offer == nil {
 		return
 	}
-	sources := make(map[string]string, len(r.sources))
-	for k, v := range r.sources {
-		sources[k] = v
-	}
-	if err := conn.send(&protocol.Offer{Target: protocol.TargetPublisher, SDP: offer.SDP, Sources: sources}); err != nil {
+	if err := r.sendOffer(conn, offer.SDP); err != nil {
 		r.log.Warn("publisher offer", "err", err)
 	}
 }

@@ -115,11 +115,7 @@ func (r *Room) resumeOn(conn *signalConn, joined *protocol.Joined, gen uint64) e
 		// The answer may have been lost with the old connection: offer
 		// the same description again; the restart follows its answer.
 		if ld := r.pub.LocalDescription(); ld != nil {
-			sources := make(map[string]string, len(r.sources))
-			for k, v := range r.sources {
-				sources[k] = v
-			}
-			_ = conn.send(&protocol.Offer{Target: protocol.TargetPublisher, SDP: ld.SDP, Sources: sources})
+			_ = r.sendOffer(conn, ld.SDP)
 		}
 		r.pubAgain = true
 	} else {
